@@ -1,0 +1,108 @@
+"""The exception tree of aipctl.
+
+Every error a user can cause or meet derives from :class:`AipctlError`; the CLI maps the tree to
+exit codes in one place (``aipctl.cli.errors``)::
+
+    AipctlError                      exit 1 unless stated
+    ├── UsageError                   exit 2  bad flags, missing files, refused unsafe actions
+    ├── InventoryError               exit 2  one or more problems in the inventory, each with file:line
+    ├── TargetError                  exit 1  cannot reach or identify the AWS target / emulator
+    ├── AwsError                     exit 1  an AWS API call failed (mapped from botocore in aipctl.aws only)
+    │   └── AwsAccessDenied
+    ├── PlanConflict                 exit 1  live state blocks the plan (e.g. an unmanaged AIP holds a name)
+    └── ApplyFailed                  exit 1  some changes of an apply failed; carries the per-change results
+
+botocore's ``ClientError`` is translated to :class:`AwsError` at the adapter boundary
+(``aipctl.aws``) with ``raise AwsError(...) from exc`` and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class AipctlError(Exception):
+    """Root of all aipctl errors. ``hint`` tells the user what to do next."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(AipctlError):
+    """The command line or the environment asks for something aipctl will not do."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class InventoryProblem:
+    """One problem in an inventory file, located at ``file:line`` and a dotted field path."""
+
+    file: str
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class InventoryError(AipctlError):
+    """The inventory is invalid; ``problems`` lists every problem found, sorted by line."""
+
+    exit_code = 2
+
+    def __init__(self, problems: Sequence[InventoryProblem]) -> None:
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0, p.field))
+        count = len(self.problems)
+        head = f"invalid inventory ({count} problem{'s' if count != 1 else ''})"
+        super().__init__(head + "\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+class TargetError(AipctlError):
+    """The target (real AWS or the emulator) cannot be used."""
+
+
+class AwsError(AipctlError):
+    """An AWS API call failed. ``code`` is the AWS error code (``ThrottlingException`` …)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str,
+        operation: str,
+        code: str,
+        resource: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.service = service
+        self.operation = operation
+        self.code = code
+        self.resource = resource
+
+
+class AwsAccessDenied(AwsError):
+    """The credentials in use lack a permission (``aipctl iam policy`` prints what is needed)."""
+
+
+class PlanConflict(AipctlError):
+    """Live state prevents a safe plan; nothing was changed."""
+
+
+class ApplyFailed(AipctlError):
+    """Some changes failed; the others were applied. Re-running ``apply`` converges."""
+
+    def __init__(self, message: str, *, failures: Sequence[tuple[str, str]]) -> None:
+        super().__init__(message, hint="fix the cause and run `aipctl apply` again: it only redoes what is missing")
+        self.failures = list(failures)

@@ -1,0 +1,209 @@
+"""Load and check an inventory file; every problem is reported with file:line and field."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+
+from pydantic import ValidationError
+
+from aipctl._exceptions import InventoryError, InventoryProblem, UsageError
+from aipctl.inventory import rules
+from aipctl.inventory._yaml import LocatedDocument, Path, dotted_path, load_located
+from aipctl.inventory.model import Inventory, ModelSource, parse_model_source
+
+DEFAULT_INVENTORY = "aipctl.yaml"
+
+
+@dataclass(frozen=True)
+class DesiredProfile:
+    """One AIP the inventory asks for: a caller × model alias."""
+
+    caller: str
+    alias: str
+    name: str
+    source: ModelSource
+    description: str
+    tags: tuple[tuple[str, str], ...]
+
+    @property
+    def tag_map(self) -> dict[str, str]:
+        return dict(self.tags)
+
+
+@dataclass(frozen=True)
+class LoadedInventory:
+    """A valid inventory with where it came from, its model sources and the AIPs it asks for."""
+
+    path: str
+    inventory: Inventory
+    sources: dict[str, ModelSource]
+    profiles: tuple[DesiredProfile, ...]
+    document: LocatedDocument
+
+    def line_of(self, *path: str | int) -> int | None:
+        return self.document.line_of(tuple(path))
+
+    def where(self, *path: str | int) -> str:
+        line = self.line_of(*path)
+        return f"{self.path}:{line}" if line else self.path
+
+
+def load_inventory(path: str | FsPath = DEFAULT_INVENTORY) -> LoadedInventory:
+    """Read, parse and validate an inventory. Raises InventoryError (all problems) or UsageError."""
+    file = str(path)
+    try:
+        text = FsPath(file).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(
+            f"inventory file {file!r} not found", hint="create one with `aipctl init` or pass -f FILE"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read inventory {file!r}: {exc}") from None
+    return parse_inventory(text, file)
+
+
+def parse_inventory(text: str, file: str = "<inventory>") -> LoadedInventory:
+    """Validate inventory text; the same checks as :func:`load_inventory`."""
+    doc = load_located(text, file)
+    if not isinstance(doc.data, dict):
+        raise InventoryError([InventoryProblem(file, 1, "", "the inventory must be a YAML mapping (region, models, callers)")])
+    try:
+        inventory = Inventory.model_validate(doc.data)
+    except ValidationError as exc:
+        raise InventoryError([_problem_from_pydantic(doc, err) for err in exc.errors()]) from None
+    problems: list[InventoryProblem] = []
+    sources = _check_sources(inventory, doc, problems)
+    profiles = _desired_profiles(inventory, sources, doc, problems)
+    if problems:
+        raise InventoryError(problems)
+    return LoadedInventory(file, inventory, sources, tuple(profiles), doc)
+
+
+def _problem_from_pydantic(doc: LocatedDocument, err: dict) -> InventoryProblem:  # type: ignore[type-arg]
+    loc: Path = tuple(part for part in err["loc"] if isinstance(part, str | int))
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = "unknown field (check the spelling; see `aipctl init` for the format)"
+    elif err["type"] == "missing":
+        message = "required field is missing"
+    return InventoryProblem(doc.file, doc.line_of(loc), dotted_path(loc), message)
+
+
+def _problem(doc: LocatedDocument, path: Path, message: str) -> InventoryProblem:
+    return InventoryProblem(doc.file, doc.line_of(path), dotted_path(path), message)
+
+
+def _check_sources(inv: Inventory, doc: LocatedDocument, problems: list[InventoryProblem]) -> dict[str, ModelSource]:
+    sources: dict[str, ModelSource] = {}
+    for alias, value in inv.models.items():
+        problem = rules.check_identifier(alias, "model alias")
+        if problem:
+            problems.append(_problem(doc, ("models", alias), problem))
+            continue
+        try:
+            sources[alias] = parse_model_source(str(value), inv.region)
+        except ValueError as exc:
+            problems.append(_problem(doc, ("models", alias), str(exc)))
+    for index, key in enumerate(inv.cost_tags):
+        problem = rules.check_tag_key(key)
+        if problem:
+            problems.append(_problem(doc, ("cost_tags", index), problem))
+    if len(set(inv.cost_tags)) != len(inv.cost_tags):
+        problems.append(_problem(doc, ("cost_tags",), "cost_tags lists a key twice"))
+    return sources
+
+
+def _desired_profiles(
+    inv: Inventory, sources: dict[str, ModelSource], doc: LocatedDocument, problems: list[InventoryProblem]
+) -> list[DesiredProfile]:
+    profiles: list[DesiredProfile] = []
+    names: dict[str, tuple[str, str]] = {}
+    for caller_name, caller in inv.callers.items():
+        base: Path = ("callers", caller_name)
+        problem = rules.check_identifier(caller_name, "caller name")
+        if problem:
+            problems.append(_problem(doc, base, problem))
+            continue
+        tags = _caller_tags(inv, caller_name, doc, problems)
+        for index, alias in enumerate(caller.models):
+            if alias not in inv.models:
+                known = ", ".join(sorted(inv.models)) or "none"
+                problems.append(_problem(doc, (*base, "models", index), f"unknown model alias {alias!r} (defined: {known})"))
+                continue
+            if caller.models.index(alias) != index:
+                problems.append(_problem(doc, (*base, "models", index), f"model alias {alias!r} is listed twice"))
+                continue
+            if alias not in sources or tags is None:
+                continue  # already reported
+            name = f"{inv.name_prefix}{caller_name}-{alias}"
+            problem = rules.check_profile_name(name)
+            if problem:
+                problems.append(_problem(doc, (*base, "models", index), problem + "; shorten the caller name or alias"))
+                continue
+            if name in names:
+                other = names[name]
+                problems.append(
+                    _problem(
+                        doc,
+                        (*base, "models", index),
+                        f"profile name {name!r} collides with caller {other[0]!r} model {other[1]!r}; rename one of them",
+                    )
+                )
+                continue
+            names[name] = (caller_name, alias)
+            all_tags = {
+                **tags,
+                rules.TAG_CALLER: caller_name,
+                rules.TAG_ALIAS: alias,
+                rules.TAG_SOURCE: sources[alias].model_id,
+            }
+            description = f"aipctl {inv.name} caller {caller_name} model {alias}"
+            profiles.append(
+                DesiredProfile(caller_name, alias, name, sources[alias], description, tuple(sorted(all_tags.items())))
+            )
+    return profiles
+
+
+def _caller_tags(
+    inv: Inventory, caller_name: str, doc: LocatedDocument, problems: list[InventoryProblem]
+) -> dict[str, str] | None:
+    caller = inv.callers[caller_name]
+    base: Path = ("callers", caller_name, "tags")
+    before = len(problems)
+    for key, value in caller.tags.items():
+        problem = rules.check_tag_key(key)
+        if not problem and key in rules.STANDARD_TAG_KEYS:
+            problem = f"{key!r} is set by aipctl from the caller (Application=<caller>, owner, environment)"
+        if not problem and key.lower().startswith("aipctl:"):
+            problem = "tag keys starting with 'aipctl:' are reserved for aipctl's own markers"
+        problem = problem or rules.check_tag_value(value)
+        if problem:
+            problems.append(_problem(doc, (*base, key), problem))
+    total = len(caller.tags) + len(rules.STANDARD_TAG_KEYS) + len(rules.AIPCTL_TAG_KEYS)
+    if total > rules.MAX_TAGS_PER_RESOURCE:
+        problems.append(
+            _problem(
+                doc,
+                base,
+                f"{total} tags per AIP ({len(caller.tags)} custom + 7 set by aipctl); "
+                f"Bedrock allows at most {rules.MAX_TAGS_PER_RESOURCE}",
+            )
+        )
+    if len(problems) != before:
+        return None
+    return {
+        rules.TAG_APPLICATION: caller_name,
+        rules.TAG_OWNER: caller.owner,
+        rules.TAG_ENVIRONMENT: caller.environment,
+        **caller.tags,
+        rules.TAG_MANAGED: inv.name,
+    }
+
+
+def iter_identity_patterns(loaded: LoadedInventory) -> Iterator[tuple[str, str]]:
+    """(caller, identity pattern) pairs, for verify and the guards."""
+    for name, caller in loaded.inventory.callers.items():
+        for pattern in caller.identities:
+            yield name, pattern

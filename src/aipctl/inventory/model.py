@@ -1,0 +1,190 @@
+"""The inventory: callers/tenants, the models they use, who they run as, their budgets and limits.
+
+Example (the contract; extend it, don't break it)::
+
+    region: eu-central-1
+    cost_tags: [Application, Owner, Environment]
+    models:
+      sonnet: eu.anthropic.claude-sonnet-4-6
+    callers:
+      open-webui:
+        owner: platform-team
+        environment: production
+        models: [sonnet]
+        identities: ["arn:aws:iam::*:role/open-webui-task"]
+        tags: {CostCenter: "4711"}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from aipctl.inventory import rules
+
+
+def _scalar_to_str(value: Any) -> Any:
+    """YAML turns ``4711`` into an int and ``yes`` into a bool; tag values are strings."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+class Budget(_Strict):
+    """Monthly budget of a caller (applied by the guards: AWS Budgets, alerts, the brake)."""
+
+    monthly_usd: float = Field(gt=0)
+    alert_at: list[float] = Field(default_factory=lambda: [50.0, 80.0, 100.0])
+    brake_at: float | None = Field(default=None, gt=0)
+
+    @field_validator("alert_at")
+    @classmethod
+    def _percentages(cls, value: list[float]) -> list[float]:
+        for pct in value:
+            if not 0 < pct <= 1000:
+                raise ValueError(f"alert threshold {pct} must be a percentage between 0 and 1000")
+        return sorted(set(value))
+
+
+class Limits(_Strict):
+    """In-path limits of a caller: requests and tokens per minute, USD per day."""
+
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+    daily_usd: float | None = Field(default=None, gt=0)
+
+
+class Caller(_Strict):
+    """One application or tenant that gets its own AIP per model."""
+
+    owner: str = Field(min_length=1)
+    environment: str = Field(min_length=1)
+    models: list[str] = Field(min_length=1)
+    identities: list[str] = Field(default_factory=list)
+    tags: dict[str, str] = Field(default_factory=dict)
+    description: str | None = None
+    budget: Budget | None = None
+    limits: Limits | None = None
+    tier: str | None = None
+
+    @field_validator("owner", "environment", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        return _scalar_to_str(value)
+
+    @field_validator("owner", "environment")
+    @classmethod
+    def _tag_value(cls, value: str) -> str:
+        problem = rules.check_tag_value(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _stringify_tags(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: _scalar_to_str(val) for key, val in value.items()}
+        return value
+
+    @field_validator("identities")
+    @classmethod
+    def _identity_patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            if not (pattern.startswith(("arn:aws:iam::", "arn:aws:sts::")) or pattern.startswith("arn:aws-")):
+                raise ValueError(
+                    f"identity {pattern!r} must be an IAM/STS ARN pattern such as "
+                    "'arn:aws:iam::*:role/my-task-role' (wildcards * and ? allowed)"
+                )
+        return value
+
+
+class Inventory(_Strict):
+    """The whole inventory file."""
+
+    version: Literal[1] = 1
+    name: str = Field(default="default", description="Marks which AIPs this inventory owns")
+    region: str
+    name_prefix: str = ""
+    cost_tags: list[str] = Field(default_factory=lambda: list(rules.STANDARD_TAG_KEYS))
+    models: dict[str, str] = Field(min_length=1)
+    callers: dict[str, Caller] = Field(default_factory=dict)
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not rules.REGION_RE.match(value):
+            raise ValueError(f"{value!r} is not an AWS Region name such as 'eu-central-1'")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        problem = rules.check_identifier(value, "inventory name")
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("name_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if value and not rules.PROFILE_NAME_RE.match(value + "x"):
+            raise ValueError("name_prefix must be letters/digits with single '-', '_' or ' ' separators")
+        return value
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where an AIP copies its model from: a system-defined profile or a foundation model."""
+
+    kind: Literal["system-profile", "foundation-model"]
+    model_id: str
+    #: Set when the inventory gave a full ARN; otherwise built from Region and account at plan time.
+    arn: str | None = None
+
+    def copy_from(self, region: str, account: str, partition: str = "aws") -> str:
+        """The ``modelSource.copyFrom`` ARN for this source in ``region`` of ``account``."""
+        if self.arn:
+            return self.arn
+        if self.kind == "system-profile":
+            return f"arn:{partition}:bedrock:{region}:{account}:inference-profile/{self.model_id}"
+        return f"arn:{partition}:bedrock:{region}::foundation-model/{self.model_id}"
+
+
+def parse_model_source(value: str, region: str) -> ModelSource:
+    """Classify an inventory model entry; raise ValueError with a user-facing message."""
+    if value.startswith("arn:"):
+        parts = rules.parse_bedrock_arn(value)
+        if parts is None:
+            raise ValueError(f"{value!r} is not a Bedrock ARN")
+        if parts["type"] == "application-inference-profile":
+            raise ValueError(
+                "an application inference profile cannot copy from another application inference profile; "
+                "use the system-defined profile or foundation model it was made from"
+            )
+        if parts["type"] not in ("inference-profile", "foundation-model"):
+            raise ValueError(
+                f"copyFrom must be an 'inference-profile/...' or 'foundation-model/...' ARN, not {parts['type']!r}"
+            )
+        if parts["region"] != region:
+            raise ValueError(f"ARN is in Region {parts['region']!r} but the inventory's region is {region!r}")
+        kind: Literal["system-profile", "foundation-model"] = (
+            "system-profile" if parts["type"] == "inference-profile" else "foundation-model"
+        )
+        return ModelSource(kind=kind, model_id=parts["id"], arn=value)
+    if rules.is_system_profile_id(value):
+        return ModelSource(kind="system-profile", model_id=value)
+    if rules.is_foundation_model_id(value):
+        return ModelSource(kind="foundation-model", model_id=value)
+    raise ValueError(
+        f"{value!r} is neither a system-defined profile id (e.g. 'eu.anthropic.claude-sonnet-4-6'), "
+        "a foundation model id (e.g. 'amazon.titan-embed-text-v2:0') nor a Bedrock ARN"
+    )

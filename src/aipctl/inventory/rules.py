@@ -1,0 +1,97 @@
+"""AWS naming and tagging rules that the inventory is checked against before any API call.
+
+They mirror the constraints of the Bedrock API (see ``shared/AWS-FACTS.md``) so that a bad inventory
+fails with a file:line message instead of a half-applied plan.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: InferenceProfileName: 1–64 chars, ``([0-9a-zA-Z][ _-]?)+``.
+PROFILE_NAME_RE = re.compile(r"^([0-9a-zA-Z][ _-]?)+$")
+PROFILE_NAME_MAX = 64
+#: description: 1–200 chars, ``([0-9a-zA-Z:.][ _-]?)+``.
+DESCRIPTION_RE = re.compile(r"^([0-9a-zA-Z:.][ _-]?)+$")
+DESCRIPTION_MAX = 200
+#: Callers and aliases become parts of profile names and environment variable names.
+IDENTIFIER_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|[-_](?=[A-Za-z0-9]))*$")
+TAG_CHARS_RE = re.compile(r"^[\w\s.:/=+@-]*$", re.ASCII)
+TAG_KEY_MAX = 128
+TAG_VALUE_MAX = 256
+MAX_TAGS_PER_RESOURCE = 50
+REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
+
+#: Prefixes of system-defined (cross-Region) inference profile ids.
+GEO_PREFIXES = ("us", "us-gov", "eu", "apac", "jp", "au", "ca", "global")
+_SYSTEM_PROFILE_ID_RE = re.compile(r"^(%s)\.[a-z0-9-]+\.[A-Za-z0-9._:-]+$" % "|".join(map(re.escape, GEO_PREFIXES)))
+_FOUNDATION_MODEL_ID_RE = re.compile(r"^[a-z0-9-]+\.[A-Za-z0-9._:-]+$")
+_ARN_RE = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):bedrock:(?P<region>[a-z0-9-]*):(?P<account>\d{12})?:"
+    r"(?P<type>[a-z-]+)/(?P<id>[A-Za-z0-9._:-]+)$"
+)
+
+#: Tags aipctl writes itself; a caller cannot set these keys.
+TAG_APPLICATION = "Application"
+TAG_OWNER = "Owner"
+TAG_ENVIRONMENT = "Environment"
+#: Marker: value is the inventory name. Only AIPs carrying it are ever retagged or deleted.
+TAG_MANAGED = "aipctl:managed"
+TAG_CALLER = "aipctl:caller"
+TAG_ALIAS = "aipctl:alias"
+#: The copyFrom ARN: GetInferenceProfile does not return the model source, so we remember it.
+TAG_SOURCE = "aipctl:source"
+RESERVED_TAG_PREFIXES = ("aws:", "aipctl:")
+STANDARD_TAG_KEYS = (TAG_APPLICATION, TAG_OWNER, TAG_ENVIRONMENT)
+AIPCTL_TAG_KEYS = (TAG_MANAGED, TAG_CALLER, TAG_ALIAS, TAG_SOURCE)
+
+
+def check_tag_key(key: str) -> str | None:
+    """Return a problem description for an invalid tag key, else None."""
+    if not 1 <= len(key) <= TAG_KEY_MAX:
+        return f"tag key must be 1-{TAG_KEY_MAX} characters"
+    if not TAG_CHARS_RE.match(key):
+        return "tag key may only contain letters, digits, spaces and . _ : / = + @ -"
+    if key.lower().startswith("aws:"):
+        return "tag keys starting with 'aws:' are reserved by AWS"
+    return None
+
+
+def check_tag_value(value: str) -> str | None:
+    """Return a problem description for an invalid tag value, else None."""
+    if len(value) > TAG_VALUE_MAX:
+        return f"tag value must be at most {TAG_VALUE_MAX} characters"
+    if not TAG_CHARS_RE.match(value):
+        return "tag value may only contain letters, digits, spaces and . _ : / = + @ -"
+    return None
+
+
+def check_identifier(value: str, what: str) -> str | None:
+    if not IDENTIFIER_RE.match(value):
+        return (
+            f"{what} {value!r} must start with a letter or digit and contain only letters, digits and "
+            "single '-' or '_' between them"
+        )
+    return None
+
+
+def check_profile_name(name: str) -> str | None:
+    if len(name) > PROFILE_NAME_MAX:
+        return f"profile name {name!r} is {len(name)} characters; Bedrock allows at most {PROFILE_NAME_MAX}"
+    if not PROFILE_NAME_RE.match(name):
+        return f"profile name {name!r} does not match Bedrock's pattern ([0-9a-zA-Z][ _-]?)+"
+    return None
+
+
+def parse_bedrock_arn(arn: str) -> dict[str, str] | None:
+    """Split a Bedrock ARN into partition, region, account, type and id (None if it is not one)."""
+    match = _ARN_RE.match(arn)
+    return match.groupdict(default="") if match else None
+
+
+def is_system_profile_id(value: str) -> bool:
+    return bool(_SYSTEM_PROFILE_ID_RE.match(value))
+
+
+def is_foundation_model_id(value: str) -> bool:
+    return bool(_FOUNDATION_MODEL_ID_RE.match(value)) and not is_system_profile_id(value)

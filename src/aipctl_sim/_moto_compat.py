@@ -1,0 +1,37 @@
+"""The one place that reaches into moto's internals. Pinned to moto 5.2.x (see pyproject.toml).
+
+- moto's dispatcher rescans its own package directory on every request to map a host to a
+  backend (~180 ``stat`` calls a request); we memoise that lookup per host.
+- Our CloudFormation resource types must be defined before moto first builds its model map.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+
+_installed = False
+SUPPORTED = ("5.2.",)
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    moto_version = version("moto")
+    if not moto_version.startswith(SUPPORTED):
+        raise RuntimeError(f"aipctl sim supports moto {', '.join(SUPPORTED)}x, found {moto_version}")
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.get_backend_for_host
+    cache: dict[str | None, object] = {}
+
+    def get_backend_for_host(self: DomainDispatcherApplication, host: str | None) -> object:
+        if host not in cache:
+            cache[host] = original(self, host)
+        return cache[host]
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+    from aipctl_sim.bedrock import cloudformation  # noqa: F401  (registers AWS::Bedrock::ApplicationInferenceProfile)
+    from aipctl_sim.ce import models as _ce  # noqa: F401
+
+    _installed = True

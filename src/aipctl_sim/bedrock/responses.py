@@ -1,0 +1,86 @@
+"""Bedrock control-plane handlers: parse nothing, serialise nothing (the protocol layer does both)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aipctl_sim.bedrock.catalog import catalog
+from aipctl_sim.bedrock.exceptions import ResourceNotFoundException, ValidationException
+from aipctl_sim.bedrock.models import BedrockSimBackend, bedrock_sim_backends
+from aipctl_sim.protocol import Request
+
+
+def _backend(req: Request) -> BedrockSimBackend:
+    return bedrock_sim_backends[req.account_id][req.region]
+
+
+def create_inference_profile(req: Request) -> dict[str, Any]:
+    p = req.params
+    source = p["modelSource"]
+    if "copyFrom" not in source:
+        raise ValidationException("modelSource must set copyFrom.")
+    profile = _backend(req).create(
+        name=p["inferenceProfileName"],
+        description=p.get("description"),
+        copy_from=source["copyFrom"],
+        tags=p.get("tags") or [],
+        token=p.get("clientRequestToken"),
+    )
+    return {"inferenceProfileArn": profile.arn, "status": "ACTIVE"}
+
+
+def get_inference_profile(req: Request) -> dict[str, Any]:
+    return _backend(req).get_any(req.params["inferenceProfileIdentifier"])
+
+
+def list_inference_profiles(req: Request) -> dict[str, Any]:
+    p = req.params
+    items, token = _backend(req).list(p.get("typeEquals", "SYSTEM_DEFINED"), p.get("maxResults"), p.get("nextToken"))
+    return {"inferenceProfileSummaries": items, "nextToken": token}
+
+
+def delete_inference_profile(req: Request) -> dict[str, Any]:
+    _backend(req).delete(req.params["inferenceProfileIdentifier"])
+    return {}
+
+
+def tag_resource(req: Request) -> dict[str, Any]:
+    _backend(req).tag(req.params["resourceARN"], req.params.get("tags") or [])
+    return {}
+
+
+def untag_resource(req: Request) -> dict[str, Any]:
+    _backend(req).untag(req.params["resourceARN"], req.params.get("tagKeys") or [])
+    return {}
+
+
+def list_tags_for_resource(req: Request) -> dict[str, Any]:
+    return {"tags": _backend(req).list_tags(req.params["resourceARN"])}
+
+
+def list_foundation_models(req: Request) -> dict[str, Any]:
+    p = req.params
+    models = catalog().foundation_models(req.region)
+    if p.get("byProvider"):
+        models = [m for m in models if m.provider.lower() == p["byProvider"].lower()]
+    if p.get("byOutputModality"):
+        models = [m for m in models if p["byOutputModality"] in m.output_modalities]
+    summaries = [m.summary(req.region) for m in models]
+    if p.get("byInferenceType"):
+        summaries = [s for s in summaries if p["byInferenceType"] in s["inferenceTypesSupported"]]
+    return {"modelSummaries": summaries}
+
+
+def get_foundation_model(req: Request) -> dict[str, Any]:
+    ident = req.params["modelIdentifier"].rsplit("/", 1)[-1]
+    model = catalog().foundation_model(req.region, ident)
+    if model is None:
+        raise ResourceNotFoundException(f"The model {req.params['modelIdentifier']} does not exist.")
+    return {"modelDetails": model.summary(req.region)}
+
+
+def is_ours(req: Request) -> bool:
+    """Tag operations on anything but an AIP stay with moto (custom models, jobs)."""
+    if req.operation in ("TagResource", "UntagResource", "ListTagsForResource"):
+        return ":application-inference-profile/" in str(req.params.get("resourceARN", ""))
+    return True

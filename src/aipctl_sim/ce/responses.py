@@ -1,0 +1,37 @@
+"""Cost Explorer handlers for cost-allocation tags."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from aipctl_sim.ce.models import ce_backend
+from aipctl_sim.protocol import Request, ValidationException
+
+
+def update_cost_allocation_tags_status(req: Request) -> dict[str, Any]:
+    return {"Errors": ce_backend(req.account_id).update_status(req.params["CostAllocationTagsStatus"])}
+
+
+def list_cost_allocation_tags(req: Request) -> dict[str, Any]:
+    p = req.params
+    tags = sorted(ce_backend(req.account_id).visible(), key=lambda t: t.key)
+    if p.get("Status"):
+        tags = [t for t in tags if t.status == p["Status"]]
+    if p.get("TagKeys"):
+        wanted = set(p["TagKeys"])
+        tags = [t for t in tags if t.key in wanted]
+    if p.get("Type") == "AWSGenerated":
+        tags = []
+    start = 0
+    if p.get("NextToken"):
+        try:
+            start = int(base64.b64decode(p["NextToken"]).decode())
+        except ValueError:
+            raise ValidationException("Invalid NextToken") from None
+    size = p.get("MaxResults") or 100
+    page = tags[start : start + size]
+    out: dict[str, Any] = {"CostAllocationTags": [t.describe() for t in page]}
+    if start + size < len(tags):
+        out["NextToken"] = base64.b64encode(str(start + size).encode()).decode()
+    return out

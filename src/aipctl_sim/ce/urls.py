@@ -1,0 +1,9 @@
+"""Cost Explorer operations the emulator serves itself; moto serves the others."""
+
+from aipctl_sim.ce import responses
+
+SERVICE = "ce"
+operations = {
+    "UpdateCostAllocationTagsStatus": responses.update_cost_allocation_tags_status,
+    "ListCostAllocationTags": responses.list_cost_allocation_tags,
+}

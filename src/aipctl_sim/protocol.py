@@ -1,0 +1,331 @@
+"""Wire protocols of the services the emulator serves itself, driven by botocore's service models.
+
+botocore ships the exact request/response shapes of every AWS API; we use them in reverse: the
+operation is found from the HTTP method and path (rest-json) or the ``X-Amz-Target`` header (json),
+parameters are read from the URI, query string, headers and body as the model places them, and a
+handler's result dict is serialised as the model says. Handlers therefore only deal in the API's own
+field names, exactly as the AWS documentation shows them.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+import botocore.session
+from botocore.model import OperationModel, ServiceModel, Shape
+
+
+class ServiceError(Exception):
+    """An AWS error response: ``code`` becomes the error type the SDK raises."""
+
+    status = 400
+    code = "ValidationException"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+
+
+class ValidationException(ServiceError):
+    code, status = "ValidationException", 400
+
+
+class ResourceNotFoundException(ServiceError):
+    code, status = "ResourceNotFoundException", 404
+
+
+class ConflictException(ServiceError):
+    code, status = "ConflictException", 400
+
+
+class ThrottlingException(ServiceError):
+    code, status = "ThrottlingException", 429
+
+
+class AccessDeniedException(ServiceError):
+    code, status = "AccessDeniedException", 403
+
+
+class InternalServerException(ServiceError):
+    code, status = "InternalServerException", 500
+
+
+@cache
+def service_model(name: str) -> ServiceModel:
+    """botocore's model for ``name`` (e.g. ``bedrock``, ``ce``), loaded once."""
+    loader = botocore.session.get_session().get_component("data_loader")
+    return ServiceModel(loader.load_service_model(name, "service-2"), service_name=name)
+
+
+@dataclass
+class Request:
+    """What a handler sees of the HTTP request, after routing."""
+
+    service: str
+    operation: str
+    region: str
+    account_id: str
+    access_key_id: str
+    params: dict[str, Any]
+    headers: Mapping[str, str]
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    raw_body: bytes = b""
+    parse_error: ServiceError | None = None
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    pattern: re.Pattern[str]
+    operation: OperationModel
+    static_query: tuple[tuple[str, str], ...]
+
+
+class Router:
+    """Finds the operation of a request for one service, from botocore's ``http`` traits."""
+
+    def __init__(self, service: str) -> None:
+        self.model = service_model(service)
+        self.protocol = self.model.metadata["protocol"]
+        self._routes: list[_Route] = []
+        self._targets: dict[str, OperationModel] = {}
+        prefix = self.model.metadata.get("targetPrefix", "")
+        for name in self.model.operation_names:
+            op = self.model.operation_model(name)
+            if self.protocol.startswith("rest"):
+                self._routes.append(_compile_route(op))
+            else:
+                self._targets[f"{prefix}.{name}"] = op
+        # Literal segments outrank labels: /inference-profiles/x must not match a catch-all first.
+        self._routes.sort(key=lambda r: (-len(r.static_query), -r.pattern.pattern.count("/"), r.pattern.pattern.count("(")))
+
+    def match(self, method: str, raw_path: str, query: Mapping[str, list[str]], headers: Mapping[str, str]) -> tuple[OperationModel, dict[str, str]] | None:
+        if self._targets:
+            op = self._targets.get(headers.get("X-Amz-Target", ""))
+            return (op, {}) if op else None
+        for route in self._routes:
+            if route.method != method:
+                continue
+            found = route.pattern.match(raw_path)
+            if found and all(query.get(k, [None])[0] == v or (v == "" and k in query) for k, v in route.static_query):
+                return route.operation, {k: unquote(v) for k, v in found.groupdict().items()}
+        return None
+
+
+def _compile_route(op: OperationModel) -> _Route:
+    uri = op.http["requestUri"]
+    path, _, static = uri.partition("?")
+    regex = ""
+    for piece in re.split(r"(\{[^}]+\})", path):
+        if piece.startswith("{"):
+            name = piece[1:-1]
+            greedy = name.endswith("+")
+            name = name.rstrip("+")
+            regex += f"(?P<{name}>.+)" if greedy else f"(?P<{name}>[^/]+)"
+        else:
+            regex += re.escape(piece)
+    static_query = tuple((k, v[0] if v else "") for k, v in parse_qs(static, keep_blank_values=True).items())
+    return _Route(op.http["method"], re.compile(f"^{regex.rstrip('/')}/?$"), op, static_query)
+
+
+def parse_params(op: OperationModel, labels: Mapping[str, str], query: Mapping[str, list[str]], headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    """Read the operation's input members from wherever its model places them."""
+    shape = op.input_shape
+    if shape is None:
+        return {}
+    params: dict[str, Any] = {}
+    payload = shape.serialization.get("payload")
+    json_body: dict[str, Any] = {}
+    if body and not payload:
+        try:
+            json_body = json.loads(body)
+        except ValueError:
+            raise ValidationException("Request body is not valid JSON") from None
+        if not isinstance(json_body, dict):
+            raise ValidationException("Request body must be a JSON object")
+    for name, member in shape.members.items():
+        location = member.serialization.get("location")
+        wire = member.serialization.get("name", name)
+        if location == "uri":
+            if wire in labels:
+                params[name] = labels[wire]
+        elif location == "querystring":
+            if wire in query:
+                values = query[wire]
+                params[name] = [_from_text(member.member, v) for v in values] if member.type_name == "list" else _from_text(member, values[0])  # type: ignore[attr-defined]
+        elif location == "header":
+            if wire in headers:
+                params[name] = _from_text(member, headers[wire])
+        elif location is None:
+            if name == payload:
+                params[name] = body if member.type_name in ("blob", "string") else (json.loads(body) if body else None)
+            elif name in json_body:
+                params[name] = json_body[name]
+    return params
+
+
+def _from_text(shape: Shape, value: str) -> Any:
+    if shape.type_name in ("integer", "long"):
+        try:
+            return int(value)
+        except ValueError:
+            raise ValidationException(f"'{value}' is not a valid integer") from None
+    if shape.type_name == "boolean":
+        return value.lower() == "true"
+    return value
+
+
+def serialize(op: OperationModel, result: Mapping[str, Any] | None, protocol: str) -> Response:
+    """Turn a handler's result into the HTTP response the SDK expects for ``op``."""
+    headers = {"Content-Type": "application/json" if protocol.startswith("rest") else "application/x-amz-json-1.1"}
+    status = int(op.http.get("responseCode", 200))
+    shape = op.output_shape
+    if shape is None or result is None:
+        return Response(status, headers, b"{}" if protocol != "rest-json" or shape is not None else b"")
+    body_members: dict[str, Any] = {}
+    payload_name = shape.serialization.get("payload")
+    raw: bytes | None = None
+    for name, member in shape.members.items():
+        if name not in result or result[name] is None:
+            continue
+        location = member.serialization.get("location")
+        value = result[name]
+        if location == "header":
+            headers[member.serialization.get("name", name)] = _to_text(value)
+        elif location == "statusCode":
+            status = int(value)
+        elif name == payload_name:
+            if member.type_name in ("blob", "string"):
+                raw = value if isinstance(value, bytes) else str(value).encode()
+            else:
+                raw = json.dumps(_to_json(member, value)).encode()
+        else:
+            body_members[name] = _to_json(member, value)
+    for name, value in result.items():  # extension headers that botocore does not model
+        if name.startswith("x-amzn-") and name not in shape.members:
+            headers[name] = _to_text(value)
+    if raw is None:
+        raw = json.dumps(body_members, separators=(",", ":")).encode()
+    return Response(status, headers, raw)
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    return str(value)
+
+
+def _to_json(shape: Shape, value: Any) -> Any:
+    kind = shape.type_name
+    if kind == "structure":
+        return {k: _to_json(shape.members[k], v) for k, v in value.items() if k in shape.members and v is not None}  # type: ignore[attr-defined]
+    if kind == "list":
+        return [_to_json(shape.member, v) for v in value]  # type: ignore[attr-defined]
+    if kind == "map":
+        return {k: _to_json(shape.value, v) for k, v in value.items()}  # type: ignore[attr-defined]
+    if kind == "timestamp":
+        if isinstance(value, dt.datetime):
+            return value.timestamp() if shape.serialization.get("timestampFormat") == "unixTimestamp" else _iso(value)
+        return value
+    if kind == "blob":
+        return base64.b64encode(value).decode() if isinstance(value, bytes) else value
+    return value
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def error_response(error: ServiceError, protocol: str, request_id: str) -> Response:
+    headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.code}
+    if protocol.startswith("rest"):
+        headers["Content-Type"] = "application/json"
+        body = {"message": error.message}
+    else:
+        headers["Content-Type"] = "application/x-amz-json-1.1"
+        body = {"__type": error.code, "message": error.message}
+    return Response(error.status, headers, json.dumps(body).encode())
+
+
+Handler = Callable[[Request], Mapping[str, Any] | None]
+
+
+def validate(shape: Shape | None, params: Mapping[str, Any]) -> None:
+    """Enforce the model's required/min/max/pattern/enum constraints like AWS's front door does.
+
+    The message follows AWS: ``1 validation error detected: Value 'x' at 'field' failed to satisfy
+    constraint: Member must satisfy regular expression pattern: ...``.
+    """
+    if shape is None:
+        return
+    errors: list[str] = []
+    _validate_structure(shape, params, "", errors)
+    if errors:
+        count = len(errors)
+        raise ValidationException(f"{count} validation error{'s' if count > 1 else ''} detected: " + "; ".join(errors))
+
+
+def _validate_structure(shape: Shape, value: Mapping[str, Any], path: str, errors: list[str]) -> None:
+    for name in shape.required_members:  # type: ignore[attr-defined]
+        if value.get(name) is None:
+            errors.append(f"Value null at '{path}{name}' failed to satisfy constraint: Member must not be null")
+    for name, member in shape.members.items():  # type: ignore[attr-defined]
+        if name in value and value[name] is not None:
+            _validate_value(member, value[name], f"{path}{name}", errors)
+
+
+def _validate_value(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
+    meta = shape.metadata
+    kind = shape.type_name
+    shown = "***" if meta.get("sensitive") else value
+    if kind == "string":
+        if not isinstance(value, str):
+            errors.append(f"Value at '{path}' failed to satisfy constraint: Member must be a string")
+            return
+        if "min" in meta and len(value) < meta["min"]:
+            errors.append(f"Value '{shown}' at '{path}' failed to satisfy constraint: Member must have length greater than or equal to {meta['min']}")
+        elif "max" in meta and len(value) > meta["max"]:
+            errors.append(f"Value '{shown}' at '{path}' failed to satisfy constraint: Member must have length less than or equal to {meta['max']}")
+        elif "pattern" in meta and not _pattern(meta["pattern"]).fullmatch(value):
+            errors.append(f"Value '{shown}' at '{path}' failed to satisfy constraint: Member must satisfy regular expression pattern: {meta['pattern']}")
+        if shape.enum and value not in shape.enum:  # type: ignore[attr-defined]
+            errors.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: [{', '.join(shape.enum)}]")  # type: ignore[attr-defined]
+    elif kind in ("integer", "long"):
+        if "min" in meta and value < meta["min"]:
+            errors.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member must have value greater than or equal to {meta['min']}")
+        if "max" in meta and value > meta["max"]:
+            errors.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member must have value less than or equal to {meta['max']}")
+    elif kind == "list":
+        if "min" in meta and len(value) < meta["min"]:
+            errors.append(f"Value at '{path}' failed to satisfy constraint: Member must have length greater than or equal to {meta['min']}")
+        if "max" in meta and len(value) > meta["max"]:
+            errors.append(f"Value at '{path}' failed to satisfy constraint: Member must have length less than or equal to {meta['max']}")
+        for index, item in enumerate(value):
+            _validate_value(shape.member, item, f"{path}.{index + 1}.member", errors)  # type: ignore[attr-defined]
+    elif kind == "structure" and isinstance(value, Mapping):
+        _validate_structure(shape, value, f"{path}.", errors)
+
+
+@cache
+def _pattern(source: str) -> re.Pattern[str]:
+    return re.compile(source)

@@ -1,0 +1,411 @@
+"""The emulator's HTTP front: our services first, moto's server for everything else.
+
+Requests are routed by their SigV4 credential scope (service, Region) and access key (account), as
+AWS does. Operations implemented under ``aipctl_sim.<service>`` are served directly; all others go to
+moto's ``DomainDispatcherApplication``. Fault injection applies to both. A process-wide lock makes
+each request atomic (moto's backends are not thread-safe), and sleeps for injected latency happen
+outside it.
+
+A control API under ``/_aipctl/`` (unsigned JSON) reads and moves the clock, sets faults and quotas,
+saves and resets state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import parse_qs
+
+from aipctl_sim import _moto_compat, settings
+from aipctl_sim.protocol import (
+    Handler,
+    InternalServerException,
+    Request,
+    Response,
+    Router,
+    ServiceError,
+    ThrottlingException,
+    ValidationException,
+    error_response,
+    parse_params,
+    serialize,
+    validate,
+)
+from aipctl_sim.settings import FaultRule
+
+_log = logging.getLogger("aipctl_sim")
+StartResponse = Callable[..., Any]
+
+#: Which botocore services may answer a request signed for a signing name.
+SIGNING_NAMES: dict[str, tuple[str, ...]] = {"bedrock": ("bedrock",), "ce": ("ce",)}
+
+
+@dataclasses.dataclass
+class _Service:
+    name: str
+    router: Router
+    operations: Mapping[str, Handler]
+    claims: Callable[[Request], bool] | None
+
+
+def _load_services() -> dict[str, _Service]:
+    from aipctl_sim.bedrock import urls as bedrock_urls
+    from aipctl_sim.ce import urls as ce_urls
+
+    out = {}
+    for module in (bedrock_urls, ce_urls):
+        out[module.SERVICE] = _Service(
+            module.SERVICE, Router(module.SERVICE), module.operations, getattr(module, "claims", None)
+        )
+    return out
+
+
+class SimApp:
+    """The WSGI application of ``aipctl sim``."""
+
+    def __init__(self, on_change: Callable[[], None] | None = None, save: Callable[[], None] | None = None) -> None:
+        _moto_compat.install()
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        self.moto_app = DomainDispatcherApplication(create_backend_app)
+        self.services = _load_services()
+        self.lock = threading.RLock()
+        self._on_change = on_change or (lambda: None)
+        self._save = save
+
+    # -- WSGI ----------------------------------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_aipctl/"):
+            return self._control(environ, start_response)
+        body = _read_body(environ)
+        scope = _credential_scope(environ.get("HTTP_AUTHORIZATION", ""))
+        ours = self._match_ours(environ, body, scope)
+        service = ours[0].name if ours else (scope[1] if scope else "unknown")
+        operation = ours[1].operation if ours else _moto_operation(environ, body)
+        fault = self._fault(service, operation)
+        if fault is not None:
+            return _send(start_response, error_response(fault, "json" if service == "ce" else "rest-json", "fault"))
+        if ours:
+            return _send(start_response, self._serve(*ours))
+        environ["wsgi.input"] = _BytesInput(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        with self.lock:
+            captured: dict[str, Any] = {}
+
+            def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+                captured["status"], captured["headers"] = status, headers
+                return lambda _data: None
+
+            chunks = b"".join(self.moto_app(environ, capture))
+            self._on_change()
+        start_response(captured["status"], captured["headers"])
+        return [chunks]
+
+    def _match_ours(self, environ: dict[str, Any], body: bytes, scope: tuple[str, str, str] | None) -> tuple[_Service, Request] | None:
+        if scope is None:
+            return None
+        access_key, signing_name, region = scope
+        candidates = SIGNING_NAMES.get(signing_name, ())
+        if not candidates:
+            return None
+        raw_path = (environ.get("REQUEST_URI") or environ.get("RAW_URI") or environ.get("PATH_INFO", "")).split("?")[0]
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        headers = _Headers(environ)
+        for name in candidates:
+            service = self.services[name]
+            found = service.router.match(environ["REQUEST_METHOD"], raw_path, query, headers)
+            if found is None:
+                continue
+            op, labels = found
+            if op.name not in service.operations:
+                return None
+            parse_error: ServiceError | None = None
+            try:
+                params = parse_params(op, labels, query, headers, body)
+            except ServiceError as exc:
+                params, parse_error = {}, exc
+            request = Request(
+                service=name,
+                operation=op.name,
+                region=region,
+                account_id=_account_for(access_key),
+                access_key_id=access_key,
+                params=params,
+                headers=headers,
+                raw_body=body,
+                parse_error=parse_error,
+            )
+            if service.claims is not None and not service.claims(request):
+                return None
+            return service, request
+        return None
+
+    def _serve(self, service: _Service, request: Request) -> Response:
+        op = service.router.model.operation_model(request.operation)
+        protocol = service.router.protocol
+        try:
+            if request.parse_error is not None:
+                raise request.parse_error
+            validate(op.input_shape, request.params)
+            with self.lock:
+                result = service.operations[request.operation](request)
+                self._on_change()
+            response = serialize(op, result, protocol)
+        except ServiceError as exc:
+            response = error_response(exc, protocol, request.request_id)
+        except Exception as exc:  # a bug in the emulator must look like a 500, not kill the server
+            _log.exception("emulator error in %s.%s", service.name, request.operation)
+            response = error_response(InternalServerException(f"emulator error: {exc}"), protocol, request.request_id)
+        response.headers["x-amzn-RequestId"] = request.request_id
+        return response
+
+    def _fault(self, service: str, operation: str) -> ServiceError | None:
+        rules = [r for r in settings.settings().faults if r.matches(service, operation)]
+        if not rules:
+            return None
+        delay = sum(r.latency_ms for r in rules) / 1000
+        if delay:
+            time.sleep(delay)
+        for rule in rules:
+            if settings.roll(rule.throttle_rate):
+                return ThrottlingException("Rate exceeded (injected by aipctl sim)")
+            if settings.roll(rule.error_rate):
+                return InternalServerException("Internal failure (injected by aipctl sim)")
+        return None
+
+    # -- control API -----------------------------------------------------------------------------
+    def _control(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ["PATH_INFO"][len("/_aipctl/") :].strip("/")
+        method = environ["REQUEST_METHOD"]
+        try:
+            payload = json.loads(_read_body(environ) or b"{}")
+            with self.lock:
+                result = self._control_action(method, path, payload)
+            status, body = "200 OK", result
+        except (ValueError, KeyError, TypeError) as exc:
+            status, body = "400 Bad Request", {"error": str(exc)}
+        data = json.dumps(body, default=str).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+        return [data]
+
+    def _control_action(self, method: str, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        current = settings.settings()
+        if path == "clock" and method == "GET":
+            return {"now": current.now().isoformat(), "offset_s": current.clock_offset_s}
+        if path == "clock/advance" and method == "POST":
+            now = current.advance(float(payload["seconds"]))
+            self._on_change()
+            return {"now": now.isoformat(), "offset_s": current.clock_offset_s}
+        if path == "faults" and method == "GET":
+            return {"faults": [dataclasses.asdict(f) for f in current.faults]}
+        if path == "faults" and method == "PUT":
+            current.faults = [FaultRule(**rule) for rule in payload.get("faults", [])]
+            self._on_change()
+            return {"faults": [dataclasses.asdict(f) for f in current.faults]}
+        if path == "quotas" and method == "PUT":
+            current.quotas.update({k: int(v) for k, v in payload.items()})
+            self._on_change()
+            return {"quotas": current.quotas}
+        if path == "save" and method == "POST":
+            if self._save:
+                self._save()
+            return {"saved": self._save is not None}
+        if path == "reset" and method == "POST":
+            from moto.core.base_backend import BackendDict
+
+            BackendDict.reset()
+            settings.replace_settings(settings.SimSettings())
+            self._on_change()
+            return {"reset": True}
+        if path == "health":
+            return {"ok": True}
+        raise ValueError(f"unknown control action {method} /_aipctl/{path}")
+
+
+class _Headers(Mapping[str, str]):
+    """Case-insensitive view of the WSGI environ's HTTP headers."""
+
+    def __init__(self, environ: Mapping[str, Any]) -> None:
+        self._env = environ
+
+    def _env_key(self, key: str) -> str:
+        upper = key.upper().replace("-", "_")
+        return upper if upper in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + upper
+
+    def __getitem__(self, key: str) -> str:
+        return str(self._env[self._env_key(key)])
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._env_key(key) in self._env
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return (k[5:].replace("_", "-").title() for k in self._env if k.startswith("HTTP_"))
+
+    def __len__(self) -> int:
+        return sum(1 for k in self._env if k.startswith("HTTP_"))
+
+
+class _BytesInput:
+    def __init__(self, data: bytes) -> None:
+        import io
+
+        self._buf = io.BytesIO(data)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._buf.read(size)
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._buf.readline(size)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._buf)
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    length = environ.get("CONTENT_LENGTH") or "0"
+    try:
+        size = int(length)
+    except ValueError:
+        size = 0
+    if size <= 0:
+        if environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+            return bytes(environ["wsgi.input"].read())
+        return b""
+    return bytes(environ["wsgi.input"].read(size))
+
+
+def _credential_scope(authorization: str) -> tuple[str, str, str] | None:
+    """(access key, signing name, Region) from a SigV4 Authorization header."""
+    marker = "Credential="
+    start = authorization.find(marker)
+    if start < 0:
+        return None
+    credential = authorization[start + len(marker) :].split(",", 1)[0].strip()
+    parts = credential.split("/")
+    if len(parts) != 5:
+        return None
+    return parts[0], parts[3], parts[2]
+
+
+def _account_for(access_key: str) -> str:
+    from moto.iam.models import get_account_id_from
+
+    return get_account_id_from(access_key)
+
+
+def _moto_operation(environ: dict[str, Any], body: bytes) -> str:
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return str(target).rsplit(".", 1)[-1]
+    for source in (environ.get("QUERY_STRING", ""), body[:2000].decode("latin-1") if body else ""):
+        action = parse_qs(source).get("Action")
+        if action:
+            return action[0]
+    return "*"
+
+
+def _send(start_response: StartResponse, response: Response) -> Iterable[bytes]:
+    headers = dict(response.headers)
+    headers["Content-Length"] = str(len(response.body))
+    reason = {200: "OK", 201: "Created", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}
+    start_response(f"{response.status} {reason.get(response.status, 'Status')}", list(headers.items()))
+    return [response.body]
+
+
+class EmulatorServer:
+    """Serve :class:`SimApp` on loopback in a background thread.
+
+    >>> server = EmulatorServer(state_dir=".aipctl/sim").start()   # doctest: +SKIP
+    >>> server.endpoint_url                                          # doctest: +SKIP
+    'http://127.0.0.1:49321'
+    """
+
+    def __init__(self, state_dir: str | None = None, host: str = "127.0.0.1", port: int = 0, autosave_s: float = 2.0) -> None:
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("the emulator only binds to loopback")
+        self.host, self.port = host, port
+        self.autosave_s = autosave_s
+        self._state_dir_path = state_dir
+        self._state: Any = None
+        self._dirty = threading.Event()
+        self._stopped = threading.Event()
+        self._server: Any = None
+        self._threads: list[threading.Thread] = []
+        self.warnings: list[str] = []
+
+    @property
+    def endpoint_url(self) -> str:
+        assert self._server is not None, "server not started"
+        return f"http://{self.host}:{self._server.effective_port}"
+
+    def start(self) -> EmulatorServer:
+        from moto.core.base_backend import BackendDict
+
+        BackendDict.reset()
+        settings.replace_settings(settings.SimSettings())
+        if self._state_dir_path is not None:
+            from aipctl_sim.state import StateDir
+
+            self._state = StateDir(self._state_dir_path)
+            self._state.load()
+            self.warnings.extend(self._state.warnings)
+        app = SimApp(on_change=self._dirty.set, save=self.save)
+        # waitress: keep-alive and a worker pool (werkzeug's dev server closes every connection).
+        from waitress.server import create_server
+
+        self._server = create_server(app, host=self.host, port=self.port, threads=8, ident="aipctl-sim", channel_timeout=300)
+        serve = threading.Thread(target=self._server.run, name="aipctl-sim", daemon=True)
+        serve.start()
+        self._threads.append(serve)
+        if self._state is not None and self.autosave_s > 0:
+            saver = threading.Thread(target=self._autosave, name="aipctl-sim-save", daemon=True)
+            saver.start()
+            self._threads.append(saver)
+        self._app = app
+        return self
+
+    def save(self) -> None:
+        if self._state is None:
+            return
+        with self._app.lock:
+            self._dirty.clear()
+            self._state.save()
+
+    def _autosave(self) -> None:
+        while not self._stopped.wait(self.autosave_s):
+            if self._dirty.is_set():
+                try:
+                    self.save()
+                except Exception:  # keep serving; the final save at stop reports errors
+                    _log.exception("autosave failed")
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._server is not None:
+            self._server.close()
+            self._server.task_dispatcher.shutdown(timeout=2)
+        if self._state is not None:
+            try:
+                if self._dirty.is_set():
+                    self.save()
+            finally:
+                self._state.close()
+                self._state = None
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+__all__ = ["EmulatorServer", "SimApp", "ValidationException"]

@@ -1,0 +1,65 @@
+"""Emulator-wide settings that persist with the state: the simulated clock, quotas, faults."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass, field
+
+
+@dataclass
+class FaultRule:
+    """Inject failures into matching requests.
+
+    ``service``/``operation`` match exactly or ``*``. ``throttle_rate`` and ``error_rate`` are
+    probabilities (0..1) of answering ThrottlingException (429) or InternalServerException (500)
+    instead of serving the request; ``latency_ms`` is added before serving.
+    """
+
+    service: str = "*"
+    operation: str = "*"
+    throttle_rate: float = 0.0
+    error_rate: float = 0.0
+    latency_ms: float = 0.0
+
+    def matches(self, service: str, operation: str) -> bool:
+        return self.service in ("*", service) and self.operation in ("*", operation)
+
+
+@dataclass
+class SimSettings:
+    clock_offset_s: float = 0.0
+    quotas: dict[str, int] = field(default_factory=lambda: {"application-inference-profiles": 1000})
+    faults: list[FaultRule] = field(default_factory=list)
+    seed: int | None = None
+
+    def now(self) -> dt.datetime:
+        """The simulated time: wall clock plus the offset set by ``aipctl sim clock advance``."""
+        return dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self.clock_offset_s)
+
+    def advance(self, seconds: float) -> dt.datetime:
+        if seconds < 0:
+            raise ValueError("the simulated clock only moves forward")
+        self.clock_offset_s += seconds
+        return self.now()
+
+
+SETTINGS = SimSettings()
+_rng = random.Random()
+
+
+def settings() -> SimSettings:
+    return SETTINGS
+
+
+def replace_settings(new: SimSettings) -> None:
+    global SETTINGS
+    SETTINGS = new
+
+
+def now() -> dt.datetime:
+    return SETTINGS.now()
+
+
+def roll(probability: float) -> bool:
+    return probability > 0 and _rng.random() < probability

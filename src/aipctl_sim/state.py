@@ -1,0 +1,141 @@
+"""Persistence of the emulator's state in a directory, so separate processes see one account.
+
+The state is every in-use moto ``BackendDict`` (moto's own services and ours alike) plus the
+emulator settings, pickled with cloudpickle (moto keeps a few lambdas in its backends) and written
+atomically (temp file + rename), so a SIGKILL during a save leaves the previous snapshot intact.
+A snapshot records the moto and format versions; one from another version is moved aside with a
+warning rather than loaded into objects it no longer fits.
+
+A directory is used by one process at a time: :class:`StateDir` holds an exclusive ``flock`` on
+``lock`` for as long as an emulator runs on it.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import fcntl
+import importlib
+import io
+import os
+import pickle
+import time
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+from moto.core.base_backend import BackendDict
+
+from aipctl_sim import settings
+
+FORMAT = 1
+SNAPSHOT = "state.pkl"
+
+
+class StateLocked(RuntimeError):
+    """Another process is running an emulator on this state directory."""
+
+
+def _install_reducers() -> None:
+    """Teach pickle the few moto types that cannot be reconstructed by default."""
+    from moto.ssm.models import ParameterDict
+
+    def rebuild_parameter_dict(account_id: str, region_name: str, items: dict[str, Any], attrs: dict[str, Any]) -> ParameterDict:
+        obj = ParameterDict(account_id, region_name)
+        obj.update(items)
+        obj.__dict__.update(attrs)
+        return obj
+
+    def reduce_parameter_dict(obj: ParameterDict) -> tuple[Callable[..., ParameterDict], tuple[Any, ...]]:
+        return rebuild_parameter_dict, (obj.account_id, obj.region_name, dict(obj), dict(obj.__dict__))
+
+    copyreg.pickle(ParameterDict, reduce_parameter_dict)
+
+
+def _key(backend_dict: BackendDict) -> str:  # type: ignore[type-arg]
+    cls = backend_dict.backend
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _find_backend_dict(key: str) -> BackendDict | None:  # type: ignore[type-arg]
+    module_name, _, qualname = key.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    for value in vars(module).values():
+        if isinstance(value, BackendDict) and value.backend.__qualname__ == qualname:
+            return value
+    return None
+
+
+class StateDir:
+    """An emulator state directory: exclusive lock, load at start, save on demand."""
+
+    def __init__(self, path: str | os.PathLike[str], *, wait_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(self.path / "lock", "a+")  # noqa: SIM115 - held for the object's lifetime
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    self._lock_file.close()
+                    raise StateLocked(f"emulator state {self.path} is in use by another aipctl process") from None
+                time.sleep(0.05)
+        self.warnings: list[str] = []
+        _install_reducers()
+
+    def load(self) -> None:
+        file = self.path / SNAPSHOT
+        if not file.exists():
+            return
+        try:
+            with open(file, "rb") as fh:
+                header = pickle.load(fh)
+                if header != self._header():
+                    raise ValueError(f"snapshot written by {header}, this is {self._header()}")
+                snapshot = pickle.load(fh)
+        except Exception as exc:
+            aside = file.with_suffix(f".{int(time.time())}.bak")
+            file.rename(aside)
+            self.warnings.append(f"emulator state could not be loaded ({exc}); started fresh, old state kept in {aside}")
+            return
+        settings.replace_settings(snapshot["settings"])
+        for key, accounts in snapshot["backends"].items():
+            backend_dict = _find_backend_dict(key)
+            if backend_dict is None:
+                continue
+            for account_id, regions in accounts.items():
+                account = backend_dict[account_id]
+                for region, backend in regions.items():
+                    dict.__setitem__(account, region, backend)
+
+    def save(self) -> None:
+        backends = {
+            _key(bd): {account: dict(regions) for account, regions in bd.items()}
+            for bd in list(BackendDict._instances)
+            if len(bd)
+        }
+        buffer = io.BytesIO()
+        pickle.dump(self._header(), buffer)
+        cloudpickle.dump({"settings": settings.settings(), "backends": backends}, buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        tmp = self.path / f".{SNAPSHOT}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(buffer.getvalue())
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path / SNAPSHOT)
+
+    def close(self) -> None:
+        if not self._lock_file.closed:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+
+    @staticmethod
+    def _header() -> dict[str, Any]:
+        return {"format": FORMAT, "moto": version("moto")}
