@@ -391,8 +391,9 @@ class EmulatorServer:
     def stop(self) -> None:
         self._stopped.set()
         if self._server is not None:
+            # Let in-flight requests finish before the sockets (and waitress's trigger pipe) close.
+            self._server.task_dispatcher.shutdown(cancel_pending=False, timeout=5)
             self._server.close()
-            self._server.task_dispatcher.shutdown(timeout=2)
         if self._state is not None:
             try:
                 if self._dirty.is_set():

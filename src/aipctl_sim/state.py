@@ -18,6 +18,7 @@ import importlib
 import io
 import os
 import pickle
+import sys
 import time
 from collections.abc import Callable
 from importlib.metadata import version
@@ -38,8 +39,15 @@ class StateLocked(RuntimeError):
 
 
 def _install_reducers() -> None:
-    """Teach pickle the few moto types that cannot be reconstructed by default."""
-    from moto.ssm.models import ParameterDict
+    """Teach pickle the few moto types that cannot be reconstructed by default.
+
+    Only for modules already loaded: importing moto.ssm pulls in moto.ec2 (~0.9 s), and a state
+    without SSM objects never needs it.
+    """
+    ssm_models = sys.modules.get("moto.ssm.models")
+    if ssm_models is None:
+        return
+    ParameterDict = ssm_models.ParameterDict  # noqa: N806 - a class
 
     def rebuild_parameter_dict(account_id: str, region_name: str, items: dict[str, Any], attrs: dict[str, Any]) -> ParameterDict:
         obj = ParameterDict(account_id, region_name)
@@ -88,7 +96,6 @@ class StateDir:
                     raise StateLocked(f"emulator state {self.path} is in use by another aipctl process") from None
                 time.sleep(0.05)
         self.warnings: list[str] = []
-        _install_reducers()
 
     def load(self) -> None:
         file = self.path / SNAPSHOT
@@ -116,6 +123,7 @@ class StateDir:
                     dict.__setitem__(account, region, backend)
 
     def save(self) -> None:
+        _install_reducers()
         backends = {
             _key(bd): {account: dict(regions) for account, regions in bd.items()}
             for bd in list(BackendDict._instances)

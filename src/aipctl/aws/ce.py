@@ -1,0 +1,63 @@
+"""Billing adapter: cost-allocation tag status (Cost Explorer API, always in us-east-1)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aipctl.aws.errors import aws_call
+from aipctl.aws.permissions import requires
+from aipctl.aws.target import BILLING_REGION, Target
+
+#: UpdateCostAllocationTagsStatus accepts at most 20 entries per call.
+BATCH = 20
+
+
+@dataclass(frozen=True)
+class CostTagStatus:
+    """``status`` is Active, Inactive, or NotFound (Billing has not seen the key on any resource yet)."""
+
+    key: str
+    status: str
+    last_updated: str | None = None
+
+
+@dataclass(frozen=True)
+class ActivationResult:
+    activated: tuple[str, ...]
+    pending: tuple[tuple[str, str], ...]  # (key, reason) Billing refused for now
+
+
+class CostAllocationTags:
+    def __init__(self, target: Target) -> None:
+        self.client = target.client("ce", BILLING_REGION)
+
+    @requires("ce:ListCostAllocationTags")
+    def status(self, keys: Sequence[str]) -> list[CostTagStatus]:
+        found: dict[str, CostTagStatus] = {}
+        for start in range(0, len(keys), 100):
+            kwargs: dict[str, Any] = {"TagKeys": list(keys[start : start + 100]), "Type": "UserDefined", "MaxResults": 1000}
+            while True:
+                with aws_call("ce", "ListCostAllocationTags"):
+                    page = self.client.list_cost_allocation_tags(**kwargs)
+                for tag in page.get("CostAllocationTags", []):
+                    found[tag["TagKey"]] = CostTagStatus(tag["TagKey"], tag["Status"], tag.get("LastUpdatedDate"))
+                if not page.get("NextToken"):
+                    break
+                kwargs["NextToken"] = page["NextToken"]
+        return [found.get(key, CostTagStatus(key, "NotFound")) for key in keys]
+
+    @requires("ce:UpdateCostAllocationTagsStatus")
+    def activate(self, keys: Iterable[str]) -> ActivationResult:
+        keys = list(dict.fromkeys(keys))
+        pending: list[tuple[str, str]] = []
+        for start in range(0, len(keys), BATCH):
+            batch = keys[start : start + BATCH]
+            with aws_call("ce", "UpdateCostAllocationTagsStatus"):
+                answer = self.client.update_cost_allocation_tags_status(
+                    CostAllocationTagsStatus=[{"TagKey": k, "Status": "Active"} for k in batch]
+                )
+            pending.extend((e.get("TagKey", "?"), f"{e.get('Code', '')}: {e.get('Message', '')}".strip(": ")) for e in answer.get("Errors", []))
+        refused = {key for key, _ in pending}
+        return ActivationResult(tuple(k for k in keys if k not in refused), tuple(pending))

@@ -1,0 +1,52 @@
+"""Client of the emulator's control API (``/_aipctl/...``): clock, faults, quotas, save, reset.
+
+Plain HTTP + JSON, so the product still never imports the emulator.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from aipctl._exceptions import TargetError
+
+
+class SimControl:
+    def __init__(self, endpoint_url: str, timeout_s: float = 10.0) -> None:
+        self.base = endpoint_url.rstrip("/") + "/_aipctl/"
+        self.timeout_s = timeout_s
+
+    def call(self, method: str, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = json.dumps(payload or {}).encode() if method != "GET" else None
+        request = urllib.request.Request(self.base + path, data=data, method=method, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310 - loopback emulator
+                return dict(json.loads(response.read()))
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")
+            raise TargetError(f"emulator refused {method} {path}: {detail}") from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise TargetError(f"cannot reach the emulator at {self.base}: {exc}", hint="is `aipctl sim serve` running?") from None
+
+    def clock(self) -> dict[str, Any]:
+        return self.call("GET", "clock")
+
+    def advance(self, seconds: float) -> dict[str, Any]:
+        return self.call("POST", "clock/advance", {"seconds": seconds})
+
+    def faults(self) -> list[dict[str, Any]]:
+        return list(self.call("GET", "faults")["faults"])
+
+    def set_faults(self, faults: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return list(self.call("PUT", "faults", {"faults": faults})["faults"])
+
+    def set_quotas(self, quotas: dict[str, int]) -> dict[str, int]:
+        return dict(self.call("PUT", "quotas", quotas)["quotas"])
+
+    def reset(self) -> None:
+        self.call("POST", "reset")
+
+    def save(self) -> None:
+        self.call("POST", "save")

@@ -1,0 +1,166 @@
+"""Where aipctl acts: the embedded emulator (default) or a real AWS account.
+
+The product code is identical for both: it receives a :class:`Target` and asks it for boto3
+clients. For ``sim`` the target starts the emulator on loopback (state in ``<state-dir>/sim``) or
+uses a running ``aipctl sim serve`` given by ``endpoint_url``; this module is the only product
+module that imports the emulator, and only to start it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from threading import Lock
+from typing import Any, Literal
+
+from aipctl._exceptions import TargetError, UsageError
+
+TargetKind = Literal["sim", "aws"]
+DEFAULT_STATE_DIR = ".aipctl"
+DEFAULT_SIM_REGION = "eu-central-1"
+#: Credentials the emulator accepts; they map to its default account 123456789012.
+SIM_ACCESS_KEY = "AKIAAIPCTLSIMULATOR1"
+SIM_SECRET_KEY = "aipctl-sim-secret-key-not-a-real-secret"
+#: Cost Explorer and Billing answer only in us-east-1.
+BILLING_REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Identity:
+    account: str
+    arn: str
+
+
+@dataclass
+class Target:
+    """A session bound to one account and Region, with retrying, pooled clients."""
+
+    kind: TargetKind
+    session: Any  # boto3.Session
+    region: str
+    endpoint_url: str | None = None
+    state_dir: Path | None = None
+    embedded: bool = False
+    max_pool_connections: int = 32
+    #: Things the user should know about the target (e.g. emulator state that could not be loaded).
+    warnings: list[str] = field(default_factory=list)
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+    _identity: Identity | None = field(default=None, repr=False)
+    _lock: Lock = field(default_factory=Lock, repr=False)
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        """A cached boto3 client with adaptive retries (throttling-safe) for ``service``."""
+        key = (service, region or self.region)
+        with self._lock:
+            if key not in self._clients:
+                from botocore.config import Config
+
+                config = Config(
+                    retries={"mode": "adaptive", "max_attempts": 10},
+                    max_pool_connections=self.max_pool_connections,
+                    connect_timeout=5,
+                    read_timeout=60,
+                    user_agent_extra="aipctl/0.1.0",
+                )
+                kwargs: dict[str, Any] = {"region_name": key[1], "config": config}
+                if self.endpoint_url:
+                    kwargs["endpoint_url"] = self.endpoint_url
+                self._clients[key] = self.session.client(service, **kwargs)
+            return self._clients[key]
+
+    def identity(self) -> Identity:
+        if self._identity is None:
+            from aipctl.aws.errors import aws_call
+
+            with aws_call("sts", "GetCallerIdentity"):
+                answer = self.client("sts").get_caller_identity()
+            self._identity = Identity(account=answer["Account"], arn=answer["Arn"])
+        return self._identity
+
+    @property
+    def account(self) -> str:
+        return self.identity().account
+
+    @property
+    def shown_endpoint(self) -> str:
+        if self.endpoint_url:
+            return self.endpoint_url
+        return str(self.client("bedrock").meta.endpoint_url)
+
+    def describe(self) -> dict[str, str]:
+        """What a command acts on; every command shows this before it acts."""
+        kind = "sim (embedded emulator)" if self.embedded else ("sim" if self.kind == "sim" else "aws")
+        out = {"target": kind, "account": self.account, "region": self.region, "endpoint": self.shown_endpoint}
+        if self.kind == "sim" and self.state_dir is not None:
+            out["state"] = str(self.state_dir)
+        return out
+
+
+@contextmanager
+def open_target(
+    kind: TargetKind,
+    *,
+    region: str | None,
+    profile: str | None = None,
+    state_dir: str | os.PathLike[str] = DEFAULT_STATE_DIR,
+    endpoint_url: str | None = None,
+) -> Iterator[Target]:
+    """Open a target for the duration of a command (starting the embedded emulator if needed)."""
+    import boto3
+
+    if kind == "aws":
+        try:
+            session = boto3.Session(profile_name=profile, region_name=region)
+        except Exception as exc:  # botocore.exceptions.ProfileNotFound and friends
+            raise TargetError(f"cannot open AWS profile {profile!r}: {exc}") from None
+        resolved = region or session.region_name
+        if not resolved:
+            raise UsageError("no AWS Region: set `region` in the inventory, pass --region, or set AWS_REGION")
+        yield Target("aws", session, resolved, endpoint_url=endpoint_url)
+        return
+    if profile:
+        raise UsageError("--profile applies to --target aws; the emulator needs no credentials")
+    session = _sim_session()
+    resolved = region or DEFAULT_SIM_REGION
+    if endpoint_url:
+        yield Target("sim", session, resolved, endpoint_url=endpoint_url)
+        return
+    sim_dir = Path(state_dir) / "sim"
+    server = _start_embedded(sim_dir)
+    try:
+        yield Target(
+            "sim", session, resolved, endpoint_url=server.endpoint_url, state_dir=sim_dir, embedded=True,
+            warnings=list(server.warnings),
+        )
+    finally:
+        server.stop()
+
+
+def _sim_session() -> Any:
+    import boto3
+    import botocore.session
+
+    core = botocore.session.Session()
+    # A broken or absent AWS_PROFILE must not stop the emulator: it needs no config at all.
+    core.set_config_variable("profile", None)
+    core.set_config_variable("config_file", os.devnull)
+    core.set_config_variable("credentials_file", os.devnull)
+    return boto3.Session(
+        aws_access_key_id=SIM_ACCESS_KEY, aws_secret_access_key=SIM_SECRET_KEY, botocore_session=core
+    )
+
+
+def _start_embedded(sim_dir: Path) -> Any:
+    from aipctl_sim import EmulatorServer
+    from aipctl_sim.state import StateLocked
+
+    try:
+        server = EmulatorServer(state_dir=str(sim_dir)).start()
+    except StateLocked as exc:
+        raise TargetError(str(exc), hint="wait for the other command, or pass another --state-dir") from None
+    except OSError as exc:
+        raise TargetError(f"cannot start the embedded emulator in {sim_dir}: {exc}") from None
+    return server

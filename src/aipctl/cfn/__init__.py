@@ -1,0 +1,1 @@
+"""CloudFormation: render one template per caller and deploy them as stacks."""

@@ -1,0 +1,218 @@
+"""init, plan, apply, list, demo: a few lines each over the Python API."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aipctl._exceptions import ApplyFailed, UsageError
+from aipctl.cli import console
+from aipctl.cli.main import GlobalOptions
+from aipctl.inventory import DEFAULT_INVENTORY, LoadedInventory, example_inventory, load_inventory
+from aipctl.inventory import rules as inv_rules
+
+file_option = click.option(
+    "-f", "--file", "inventory_file", default=DEFAULT_INVENTORY, show_default=True, type=click.Path(dir_okay=False),
+    help="Inventory file.",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
+pass_options = click.make_pass_decorator(GlobalOptions)
+
+
+@click.command("init")
+@click.option("-f", "--file", "inventory_file", default=DEFAULT_INVENTORY, show_default=True, type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+def init_cmd(inventory_file: str, force: bool) -> None:
+    """Write a commented example inventory (six callers of a typical platform)."""
+    path = Path(inventory_file)
+    if path.exists() and not force:
+        raise UsageError(f"{path} already exists", hint="pass --force to overwrite it")
+    path.write_text(example_inventory(), encoding="utf-8")
+    console.note(f"wrote {path}: edit it, then run `aipctl plan -f {path}`")
+
+
+def _plan(opts: GlobalOptions, loaded: LoadedInventory, target: Any, prune: bool) -> Any:
+    from aipctl.plan import make_plan
+
+    with console.progress_bar("reading live state") as bar:
+        return make_plan(loaded, target, prune=prune, on_progress=bar.update)
+
+
+@click.command("plan")
+@file_option
+@json_option
+@click.option("--prune", is_flag=True, help="Plan deletes of managed AIPs that left the inventory.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are.")
+@click.option("--all", "show_all", is_flag=True, help="Also show unchanged AIPs.")
+@pass_options
+def plan_cmd(opts: GlobalOptions, inventory_file: str, as_json: bool, prune: bool, detailed_exitcode: bool, show_all: bool) -> int:
+    """Show what `apply` would change, and where (account, Region, endpoint)."""
+    loaded = load_inventory(inventory_file)
+    with opts.open(loaded.inventory.region) as target:
+        console.banner(target.describe())
+        plan = _plan(opts, loaded, target, prune)
+    for warning in plan.warnings:
+        console.warn(warning)
+    if as_json:
+        console.print_json(plan.to_dict())
+    else:
+        from aipctl.cli.render import plan_text
+
+        for line in plan_text(plan, show_noop=show_all):
+            console.out.print(line)
+    return 2 if detailed_exitcode and plan.has_changes else 0
+
+
+@click.command("apply")
+@file_option
+@json_option
+@click.option("--yes", "-y", is_flag=True, help="Apply without asking (required when not on a terminal).")
+@click.option("--prune", is_flag=True, help="Delete managed AIPs that are no longer in the inventory.")
+@click.option("--via", type=click.Choice(["api", "cloudformation"]), default="api", show_default=True,
+              help="Create AIPs with the Bedrock API, or as one CloudFormation stack per caller.")
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.option("--skip-cost-tags", is_flag=True, help="Do not activate cost-allocation tags.")
+@pass_options
+def apply_cmd(
+    opts: GlobalOptions, inventory_file: str, as_json: bool, yes: bool, prune: bool, via: str, concurrency: int, skip_cost_tags: bool
+) -> int:
+    """Create, retag, replace (and with --prune delete) AIPs so the account matches the inventory."""
+    loaded = load_inventory(inventory_file)
+    if via == "cloudformation":
+        from aipctl.cli.commands.cfn import apply_stacks
+
+        return apply_stacks(opts, loaded, as_json=as_json, yes=yes, prune=prune, skip_cost_tags=skip_cost_tags)
+    from aipctl.cli.render import plan_text, report_text
+    from aipctl.plan import apply_plan
+
+    with opts.open(loaded.inventory.region) as target:
+        console.banner(target.describe())
+        plan = _plan(opts, loaded, target, prune)
+        for warning in plan.warnings:
+            console.warn(warning)
+        if not plan.has_changes:
+            if as_json:
+                console.print_json({"plan": plan.to_dict(), "result": None})
+            else:
+                console.out.print(plan_text(plan)[-1])
+            return 0
+        if not as_json:
+            for line in plan_text(plan):
+                console.err.print(line)
+        _confirm(yes, plan.target)
+        with console.progress_bar("applying", total=len(plan.actionable)) as bar:
+            report = apply_plan(
+                plan, target, concurrency=concurrency, activate_cost_tags=not skip_cost_tags,
+                on_result=lambda _result: bar.advance(),
+            )
+    if as_json:
+        console.print_json({"plan": plan.to_dict(), "result": report.to_dict()})
+    else:
+        for line in report_text(report):
+            console.out.print(line)
+    if report.failures:
+        raise ApplyFailed(f"{len(report.failures)} change(s) failed", failures=[(r.change.name, r.error or "") for r in report.failures])
+    return 130 if report.interrupted else 0
+
+
+def _confirm(yes: bool, target_info: dict[str, str] | Any) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError("apply changes the account; pass --yes to confirm when not running on a terminal")
+    where = f"account {target_info.get('account')} in {target_info.get('region')} ({target_info.get('target')})"
+    click.confirm(f"Apply these changes to {where}?", abort=True, err=True)
+
+
+@click.command("list")
+@click.option("-f", "--file", "inventory_file", default=None, type=click.Path(dir_okay=False),
+              help=f"Inventory (its region is used). Default: {DEFAULT_INVENTORY} if present.")
+@json_option
+@click.option("--all", "show_all", is_flag=True, help="Include AIPs that aipctl does not manage.")
+@pass_options
+def list_cmd(opts: GlobalOptions, inventory_file: str | None, as_json: bool, show_all: bool) -> None:
+    """List application inference profiles with their caller, model source, ARN and tags."""
+    from aipctl.plan.reconcile import read_live_state
+
+    region = None
+    if inventory_file or Path(DEFAULT_INVENTORY).exists():
+        region = load_inventory(inventory_file or DEFAULT_INVENTORY).inventory.region
+    with opts.open(region) as target:
+        console.banner(target.describe())
+        live = read_live_state(target, [])
+    rows = [
+        {
+            "caller": p.tags.get(inv_rules.TAG_CALLER),
+            "alias": p.tags.get(inv_rules.TAG_ALIAS),
+            "name": p.name,
+            "arn": p.arn,
+            "profile_id": p.profile_id,
+            "model_source": p.tags.get(inv_rules.TAG_SOURCE),
+            "models": list(p.models),
+            "inventory": p.tags.get(inv_rules.TAG_MANAGED),
+            "managed": inv_rules.TAG_MANAGED in p.tags,
+            "tags": dict(p.tags),
+            "created_at": p.created_at.isoformat() if p.created_at else None,
+        }
+        for p in sorted(live.profiles, key=lambda p: p.name)
+        if show_all or inv_rules.TAG_MANAGED in p.tags
+    ]
+    if as_json:
+        console.print_json(rows)
+        return
+    from aipctl.cli.render import profiles_table
+
+    console.out.print(profiles_table(rows))
+    console.note(f"{len(rows)} AIP(s)")
+
+
+@click.command("demo")
+@click.option("--dir", "directory", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Where the demo leaves its inventory and emulator state.")
+@pass_options
+def demo_cmd(opts: GlobalOptions, directory: str) -> None:
+    """Run Phase 4 on the embedded emulator: inventory -> AIPs -> cost tags -> listing.
+
+    Leaves aipctl.yaml and .aipctl/ in DIR so every other command can be run there afterwards.
+    """
+    if opts.target != "sim":
+        raise UsageError("the demo runs on the embedded emulator only (drop --target aws)")
+    from aipctl.cli.render import report_text
+    from aipctl.plan import apply_plan
+
+    root = Path(directory)
+    root.mkdir(parents=True, exist_ok=True)
+    inventory_path = root / DEFAULT_INVENTORY
+    if not inventory_path.exists():
+        inventory_path.write_text(example_inventory(), encoding="utf-8")
+        console.note(f"1. wrote the example inventory {inventory_path}")
+    else:
+        console.note(f"1. using the inventory {inventory_path}")
+    loaded = load_inventory(inventory_path)
+    demo_opts = GlobalOptions("sim", str(root / ".aipctl"), None, None, None)
+    with demo_opts.open(loaded.inventory.region) as target:
+        console.banner(target.describe())
+        plan = _plan(demo_opts, loaded, target, prune=False)
+        console.note(f"2. plan: {plan.counts()['create']} AIP(s) to create for {len(loaded.inventory.callers)} callers")
+        report = apply_plan(plan, target)
+        for line in report_text(report):
+            console.err.print(line)
+        console.note("3. AIPs in the account:")
+        from aipctl.cli.render import profiles_table
+        from aipctl.plan.reconcile import read_live_state
+
+        live = read_live_state(target, [])
+        rows = [
+            {"caller": p.tags.get(inv_rules.TAG_CALLER), "alias": p.tags.get(inv_rules.TAG_ALIAS), "name": p.name,
+             "model_source": p.tags.get(inv_rules.TAG_SOURCE), "arn": p.arn}
+            for p in sorted(live.profiles, key=lambda p: p.name)
+            if p.tags.get(inv_rules.TAG_MANAGED) == loaded.inventory.name
+        ]
+    console.out.print(profiles_table(rows))
+    console.note(
+        f"Done. In {root}: `aipctl plan` shows no changes, `aipctl list --json` lists the ARNs, "
+        "`aipctl tags status` shows the cost-allocation tags."
+    )

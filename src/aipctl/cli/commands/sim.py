@@ -1,0 +1,180 @@
+"""aipctl sim: serve the emulator, read and move its clock, inject faults, set quotas, reset."""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from aipctl._exceptions import UsageError
+from aipctl.aws.simctl import SimControl
+from aipctl.cli import console
+from aipctl.cli.commands.core import json_option, pass_options
+from aipctl.cli.main import GlobalOptions
+
+endpoint_option = click.option(
+    "--endpoint", "endpoint", default=None, help="A running `aipctl sim serve` (default: the embedded emulator state)."
+)
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
+_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+
+
+def parse_duration(text: str) -> float:
+    """'2d' -> 172800.0; '1d12h', '90m', '45s', '1w' work too."""
+    compact = text.replace(" ", "").lower()
+    parts = _DURATION.findall(compact)
+    if not parts or "".join(n + u for n, u in parts) != compact:
+        raise UsageError(f"cannot read duration {text!r}", hint="use e.g. 2d, 12h, 90m, 1d12h")
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+@contextmanager
+def control(opts: GlobalOptions, endpoint: str | None) -> Iterator[SimControl]:
+    url = endpoint or (opts.endpoint_url if opts.target == "sim" else None)
+    if opts.target != "sim" and not endpoint:
+        raise UsageError("`aipctl sim` steers the emulator; drop --target aws or pass --endpoint")
+    if url:
+        yield SimControl(url)
+        return
+    with opts.open() as target:
+        yield SimControl(target.endpoint_url)
+
+
+@click.group("sim")
+def sim_group() -> None:
+    """The AWS emulator: `serve` it for any AWS client, or steer the embedded one."""
+
+
+@sim_group.command("serve")
+@click.option("--port", default=4566, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option("--no-state", is_flag=True, help="Keep state in memory only (nothing read or written).")
+@pass_options
+def serve_cmd(opts: GlobalOptions, port: int, no_state: bool) -> None:
+    """Serve the emulator on 127.0.0.1 until stopped (state: <state-dir>/sim, shared with the embedded one)."""
+    from aipctl.aws.target import SIM_ACCESS_KEY, SIM_SECRET_KEY
+    from aipctl_sim import EmulatorServer
+    from aipctl_sim.state import StateLocked
+
+    state = None if no_state else str(Path(opts.state_dir) / "sim")
+    try:
+        server = EmulatorServer(state_dir=state, port=port).start()
+    except StateLocked as exc:
+        raise UsageError(str(exc), hint="stop the other process or pass another --state-dir") from None
+    except OSError as exc:
+        raise UsageError(f"cannot listen on 127.0.0.1:{port}: {exc}", hint="pick another --port (0 = any free port)") from None
+    for warning in server.warnings:
+        console.warn(warning)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    url = server.endpoint_url
+    console.note(f"aipctl sim serving on {url} (state: {state or 'in memory'}); Ctrl-C stops it")
+    console.note(
+        f"  export AWS_ENDPOINT_URL={url} AWS_ACCESS_KEY_ID={SIM_ACCESS_KEY} "
+        f"AWS_SECRET_ACCESS_KEY={SIM_SECRET_KEY} AWS_REGION=eu-central-1"
+    )
+    print(url, flush=True)
+    try:
+        stop.wait()
+    finally:
+        server.stop()
+        console.note("emulator stopped" + (f"; state saved in {state}" if state else ""))
+
+
+@sim_group.group("clock", invoke_without_command=True)
+@endpoint_option
+@json_option
+@click.pass_context
+def clock_group(ctx: click.Context, endpoint: str | None, as_json: bool) -> None:
+    """Show the simulated time (`aipctl sim clock advance 2d` moves it)."""
+    ctx.ensure_object(dict)
+    if ctx.invoked_subcommand is None:
+        opts = ctx.find_object(GlobalOptions)
+        assert opts is not None
+        with control(opts, endpoint) as sim:
+            now = sim.clock()
+        console.print_json(now) if as_json else console.out.print(now["now"])
+
+
+@clock_group.command("advance")
+@click.argument("duration")
+@endpoint_option
+@json_option
+@pass_options
+def advance_cmd(opts: GlobalOptions, duration: str, endpoint: str | None, as_json: bool) -> None:
+    """Move the simulated clock forward by DURATION (e.g. 2d, 12h, 1d6h)."""
+    seconds = parse_duration(duration)
+    with control(opts, endpoint) as sim:
+        now = sim.advance(seconds)
+    console.print_json(now) if as_json else console.out.print(now["now"])
+
+
+@sim_group.group("faults")
+def faults_group() -> None:
+    """Inject throttling, server errors and latency into the emulator."""
+
+
+@faults_group.command("set")
+@click.option("--service", default="*", show_default=True, help="e.g. bedrock, ce, sts, or * for all.")
+@click.option("--operation", default="*", show_default=True, help="e.g. CreateInferenceProfile, or * for all.")
+@click.option("--throttle-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of requests answered 429 ThrottlingException.")
+@click.option("--error-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of requests answered 500 InternalServerException.")
+@click.option("--latency-ms", default=0.0, type=click.FloatRange(0, 60000), help="Added latency per request.")
+@click.option("--replace", is_flag=True, help="Replace all existing rules instead of adding one.")
+@endpoint_option
+@pass_options
+def faults_set(opts: GlobalOptions, service: str, operation: str, throttle_rate: float, error_rate: float, latency_ms: float,
+               replace: bool, endpoint: str | None) -> None:
+    """Add a fault rule (rules for the same service and operation are replaced)."""
+    rule = {"service": service, "operation": operation, "throttle_rate": throttle_rate, "error_rate": error_rate, "latency_ms": latency_ms}
+    with control(opts, endpoint) as sim:
+        rules = [] if replace else [r for r in sim.faults() if (r["service"], r["operation"]) != (service, operation)]
+        console.print_json(sim.set_faults([*rules, rule]))
+
+
+@faults_group.command("show")
+@endpoint_option
+@pass_options
+def faults_show(opts: GlobalOptions, endpoint: str | None) -> None:
+    """Print the fault rules as JSON."""
+    with control(opts, endpoint) as sim:
+        console.print_json(sim.faults())
+
+
+@faults_group.command("clear")
+@endpoint_option
+@pass_options
+def faults_clear(opts: GlobalOptions, endpoint: str | None) -> None:
+    """Remove every fault rule."""
+    with control(opts, endpoint) as sim:
+        sim.set_faults([])
+    console.note("fault rules cleared")
+
+
+@sim_group.command("quota")
+@click.argument("name", type=click.Choice(["application-inference-profiles"]))
+@click.argument("value", type=click.IntRange(0, 1_000_000))
+@endpoint_option
+@pass_options
+def quota_cmd(opts: GlobalOptions, name: str, value: int, endpoint: str | None) -> None:
+    """Set an emulated service quota (default: 1,000 AIPs per Region)."""
+    with control(opts, endpoint) as sim:
+        console.print_json(sim.set_quotas({name: value}))
+
+
+@sim_group.command("reset")
+@click.option("--yes", is_flag=True, help="Confirm: forget every emulated resource.")
+@endpoint_option
+@pass_options
+def reset_cmd(opts: GlobalOptions, yes: bool, endpoint: str | None) -> None:
+    """Forget all emulated state (AIPs, tags, IAM, S3 ... and the clock)."""
+    if not yes:
+        raise UsageError("reset forgets all emulated state; pass --yes to confirm")
+    with control(opts, endpoint) as sim:
+        sim.reset()
+    console.note("emulator state reset")

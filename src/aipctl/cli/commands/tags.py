@@ -1,0 +1,84 @@
+"""aipctl tags activate|status: cost-allocation tags in Billing."""
+
+from __future__ import annotations
+
+import click
+
+from aipctl.cli import console
+from aipctl.cli.commands.core import json_option, pass_options
+from aipctl.cli.main import GlobalOptions
+from aipctl.inventory import DEFAULT_INVENTORY, load_inventory
+
+NOT_RETROACTIVE = (
+    "activation is not retroactive: only usage after activation carries the tag, "
+    "and Cost Explorer shows it within about 24 hours"
+)
+
+
+def _keys_and_region(inventory_file: str | None, keys: tuple[str, ...]) -> tuple[list[str], str | None]:
+    if keys:
+        region = load_inventory(inventory_file).inventory.region if inventory_file else None
+        return list(keys), region
+    loaded = load_inventory(inventory_file or DEFAULT_INVENTORY)
+    return list(loaded.inventory.cost_tags), loaded.inventory.region
+
+
+@click.group("tags")
+def tags_group() -> None:
+    """Cost-allocation tags (Billing): activate the inventory's cost_tags, show their status."""
+
+
+@tags_group.command("activate")
+@click.option("-f", "--file", "inventory_file", default=None, type=click.Path(dir_okay=False),
+              help=f"Inventory whose cost_tags to activate (default {DEFAULT_INVENTORY}).")
+@click.option("--key", "keys", multiple=True, help="Tag key to activate instead (repeatable).")
+@json_option
+@pass_options
+def activate_cmd(opts: GlobalOptions, inventory_file: str | None, keys: tuple[str, ...], as_json: bool) -> int:
+    """Activate tag keys for cost allocation (UpdateCostAllocationTagsStatus, 20 per call)."""
+    from aipctl.aws.ce import CostAllocationTags
+
+    wanted, region = _keys_and_region(inventory_file, keys)
+    with opts.open(region) as target:
+        console.banner(target.describe())
+        result = CostAllocationTags(target).activate(wanted)
+    if as_json:
+        console.print_json({"activated": list(result.activated), "pending": [{"key": k, "reason": r} for k, r in result.pending]})
+    else:
+        if result.activated:
+            console.out.print(f"activated: {', '.join(result.activated)}")
+        for key, reason in result.pending:
+            console.warn(f"{key} not activated yet: {reason}")
+        console.warn(NOT_RETROACTIVE)
+    return 1 if result.pending else 0
+
+
+@tags_group.command("status")
+@click.option("-f", "--file", "inventory_file", default=None, type=click.Path(dir_okay=False))
+@click.option("--key", "keys", multiple=True, help="Tag key to show instead (repeatable).")
+@json_option
+@pass_options
+def status_cmd(opts: GlobalOptions, inventory_file: str | None, keys: tuple[str, ...], as_json: bool) -> None:
+    """Show whether each cost-allocation tag is Active, Inactive or not yet known to Billing."""
+    from rich.table import Table
+
+    from aipctl.aws.ce import CostAllocationTags
+
+    wanted, region = _keys_and_region(inventory_file, keys)
+    with opts.open(region) as target:
+        console.banner(target.describe())
+        statuses = CostAllocationTags(target).status(wanted)
+    if as_json:
+        console.print_json([{"key": s.key, "status": s.status, "last_updated": s.last_updated} for s in statuses])
+        return
+    table = Table(header_style="bold")
+    table.add_column("tag key")
+    table.add_column("status")
+    table.add_column("last updated")
+    for s in statuses:
+        style = {"Active": "green", "Inactive": "yellow"}.get(s.status, "red")
+        table.add_row(s.key, f"[{style}]{s.status}[/]", s.last_updated or "")
+    console.out.print(table)
+    if any(s.status != "Active" for s in statuses):
+        console.warn("run `aipctl tags activate`; " + NOT_RETROACTIVE)
+

@@ -1,0 +1,64 @@
+"""Terminal output: data on stdout (tables or JSON), everything about the run on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def banner(info: Mapping[str, str]) -> None:
+    """Say which account/Region/endpoint a command acts on (always, before it acts)."""
+    parts = [f"[bold]{info['target']}[/]", f"account {info['account']}", f"region {info['region']}", f"endpoint {info['endpoint']}"]
+    if "state" in info:
+        parts.append(f"state {info['state']}")
+    err.print("[dim]aipctl →[/] " + " · ".join(parts), highlight=False)
+
+
+def warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {message}", highlight=False)
+
+
+def note(message: str) -> None:
+    err.print(message, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, sort_keys=False) + "\n")
+    sys.stdout.flush()
+
+
+class _Bar:
+    def __init__(self, progress: Progress | None, task: Any) -> None:
+        self._progress, self._task = progress, task
+
+    def update(self, description: str, completed: int, total: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, description=description, completed=completed, total=total)
+
+    def advance(self, step: int = 1) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, step)
+
+
+@contextmanager
+def progress_bar(description: str, total: int | None = None) -> Iterator[_Bar]:
+    """A progress bar on stderr when it is a terminal; silent otherwise (CI logs stay clean)."""
+    if not err.is_terminal:
+        yield _Bar(None, None)
+        return
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, transient=True,
+    )
+    with progress:
+        task = progress.add_task(description, total=total)
+        yield _Bar(progress, task)

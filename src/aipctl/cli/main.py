@@ -1,0 +1,107 @@
+"""``aipctl``: the command line. Commands are imported lazily so that ``--help`` starts fast."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from aipctl import __version__
+
+#: command name -> "module:attribute" (loaded only when the command runs or its help is shown)
+COMMANDS = {
+    "init": ("aipctl.cli.commands.core:init_cmd", "Write a commented example inventory."),
+    "plan": ("aipctl.cli.commands.core:plan_cmd", "Show what apply would change (create/retag/replace/delete)."),
+    "apply": ("aipctl.cli.commands.core:apply_cmd", "Create and update the application inference profiles."),
+    "list": ("aipctl.cli.commands.core:list_cmd", "List the AIPs aipctl manages, with ARNs, models and tags."),
+    "demo": ("aipctl.cli.commands.core:demo_cmd", "Run the whole flow on the embedded emulator."),
+    "tags": ("aipctl.cli.commands.tags:tags_group", "Activate and inspect cost-allocation tags."),
+    "cfn": ("aipctl.cli.commands.cfn:cfn_group", "Render CloudFormation templates (one stack per caller)."),
+    "sim": ("aipctl.cli.commands.sim:sim_group", "Run and steer the AWS emulator (serve, clock, faults)."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module_name, _, attribute = COMMANDS[cmd_name][0].partition(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Short help comes from the table above, so `aipctl --help` imports no command module.
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][1]) for name in self.list_commands(ctx)])
+
+
+@dataclass
+class GlobalOptions:
+    target: str
+    state_dir: str
+    profile: str | None
+    region: str | None
+    endpoint_url: str | None
+
+    def open(self, region: str | None = None) -> Any:
+        """Open the chosen target for an inventory's Region (``--region`` must agree with it)."""
+        from aipctl._exceptions import UsageError
+        from aipctl.aws.target import open_target
+
+        if region and self.region and region != self.region:
+            raise UsageError(
+                f"--region {self.region} differs from the inventory's region {region}",
+                hint="an inventory describes one Region; change `region:` in the file to act elsewhere",
+            )
+        return open_target(
+            self.target,  # type: ignore[arg-type]
+            region=region or self.region,
+            profile=self.profile,
+            state_dir=self.state_dir,
+            endpoint_url=self.endpoint_url,
+        )
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.option(
+    "--target",
+    type=click.Choice(["sim", "aws"]),
+    default=lambda: os.environ.get("AIPCTL_TARGET", "sim"),
+    show_default="sim",
+    help="sim: the embedded emulator (no AWS account needed). aws: real AWS via the standard boto3 "
+    "credential chain (AWS_PROFILE, AWS_ENDPOINT_URL, ... are honoured).",
+)
+@click.option("--state-dir", default=lambda: os.environ.get("AIPCTL_STATE_DIR", ".aipctl"), show_default=".aipctl",
+              help="Where the embedded emulator keeps its state.")
+@click.option("--profile", default=None, help="AWS profile (with --target aws).")
+@click.option("--region", default=None, help="AWS Region (defaults to the inventory's region).")
+@click.option("--endpoint-url", default=None, help="Send AWS calls here (e.g. a running `aipctl sim serve`).")
+@click.version_option(__version__, prog_name="aipctl")
+@click.pass_context
+def cli(ctx: click.Context, target: str, state_dir: str, profile: str | None, region: str | None, endpoint_url: str | None) -> None:
+    """aipctl: a cost line, metrics, limits and a budget for every caller of Amazon Bedrock,
+    using Application Inference Profiles (AIPs).
+
+    \b
+    Quick start (no AWS account needed, runs on the embedded emulator):
+      aipctl init && aipctl plan && aipctl apply --yes && aipctl list
+    """
+    ctx.obj = GlobalOptions(target, state_dir, profile, region, endpoint_url)
+
+
+def run() -> None:
+    from aipctl.cli.errors import run_guarded
+
+    sys.exit(run_guarded(cli.main, prog_name="aipctl"))
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,133 @@
+"""Carry out a plan: bounded concurrency, idempotent creates, per-change results.
+
+AWS has no transactions, so an apply that fails half-way leaves some changes done; each change is
+atomic on its own (one create carries its tags), failures are collected rather than aborting the
+rest, and re-running ``apply`` converges because planning starts again from live state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from aipctl._exceptions import AipctlError
+from aipctl.aws.bedrock import BedrockControl
+from aipctl.aws.ce import ActivationResult, CostAllocationTags
+from aipctl.aws.target import Target
+from aipctl.plan.model import Action, Plan, ProfileChange
+
+
+@dataclass(frozen=True)
+class ChangeResult:
+    change: ProfileChange
+    ok: bool
+    arn: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class ApplyReport:
+    results: list[ChangeResult] = field(default_factory=list)
+    cost_tags: ActivationResult | None = None
+    interrupted: bool = False
+
+    @property
+    def failures(self) -> list[ChangeResult]:
+        return [r for r in self.results if not r.ok]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "applied": [
+                {"action": r.change.action.value, "name": r.change.name, "caller": r.change.caller, "alias": r.change.alias, "arn": r.arn}
+                for r in self.results
+                if r.ok
+            ],
+            "failed": [{"action": r.change.action.value, "name": r.change.name, "error": r.error} for r in self.failures],
+            "cost_tags": {
+                "activated": list(self.cost_tags.activated) if self.cost_tags else [],
+                "pending": [{"key": k, "reason": why} for k, why in self.cost_tags.pending] if self.cost_tags else [],
+            },
+            "interrupted": self.interrupted,
+        }
+
+
+def request_token(run_id: str, change: ProfileChange) -> str:
+    """Same token for every retry of one create within a run (botocore retries reuse the params)."""
+    return hashlib.sha256(f"{run_id}|{change.name}|{change.copy_from}".encode()).hexdigest()[:64]
+
+
+def apply_plan(
+    plan: Plan,
+    target: Target,
+    *,
+    concurrency: int = 8,
+    activate_cost_tags: bool = True,
+    on_result: Callable[[ChangeResult], None] | None = None,
+) -> ApplyReport:
+    """Apply ``plan`` to ``target``. Never raises for a single failed change: see the report."""
+    bedrock = BedrockControl(target)
+    run_id = uuid.uuid4().hex
+    report = ApplyReport()
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def run(change: ProfileChange) -> None:
+        if stop.is_set():
+            return
+        try:
+            arn = _apply_one(bedrock, change, run_id)
+            result = ChangeResult(change, True, arn=arn)
+        except AipctlError as exc:
+            result = ChangeResult(change, False, arn=change.arn, error=str(exc))
+        with lock:
+            report.results.append(result)
+        if on_result:
+            on_result(result)
+
+    phases = [
+        [c for c in plan.actionable if c.action is not Action.DELETE],
+        [c for c in plan.actionable if c.action is Action.DELETE],  # prune last: creates first keep callers served
+    ]
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="aipctl-apply") as pool:
+        for phase in phases:
+            futures: list[Future[None]] = [pool.submit(run, change) for change in phase]
+            try:
+                wait(futures)
+            except KeyboardInterrupt:
+                stop.set()
+                for future in futures:
+                    future.cancel()
+                wait(futures)
+                report.interrupted = True
+                return report
+    if activate_cost_tags and plan.cost_tags:
+        report.cost_tags = CostAllocationTags(target).activate([c.key for c in plan.cost_tags])
+    return report
+
+
+def _apply_one(bedrock: BedrockControl, change: ProfileChange, run_id: str) -> str | None:
+    if change.action is Action.CREATE:
+        return _create(bedrock, change, run_id)
+    if change.action is Action.RETAG:
+        assert change.arn
+        bedrock.tag(change.arn, change.set_tags)
+        bedrock.untag(change.arn, change.remove_tags)
+        return change.arn
+    if change.action is Action.REPLACE:
+        assert change.arn
+        bedrock.delete_profile(change.arn)
+        return _create(bedrock, change, run_id)
+    if change.action is Action.DELETE:
+        assert change.arn
+        bedrock.delete_profile(change.arn)
+        return change.arn
+    return change.arn
+
+
+def _create(bedrock: BedrockControl, change: ProfileChange, run_id: str) -> str:
+    assert change.copy_from and change.description
+    return bedrock.create_profile(change.name, change.copy_from, change.description, change.tags, request_token(run_id, change))

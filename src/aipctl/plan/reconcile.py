@@ -1,0 +1,211 @@
+"""Compare the inventory with live state and produce a :class:`~aipctl.plan.model.Plan`.
+
+Ownership rules (the safety contract):
+
+- An AIP is *ours* only if it carries ``aipctl:managed=<inventory name>``. Only ours are retagged,
+  replaced or deleted; deletes additionally need ``--prune``.
+- An AIP with a desired name that is not ours (no marker, another inventory's marker, or owned by a
+  CloudFormation stack) is a conflict: the plan fails and nothing is changed.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from aipctl._exceptions import InventoryError, InventoryProblem, PlanConflict
+from aipctl.aws.bedrock import BedrockControl, LiveProfile
+from aipctl.aws.ce import CostAllocationTags, CostTagStatus
+from aipctl.aws.target import Target
+from aipctl.inventory import rules
+from aipctl.inventory.loader import DesiredProfile, LoadedInventory
+from aipctl.plan.model import Action, CostTagChange, Plan, ProfileChange
+
+CFN_STACK_TAG = "aws:cloudformation:stack-name"
+DEFAULT_PROFILE_QUOTA = 1000
+
+
+@dataclass(frozen=True)
+class LiveState:
+    profiles: tuple[LiveProfile, ...]
+    cost_tags: tuple[CostTagStatus, ...]
+
+
+def read_live_state(
+    target: Target, cost_tag_keys: list[str], on_progress: Callable[[str, int, int], None] | None = None
+) -> LiveState:
+    """List every AIP of the Region with its tags, and the status of the cost-allocation tags."""
+    bedrock = BedrockControl(target)
+    listed = bedrock.list_application_profiles()
+    done = [0]
+
+    def tick() -> None:
+        done[0] += 1
+        if on_progress:
+            on_progress("reading tags", done[0], len(listed))
+
+    profiles = bedrock.with_tags(listed, on_done=tick)
+    cost_tags = CostAllocationTags(target).status(cost_tag_keys) if cost_tag_keys else []
+    return LiveState(tuple(profiles), tuple(cost_tags))
+
+
+def plan_changes(
+    loaded: LoadedInventory,
+    live: LiveState,
+    *,
+    account: str,
+    prune: bool = False,
+    target_info: Mapping[str, str] | None = None,
+    partition: str = "aws",
+) -> Plan:
+    """The pure core of ``plan``: no AWS calls, so every rule is testable on its own."""
+    inventory = loaded.inventory
+    region = inventory.region
+    by_name = {p.name: p for p in live.profiles}
+    changes: list[ProfileChange] = []
+    conflicts: list[str] = []
+    warnings: list[str] = []
+    for desired in loaded.profiles:
+        existing = by_name.get(desired.name)
+        copy_from = desired.source.copy_from(region, account, partition)
+        if existing is None:
+            changes.append(
+                ProfileChange(
+                    Action.CREATE, desired.name, desired.caller, desired.alias, copy_from=copy_from,
+                    description=desired.description, tags=desired.tag_map, set_tags=desired.tag_map,
+                    reason="not in the account yet",
+                )
+            )
+            continue
+        owner = _ownership_problem(existing, inventory.name)
+        if owner:
+            conflicts.append(f"{loaded.where('callers', desired.caller, 'models')}: AIP {desired.name!r} ({existing.arn}) {owner}")
+            continue
+        changes.append(_compare(desired, existing, copy_from))
+    orphans = [
+        ProfileChange(
+            Action.DELETE, p.name, p.tags.get(rules.TAG_CALLER), p.tags.get(rules.TAG_ALIAS), arn=p.arn,
+            reason="managed by this inventory but no longer in it",
+        )
+        for p in live.profiles
+        if p.tags.get(rules.TAG_MANAGED) == inventory.name
+        and CFN_STACK_TAG not in p.tags
+        and p.name not in {d.name for d in loaded.profiles}
+    ]
+    if conflicts:
+        raise PlanConflict(
+            "the plan would touch AIPs that this inventory does not manage; nothing was changed:\n"
+            + "\n".join(f"  {c}" for c in conflicts),
+            hint="rename the caller or model alias, or delete/retag the existing AIP yourself",
+        )
+    if prune:
+        changes.extend(orphans)
+        orphans = []
+    for change in changes:
+        if change.action is Action.REPLACE:
+            warnings.append(
+                f"{change.name}: model source changes ({change.old_source} -> {change.copy_from}); the AIP is "
+                f"replaced and its ARN changes: re-wire caller {change.caller!r} (`aipctl wire`)"
+            )
+    creates = sum(1 for c in changes if c.action is Action.CREATE)
+    deletes = sum(1 for c in changes if c.action is Action.DELETE)
+    if len(live.profiles) + creates - deletes > DEFAULT_PROFILE_QUOTA:
+        warnings.append(
+            f"the Region would hold {len(live.profiles) + creates - deletes} AIPs; the default quota is "
+            f"{DEFAULT_PROFILE_QUOTA} per Region (Service Quotas code L-40EC9882, adjustable)"
+        )
+    cost_tags = tuple(CostTagChange(s.key, s.status) for s in live.cost_tags if s.status != "Active")
+    return Plan(
+        inventory_name=inventory.name,
+        inventory_path=loaded.path,
+        target=dict(target_info or {}),
+        changes=tuple(sorted(changes, key=lambda c: (c.caller or "", c.alias or "", c.name))),
+        cost_tags=cost_tags,
+        orphans=tuple(orphans),
+        warnings=tuple(warnings),
+    )
+
+
+def _ownership_problem(profile: LiveProfile, inventory_name: str) -> str | None:
+    marker = profile.tags.get(rules.TAG_MANAGED)
+    if CFN_STACK_TAG in profile.tags:
+        return f"belongs to CloudFormation stack {profile.tags[CFN_STACK_TAG]!r} (use `aipctl apply --via cloudformation`)"
+    if marker is None:
+        return "exists but was not created by aipctl (no aipctl:managed tag)"
+    if marker != inventory_name:
+        return f"is managed by another aipctl inventory ({marker!r})"
+    return None
+
+
+def _compare(desired: DesiredProfile, live: LiveProfile, copy_from: str) -> ProfileChange:
+    wanted = desired.tag_map
+    live_source = live.tags.get(rules.TAG_SOURCE)
+    common = dict(caller=desired.caller, alias=desired.alias, copy_from=copy_from, description=desired.description, tags=wanted)
+    if live_source is not None and live_source != desired.source.model_id:
+        return ProfileChange(
+            Action.REPLACE, desired.name, arn=live.arn, set_tags=wanted, old_source=live_source,
+            reason="model source changed (an AIP's model source is immutable)", **common,  # type: ignore[arg-type]
+        )
+    current = {k: v for k, v in live.tags.items() if not k.startswith("aws:")}
+    to_set = {k: v for k, v in wanted.items() if current.get(k) != v}
+    to_remove = tuple(sorted(k for k in current if k not in wanted))
+    if to_set or to_remove:
+        return ProfileChange(
+            Action.RETAG, desired.name, arn=live.arn, set_tags=to_set, remove_tags=to_remove,
+            reason="tags differ", **common,  # type: ignore[arg-type]
+        )
+    return ProfileChange(Action.NOOP, desired.name, arn=live.arn, reason="up to date", **common)  # type: ignore[arg-type]
+
+
+def check_model_sources(loaded: LoadedInventory, plan: Plan, bedrock: BedrockControl) -> None:
+    """Before creating anything, make sure every model source the plan copies from exists."""
+    needed = {c.alias for c in plan.changes if c.action in (Action.CREATE, Action.REPLACE)}
+    if not needed:
+        return
+    sources = {alias: loaded.sources[alias] for alias in needed if alias}
+    known_profiles: set[str] = set()
+    known_models: set[str] = set()
+    if any(s.kind == "system-profile" for s in sources.values()):
+        known_profiles = bedrock.system_profile_ids()
+    if any(s.kind == "foundation-model" for s in sources.values()):
+        known_models = bedrock.foundation_model_ids()
+    problems = []
+    for alias, source in sorted(sources.items()):
+        known = known_profiles if source.kind == "system-profile" else known_models
+        if source.model_id in known:
+            continue
+        close = difflib.get_close_matches(source.model_id, sorted(known), n=2, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        kind = "system-defined inference profile" if source.kind == "system-profile" else "foundation model"
+        problems.append(
+            InventoryProblem(
+                loaded.path, loaded.line_of("models", alias), f"models.{alias}",
+                f"{kind} {source.model_id!r} does not exist in {loaded.inventory.region}{hint}",
+            )
+        )
+    if problems:
+        raise InventoryError(problems)
+
+
+def make_plan(
+    loaded: LoadedInventory,
+    target: Target,
+    *,
+    prune: bool = False,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> Plan:
+    """Read live state from ``target`` and plan; validates model sources the plan needs."""
+    info = target.describe()
+    live = read_live_state(target, list(loaded.inventory.cost_tags), on_progress)
+    plan = plan_changes(loaded, live, account=target.account, prune=prune, target_info=info)
+    check_model_sources(loaded, plan, BedrockControl(target))
+    return _with_target_warnings(plan, target)
+
+
+def _with_target_warnings(plan: Plan, target: Target) -> Plan:
+    if not target.warnings:
+        return plan
+    from dataclasses import replace
+
+    return replace(plan, warnings=tuple(target.warnings) + plan.warnings)
