@@ -256,8 +256,27 @@ def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+#: SigV4 signing names whose botocore service name differs.
+_SIGNING_TO_SERVICE = {"monitoring": "cloudwatch", "email": "ses", "states": "stepfunctions", "execute-api": "apigateway"}
+
+
+def protocol_of_signing_name(signing_name: str) -> str:
+    """The wire protocol of the service a request was signed for (json when unknown)."""
+    try:
+        return str(service_model(_SIGNING_TO_SERVICE.get(signing_name, signing_name)).metadata["protocol"])
+    except Exception:  # unknown or unloadable model
+        return "json"
+
+
 def error_response(error: ServiceError, protocol: str, request_id: str) -> Response:
     headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.code}
+    if protocol in ("query", "ec2", "rest-xml"):
+        code = "Throttling" if error.code == "ThrottlingException" and protocol == "query" else error.code
+        fault = "Sender" if error.status < 500 else "Receiver"
+        inner = f"<Error><Type>{fault}</Type><Code>{code}</Code><Message>{error.message}</Message></Error>"
+        body_xml = inner if protocol == "rest-xml" else f"<ErrorResponse>{inner}<RequestId>{request_id}</RequestId></ErrorResponse>"
+        headers["Content-Type"] = "text/xml"
+        return Response(error.status, headers, body_xml.encode())
     if protocol.startswith("rest"):
         headers["Content-Type"] = "application/json"
         body = {"message": error.message}

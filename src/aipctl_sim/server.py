@@ -17,6 +17,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
@@ -33,6 +34,7 @@ from aipctl_sim.protocol import (
     ValidationException,
     error_response,
     parse_params,
+    protocol_of_signing_name,
     serialize,
     validate,
 )
@@ -90,7 +92,8 @@ class SimApp:
         operation = ours[1].operation if ours else _moto_operation(environ, body)
         fault = self._fault(service, operation)
         if fault is not None:
-            return _send(start_response, error_response(fault, "json" if service == "ce" else "rest-json", "fault"))
+            protocol = self.services[service].router.protocol if ours else protocol_of_signing_name(service)
+            return _send(start_response, error_response(fault, protocol, str(uuid.uuid4())))
         if ours:
             return _send(start_response, self._serve(*ours))
         environ["wsgi.input"] = _BytesInput(body)

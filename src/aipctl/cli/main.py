@@ -101,7 +101,3 @@ def run() -> None:
     from aipctl.cli.errors import run_guarded
 
     sys.exit(run_guarded(cli.main, prog_name="aipctl"))
-
-
-if __name__ == "__main__":
-    run()

@@ -72,7 +72,10 @@ def parse_inventory(text: str, file: str = "<inventory>") -> LoadedInventory:
     try:
         inventory = Inventory.model_validate(doc.data)
     except ValidationError as exc:
-        raise InventoryError([_problem_from_pydantic(doc, err) for err in exc.errors()]) from None
+        problems = [_problem_from_pydantic(doc, err) for err in exc.errors()]
+        reported = {p.field for p in problems}
+        problems += [p for p in _raw_alias_problems(doc) if p.field not in reported]
+        raise InventoryError(problems) from None
     problems: list[InventoryProblem] = []
     sources = _check_sources(inventory, doc, problems)
     profiles = _desired_profiles(inventory, sources, doc, problems)
@@ -89,6 +92,23 @@ def _problem_from_pydantic(doc: LocatedDocument, err: dict) -> InventoryProblem:
     elif err["type"] == "missing":
         message = "required field is missing"
     return InventoryProblem(doc.file, doc.line_of(loc), dotted_path(loc), message)
+
+
+def _raw_alias_problems(doc: LocatedDocument) -> list[InventoryProblem]:
+    """Unknown model aliases, found on the raw data so they show up with schema errors too."""
+    data = doc.data
+    models, callers = data.get("models"), data.get("callers")
+    if not isinstance(models, dict) or not isinstance(callers, dict):
+        return []
+    problems = []
+    for name, caller in callers.items():
+        aliases = caller.get("models") if isinstance(caller, dict) else None
+        for index, alias in enumerate(aliases if isinstance(aliases, list) else []):
+            if isinstance(alias, str) and alias not in models:
+                known = ", ".join(sorted(map(str, models))) or "none"
+                path: Path = ("callers", name, "models", index)
+                problems.append(_problem(doc, path, f"unknown model alias {alias!r} (defined: {known})"))
+    return problems
 
 
 def _problem(doc: LocatedDocument, path: Path, message: str) -> InventoryProblem:

@@ -1,0 +1,5 @@
+"""``python -m aipctl`` runs the command line."""
+
+from aipctl.cli.main import run
+
+run()

@@ -1,0 +1,128 @@
+"""Shared fixtures: one emulator per test session on loopback, real boto3 clients over HTTP.
+
+Set AIPCTL_TEST_AWS_PROFILE to also run the contract tests (marker ``aws``) against real AWS.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from aipctl.aws.simctl import SimControl
+from aipctl.aws.target import SIM_ACCESS_KEY, SIM_SECRET_KEY, Target, _sim_session
+
+REGION = "eu-central-1"
+ACCOUNT = "123456789012"
+ROOT = Path(__file__).resolve().parents[1]
+SONNET_PROFILE = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/eu.anthropic.claude-sonnet-4-6"
+HAIKU_PROFILE = f"arn:aws:bedrock:{REGION}:{ACCOUNT}:inference-profile/eu.anthropic.claude-haiku-4-5-20251001-v1:0"
+TITAN_MODEL = f"arn:aws:bedrock:{REGION}::foundation-model/amazon.titan-embed-text-v2:0"
+
+MINIMAL_INVENTORY = """\
+name: test
+region: eu-central-1
+models:
+  sonnet: eu.anthropic.claude-sonnet-4-6
+  haiku: eu.anthropic.claude-haiku-4-5-20251001-v1:0
+  embed: amazon.titan-embed-text-v2:0
+callers:
+  chat:
+    owner: platform-team
+    environment: production
+    models: [sonnet, haiku]
+    identities: ["arn:aws:iam::*:role/chat-task"]
+    tags: {CostCenter: "4711"}
+  batch:
+    owner: data-team
+    environment: staging
+    models: [embed]
+"""
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[str]:
+    from aipctl_sim import EmulatorServer
+
+    server = EmulatorServer(state_dir=None).start()
+    yield server.endpoint_url
+    server.stop()
+
+
+@pytest.fixture
+def sim(emulator: str) -> SimControl:
+    control = SimControl(emulator)
+    control.reset()
+    return control
+
+
+@pytest.fixture
+def session(sim: SimControl) -> Any:
+    return boto3.Session(aws_access_key_id=SIM_ACCESS_KEY, aws_secret_access_key=SIM_SECRET_KEY, region_name=REGION)
+
+
+@pytest.fixture
+def bedrock(session: Any, emulator: str) -> Any:
+    return session.client("bedrock", endpoint_url=emulator)
+
+
+@pytest.fixture
+def target(sim: SimControl, emulator: str) -> Target:
+    return Target("sim", _sim_session(), REGION, endpoint_url=emulator)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.out)
+
+
+def run_cli(*args: str, endpoint: str | None = None) -> CliResult:
+    """Run aipctl in-process (same code path as the console script, exit codes included)."""
+    from aipctl.cli.errors import run_guarded
+    from aipctl.cli.main import cli
+
+    argv = ([f"--endpoint-url={endpoint}"] if endpoint else []) + list(args)
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = run_guarded(cli.main, args=argv, prog_name="aipctl")
+    return CliResult(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture
+def cli(emulator: str, sim: SimControl, workdir: Path) -> Any:
+    def invoke(*args: str) -> CliResult:
+        return run_cli(*args, endpoint=emulator)
+
+    return invoke
+
+
+def aipctl_subprocess_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["PYTHONPATH"] = str(ROOT / "src")
+    env.update(extra)
+    return env
+
+
+AIPCTL = [sys.executable, "-m", "aipctl"]
