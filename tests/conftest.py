@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import redirect_stderr, redirect_stdout
@@ -126,3 +127,12 @@ def aipctl_subprocess_env(**extra: str) -> dict[str, str]:
 
 
 AIPCTL = [sys.executable, "-m", "aipctl"]
+
+
+def run_aipctl(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """Run aipctl in its own process, as a user would."""
+    return subprocess.run(
+        [*AIPCTL, *args], cwd=cwd, env=env or aipctl_subprocess_env(), capture_output=True, text=True, timeout=timeout
+    )

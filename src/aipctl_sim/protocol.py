@@ -119,7 +119,9 @@ class Router:
         # Literal segments outrank labels: /inference-profiles/x must not match a catch-all first.
         self._routes.sort(key=lambda r: (-len(r.static_query), -r.pattern.pattern.count("/"), r.pattern.pattern.count("(")))
 
-    def match(self, method: str, raw_path: str, query: Mapping[str, list[str]], headers: Mapping[str, str]) -> tuple[OperationModel, dict[str, str]] | None:
+    def match(
+        self, method: str, raw_path: str, query: Mapping[str, list[str]], headers: Mapping[str, str]
+    ) -> tuple[OperationModel, dict[str, str]] | None:
         if self._targets:
             op = self._targets.get(headers.get("X-Amz-Target", ""))
             return (op, {}) if op else None
@@ -148,7 +150,9 @@ def _compile_route(op: OperationModel) -> _Route:
     return _Route(op.http["method"], re.compile(f"^{regex.rstrip('/')}/?$"), op, static_query)
 
 
-def parse_params(op: OperationModel, labels: Mapping[str, str], query: Mapping[str, list[str]], headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+def parse_params(
+    op: OperationModel, labels: Mapping[str, str], query: Mapping[str, list[str]], headers: Mapping[str, str], body: bytes
+) -> dict[str, Any]:
     """Read the operation's input members from wherever its model places them."""
     shape = op.input_shape
     if shape is None:
@@ -172,7 +176,11 @@ def parse_params(op: OperationModel, labels: Mapping[str, str], query: Mapping[s
         elif location == "querystring":
             if wire in query:
                 values = query[wire]
-                params[name] = [_from_text(member.member, v) for v in values] if member.type_name == "list" else _from_text(member, values[0])  # type: ignore[attr-defined]
+                params[name] = (
+                    [_from_text(member.member, v) for v in values]
+                    if member.type_name == "list"
+                    else _from_text(member, values[0])
+                )
         elif location == "header":
             if wire in headers:
                 params[name] = _from_text(member, headers[wire])
@@ -238,11 +246,11 @@ def _to_text(value: Any) -> str:
 def _to_json(shape: Shape, value: Any) -> Any:
     kind = shape.type_name
     if kind == "structure":
-        return {k: _to_json(shape.members[k], v) for k, v in value.items() if k in shape.members and v is not None}  # type: ignore[attr-defined]
+        return {k: _to_json(shape.members[k], v) for k, v in value.items() if k in shape.members and v is not None}
     if kind == "list":
-        return [_to_json(shape.member, v) for v in value]  # type: ignore[attr-defined]
+        return [_to_json(shape.member, v) for v in value]
     if kind == "map":
-        return {k: _to_json(shape.value, v) for k, v in value.items()}  # type: ignore[attr-defined]
+        return {k: _to_json(shape.value, v) for k, v in value.items()}
     if kind == "timestamp":
         if isinstance(value, dt.datetime):
             return value.timestamp() if shape.serialization.get("timestampFormat") == "unixTimestamp" else _iso(value)
@@ -274,7 +282,9 @@ def error_response(error: ServiceError, protocol: str, request_id: str) -> Respo
         code = "Throttling" if error.code == "ThrottlingException" and protocol == "query" else error.code
         fault = "Sender" if error.status < 500 else "Receiver"
         inner = f"<Error><Type>{fault}</Type><Code>{code}</Code><Message>{error.message}</Message></Error>"
-        body_xml = inner if protocol == "rest-xml" else f"<ErrorResponse>{inner}<RequestId>{request_id}</RequestId></ErrorResponse>"
+        body_xml = (
+            inner if protocol == "rest-xml" else f"<ErrorResponse>{inner}<RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
         headers["Content-Type"] = "text/xml"
         return Response(error.status, headers, body_xml.encode())
     if protocol.startswith("rest"):
@@ -305,12 +315,17 @@ def validate(shape: Shape | None, params: Mapping[str, Any]) -> None:
 
 
 def _validate_structure(shape: Shape, value: Mapping[str, Any], path: str, errors: list[str]) -> None:
-    for name in shape.required_members:  # type: ignore[attr-defined]
+    for name in shape.required_members:
         if value.get(name) is None:
             errors.append(f"Value null at '{path}{name}' failed to satisfy constraint: Member must not be null")
-    for name, member in shape.members.items():  # type: ignore[attr-defined]
+    for name, member in shape.members.items():
         if name in value and value[name] is not None:
             _validate_value(member, value[name], f"{path}{name}", errors)
+
+
+def _violation(value: Any, path: str, constraint: str) -> str:
+    shown = "" if value is None else f"'{value}' "
+    return f"Value {shown}at '{path}' failed to satisfy constraint: Member must {constraint}"
 
 
 def _validate_value(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
@@ -319,28 +334,27 @@ def _validate_value(shape: Shape, value: Any, path: str, errors: list[str]) -> N
     shown = "***" if meta.get("sensitive") else value
     if kind == "string":
         if not isinstance(value, str):
-            errors.append(f"Value at '{path}' failed to satisfy constraint: Member must be a string")
-            return
-        if "min" in meta and len(value) < meta["min"]:
-            errors.append(f"Value '{shown}' at '{path}' failed to satisfy constraint: Member must have length greater than or equal to {meta['min']}")
+            errors.append(_violation(None, path, "be a string"))
+        elif "min" in meta and len(value) < meta["min"]:
+            errors.append(_violation(shown, path, f"have length greater than or equal to {meta['min']}"))
         elif "max" in meta and len(value) > meta["max"]:
-            errors.append(f"Value '{shown}' at '{path}' failed to satisfy constraint: Member must have length less than or equal to {meta['max']}")
+            errors.append(_violation(shown, path, f"have length less than or equal to {meta['max']}"))
         elif "pattern" in meta and not _pattern(meta["pattern"]).fullmatch(value):
-            errors.append(f"Value '{shown}' at '{path}' failed to satisfy constraint: Member must satisfy regular expression pattern: {meta['pattern']}")
-        if shape.enum and value not in shape.enum:  # type: ignore[attr-defined]
-            errors.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: [{', '.join(shape.enum)}]")  # type: ignore[attr-defined]
+            errors.append(_violation(shown, path, f"satisfy regular expression pattern: {meta['pattern']}"))
+        elif shape.enum and value not in shape.enum:
+            errors.append(_violation(value, path, f"satisfy enum value set: [{', '.join(shape.enum)}]"))
     elif kind in ("integer", "long"):
         if "min" in meta and value < meta["min"]:
-            errors.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member must have value greater than or equal to {meta['min']}")
+            errors.append(_violation(value, path, f"have value greater than or equal to {meta['min']}"))
         if "max" in meta and value > meta["max"]:
-            errors.append(f"Value '{value}' at '{path}' failed to satisfy constraint: Member must have value less than or equal to {meta['max']}")
+            errors.append(_violation(value, path, f"have value less than or equal to {meta['max']}"))
     elif kind == "list":
         if "min" in meta and len(value) < meta["min"]:
-            errors.append(f"Value at '{path}' failed to satisfy constraint: Member must have length greater than or equal to {meta['min']}")
+            errors.append(_violation(None, path, f"have length greater than or equal to {meta['min']}"))
         if "max" in meta and len(value) > meta["max"]:
-            errors.append(f"Value at '{path}' failed to satisfy constraint: Member must have length less than or equal to {meta['max']}")
+            errors.append(_violation(None, path, f"have length less than or equal to {meta['max']}"))
         for index, item in enumerate(value):
-            _validate_value(shape.member, item, f"{path}.{index + 1}.member", errors)  # type: ignore[attr-defined]
+            _validate_value(shape.member, item, f"{path}.{index + 1}.member", errors)
     elif kind == "structure" and isinstance(value, Mapping):
         _validate_structure(shape, value, f"{path}.", errors)
 

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -61,9 +61,7 @@ def _load_services() -> dict[str, _Service]:
 
     out = {}
     for module in (bedrock_urls, ce_urls):
-        out[module.SERVICE] = _Service(
-            module.SERVICE, Router(module.SERVICE), module.operations, getattr(module, "claims", None)
-        )
+        out[module.SERVICE] = _Service(module.SERVICE, Router(module.SERVICE), module.operations, getattr(module, "claims", None))
     return out
 
 
@@ -110,7 +108,9 @@ class SimApp:
         start_response(captured["status"], captured["headers"])
         return [chunks]
 
-    def _match_ours(self, environ: dict[str, Any], body: bytes, scope: tuple[str, str, str] | None) -> tuple[_Service, Request] | None:
+    def _match_ours(
+        self, environ: dict[str, Any], body: bytes, scope: tuple[str, str, str] | None
+    ) -> tuple[_Service, Request] | None:
         if scope is None:
             return None
         access_key, signing_name, region = scope
@@ -247,10 +247,7 @@ class _Headers(Mapping[str, str]):
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self._env_key(key) in self._env
 
-    def get(self, key: str, default: Any = None) -> Any:
-        return self[key] if key in self else default
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[str]:
         return (k[5:].replace("_", "-").title() for k in self._env if k.startswith("HTTP_"))
 
     def __len__(self) -> int:
@@ -319,7 +316,15 @@ def _moto_operation(environ: dict[str, Any], body: bytes) -> str:
 def _send(start_response: StartResponse, response: Response) -> Iterable[bytes]:
     headers = dict(response.headers)
     headers["Content-Length"] = str(len(response.body))
-    reason = {200: "OK", 201: "Created", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error"}
+    reason = {
+        200: "OK",
+        201: "Created",
+        400: "Bad Request",
+        403: "Forbidden",
+        404: "Not Found",
+        429: "Too Many Requests",
+        500: "Internal Server Error",
+    }
     start_response(f"{response.status} {reason.get(response.status, 'Status')}", list(headers.items()))
     return [response.body]
 

@@ -47,26 +47,26 @@ def _install_reducers() -> None:
     ssm_models = sys.modules.get("moto.ssm.models")
     if ssm_models is None:
         return
-    ParameterDict = ssm_models.ParameterDict  # noqa: N806 - a class
+    parameter_dict: Any = ssm_models.ParameterDict
 
-    def rebuild_parameter_dict(account_id: str, region_name: str, items: dict[str, Any], attrs: dict[str, Any]) -> ParameterDict:
-        obj = ParameterDict(account_id, region_name)
+    def rebuild_parameter_dict(account_id: str, region_name: str, items: dict[str, Any], attrs: dict[str, Any]) -> Any:
+        obj = parameter_dict(account_id, region_name)
         obj.update(items)
         obj.__dict__.update(attrs)
         return obj
 
-    def reduce_parameter_dict(obj: ParameterDict) -> tuple[Callable[..., ParameterDict], tuple[Any, ...]]:
+    def reduce_parameter_dict(obj: Any) -> tuple[Callable[..., Any], tuple[Any, ...]]:
         return rebuild_parameter_dict, (obj.account_id, obj.region_name, dict(obj), dict(obj.__dict__))
 
-    copyreg.pickle(ParameterDict, reduce_parameter_dict)
+    copyreg.pickle(parameter_dict, reduce_parameter_dict)
 
 
-def _key(backend_dict: BackendDict) -> str:  # type: ignore[type-arg]
+def _key(backend_dict: BackendDict[Any]) -> str:
     cls = backend_dict.backend
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def _find_backend_dict(key: str) -> BackendDict | None:  # type: ignore[type-arg]
+def _find_backend_dict(key: str) -> BackendDict[Any] | None:
     module_name, _, qualname = key.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -126,7 +126,7 @@ class StateDir:
         _install_reducers()
         backends = {
             _key(bd): {account: dict(regions) for account, regions in bd.items()}
-            for bd in list(BackendDict._instances)
+            for bd in list(BackendDict._instances)  # type: ignore[misc]
             if len(bd)
         }
         buffer = io.BytesIO()

@@ -36,37 +36,138 @@ CASES = [
     ("missing-region", BASE.replace("region: eu-central-1\n", ""), 1, ["region", "required field is missing"]),
     ("bad-region", BASE.replace("eu-central-1", "europe"), 2, ["region", "not an AWS Region"]),
     ("unknown-top-field", BASE + "colour: blue\n", 11, ["colour", "unknown field"]),
-    ("unknown-caller-field", _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  ownr: y\n"), 15, ["callers.api.ownr", "unknown field"]),
+    (
+        "unknown-caller-field",
+        _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  ownr: y\n"),
+        15,
+        ["callers.api.ownr", "unknown field"],
+    ),
     ("no-models", "name: test\nregion: eu-central-1\nmodels: {}\ncallers: {}\n", 3, ["models"]),
-    ("unknown-alias", _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet, opus]\n"), 14, ["callers.api.models[1]", "unknown model alias 'opus'", "defined: embed, sonnet"]),
+    (
+        "unknown-alias",
+        _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet, opus]\n"),
+        14,
+        ["callers.api.models[1]", "unknown model alias 'opus'", "defined: embed, sonnet"],
+    ),
     ("alias-twice", _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet, sonnet]\n"), 14, ["listed twice"]),
     ("empty-model-list", _with_caller("api:\n  owner: x\n  environment: prod\n  models: []\n"), 14, ["callers.api.models"]),
-    ("duplicate-caller", BASE + "  chat:\n    owner: y\n    environment: prod\n    models: [sonnet]\n", 11, ["callers.chat", "duplicate key (first defined on line 7)"]),
+    (
+        "duplicate-caller",
+        BASE + "  chat:\n    owner: y\n    environment: prod\n    models: [sonnet]\n",
+        11,
+        ["callers.chat", "duplicate key (first defined on line 7)"],
+    ),
     ("duplicate-alias", BASE.replace("  embed: amazon", "  sonnet: amazon"), 5, ["models.sonnet", "duplicate key"]),
     ("bad-caller-name", _with_caller("-api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n"), 11, ["caller name '-api'"]),
-    ("caller-double-separator", _with_caller("a--b:\n  owner: x\n  environment: prod\n  models: [sonnet]\n"), 11, ["caller name 'a--b'"]),
+    (
+        "caller-double-separator",
+        _with_caller("a--b:\n  owner: x\n  environment: prod\n  models: [sonnet]\n"),
+        11,
+        ["caller name 'a--b'"],
+    ),
     ("bad-alias-name", BASE.replace("  embed:", "  em bed:"), 5, ["model alias 'em bed'"]),
-    ("name-too-long", _with_caller(f"{'x' * 60}:\n  owner: x\n  environment: prod\n  models: [sonnet]\n"), 14, ["67 characters", "at most 64"]),
-    ("name-collision", BASE.replace("models:\n", "models:\n  b-c: eu.anthropic.claude-sonnet-4-6\n  c: eu.anthropic.claude-sonnet-4-6\n", 1)
-     + "  a-b:\n    owner: x\n    environment: prod\n    models: [c]\n  a:\n    owner: x\n    environment: prod\n    models: [b-c]\n",
-     20, ["collides with caller 'a-b' model 'c'"]),
-    ("aws-tag-prefix", _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  tags: {'aws:team': x}\n"), 15, ["callers.api.tags.aws:team", "reserved by AWS"]),
-    ("aipctl-tag-prefix", _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  tags: {'aipctl:x': y}\n"), 15, ["reserved for aipctl"]),
-    ("standard-tag-override", _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  tags: {Owner: y}\n"), 15, ["'Owner' is set by aipctl"]),
-    ("bad-tag-chars", _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  tags: {Team: 'a,b'}\n"), 15, ["tag value may only contain"]),
-    ("tag-key-too-long", _with_caller(f"api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  tags: {{{'k' * 129}: v}}\n"), 15, ["1-128 characters"]),
-    ("bad-owner-chars", _with_caller("api:\n  owner: 'team#1'\n  environment: prod\n  models: [sonnet]\n"), 12, ["callers.api.owner", "tag value may only contain"]),
-    ("too-many-tags", _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  tags:\n"
-                                   + "".join(f"    T{i}: v\n" for i in range(44))), 15, ["51 tags per AIP", "at most 50"]),
-    ("copy-from-aip", BASE.replace("amazon.titan-embed-text-v2:0", "arn:aws:bedrock:eu-central-1:123456789012:application-inference-profile/abc123"), 5,
-     ["cannot copy from another application inference profile"]),
-    ("arn-region-mismatch", BASE.replace("amazon.titan-embed-text-v2:0", "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0"), 5,
-     ["Region 'us-east-1'", "inventory's region is 'eu-central-1'"]),
-    ("not-a-model-id", BASE.replace("amazon.titan-embed-text-v2:0", "titan embeddings"), 5, ["neither a system-defined profile id"]),
-    ("wrong-arn-type", BASE.replace("amazon.titan-embed-text-v2:0", "arn:aws:bedrock:eu-central-1:123456789012:custom-model/abc"), 5, ["not 'custom-model'"]),
-    ("bad-identity", _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  identities: [open-webui-task]\n"), 15, ["must be an IAM/STS ARN pattern"]),
-    ("bad-budget", _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  budget: {monthly_usd: -5}\n"), 15, ["callers.api.budget.monthly_usd"]),
-    ("bad-limits-type", _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  limits: {rpm: many}\n"), 15, ["callers.api.limits.rpm"]),
+    (
+        "name-too-long",
+        _with_caller(f"{'x' * 60}:\n  owner: x\n  environment: prod\n  models: [sonnet]\n"),
+        14,
+        ["67 characters", "at most 64"],
+    ),
+    (
+        "name-collision",
+        BASE.replace("models:\n", "models:\n  b-c: eu.anthropic.claude-sonnet-4-6\n  c: eu.anthropic.claude-sonnet-4-6\n", 1)
+        + "  a-b:\n    owner: x\n    environment: prod\n    models: [c]\n"
+        + "  a:\n    owner: x\n    environment: prod\n    models: [b-c]\n",
+        20,
+        ["collides with caller 'a-b' model 'c'"],
+    ),
+    (
+        "aws-tag-prefix",
+        _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  tags: {'aws:team': x}\n"),
+        15,
+        ["callers.api.tags.aws:team", "reserved by AWS"],
+    ),
+    (
+        "aipctl-tag-prefix",
+        _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  tags: {'aipctl:x': y}\n"),
+        15,
+        ["reserved for aipctl"],
+    ),
+    (
+        "standard-tag-override",
+        _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  tags: {Owner: y}\n"),
+        15,
+        ["'Owner' is set by aipctl"],
+    ),
+    (
+        "bad-tag-chars",
+        _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  tags: {Team: 'a,b'}\n"),
+        15,
+        ["tag value may only contain"],
+    ),
+    (
+        "tag-key-too-long",
+        _with_caller(f"api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  tags: {{{'k' * 129}: v}}\n"),
+        15,
+        ["1-128 characters"],
+    ),
+    (
+        "bad-owner-chars",
+        _with_caller("api:\n  owner: 'team#1'\n  environment: prod\n  models: [sonnet]\n"),
+        12,
+        ["callers.api.owner", "tag value may only contain"],
+    ),
+    (
+        "too-many-tags",
+        _with_caller(
+            "api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  tags:\n" + "".join(f"    T{i}: v\n" for i in range(44))
+        ),
+        15,
+        ["51 tags per AIP", "at most 50"],
+    ),
+    (
+        "copy-from-aip",
+        BASE.replace(
+            "amazon.titan-embed-text-v2:0", "arn:aws:bedrock:eu-central-1:123456789012:application-inference-profile/abc123"
+        ),
+        5,
+        ["cannot copy from another application inference profile"],
+    ),
+    (
+        "arn-region-mismatch",
+        BASE.replace("amazon.titan-embed-text-v2:0", "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0"),
+        5,
+        ["Region 'us-east-1'", "inventory's region is 'eu-central-1'"],
+    ),
+    (
+        "not-a-model-id",
+        BASE.replace("amazon.titan-embed-text-v2:0", "titan embeddings"),
+        5,
+        ["neither a system-defined profile id"],
+    ),
+    (
+        "wrong-arn-type",
+        BASE.replace("amazon.titan-embed-text-v2:0", "arn:aws:bedrock:eu-central-1:123456789012:custom-model/abc"),
+        5,
+        ["not 'custom-model'"],
+    ),
+    (
+        "bad-identity",
+        _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  identities: [open-webui-task]\n"),
+        15,
+        ["must be an IAM/STS ARN pattern"],
+    ),
+    (
+        "bad-budget",
+        _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  budget: {monthly_usd: -5}\n"),
+        15,
+        ["callers.api.budget.monthly_usd"],
+    ),
+    (
+        "bad-limits-type",
+        _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  limits: {rpm: many}\n"),
+        15,
+        ["callers.api.limits.rpm"],
+    ),
     ("bad-cost-tag", BASE + "cost_tags: [Application, 'aws:createdBy']\n", 11, ["cost_tags[1]", "reserved by AWS"]),
     ("bad-inventory-name", BASE.replace("name: test", "name: 'my inventory!'"), 1, ["inventory name"]),
     ("version-unsupported", "version: 2\n" + BASE, 1, ["version"]),
@@ -74,7 +175,9 @@ CASES = [
 
 
 @pytest.mark.parametrize("text,line,fragments", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_invalid_inventory_is_refused_with_location(cli, bedrock, workdir: Path, text: str, line: int, fragments: list[str]) -> None:
+def test_invalid_inventory_is_refused_with_location(
+    cli, bedrock, workdir: Path, text: str, line: int, fragments: list[str]
+) -> None:
     (workdir / "bad.yaml").write_text(text)
     result = cli("apply", "-f", "bad.yaml", "--yes")
     assert result.code == 2, result.err
@@ -110,7 +213,10 @@ def test_unknown_model_source_is_caught_before_creating_anything(cli, bedrock, w
     (workdir / "aipctl.yaml").write_text(text)
     result = cli("apply", "--yes")
     assert result.code == 2, result.err
-    assert "aipctl.yaml:4: models.sonnet: system-defined inference profile 'eu.anthropic.claude-sonet-4-6' does not exist" in result.err
+    assert (
+        "aipctl.yaml:4: models.sonnet: system-defined inference profile 'eu.anthropic.claude-sonet-4-6' does not exist"
+        in result.err
+    )
     assert "did you mean 'eu.anthropic.claude-sonnet-4-6'" in result.err
     assert bedrock.list_inference_profiles(typeEquals="APPLICATION")["inferenceProfileSummaries"] == []
 

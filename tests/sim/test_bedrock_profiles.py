@@ -28,7 +28,9 @@ def test_create_get_list_delete_roundtrip(bedrock) -> None:
         assert got["type"] == "APPLICATION"
         assert got["inferenceProfileName"] == "chat-sonnet"
         assert got["description"] == "chat sonnet"
-        assert {m["modelArn"] for m in got["models"]} >= {f"arn:aws:bedrock:{REGION}::foundation-model/anthropic.claude-sonnet-4-6"}
+        assert {m["modelArn"] for m in got["models"]} >= {
+            f"arn:aws:bedrock:{REGION}::foundation-model/anthropic.claude-sonnet-4-6"
+        }
         assert "modelSource" not in got
     listed = bedrock.list_inference_profiles(typeEquals="APPLICATION")["inferenceProfileSummaries"]
     assert [p["inferenceProfileArn"] for p in listed] == [arn]
@@ -142,7 +144,7 @@ def test_tags_add_replace_remove_and_limits(bedrock) -> None:
         bedrock.tag_resource(resourceARN=arn, tags=[{"key": "aws:reserved", "value": "v"}])
     assert _code(exc) == "ValidationException"
     with pytest.raises(ClientError) as exc:
-        bedrock.list_tags_for_resource(resourceARN=arn[:-1] + "q")
+        bedrock.list_tags_for_resource(resourceARN=arn.rsplit("/", 1)[0] + "/" + "0" * 12)
     assert _code(exc) == "ResourceNotFoundException"
 
 

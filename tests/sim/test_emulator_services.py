@@ -11,7 +11,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.conftest import AIPCTL, SONNET_PROFILE, aipctl_subprocess_env
+from tests.conftest import SONNET_PROFILE, run_aipctl
 
 
 def test_cost_allocation_tags_need_a_tagged_resource_first(session, emulator, bedrock) -> None:
@@ -27,7 +27,9 @@ def test_cost_allocation_tags_need_a_tagged_resource_first(session, emulator, be
     assert after["Errors"] == []
     assert ce.list_cost_allocation_tags(Status="Active")["CostAllocationTags"][0]["TagKey"] == "Application"
     with pytest.raises(ClientError) as exc:
-        ce.update_cost_allocation_tags_status(CostAllocationTagsStatus=[{"TagKey": f"K{i}", "Status": "Active"} for i in range(21)])
+        ce.update_cost_allocation_tags_status(
+            CostAllocationTagsStatus=[{"TagKey": f"K{i}", "Status": "Active"} for i in range(21)]
+        )
     assert exc.value.response["Error"]["Code"] == "ValidationException"
 
 
@@ -99,11 +101,15 @@ def test_cloudformation_creates_retags_replaces_and_deletes_aips(session, emulat
     assert tags["Application"] == "chat2"
 
     replaced = json.loads(json.dumps(retagged))
-    replaced["Resources"]["Aip"]["Properties"]["ModelSource"]["CopyFrom"] = SONNET_PROFILE.replace("eu.anthropic.claude-sonnet-4-6", "eu.anthropic.claude-haiku-4-5-20251001-v1:0")
+    replaced["Resources"]["Aip"]["Properties"]["ModelSource"]["CopyFrom"] = SONNET_PROFILE.replace(
+        "eu.anthropic.claude-sonnet-4-6", "eu.anthropic.claude-haiku-4-5-20251001-v1:0"
+    )
     cfn.update_stack(StackName="bedrock-aip-chat", TemplateBody=json.dumps(replaced))
     new_arn = _outputs(cfn, "bedrock-aip-chat")["Arn"]
     assert new_arn != out["Arn"], "a model source change replaces the AIP"
-    names = [p["inferenceProfileArn"] for p in bedrock.list_inference_profiles(typeEquals="APPLICATION")["inferenceProfileSummaries"]]
+    names = [
+        p["inferenceProfileArn"] for p in bedrock.list_inference_profiles(typeEquals="APPLICATION")["inferenceProfileSummaries"]
+    ]
     assert names == [new_arn]
 
     cfn.delete_stack(StackName="bedrock-aip-chat")
@@ -112,8 +118,10 @@ def test_cloudformation_creates_retags_replaces_and_deletes_aips(session, emulat
 
 def test_state_persists_across_processes(tmp_path: Path) -> None:
     """apply in one process, plan in another: the embedded emulator's state survives."""
-    env = aipctl_subprocess_env()
-    run = lambda *a: subprocess.run([*AIPCTL, *a], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)  # noqa: E731
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_aipctl(*args, cwd=tmp_path)
+
     assert run("init").returncode == 0
     applied = run("apply", "--yes")
     assert applied.returncode == 0, applied.stderr
@@ -127,7 +135,8 @@ def test_corrupt_state_is_set_aside_with_a_warning(tmp_path: Path) -> None:
     state = tmp_path / ".aipctl" / "sim"
     state.mkdir(parents=True)
     (state / "state.pkl").write_bytes(b"not a pickle")
-    done = subprocess.run([*AIPCTL, "list", "--json"], cwd=tmp_path, env=aipctl_subprocess_env(), capture_output=True, text=True, timeout=120)
+    done = run_aipctl("list", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
     assert list(state.glob("state.*.bak"))
+    assert "could not be loaded" in done.stderr

@@ -45,6 +45,7 @@ class BedrockControl:
     def system_profile_ids(self) -> set[str]:
         return {item["inferenceProfileId"] for item in self._list("SYSTEM_DEFINED")}
 
+    @requires("bedrock:ListInferenceProfiles")
     def _list(self, type_equals: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"typeEquals": type_equals, "maxResults": 1000}
@@ -94,9 +95,7 @@ class BedrockControl:
             return list(pool.map(fetch, profiles))
 
     @requires("bedrock:CreateInferenceProfile", "bedrock:TagResource", "bedrock:GetInferenceProfile")
-    def create_profile(
-        self, name: str, copy_from: str, description: str, tags: Mapping[str, str], request_token: str
-    ) -> str:
+    def create_profile(self, name: str, copy_from: str, description: str, tags: Mapping[str, str], request_token: str) -> str:
         """Create an AIP; ``request_token`` makes retries of the same create idempotent. Returns the ARN."""
         with aws_call("bedrock", "CreateInferenceProfile", name):
             answer = self.client.create_inference_profile(

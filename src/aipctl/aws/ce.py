@@ -58,6 +58,9 @@ class CostAllocationTags:
                 answer = self.client.update_cost_allocation_tags_status(
                     CostAllocationTagsStatus=[{"TagKey": k, "Status": "Active"} for k in batch]
                 )
-            pending.extend((e.get("TagKey", "?"), f"{e.get('Code', '')}: {e.get('Message', '')}".strip(": ")) for e in answer.get("Errors", []))
+            pending.extend(
+                (e.get("TagKey", "?"), f"{e.get('Code', '')}: {e.get('Message', '')}".strip(": "))
+                for e in answer.get("Errors", [])
+            )
         refused = {key for key, _ in pending}
         return ActivationResult(tuple(k for k in keys if k not in refused), tuple(pending))

@@ -29,8 +29,14 @@ class Stack:
 
 class Stacks:
     # CloudFormation calls the resource APIs with the caller's credentials.
-    RESOURCE_ACTIONS = ("bedrock:CreateInferenceProfile", "bedrock:DeleteInferenceProfile", "bedrock:GetInferenceProfile",
-                        "bedrock:TagResource", "bedrock:UntagResource", "bedrock:ListTagsForResource")
+    RESOURCE_ACTIONS = (
+        "bedrock:CreateInferenceProfile",
+        "bedrock:DeleteInferenceProfile",
+        "bedrock:GetInferenceProfile",
+        "bedrock:TagResource",
+        "bedrock:UntagResource",
+        "bedrock:ListTagsForResource",
+    )
 
     def __init__(self, target: Target, poll_s: float = 2.0, timeout_s: float = 1800) -> None:
         self.client = target.client("cloudformation")
@@ -62,21 +68,31 @@ class Stacks:
                 return dict(yaml.safe_load(body))
         return dict(body)
 
-    @requires("cloudformation:CreateStack", "cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents", *RESOURCE_ACTIONS)
-    def create(self, name: str, template: dict[str, Any], tags: Mapping[str, str]) -> Stack:
+    @requires(
+        "cloudformation:CreateStack", "cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents", *RESOURCE_ACTIONS
+    )
+    def create(self, name: str, template: dict[str, Any], parameters: Mapping[str, str], tags: Mapping[str, str]) -> Stack:
         with aws_call("cloudformation", "CreateStack", name):
             self.client.create_stack(
-                StackName=name, TemplateBody=json.dumps(template), Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+                StackName=name,
+                TemplateBody=json.dumps(template),
+                Parameters=_parameters(parameters),
+                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
                 OnFailure="ROLLBACK",
             )
         return self.wait(name)
 
-    @requires("cloudformation:UpdateStack", "cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents", *RESOURCE_ACTIONS)
-    def update(self, name: str, template: dict[str, Any], tags: Mapping[str, str]) -> Stack:
+    @requires(
+        "cloudformation:UpdateStack", "cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents", *RESOURCE_ACTIONS
+    )
+    def update(self, name: str, template: dict[str, Any], parameters: Mapping[str, str], tags: Mapping[str, str]) -> Stack:
         try:
             with aws_call("cloudformation", "UpdateStack", name):
                 self.client.update_stack(
-                    StackName=name, TemplateBody=json.dumps(template), Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
+                    StackName=name,
+                    TemplateBody=json.dumps(template),
+                    Parameters=_parameters(parameters),
+                    Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
                 )
         except AwsError as exc:
             if "No updates are to be performed" not in str(exc):
@@ -89,6 +105,7 @@ class Stacks:
             self.client.delete_stack(StackName=name)
         self.wait(name, deleting=True)
 
+    @requires("cloudformation:DescribeStacks")
     def wait(self, name: str, deleting: bool = False) -> Stack:
         deadline = time.monotonic() + self.timeout_s
         while True:
@@ -105,11 +122,19 @@ class Stacks:
             if stack.status.endswith(_FAILED_SUFFIXES):
                 raise AwsError(
                     f"stack {name} ended in {stack.status}: {self._failure_reason(name)}",
-                    service="cloudformation", operation="DescribeStacks", code=stack.status, resource=name,
+                    service="cloudformation",
+                    operation="DescribeStacks",
+                    code=stack.status,
+                    resource=name,
                 )
             if time.monotonic() > deadline:
-                raise AwsError(f"stack {name} still {stack.status} after {self.timeout_s:.0f}s", service="cloudformation",
-                               operation="DescribeStacks", code="Timeout", resource=name)
+                raise AwsError(
+                    f"stack {name} still {stack.status} after {self.timeout_s:.0f}s",
+                    service="cloudformation",
+                    operation="DescribeStacks",
+                    code="Timeout",
+                    resource=name,
+                )
             time.sleep(self.poll_s)
 
     @requires("cloudformation:DescribeStackEvents")
@@ -121,6 +146,10 @@ class Stacks:
             return "see the stack events"
         reasons = [e.get("ResourceStatusReason") for e in events if str(e.get("ResourceStatus", "")).endswith("FAILED")]
         return next((r for r in reasons if r), "see the stack events")
+
+
+def _parameters(values: Mapping[str, str]) -> list[dict[str, str]]:
+    return [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(values.items())]
 
 
 def _stack(raw: Mapping[str, Any]) -> Stack:

@@ -25,7 +25,11 @@ def aws_call(service: str, operation: str, resource: str | None = None) -> Itera
         text = f"{service}:{operation}{where} failed: {code}: {message}"
         if code in _ACCESS_DENIED:
             raise AwsAccessDenied(
-                text, service=service, operation=operation, code=code, resource=resource,
+                text,
+                service=service,
+                operation=operation,
+                code=code,
+                resource=resource,
                 hint="`aipctl iam policy` prints the permissions aipctl needs",
             ) from exc
         raise AwsError(text, service=service, operation=operation, code=code, resource=resource) from exc

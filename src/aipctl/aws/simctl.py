@@ -22,7 +22,7 @@ class SimControl:
         data = json.dumps(payload or {}).encode() if method != "GET" else None
         request = urllib.request.Request(self.base + path, data=data, method=method, headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310 - loopback emulator
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 return dict(json.loads(response.read()))
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")

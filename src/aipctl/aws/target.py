@@ -59,7 +59,7 @@ class Target:
                 from botocore.config import Config
 
                 config = Config(
-                    retries={"mode": retry_mode(), "max_attempts": 10},
+                    retries={"mode": retry_mode(), "max_attempts": max_attempts()},
                     max_pool_connections=self.max_pool_connections,
                     connect_timeout=5,
                     read_timeout=60,
@@ -113,6 +113,14 @@ def retry_mode() -> str:
     return mode
 
 
+def max_attempts() -> int:
+    """Attempts per AWS call including retries (AIPCTL_MAX_ATTEMPTS, default 10)."""
+    raw = os.environ.get("AIPCTL_MAX_ATTEMPTS", "10")
+    if not raw.isdigit() or not 1 <= int(raw) <= 50:
+        raise UsageError(f"AIPCTL_MAX_ATTEMPTS={raw!r}: use a whole number from 1 to 50")
+    return int(raw)
+
+
 @contextmanager
 def open_target(
     kind: TargetKind,
@@ -146,7 +154,12 @@ def open_target(
     server = _start_embedded(sim_dir)
     try:
         yield Target(
-            "sim", session, resolved, endpoint_url=server.endpoint_url, state_dir=sim_dir, embedded=True,
+            "sim",
+            session,
+            resolved,
+            endpoint_url=server.endpoint_url,
+            state_dir=sim_dir,
+            embedded=True,
             warnings=list(server.warnings),
         )
     finally:
@@ -162,9 +175,7 @@ def _sim_session() -> Any:
     core.set_config_variable("profile", None)
     core.set_config_variable("config_file", os.devnull)
     core.set_config_variable("credentials_file", os.devnull)
-    return boto3.Session(
-        aws_access_key_id=SIM_ACCESS_KEY, aws_secret_access_key=SIM_SECRET_KEY, botocore_session=core
-    )
+    return boto3.Session(aws_access_key_id=SIM_ACCESS_KEY, aws_secret_access_key=SIM_SECRET_KEY, botocore_session=core)
 
 
 def _start_embedded(sim_dir: Path) -> Any:

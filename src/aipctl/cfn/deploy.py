@@ -14,7 +14,7 @@ from aipctl._exceptions import AipctlError, PlanConflict
 from aipctl.aws.bedrock import BedrockControl
 from aipctl.aws.cloudformation import Stacks
 from aipctl.aws.target import Target
-from aipctl.cfn.template import STACK_PREFIX, render_caller_template, stack_name
+from aipctl.cfn.template import STACK_PREFIX, render_caller_template, stack_name, template_parameters
 from aipctl.inventory import rules
 from aipctl.inventory.loader import LoadedInventory
 from aipctl.plan.reconcile import CFN_STACK_TAG
@@ -59,7 +59,9 @@ def plan_stacks(loaded: LoadedInventory, target: Target, prune: bool = False) ->
     for caller in inventory.callers:
         stack = existing.get(stack_name(caller))
         if stack and stack.tags.get(rules.TAG_MANAGED) != inventory.name:
-            conflicts.append(f"{loaded.where('callers', caller)}: stack {stack.name!r} exists but this inventory does not manage it")
+            conflicts.append(
+                f"{loaded.where('callers', caller)}: stack {stack.name!r} exists but this inventory does not manage it"
+            )
     if conflicts:
         raise PlanConflict(
             "cannot deploy with CloudFormation; nothing was changed:\n" + "\n".join(f"  {c}" for c in conflicts),
@@ -71,7 +73,11 @@ def plan_stacks(loaded: LoadedInventory, target: Target, prune: bool = False) ->
         template = render_caller_template(loaded, caller)
         if name not in existing:
             changes.append(StackChange("create", name, caller, template))
-        elif stacks.template_of(name) != template or existing[name].status.endswith("FAILED"):
+        elif (
+            stacks.template_of(name) != template
+            or dict(existing[name].parameters) != template_parameters(template)
+            or existing[name].status.endswith("FAILED")
+        ):
             changes.append(StackChange("update", name, caller, template))
         else:
             changes.append(StackChange("no-op", name, caller))
@@ -91,10 +97,10 @@ def apply_stacks(loaded: LoadedInventory, target: Target, changes: list[StackCha
     for change in changes:
         tags = {rules.TAG_MANAGED: loaded.inventory.name, rules.TAG_CALLER: change.caller or ""}
         try:
-            if change.action == "create" and change.template:
-                report.applied.append((change, dict(stacks.create(change.stack, change.template, tags).outputs)))
-            elif change.action == "update" and change.template:
-                report.applied.append((change, dict(stacks.update(change.stack, change.template, tags).outputs)))
+            if change.action in ("create", "update") and change.template:
+                deploy = stacks.create if change.action == "create" else stacks.update
+                stack = deploy(change.stack, change.template, template_parameters(change.template), tags)
+                report.applied.append((change, dict(stack.outputs)))
             elif change.action == "delete":
                 stacks.delete(change.stack)
                 report.applied.append((change, {}))

@@ -39,7 +39,9 @@ def render_caller_template(loaded: LoadedInventory, caller: str) -> dict[str, An
     single = len(profiles) == 1
     parameters: dict[str, Any] = {
         "CallerName": {
-            "Type": "String", "Default": caller, "AllowedPattern": "([0-9a-zA-Z][_-]?)+",
+            "Type": "String",
+            "Default": caller,
+            "AllowedPattern": "([0-9a-zA-Z][_-]?)+",
             "Description": "Caller name; becomes the Application tag and part of each profile name",
         },
         "Owner": {"Type": "String", "Default": entry.owner, "Description": "Owner tag"},
@@ -58,7 +60,8 @@ def render_caller_template(loaded: LoadedInventory, caller: str) -> dict[str, An
         condition = f"Override{param}"
         default_arn = _default_copy_from(profile)
         parameters[param] = {
-            "Type": "String", "Default": "",
+            "Type": "String",
+            "Default": "",
             "Description": f"copyFrom ARN for model {profile.alias} (empty: {profile.source.model_id} in this Region)",
         }
         conditions[condition] = {"Fn::Not": [{"Fn::Equals": [{"Ref": param}, ""]}]}
@@ -95,12 +98,19 @@ def render_caller_template(loaded: LoadedInventory, caller: str) -> dict[str, An
     }
 
 
+def template_parameters(template: dict[str, Any]) -> dict[str, str]:
+    """The parameter values aipctl deploys with: each template default, passed explicitly."""
+    return {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
+
+
 def _default_copy_from(profile: DesiredProfile) -> Any:
     source = profile.source
     if source.arn:
         return source.arn
     if source.kind == "system-profile":
-        return {"Fn::Sub": f"arn:${{AWS::Partition}}:bedrock:${{AWS::Region}}:${{AWS::AccountId}}:inference-profile/{source.model_id}"}
+        return {
+            "Fn::Sub": f"arn:${{AWS::Partition}}:bedrock:${{AWS::Region}}:${{AWS::AccountId}}:inference-profile/{source.model_id}"
+        }
     return {"Fn::Sub": f"arn:${{AWS::Partition}}:bedrock:${{AWS::Region}}::foundation-model/{source.model_id}"}
 
 

@@ -11,16 +11,31 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-out = Console(soft_wrap=True)
+# Piped output is for other programs and files: never truncate a table to 80 columns there.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 240)
 err = Console(stderr=True, soft_wrap=True)
 
 
 def banner(info: Mapping[str, str]) -> None:
     """Say which account/Region/endpoint a command acts on (always, before it acts)."""
-    parts = [f"[bold]{info['target']}[/]", f"account {info['account']}", f"region {info['region']}", f"endpoint {info['endpoint']}"]
+    parts = [
+        f"[bold]{info['target']}[/]",
+        f"account {info['account']}",
+        f"region {info['region']}",
+        f"endpoint {info['endpoint']}",
+    ]
     if "state" in info:
         parts.append(f"state {info['state']}")
     err.print("[dim]aipctl →[/] " + " · ".join(parts), highlight=False)
+
+
+def announce(target: Any) -> dict[str, str]:
+    """Banner plus anything the user must know about the target; returns what was shown."""
+    info = target.describe()
+    banner(info)
+    for warning in target.warnings:
+        warn(warning)
+    return dict(info)
 
 
 def warn(message: str) -> None:
@@ -56,8 +71,12 @@ def progress_bar(description: str, total: int | None = None) -> Iterator[_Bar]:
         yield _Bar(None, None)
         return
     progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=err, transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
     )
     with progress:
         task = progress.add_task(description, total=total)

@@ -79,14 +79,20 @@ class GlobalOptions:
     help="sim: the embedded emulator (no AWS account needed). aws: real AWS via the standard boto3 "
     "credential chain (AWS_PROFILE, AWS_ENDPOINT_URL, ... are honoured).",
 )
-@click.option("--state-dir", default=lambda: os.environ.get("AIPCTL_STATE_DIR", ".aipctl"), show_default=".aipctl",
-              help="Where the embedded emulator keeps its state.")
+@click.option(
+    "--state-dir",
+    default=lambda: os.environ.get("AIPCTL_STATE_DIR", ".aipctl"),
+    show_default=".aipctl",
+    help="Where the embedded emulator keeps its state.",
+)
 @click.option("--profile", default=None, help="AWS profile (with --target aws).")
 @click.option("--region", default=None, help="AWS Region (defaults to the inventory's region).")
 @click.option("--endpoint-url", default=None, help="Send AWS calls here (e.g. a running `aipctl sim serve`).")
 @click.version_option(__version__, prog_name="aipctl")
 @click.pass_context
-def cli(ctx: click.Context, target: str, state_dir: str, profile: str | None, region: str | None, endpoint_url: str | None) -> None:
+def cli(
+    ctx: click.Context, target: str, state_dir: str, profile: str | None, region: str | None, endpoint_url: str | None
+) -> None:
     """aipctl: a cost line, metrics, limits and a budget for every caller of Amazon Bedrock,
     using Application Inference Profiles (AIPs).
 

@@ -46,10 +46,17 @@ def plan_text(plan: Plan, *, show_noop: bool = False) -> list[Text]:
         if change.action is not Action.NOOP or show_noop:
             lines.append(change_line(change))
     for key in plan.cost_tags:
-        note = " (Billing has not seen this key yet; it appears after tagged usage, up to 24 h)" if key.current == "NotFound" else ""
+        note = (
+            " (Billing has not seen this key yet; it appears after tagged usage, up to 24 h)" if key.current == "NotFound" else ""
+        )
         lines.append(Text(f"    + activate cost-allocation tag {key.key} (now {key.current}){note}", style="green"))
     if plan.orphans:
-        lines.append(Text(f"  {len(plan.orphans)} managed AIP(s) are no longer in the inventory; `apply --prune` deletes them:", style="yellow"))
+        lines.append(
+            Text(
+                f"  {len(plan.orphans)} managed AIP(s) are no longer in the inventory; `apply --prune` deletes them:",
+                style="yellow",
+            )
+        )
         lines.extend(Text(f"      {o.name}  {o.arn}", style="yellow") for o in plan.orphans)
     counts = plan.counts()
     if plan.has_changes:
@@ -78,8 +85,12 @@ def report_text(report: ApplyReport) -> list[Text]:
     lines.append(Text(f"{head}: {done or 'nothing changed'}; {len(report.failures)} failed.", style="bold"))
     if report.cost_tags:
         if report.cost_tags.activated:
-            lines.append(Text(f"Cost-allocation tags activated: {', '.join(report.cost_tags.activated)} "
-                              "(not retroactive; Cost Explorer shows them within 24 h)."))
+            lines.append(
+                Text(
+                    f"Cost-allocation tags activated: {', '.join(report.cost_tags.activated)} "
+                    "(not retroactive; Cost Explorer shows them within 24 h)."
+                )
+            )
         for key, why in report.cost_tags.pending:
             lines.append(Text(f"Cost-allocation tag {key} not activated yet: {why}", style="yellow"))
     return lines

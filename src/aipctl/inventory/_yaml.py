@@ -61,32 +61,27 @@ def _build(node: yaml.Node, path: Path, doc: LocatedDocument, problems: list[Inv
     if isinstance(node, yaml.SequenceNode):
         items = []
         for index, child in enumerate(node.value):
-            doc.lines[(*path, index)] = child.start_mark.line + 1
-            items.append(_build(child, (*path, index), doc, problems))
+            item_path: Path = (*path, index)
+            doc.lines[item_path] = child.start_mark.line + 1
+            items.append(_build(child, item_path, doc, problems))
         return items
     loader = yaml.SafeLoader("")
     return loader.construct_object(node, deep=True)
 
 
-def _build_mapping(
-    node: yaml.MappingNode, path: Path, doc: LocatedDocument, problems: list[InventoryProblem]
-) -> dict[Any, Any]:
+def _build_mapping(node: yaml.MappingNode, path: Path, doc: LocatedDocument, problems: list[InventoryProblem]) -> dict[Any, Any]:
     result: dict[Any, Any] = {}
     first_line: dict[Any, int] = {}
     for key_node, value_node in node.value:
         if not isinstance(key_node, yaml.ScalarNode):
-            problems.append(
-                InventoryProblem(doc.file, key_node.start_mark.line + 1, _dotted(path), "keys must be plain")
-            )
+            problems.append(InventoryProblem(doc.file, key_node.start_mark.line + 1, _dotted(path), "keys must be plain"))
             continue
         key = yaml.SafeLoader("").construct_object(key_node)
         line = key_node.start_mark.line + 1
         child_path = (*path, key)
         if key in first_line:
             problems.append(
-                InventoryProblem(
-                    doc.file, line, _dotted(child_path), f"duplicate key (first defined on line {first_line[key]})"
-                )
+                InventoryProblem(doc.file, line, _dotted(child_path), f"duplicate key (first defined on line {first_line[key]})")
             )
             continue
         first_line[key] = line

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path as FsPath
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from aipctl._exceptions import InventoryError, InventoryProblem, UsageError
 from aipctl.inventory import rules
@@ -56,9 +57,7 @@ def load_inventory(path: str | FsPath = DEFAULT_INVENTORY) -> LoadedInventory:
     try:
         text = FsPath(file).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UsageError(
-            f"inventory file {file!r} not found", hint="create one with `aipctl init` or pass -f FILE"
-        ) from None
+        raise UsageError(f"inventory file {file!r} not found", hint="create one with `aipctl init` or pass -f FILE") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read inventory {file!r}: {exc}") from None
     return parse_inventory(text, file)
@@ -72,10 +71,10 @@ def parse_inventory(text: str, file: str = "<inventory>") -> LoadedInventory:
     try:
         inventory = Inventory.model_validate(doc.data)
     except ValidationError as exc:
-        problems = [_problem_from_pydantic(doc, err) for err in exc.errors()]
-        reported = {p.field for p in problems}
-        problems += [p for p in _raw_alias_problems(doc) if p.field not in reported]
-        raise InventoryError(problems) from None
+        schema_problems = [_problem_from_pydantic(doc, err) for err in exc.errors()]
+        reported = {p.field for p in schema_problems}
+        schema_problems += [p for p in _raw_alias_problems(doc) if p.field not in reported]
+        raise InventoryError(schema_problems) from None
     problems: list[InventoryProblem] = []
     sources = _check_sources(inventory, doc, problems)
     profiles = _desired_profiles(inventory, sources, doc, problems)
@@ -84,7 +83,7 @@ def parse_inventory(text: str, file: str = "<inventory>") -> LoadedInventory:
     return LoadedInventory(file, inventory, sources, tuple(profiles), doc)
 
 
-def _problem_from_pydantic(doc: LocatedDocument, err: dict) -> InventoryProblem:  # type: ignore[type-arg]
+def _problem_from_pydantic(doc: LocatedDocument, err: ErrorDetails) -> InventoryProblem:
     loc: Path = tuple(part for part in err["loc"] if isinstance(part, str | int))
     message = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":

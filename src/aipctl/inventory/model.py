@@ -171,9 +171,7 @@ def parse_model_source(value: str, region: str) -> ModelSource:
                 "use the system-defined profile or foundation model it was made from"
             )
         if parts["type"] not in ("inference-profile", "foundation-model"):
-            raise ValueError(
-                f"copyFrom must be an 'inference-profile/...' or 'foundation-model/...' ARN, not {parts['type']!r}"
-            )
+            raise ValueError(f"copyFrom must be an 'inference-profile/...' or 'foundation-model/...' ARN, not {parts['type']!r}")
         if parts["region"] != region:
             raise ValueError(f"ARN is in Region {parts['region']!r} but the inventory's region is {region!r}")
         kind: Literal["system-profile", "foundation-model"] = (

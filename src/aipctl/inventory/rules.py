@@ -24,7 +24,7 @@ REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
 
 #: Prefixes of system-defined (cross-Region) inference profile ids.
 GEO_PREFIXES = ("us", "us-gov", "eu", "apac", "jp", "au", "ca", "global")
-_SYSTEM_PROFILE_ID_RE = re.compile(r"^(%s)\.[a-z0-9-]+\.[A-Za-z0-9._:-]+$" % "|".join(map(re.escape, GEO_PREFIXES)))
+_SYSTEM_PROFILE_ID_RE = re.compile(rf"^({'|'.join(map(re.escape, GEO_PREFIXES))})\.[a-z0-9-]+\.[A-Za-z0-9._:-]+$")
 _FOUNDATION_MODEL_ID_RE = re.compile(r"^[a-z0-9-]+\.[A-Za-z0-9._:-]+$")
 _ARN_RE = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):bedrock:(?P<region>[a-z0-9-]*):(?P<account>\d{12})?:"

@@ -42,7 +42,13 @@ class ApplyReport:
     def to_dict(self) -> dict[str, object]:
         return {
             "applied": [
-                {"action": r.change.action.value, "name": r.change.name, "caller": r.change.caller, "alias": r.change.alias, "arn": r.arn}
+                {
+                    "action": r.change.action.value,
+                    "name": r.change.name,
+                    "caller": r.change.caller,
+                    "alias": r.change.alias,
+                    "arn": r.arn,
+                }
                 for r in self.results
                 if r.ok
             ],

@@ -72,20 +72,32 @@ def plan_changes(
         if existing is None:
             changes.append(
                 ProfileChange(
-                    Action.CREATE, desired.name, desired.caller, desired.alias, copy_from=copy_from,
-                    description=desired.description, tags=desired.tag_map, set_tags=desired.tag_map,
+                    Action.CREATE,
+                    desired.name,
+                    desired.caller,
+                    desired.alias,
+                    copy_from=copy_from,
+                    description=desired.description,
+                    tags=desired.tag_map,
+                    set_tags=desired.tag_map,
                     reason="not in the account yet",
                 )
             )
             continue
         owner = _ownership_problem(existing, inventory.name)
         if owner:
-            conflicts.append(f"{loaded.where('callers', desired.caller, 'models')}: AIP {desired.name!r} ({existing.arn}) {owner}")
+            conflicts.append(
+                f"{loaded.where('callers', desired.caller, 'models')}: AIP {desired.name!r} ({existing.arn}) {owner}"
+            )
             continue
         changes.append(_compare(desired, existing, copy_from))
     orphans = [
         ProfileChange(
-            Action.DELETE, p.name, p.tags.get(rules.TAG_CALLER), p.tags.get(rules.TAG_ALIAS), arn=p.arn,
+            Action.DELETE,
+            p.name,
+            p.tags.get(rules.TAG_CALLER),
+            p.tags.get(rules.TAG_ALIAS),
+            arn=p.arn,
             reason="managed by this inventory but no longer in it",
         )
         for p in live.profiles
@@ -144,16 +156,26 @@ def _compare(desired: DesiredProfile, live: LiveProfile, copy_from: str) -> Prof
     common = dict(caller=desired.caller, alias=desired.alias, copy_from=copy_from, description=desired.description, tags=wanted)
     if live_source is not None and live_source != desired.source.model_id:
         return ProfileChange(
-            Action.REPLACE, desired.name, arn=live.arn, set_tags=wanted, old_source=live_source,
-            reason="model source changed (an AIP's model source is immutable)", **common,  # type: ignore[arg-type]
+            Action.REPLACE,
+            desired.name,
+            arn=live.arn,
+            set_tags=wanted,
+            old_source=live_source,
+            reason="model source changed (an AIP's model source is immutable)",
+            **common,  # type: ignore[arg-type]
         )
     current = {k: v for k, v in live.tags.items() if not k.startswith("aws:")}
     to_set = {k: v for k, v in wanted.items() if current.get(k) != v}
     to_remove = tuple(sorted(k for k in current if k not in wanted))
     if to_set or to_remove:
         return ProfileChange(
-            Action.RETAG, desired.name, arn=live.arn, set_tags=to_set, remove_tags=to_remove,
-            reason="tags differ", **common,  # type: ignore[arg-type]
+            Action.RETAG,
+            desired.name,
+            arn=live.arn,
+            set_tags=to_set,
+            remove_tags=to_remove,
+            reason="tags differ",
+            **common,  # type: ignore[arg-type]
         )
     return ProfileChange(Action.NOOP, desired.name, arn=live.arn, reason="up to date", **common)  # type: ignore[arg-type]
 
@@ -180,7 +202,9 @@ def check_model_sources(loaded: LoadedInventory, plan: Plan, bedrock: BedrockCon
         kind = "system-defined inference profile" if source.kind == "system-profile" else "foundation model"
         problems.append(
             InventoryProblem(
-                loaded.path, loaded.line_of("models", alias), f"models.{alias}",
+                loaded.path,
+                loaded.line_of("models", alias),
+                f"models.{alias}",
                 f"{kind} {source.model_id!r} does not exist in {loaded.inventory.region}{hint}",
             )
         )
@@ -200,12 +224,4 @@ def make_plan(
     live = read_live_state(target, list(loaded.inventory.cost_tags), on_progress)
     plan = plan_changes(loaded, live, account=target.account, prune=prune, target_info=info)
     check_model_sources(loaded, plan, BedrockControl(target))
-    return _with_target_warnings(plan, target)
-
-
-def _with_target_warnings(plan: Plan, target: Target) -> Plan:
-    if not target.warnings:
-        return plan
-    from dataclasses import replace
-
-    return replace(plan, warnings=tuple(target.warnings) + plan.warnings)
+    return plan

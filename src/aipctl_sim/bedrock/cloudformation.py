@@ -72,7 +72,7 @@ class ApplicationInferenceProfileResource(CloudFormationModel):
         return values[attribute_name]
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
+    def create_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str, **kwargs: Any
     ) -> ApplicationInferenceProfileResource:
         props = cloudformation_json.get("Properties", {})
@@ -92,7 +92,7 @@ class ApplicationInferenceProfileResource(CloudFormationModel):
         return cls(account_id, region_name, profile.arn, props)
 
     @classmethod
-    def update_from_cloudformation_json(  # type: ignore[override]
+    def update_from_cloudformation_json(
         cls,
         original_resource: ApplicationInferenceProfileResource,
         new_resource_name: str,
@@ -116,7 +116,7 @@ class ApplicationInferenceProfileResource(CloudFormationModel):
         return original_resource
 
     @classmethod
-    def delete_from_cloudformation_json(  # type: ignore[override]
+    def delete_from_cloudformation_json(
         cls, resource_name: str, cloudformation_json: dict[str, Any], account_id: str, region_name: str
     ) -> None:
         backend = bedrock_sim_backends[account_id][region_name]

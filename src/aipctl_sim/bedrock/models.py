@@ -89,7 +89,7 @@ class BedrockSimBackend(BaseBackend):
         return profile
 
     def get_any(self, identifier: str) -> dict[str, Any]:
-        if identifier.startswith("arn:") and ":application-inference-profile/" in identifier or (
+        if (identifier.startswith("arn:") and ":application-inference-profile/" in identifier) or (
             not identifier.startswith("arn:") and identifier in self.profiles
         ):
             return self.get(identifier).describe()
@@ -141,7 +141,9 @@ class BedrockSimBackend(BaseBackend):
         profile = self.get(identifier)
         del self.profiles[profile.profile_id]
 
-    def list(self, type_equals: str, max_results: int | None, next_token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    def list_profiles(
+        self, type_equals: str, max_results: int | None, next_token: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
         if type_equals == "APPLICATION":
             items = [p.describe() for p in sorted(self.profiles.values(), key=lambda p: (p.created_at, p.profile_id))]
         else:

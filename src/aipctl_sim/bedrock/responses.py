@@ -35,7 +35,7 @@ def get_inference_profile(req: Request) -> dict[str, Any]:
 
 def list_inference_profiles(req: Request) -> dict[str, Any]:
     p = req.params
-    items, token = _backend(req).list(p.get("typeEquals", "SYSTEM_DEFINED"), p.get("maxResults"), p.get("nextToken"))
+    items, token = _backend(req).list_profiles(p.get("typeEquals", "SYSTEM_DEFINED"), p.get("maxResults"), p.get("nextToken"))
     return {"inferenceProfileSummaries": items, "nextToken": token}
 
 

@@ -8,7 +8,7 @@ import click
 
 from aipctl._exceptions import ApplyFailed
 from aipctl.cli import console
-from aipctl.cli.commands.core import _confirm, file_option, json_option
+from aipctl.cli.commands.core import _confirm, file_option
 from aipctl.cli.main import GlobalOptions
 from aipctl.inventory import LoadedInventory, load_inventory
 
@@ -20,8 +20,15 @@ def cfn_group() -> None:
 
 @cfn_group.command("render")
 @file_option
-@click.option("-o", "--out", "out_dir", default="cfn", show_default=True, type=click.Path(file_okay=False),
-              help="Directory for the templates.")
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    default="cfn",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Directory for the templates.",
+)
 @click.option("--caller", "callers", multiple=True, help="Only these callers (repeatable).")
 def render_cmd(inventory_file: str, out_dir: str, callers: tuple[str, ...]) -> None:
     """Write bedrock-aip-<caller>.yaml for each caller (deployable with `aws cloudformation deploy`)."""
@@ -40,13 +47,14 @@ def render_cmd(inventory_file: str, out_dir: str, callers: tuple[str, ...]) -> N
         console.note(f"wrote {path}")
 
 
-def apply_stacks(opts: GlobalOptions, loaded: LoadedInventory, *, as_json: bool, yes: bool, prune: bool, skip_cost_tags: bool) -> int:
+def apply_stacks(
+    opts: GlobalOptions, loaded: LoadedInventory, *, as_json: bool, yes: bool, prune: bool, skip_cost_tags: bool
+) -> int:
     from aipctl.aws.ce import CostAllocationTags
     from aipctl.cfn import deploy
 
     with opts.open(loaded.inventory.region) as target:
-        info = target.describe()
-        console.banner(info)
+        info = console.announce(target)
         changes = deploy.plan_stacks(loaded, target, prune=prune)
         todo = [c for c in changes if c.action != "no-op"]
         for change in todo:
@@ -63,12 +71,16 @@ def apply_stacks(opts: GlobalOptions, loaded: LoadedInventory, *, as_json: bool,
             activation = CostAllocationTags(target).activate(loaded.inventory.cost_tags)
     if as_json:
         out = report.to_dict()
-        out["cost_tags"] = {"activated": list(activation.activated), "pending": [list(p) for p in activation.pending]} if activation else None
+        out["cost_tags"] = (
+            {"activated": list(activation.activated), "pending": [list(p) for p in activation.pending]} if activation else None
+        )
         console.print_json(out)
     else:
         for change, outputs in report.applied:
-            console.out.print(f"{change.action}d stack {change.stack}" + "".join(f"\n    {k}: {v}" for k, v in sorted(outputs.items())),
-                              highlight=False)
+            console.out.print(
+                f"{change.action}d stack {change.stack}" + "".join(f"\n    {k}: {v}" for k, v in sorted(outputs.items())),
+                highlight=False,
+            )
         for change, error in report.failed:
             console.err.print(f"[red]failed[/] {change.action} {change.stack}: {error}", highlight=False)
     if report.failed:

@@ -15,7 +15,12 @@ from aipctl.inventory import DEFAULT_INVENTORY, LoadedInventory, example_invento
 from aipctl.inventory import rules as inv_rules
 
 file_option = click.option(
-    "-f", "--file", "inventory_file", default=DEFAULT_INVENTORY, show_default=True, type=click.Path(dir_okay=False),
+    "-f",
+    "--file",
+    "inventory_file",
+    default=DEFAULT_INVENTORY,
+    show_default=True,
+    type=click.Path(dir_okay=False),
     help="Inventory file.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
@@ -48,11 +53,13 @@ def _plan(opts: GlobalOptions, loaded: LoadedInventory, target: Any, prune: bool
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are.")
 @click.option("--all", "show_all", is_flag=True, help="Also show unchanged AIPs.")
 @pass_options
-def plan_cmd(opts: GlobalOptions, inventory_file: str, as_json: bool, prune: bool, detailed_exitcode: bool, show_all: bool) -> int:
+def plan_cmd(
+    opts: GlobalOptions, inventory_file: str, as_json: bool, prune: bool, detailed_exitcode: bool, show_all: bool
+) -> int:
     """Show what `apply` would change, and where (account, Region, endpoint)."""
     loaded = load_inventory(inventory_file)
     with opts.open(loaded.inventory.region) as target:
-        console.banner(target.describe())
+        console.announce(target)
         plan = _plan(opts, loaded, target, prune)
     for warning in plan.warnings:
         console.warn(warning)
@@ -71,13 +78,25 @@ def plan_cmd(opts: GlobalOptions, inventory_file: str, as_json: bool, prune: boo
 @json_option
 @click.option("--yes", "-y", is_flag=True, help="Apply without asking (required when not on a terminal).")
 @click.option("--prune", is_flag=True, help="Delete managed AIPs that are no longer in the inventory.")
-@click.option("--via", type=click.Choice(["api", "cloudformation"]), default="api", show_default=True,
-              help="Create AIPs with the Bedrock API, or as one CloudFormation stack per caller.")
+@click.option(
+    "--via",
+    type=click.Choice(["api", "cloudformation"]),
+    default="api",
+    show_default=True,
+    help="Create AIPs with the Bedrock API, or as one CloudFormation stack per caller.",
+)
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 64))
 @click.option("--skip-cost-tags", is_flag=True, help="Do not activate cost-allocation tags.")
 @pass_options
 def apply_cmd(
-    opts: GlobalOptions, inventory_file: str, as_json: bool, yes: bool, prune: bool, via: str, concurrency: int, skip_cost_tags: bool
+    opts: GlobalOptions,
+    inventory_file: str,
+    as_json: bool,
+    yes: bool,
+    prune: bool,
+    via: str,
+    concurrency: int,
+    skip_cost_tags: bool,
 ) -> int:
     """Create, retag, replace (and with --prune delete) AIPs so the account matches the inventory."""
     loaded = load_inventory(inventory_file)
@@ -89,7 +108,7 @@ def apply_cmd(
     from aipctl.plan import apply_plan
 
     with opts.open(loaded.inventory.region) as target:
-        console.banner(target.describe())
+        console.announce(target)
         plan = _plan(opts, loaded, target, prune)
         for warning in plan.warnings:
             console.warn(warning)
@@ -97,7 +116,8 @@ def apply_cmd(
             if as_json:
                 console.print_json({"plan": plan.to_dict(), "result": None})
             else:
-                console.out.print(plan_text(plan)[-1])
+                for line in plan_text(plan)[1:]:
+                    console.out.print(line)
             return 0
         if not as_json:
             for line in plan_text(plan):
@@ -105,7 +125,10 @@ def apply_cmd(
         _confirm(yes, plan.target)
         with console.progress_bar("applying", total=len(plan.actionable)) as bar:
             report = apply_plan(
-                plan, target, concurrency=concurrency, activate_cost_tags=not skip_cost_tags,
+                plan,
+                target,
+                concurrency=concurrency,
+                activate_cost_tags=not skip_cost_tags,
                 on_result=lambda _result: bar.advance(),
             )
     if as_json:
@@ -114,7 +137,9 @@ def apply_cmd(
         for line in report_text(report):
             console.out.print(line)
     if report.failures:
-        raise ApplyFailed(f"{len(report.failures)} change(s) failed", failures=[(r.change.name, r.error or "") for r in report.failures])
+        raise ApplyFailed(
+            f"{len(report.failures)} change(s) failed", failures=[(r.change.name, r.error or "") for r in report.failures]
+        )
     return 130 if report.interrupted else 0
 
 
@@ -128,8 +153,14 @@ def _confirm(yes: bool, target_info: dict[str, str] | Any) -> None:
 
 
 @click.command("list")
-@click.option("-f", "--file", "inventory_file", default=None, type=click.Path(dir_okay=False),
-              help=f"Inventory (its region is used). Default: {DEFAULT_INVENTORY} if present.")
+@click.option(
+    "-f",
+    "--file",
+    "inventory_file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help=f"Inventory (its region is used). Default: {DEFAULT_INVENTORY} if present.",
+)
 @json_option
 @click.option("--all", "show_all", is_flag=True, help="Include AIPs that aipctl does not manage.")
 @pass_options
@@ -141,7 +172,7 @@ def list_cmd(opts: GlobalOptions, inventory_file: str | None, as_json: bool, sho
     if inventory_file or Path(DEFAULT_INVENTORY).exists():
         region = load_inventory(inventory_file or DEFAULT_INVENTORY).inventory.region
     with opts.open(region) as target:
-        console.banner(target.describe())
+        console.announce(target)
         live = read_live_state(target, [])
     rows = [
         {
@@ -170,8 +201,14 @@ def list_cmd(opts: GlobalOptions, inventory_file: str | None, as_json: bool, sho
 
 
 @click.command("demo")
-@click.option("--dir", "directory", default=".", show_default=True, type=click.Path(file_okay=False),
-              help="Where the demo leaves its inventory and emulator state.")
+@click.option(
+    "--dir",
+    "directory",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the demo leaves its inventory and emulator state.",
+)
 @pass_options
 def demo_cmd(opts: GlobalOptions, directory: str) -> None:
     """Run Phase 4 on the embedded emulator: inventory -> AIPs -> cost tags -> listing.
@@ -194,7 +231,7 @@ def demo_cmd(opts: GlobalOptions, directory: str) -> None:
     loaded = load_inventory(inventory_path)
     demo_opts = GlobalOptions("sim", str(root / ".aipctl"), None, None, None)
     with demo_opts.open(loaded.inventory.region) as target:
-        console.banner(target.describe())
+        console.announce(target)
         plan = _plan(demo_opts, loaded, target, prune=False)
         console.note(f"2. plan: {plan.counts()['create']} AIP(s) to create for {len(loaded.inventory.callers)} callers")
         report = apply_plan(plan, target)
@@ -206,8 +243,13 @@ def demo_cmd(opts: GlobalOptions, directory: str) -> None:
 
         live = read_live_state(target, [])
         rows = [
-            {"caller": p.tags.get(inv_rules.TAG_CALLER), "alias": p.tags.get(inv_rules.TAG_ALIAS), "name": p.name,
-             "model_source": p.tags.get(inv_rules.TAG_SOURCE), "arn": p.arn}
+            {
+                "caller": p.tags.get(inv_rules.TAG_CALLER),
+                "alias": p.tags.get(inv_rules.TAG_ALIAS),
+                "name": p.name,
+                "model_source": p.tags.get(inv_rules.TAG_SOURCE),
+                "arn": p.arn,
+            }
             for p in sorted(live.profiles, key=lambda p: p.name)
             if p.tags.get(inv_rules.TAG_MANAGED) == loaded.inventory.name
         ]

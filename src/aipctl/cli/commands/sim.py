@@ -122,16 +122,34 @@ def faults_group() -> None:
 @faults_group.command("set")
 @click.option("--service", default="*", show_default=True, help="e.g. bedrock, ce, sts, or * for all.")
 @click.option("--operation", default="*", show_default=True, help="e.g. CreateInferenceProfile, or * for all.")
-@click.option("--throttle-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of requests answered 429 ThrottlingException.")
-@click.option("--error-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of requests answered 500 InternalServerException.")
+@click.option(
+    "--throttle-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of requests answered 429 ThrottlingException."
+)
+@click.option(
+    "--error-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of requests answered 500 InternalServerException."
+)
 @click.option("--latency-ms", default=0.0, type=click.FloatRange(0, 60000), help="Added latency per request.")
 @click.option("--replace", is_flag=True, help="Replace all existing rules instead of adding one.")
 @endpoint_option
 @pass_options
-def faults_set(opts: GlobalOptions, service: str, operation: str, throttle_rate: float, error_rate: float, latency_ms: float,
-               replace: bool, endpoint: str | None) -> None:
+def faults_set(
+    opts: GlobalOptions,
+    service: str,
+    operation: str,
+    throttle_rate: float,
+    error_rate: float,
+    latency_ms: float,
+    replace: bool,
+    endpoint: str | None,
+) -> None:
     """Add a fault rule (rules for the same service and operation are replaced)."""
-    rule = {"service": service, "operation": operation, "throttle_rate": throttle_rate, "error_rate": error_rate, "latency_ms": latency_ms}
+    rule = {
+        "service": service,
+        "operation": operation,
+        "throttle_rate": throttle_rate,
+        "error_rate": error_rate,
+        "latency_ms": latency_ms,
+    }
     with control(opts, endpoint) as sim:
         rules = [] if replace else [r for r in sim.faults() if (r["service"], r["operation"]) != (service, operation)]
         console.print_json(sim.set_faults([*rules, rule]))

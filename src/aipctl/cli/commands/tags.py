@@ -10,8 +10,7 @@ from aipctl.cli.main import GlobalOptions
 from aipctl.inventory import DEFAULT_INVENTORY, load_inventory
 
 NOT_RETROACTIVE = (
-    "activation is not retroactive: only usage after activation carries the tag, "
-    "and Cost Explorer shows it within about 24 hours"
+    "activation is not retroactive: only usage after activation carries the tag, and Cost Explorer shows it within about 24 hours"
 )
 
 
@@ -29,8 +28,14 @@ def tags_group() -> None:
 
 
 @tags_group.command("activate")
-@click.option("-f", "--file", "inventory_file", default=None, type=click.Path(dir_okay=False),
-              help=f"Inventory whose cost_tags to activate (default {DEFAULT_INVENTORY}).")
+@click.option(
+    "-f",
+    "--file",
+    "inventory_file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help=f"Inventory whose cost_tags to activate (default {DEFAULT_INVENTORY}).",
+)
 @click.option("--key", "keys", multiple=True, help="Tag key to activate instead (repeatable).")
 @json_option
 @pass_options
@@ -40,7 +45,7 @@ def activate_cmd(opts: GlobalOptions, inventory_file: str | None, keys: tuple[st
 
     wanted, region = _keys_and_region(inventory_file, keys)
     with opts.open(region) as target:
-        console.banner(target.describe())
+        console.announce(target)
         result = CostAllocationTags(target).activate(wanted)
     if as_json:
         console.print_json({"activated": list(result.activated), "pending": [{"key": k, "reason": r} for k, r in result.pending]})
@@ -66,7 +71,7 @@ def status_cmd(opts: GlobalOptions, inventory_file: str | None, keys: tuple[str,
 
     wanted, region = _keys_and_region(inventory_file, keys)
     with opts.open(region) as target:
-        console.banner(target.describe())
+        console.announce(target)
         statuses = CostAllocationTags(target).status(wanted)
     if as_json:
         console.print_json([{"key": s.key, "status": s.status, "last_updated": s.last_updated} for s in statuses])
@@ -81,4 +86,3 @@ def status_cmd(opts: GlobalOptions, inventory_file: str | None, keys: tuple[str,
     console.out.print(table)
     if any(s.status != "Active" for s in statuses):
         console.warn("run `aipctl tags activate`; " + NOT_RETROACTIVE)
-

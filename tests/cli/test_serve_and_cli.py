@@ -1,0 +1,174 @@
+"""The command line as users run it: `aipctl sim serve` in its own process, the AWS CLI, --target aws."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aipctl.aws.target import SIM_ACCESS_KEY, SIM_SECRET_KEY
+from tests.conftest import AIPCTL, MINIMAL_INVENTORY, aipctl_subprocess_env, run_aipctl, run_cli
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `aipctl sim serve` process on a free port."""
+    state = tmp_path_factory.mktemp("serve")
+    proc = subprocess.Popen(
+        [*AIPCTL, "--state-dir", str(state), "sim", "serve", "--port", "0"],
+        env=aipctl_subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip()
+    assert url.startswith("http://127.0.0.1:"), proc.stderr.read() if proc.stderr else ""
+    yield url
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=30)
+    assert (state / "sim" / "state.pkl").exists(), "serve saves its state when stopped"
+
+
+def _aws_env(url: str) -> dict[str, str]:
+    return aipctl_subprocess_env(
+        AWS_ENDPOINT_URL=url,
+        AWS_ACCESS_KEY_ID=SIM_ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=SIM_SECRET_KEY,
+        AWS_DEFAULT_REGION="eu-central-1",
+        AWS_REGION="eu-central-1",
+    )
+
+
+def _aws_cli() -> str:
+    return shutil.which("aws") or str(Path(sys.executable).with_name("aws"))
+
+
+def test_target_aws_honours_aws_endpoint_url(served: str, tmp_path: Path) -> None:
+    """`--target aws` against `aipctl sim serve` runs the real-AWS code path end to end."""
+    (tmp_path / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    env = _aws_env(served)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_aipctl("--target", "aws", *args, cwd=tmp_path, env=env)
+
+    applied = run("apply", "--yes")
+    assert applied.returncode == 0, applied.stderr
+    assert f"aws · account 123456789012 · region eu-central-1 · endpoint {served}" in applied.stderr
+    listed = json.loads(run("list", "--json").stdout)
+    assert sorted(r["name"] for r in listed) == ["batch-embed", "chat-haiku", "chat-sonnet"]
+
+    # unmodified AWS CLI sees the same AIPs
+    aws = subprocess.run(
+        [_aws_cli(), "bedrock", "list-inference-profiles", "--type-equals", "APPLICATION", "--output", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert aws.returncode == 0, aws.stderr
+    names = sorted(p["inferenceProfileName"] for p in json.loads(aws.stdout)["inferenceProfileSummaries"])
+    assert names == ["batch-embed", "chat-haiku", "chat-sonnet"]
+    arn = next(r["arn"] for r in listed if r["name"] == "chat-sonnet")
+    tags = subprocess.run(
+        [_aws_cli(), "bedrock", "list-tags-for-resource", "--resource-arn", arn, "--output", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert {"key": "Application", "value": "chat"} in json.loads(tags.stdout)["tags"]
+    status = subprocess.run(
+        [_aws_cli(), "ce", "list-cost-allocation-tags", "--region", "us-east-1", "--output", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert status.returncode == 0, status.stderr
+    assert {t["TagKey"] for t in json.loads(status.stdout)["CostAllocationTags"] if t["Status"] == "Active"} >= {"Application"}
+
+
+def test_sim_control_commands_against_a_running_server(served: str, tmp_path: Path) -> None:
+    clock = run_cli("sim", "clock", "--endpoint", served, "--json")
+    assert clock.code == 0, clock.err
+    advanced = run_cli("sim", "clock", "advance", "2d", "--endpoint", served, "--json")
+    assert advanced.json["offset_s"] - clock.json["offset_s"] == 172800
+    assert run_cli("sim", "faults", "set", "--service", "bedrock", "--throttle-rate", "0.5", "--endpoint", served).code == 0
+    faults = run_cli("sim", "faults", "show", "--endpoint", served).json
+    assert faults == [{"service": "bedrock", "operation": "*", "throttle_rate": 0.5, "error_rate": 0.0, "latency_ms": 0.0}]
+    assert run_cli("sim", "faults", "clear", "--endpoint", served).code == 0
+    assert run_cli("sim", "faults", "show", "--endpoint", served).json == []
+
+
+def test_sim_clock_on_embedded_state_persists(tmp_path: Path) -> None:
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return run_aipctl(*args, cwd=tmp_path)
+
+    before = json.loads(run("sim", "clock", "--json").stdout)["offset_s"]
+    assert run("sim", "clock", "advance", "1d12h").returncode == 0
+    after = json.loads(run("sim", "clock", "--json").stdout)["offset_s"]
+    assert after - before == 129600
+
+
+@pytest.mark.parametrize("text", ["2x", "", "d2", "1.5.3d"])
+def test_bad_durations_are_usage_errors(text: str) -> None:
+    result = run_cli("sim", "clock", "advance", text, "--endpoint", "http://127.0.0.1:9")
+    assert result.code == 2
+    assert "cannot read duration" in result.err
+
+
+def test_help_is_fast_and_lists_commands() -> None:
+    done = subprocess.run([*AIPCTL, "--help"], env=aipctl_subprocess_env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    for command in ("init", "plan", "apply", "list", "tags", "cfn", "sim", "demo"):
+        assert f"  {command} " in done.stdout
+    imported = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from aipctl.cli.main import cli; "
+            "sys.argv=['aipctl','--help']\ntry: cli.main()\nexcept SystemExit: pass\n"
+            "print(','.join(m for m in ('boto3','moto','aipctl_sim','rich','pydantic') if m in sys.modules), file=sys.stderr)",
+        ],
+        env=aipctl_subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert imported.stderr.strip() == "", f"--help imported heavy modules: {imported.stderr}"
+
+
+def test_unreachable_endpoint_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    monkeypatch.setitem(os.environ, "AIPCTL_MAX_ATTEMPTS", "1")
+    result = run_cli("--endpoint-url", "http://127.0.0.1:9", "plan")
+    assert result.code == 1
+    assert "cannot reach" in result.err and "Traceback" not in result.err
+
+
+def test_profile_is_rejected_for_the_emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    result = run_cli("--profile", "prod", "plan")
+    assert result.code == 2 and "--profile applies to --target aws" in result.err
+
+
+def test_demo_leaves_a_working_directory(tmp_path: Path) -> None:
+    env = aipctl_subprocess_env()
+    demo = subprocess.run([*AIPCTL, "demo", "--dir", str(tmp_path / "d")], env=env, capture_output=True, text=True, timeout=300)
+    assert demo.returncode == 0, demo.stderr
+    assert "open-webui-sonnet" in demo.stdout
+    plan = subprocess.run(
+        [*AIPCTL, "plan", "--detailed-exitcode"], cwd=tmp_path / "d", env=env, capture_output=True, text=True, timeout=120
+    )
+    assert plan.returncode == 0, plan.stdout + plan.stderr

@@ -1,0 +1,129 @@
+"""plan/apply against the emulator through the CLI: convergence, safety, throttling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import MINIMAL_INVENTORY, SONNET_PROFILE
+
+
+def _profiles(bedrock) -> dict[str, str]:
+    summaries = bedrock.list_inference_profiles(typeEquals="APPLICATION")["inferenceProfileSummaries"]
+    return {p["inferenceProfileName"]: p["inferenceProfileArn"] for p in summaries}
+
+
+def _tags(bedrock, arn: str) -> dict[str, str]:
+    return {t["key"]: t["value"] for t in bedrock.list_tags_for_resource(resourceARN=arn)["tags"]}
+
+
+def test_apply_creates_and_then_plan_is_clean(cli, bedrock, workdir: Path) -> None:
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    first = cli("plan", "--detailed-exitcode")
+    assert first.code == 2
+    assert "3 to create" in first.out
+    applied = cli("apply", "--yes")
+    assert applied.code == 0, applied.err
+    assert "Apply complete: 3 create; 0 failed." in applied.out
+    assert sorted(_profiles(bedrock)) == ["batch-embed", "chat-haiku", "chat-sonnet"]
+    again = cli("plan", "--detailed-exitcode")
+    assert again.code == 0, again.out + again.err
+    assert "No changes. 3 AIP(s) up to date." in again.out
+    noop = cli("apply", "--yes")
+    assert noop.code == 0 and "No changes" in noop.out
+
+
+def test_every_command_says_where_it_acts(cli, workdir: Path, emulator: str) -> None:
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    result = cli("plan")
+    assert f"account 123456789012 · region eu-central-1 · endpoint {emulator}" in result.err
+
+
+def test_tag_edit_retags_in_place_and_model_change_replaces(cli, bedrock, workdir: Path) -> None:
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    assert cli("apply", "--yes").code == 0
+    before = _profiles(bedrock)
+    edited = MINIMAL_INVENTORY.replace("owner: platform-team", "owner: chat-team").replace(
+        "embed: amazon.titan-embed-text-v2:0", "embed: cohere.embed-english-v3"
+    )
+    (workdir / "aipctl.yaml").write_text(edited)
+    plan = cli("plan", "--json").json
+    actions = {c["name"]: c["action"] for c in plan["changes"]}
+    assert actions == {"batch-embed": "replace", "chat-haiku": "retag", "chat-sonnet": "retag"}
+    assert any("ARN changes" in w for w in plan["warnings"])
+    result = cli("apply", "--yes", "--json")
+    assert result.code == 0, result.err
+    after = _profiles(bedrock)
+    assert after["chat-sonnet"] == before["chat-sonnet"]
+    assert _tags(bedrock, after["chat-sonnet"])["Owner"] == "chat-team"
+    assert after["batch-embed"] != before["batch-embed"]
+    assert _tags(bedrock, after["batch-embed"])["aipctl:source"] == "cohere.embed-english-v3"
+
+
+def test_prune_deletes_only_what_this_inventory_manages(cli, bedrock, workdir: Path) -> None:
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    assert cli("apply", "--yes").code == 0
+    handmade = bedrock.create_inference_profile(
+        inferenceProfileName="handmade", modelSource={"copyFrom": SONNET_PROFILE}, tags=[{"key": "Application", "value": "x"}]
+    )["inferenceProfileArn"]
+    other = bedrock.create_inference_profile(
+        inferenceProfileName="other-team",
+        modelSource={"copyFrom": SONNET_PROFILE},
+        tags=[{"key": "aipctl:managed", "value": "other"}],
+    )["inferenceProfileArn"]
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY.split("  batch:")[0])
+    kept = cli("apply", "--yes")
+    assert kept.code == 0
+    assert "batch-embed" in _profiles(bedrock), "no --prune: nothing deleted"
+    assert "apply --prune" in kept.out and "batch-embed" in kept.out
+    pruned = cli("apply", "--yes", "--prune", "--json")
+    assert pruned.code == 0, pruned.err
+    assert [a["name"] for a in pruned.json["result"]["applied"]] == ["batch-embed"]
+    remaining = _profiles(bedrock)
+    assert set(remaining) == {"chat-haiku", "chat-sonnet", "handmade", "other-team"}
+    assert remaining["handmade"] == handmade and remaining["other-team"] == other
+
+
+def test_unmanaged_aip_with_a_wanted_name_blocks_the_whole_apply(cli, bedrock, workdir: Path) -> None:
+    bedrock.create_inference_profile(inferenceProfileName="chat-sonnet", modelSource={"copyFrom": SONNET_PROFILE})
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    result = cli("apply", "--yes")
+    assert result.code == 1
+    assert "AIP 'chat-sonnet'" in result.err and "not created by aipctl" in result.err
+    assert set(_profiles(bedrock)) == {"chat-sonnet"}, "nothing else was created"
+
+
+def test_apply_converges_under_throttling_and_server_errors(cli, bedrock, sim, workdir: Path) -> None:
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    sim.set_faults([{"service": "bedrock", "throttle_rate": 0.3, "error_rate": 0.05}])
+    result = cli("apply", "--yes")
+    sim.set_faults([])
+    assert result.code == 0, result.err
+    assert sorted(_profiles(bedrock)) == ["batch-embed", "chat-haiku", "chat-sonnet"]
+    assert cli("plan", "--detailed-exitcode").code == 0
+
+
+def test_cost_tags_are_activated_by_apply(cli, session, emulator, workdir: Path) -> None:
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    result = cli("apply", "--yes")
+    assert "Cost-allocation tags activated: Application, Owner, Environment" in result.out
+    status = cli("tags", "status", "--json").json
+    assert {s["key"]: s["status"] for s in status} == {"Application": "Active", "Owner": "Active", "Environment": "Active"}
+
+
+def test_tags_activate_reports_keys_billing_has_not_seen(cli, workdir: Path) -> None:
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    result = cli("tags", "activate", "--json")
+    assert result.code == 1
+    assert {p["key"] for p in result.json["pending"]} == {"Application", "Owner", "Environment"}
+
+
+def test_list_json_has_the_documented_fields(cli, workdir: Path) -> None:
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    cli("apply", "--yes")
+    rows = cli("list", "--json").json
+    assert len(rows) == 3
+    for row in rows:
+        assert {"caller", "alias", "name", "arn", "model_source", "tags"} <= set(row)
+    chat = next(r for r in rows if r["name"] == "chat-sonnet")
+    assert (chat["caller"], chat["alias"], chat["model_source"]) == ("chat", "sonnet", "eu.anthropic.claude-sonnet-4-6")
+    assert chat["tags"]["CostCenter"] == "4711"

@@ -1,0 +1,99 @@
+"""Rules of the codebase, checked: boundaries, IAM declarations, one error boundary, public surface."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import aipctl
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+#: The only product modules allowed to import the emulator (to start it).
+EMULATOR_GATES = {"aipctl/aws/target.py", "aipctl/cli/commands/sim.py"}
+
+
+def _modules(package: str) -> list[tuple[str, ast.Module]]:
+    return [(str(p.relative_to(SRC)), ast.parse(p.read_text())) for p in sorted((SRC / package).rglob("*.py"))]
+
+
+def _imports(tree: ast.Module) -> set[str]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_product_never_imports_the_emulator_except_to_start_it() -> None:
+    offenders = [
+        path
+        for path, tree in _modules("aipctl")
+        if path not in EMULATOR_GATES and any(i.startswith("aipctl_sim") for i in _imports(tree))
+    ]
+    assert offenders == []
+
+
+def test_emulator_never_imports_the_product() -> None:
+    offenders = [
+        path for path, tree in _modules("aipctl_sim") if any(i == "aipctl" or i.startswith("aipctl.") for i in _imports(tree))
+    ]
+    assert offenders == []
+
+
+def test_botocore_errors_are_mapped_in_one_place() -> None:
+    offenders = [
+        path
+        for path, tree in _modules("aipctl")
+        if path != "aipctl/aws/errors.py" and any(i.startswith("botocore.exceptions") for i in _imports(tree))
+    ]
+    assert offenders == []
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
+def test_every_aws_call_site_declares_its_iam_actions() -> None:
+    """A method calling ``self.client.<op>`` must be decorated ``@requires(...<Op>...)``."""
+    problems = []
+    for path, tree in _modules("aipctl/aws"):
+        for func in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
+            calls = {
+                node.func.attr
+                for node in ast.walk(func)
+                if isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Attribute)
+                and node.func.value.attr == "client"
+            }
+            if not calls:
+                continue
+            declared = set()
+            for deco in func.decorator_list:
+                if isinstance(deco, ast.Call) and getattr(deco.func, "id", "") == "requires":
+                    declared.update(a.value for a in deco.args if isinstance(a, ast.Constant))
+            for op in calls:
+                if not any(action.endswith(":" + _camel(op)) for action in declared):
+                    problems.append(f"{path}:{func.lineno} {func.name} calls {op} without declaring it")
+    assert problems == []
+
+
+def test_declared_actions_are_well_formed() -> None:
+    import aipctl.aws.bedrock
+    import aipctl.aws.ce
+    import aipctl.aws.cloudformation  # noqa: F401
+    from aipctl.aws.permissions import REGISTRY
+
+    assert len(REGISTRY) >= 15
+    for actions in REGISTRY.values():
+        for action in actions:
+            assert re.fullmatch(r"[a-z0-9-]+:[A-Z][A-Za-z]+", action), action
+
+
+def test_public_surface_is_sorted_and_real() -> None:
+    assert aipctl.__all__ == sorted(aipctl.__all__)
+    for name in aipctl.__all__:
+        assert hasattr(aipctl, name)
