@@ -106,7 +106,7 @@ class Router:
 
     def __init__(self, service: str) -> None:
         self.model = service_model(service)
-        self.protocol = self.model.metadata["protocol"]
+        self.protocol = str(self.model.resolved_protocol)  # what botocore clients speak to this service
         self._routes: list[_Route] = []
         self._targets: dict[str, OperationModel] = {}
         prefix = self.model.metadata.get("targetPrefix", "")
@@ -265,13 +265,24 @@ def _iso(value: dt.datetime) -> str:
 
 
 #: SigV4 signing names whose botocore service name differs.
-_SIGNING_TO_SERVICE = {"monitoring": "cloudwatch", "email": "ses", "states": "stepfunctions", "execute-api": "apigateway"}
+_SIGNING_TO_SERVICE = {
+    "monitoring": "cloudwatch",
+    "email": "ses",
+    "states": "stepfunctions",
+    "execute-api": "apigateway",
+    "tagging": "resourcegroupstaggingapi",
+}
+
+
+def service_for_signing_name(signing_name: str) -> str:
+    """botocore's service name for a SigV4 signing name (``monitoring`` -> ``cloudwatch``)."""
+    return _SIGNING_TO_SERVICE.get(signing_name, signing_name)
 
 
 def protocol_of_signing_name(signing_name: str) -> str:
     """The wire protocol of the service a request was signed for (json when unknown)."""
     try:
-        return str(service_model(_SIGNING_TO_SERVICE.get(signing_name, signing_name)).metadata["protocol"])
+        return str(service_model(_SIGNING_TO_SERVICE.get(signing_name, signing_name)).resolved_protocol)
     except Exception:  # unknown or unloadable model
         return "json"
 

@@ -36,15 +36,22 @@ from aipctl_sim.protocol import (
     parse_params,
     protocol_of_signing_name,
     serialize,
+    service_for_signing_name,
     validate,
 )
 from aipctl_sim.settings import FaultRule
 
 _log = logging.getLogger("aipctl_sim")
+# waitress reports every moment its worker queue is non-empty; for an emulator that is normal load.
+logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 StartResponse = Callable[..., Any]
 
 #: Which botocore services may answer a request signed for a signing name.
-SIGNING_NAMES: dict[str, tuple[str, ...]] = {"bedrock": ("bedrock",), "ce": ("ce",)}
+SIGNING_NAMES: dict[str, tuple[str, ...]] = {
+    "bedrock": ("bedrock",),
+    "ce": ("ce",),
+    "tagging": ("resourcegroupstaggingapi",),
+}
 
 
 @dataclasses.dataclass
@@ -58,9 +65,10 @@ class _Service:
 def _load_services() -> dict[str, _Service]:
     from aipctl_sim.bedrock import urls as bedrock_urls
     from aipctl_sim.ce import urls as ce_urls
+    from aipctl_sim.tagging import urls as tagging_urls
 
     out = {}
-    for module in (bedrock_urls, ce_urls):
+    for module in (bedrock_urls, ce_urls, tagging_urls):
         out[module.SERVICE] = _Service(module.SERVICE, Router(module.SERVICE), module.operations, getattr(module, "claims", None))
     return out
 
@@ -86,11 +94,11 @@ class SimApp:
         body = _read_body(environ)
         scope = _credential_scope(environ.get("HTTP_AUTHORIZATION", ""))
         ours = self._match_ours(environ, body, scope)
-        service = ours[0].name if ours else (scope[1] if scope else "unknown")
+        service = ours[0].name if ours else (service_for_signing_name(scope[1]) if scope else "unknown")
         operation = ours[1].operation if ours else _moto_operation(environ, body)
         fault = self._fault(service, operation)
         if fault is not None:
-            protocol = self.services[service].router.protocol if ours else protocol_of_signing_name(service)
+            protocol = ours[0].router.protocol if ours else protocol_of_signing_name(scope[1] if scope else "")
             return _send(start_response, error_response(fault, protocol, str(uuid.uuid4())))
         if ours:
             return _send(start_response, self._serve(*ours))

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 class FaultRule:
     """Inject failures into matching requests.
 
-    ``service``/``operation`` match exactly or ``*``. ``throttle_rate`` and ``error_rate`` are
-    probabilities (0..1) of answering ThrottlingException (429) or InternalServerException (500)
-    instead of serving the request; ``latency_ms`` is added before serving.
+    ``service`` is botocore's service name (``bedrock``, ``ce``, ``sts``, ``cloudwatch``,
+    ``resourcegroupstaggingapi`` ...) and ``operation`` the API operation; each matches exactly or
+    ``*``. ``throttle_rate`` and ``error_rate`` are probabilities (0..1) of answering
+    ThrottlingException (429) or InternalServerException (500) instead of serving the request;
+    ``latency_ms`` is added before serving.
     """
 
     service: str = "*"

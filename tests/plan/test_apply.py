@@ -127,3 +127,30 @@ def test_list_json_has_the_documented_fields(cli, workdir: Path) -> None:
     chat = next(r for r in rows if r["name"] == "chat-sonnet")
     assert (chat["caller"], chat["alias"], chat["model_source"]) == ("chat", "sonnet", "eu.anthropic.claude-sonnet-4-6")
     assert chat["tags"]["CostCenter"] == "4711"
+
+
+def test_plan_falls_back_to_per_resource_tag_reads(cli, sim, workdir: Path, monkeypatch) -> None:
+    monkeypatch.setenv("AIPCTL_MAX_ATTEMPTS", "2")
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    assert cli("apply", "--yes").code == 0
+    sim.set_faults([{"service": "resourcegroupstaggingapi", "error_rate": 1.0}])
+    result = cli("plan", "--detailed-exitcode")
+    sim.set_faults([])
+    assert result.code == 0, result.out + result.err
+    assert "tagging API unavailable (InternalServerException)" in result.err
+
+
+def test_apply_rechecks_ownership_before_destroying(target, bedrock, workdir: Path) -> None:
+    from aipctl.inventory import parse_inventory
+    from aipctl.plan import Action, apply_plan, make_plan
+
+    full = parse_inventory(MINIMAL_INVENTORY, "aipctl.yaml")
+    apply_plan(make_plan(full, target), target)
+    shrunk = parse_inventory(MINIMAL_INVENTORY.split("  batch:")[0], "aipctl.yaml")
+    plan = make_plan(shrunk, target, prune=True)
+    doomed = next(c for c in plan.changes if c.action is Action.DELETE)
+    bedrock.untag_resource(resourceARN=doomed.arn, tagKeys=["aipctl:managed"])  # someone adopts it meanwhile
+    report = apply_plan(plan, target)
+    assert [r.change.name for r in report.failures] == ["batch-embed"]
+    assert "ownership changed since the plan" in (report.failures[0].error or "")
+    assert "batch-embed" in _profiles(bedrock)

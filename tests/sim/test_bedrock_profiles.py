@@ -166,3 +166,23 @@ def test_get_system_profile_and_foundation_model(bedrock) -> None:
     with pytest.raises(ClientError) as exc:
         bedrock.get_foundation_model(modelIdentifier="amazon.nova-ultra-v9:0")
     assert _code(exc) == "ResourceNotFoundException"
+
+
+def test_tagging_api_returns_aips_with_tags_in_pages(session, emulator, bedrock) -> None:
+    arns = sorted(_create(bedrock, f"t{i}", tags=[{"key": "App", "value": str(i)}])["inferenceProfileArn"] for i in range(5))
+    _create(bedrock, "untagged")
+    tagging = session.client("resourcegroupstaggingapi", endpoint_url=emulator)
+    seen, token = {}, ""
+    while True:
+        page = tagging.get_resources(
+            ResourceTypeFilters=["bedrock:application-inference-profile"], ResourcesPerPage=2, PaginationToken=token
+        )
+        seen.update({m["ResourceARN"]: m["Tags"] for m in page["ResourceTagMappingList"]})
+        token = page["PaginationToken"]
+        if not token:
+            break
+    assert sorted(seen) == arns, "untagged resources are not in the tag index"
+    filtered = tagging.get_resources(
+        ResourceTypeFilters=["bedrock:application-inference-profile"], TagFilters=[{"Key": "App", "Values": ["3"]}]
+    )["ResourceTagMappingList"]
+    assert [m["Tags"] for m in filtered] == [[{"Key": "App", "Value": "3"}]]

@@ -22,6 +22,7 @@ COMMANDS = {
     "tags": ("aipctl.cli.commands.tags:tags_group", "Activate and inspect cost-allocation tags."),
     "cfn": ("aipctl.cli.commands.cfn:cfn_group", "Render CloudFormation templates (one stack per caller)."),
     "sim": ("aipctl.cli.commands.sim:sim_group", "Run and steer the AWS emulator (serve, clock, faults)."),
+    "bench": ("aipctl.cli.commands.bench:bench_group", "Benchmarks against baselines measured in the same run."),
 }
 
 

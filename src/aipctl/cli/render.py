@@ -40,11 +40,14 @@ def change_line(change: ProfileChange) -> Text:
     return line
 
 
-def plan_text(plan: Plan, *, show_noop: bool = False) -> list[Text]:
+def plan_text(plan: Plan, *, show_noop: bool = False, limit: int | None = None) -> list[Text]:
+    """The terraform-like plan; ``limit`` caps the change lines (the summary always shows totals)."""
     lines = [Text(f"Plan for inventory {plan.inventory_name!r} ({plan.inventory_path})", style="bold")]
-    for change in plan.changes:
-        if change.action is not Action.NOOP or show_noop:
-            lines.append(change_line(change))
+    shown = [c for c in plan.changes if c.action is not Action.NOOP or show_noop]
+    for change in shown[:limit]:
+        lines.append(change_line(change))
+    if limit is not None and len(shown) > limit:
+        lines.append(Text(f"  ... and {len(shown) - limit} more (`aipctl plan` lists them all)", style="dim"))
     for key in plan.cost_tags:
         note = (
             " (Billing has not seen this key yet; it appears after tagged usage, up to 24 h)" if key.current == "NotFound" else ""

@@ -14,11 +14,13 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from aipctl._exceptions import AipctlError
+from aipctl._exceptions import AipctlError, PlanConflict
 from aipctl.aws.bedrock import BedrockControl
 from aipctl.aws.ce import ActivationResult, CostAllocationTags
 from aipctl.aws.target import Target
+from aipctl.inventory import rules
 from aipctl.plan.model import Action, Plan, ProfileChange
+from aipctl.plan.reconcile import CFN_STACK_TAG
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def apply_plan(
         if stop.is_set():
             return
         try:
-            arn = _apply_one(bedrock, change, run_id)
+            arn = _apply_one(bedrock, change, run_id, plan.inventory_name)
             result = ChangeResult(change, True, arn=arn)
         except AipctlError as exc:
             result = ChangeResult(change, False, arn=change.arn, error=str(exc))
@@ -115,22 +117,23 @@ def apply_plan(
     return report
 
 
-def _apply_one(bedrock: BedrockControl, change: ProfileChange, run_id: str) -> str | None:
+def _apply_one(bedrock: BedrockControl, change: ProfileChange, run_id: str, inventory_name: str) -> str | None:
     if change.action is Action.CREATE:
         return _create(bedrock, change, run_id)
+    assert change.arn
+    # The plan may have read tags from an eventually consistent index: read them again, from the
+    # resource itself, and refuse to touch an AIP whose ownership is not what the plan saw.
+    current = bedrock.tags_of(change.arn)
+    owner = current.get(rules.TAG_MANAGED)
+    if owner != inventory_name or CFN_STACK_TAG in current:
+        raise PlanConflict(f"{change.name}: ownership changed since the plan (aipctl:managed={owner!r}); not touched")
     if change.action is Action.RETAG:
-        assert change.arn
-        bedrock.tag(change.arn, change.set_tags)
-        bedrock.untag(change.arn, change.remove_tags)
+        bedrock.tag(change.arn, {k: v for k, v in change.tags.items() if current.get(k) != v})
+        bedrock.untag(change.arn, [k for k in current if k not in change.tags and not k.startswith("aws:")])
         return change.arn
+    bedrock.delete_profile(change.arn)
     if change.action is Action.REPLACE:
-        assert change.arn
-        bedrock.delete_profile(change.arn)
         return _create(bedrock, change, run_id)
-    if change.action is Action.DELETE:
-        assert change.arn
-        bedrock.delete_profile(change.arn)
-        return change.arn
     return change.arn
 
 

@@ -11,12 +11,14 @@ Ownership rules (the safety contract):
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from aipctl._exceptions import InventoryError, InventoryProblem, PlanConflict
+from aipctl._exceptions import AwsError, InventoryError, InventoryProblem, PlanConflict
 from aipctl.aws.bedrock import BedrockControl, LiveProfile
 from aipctl.aws.ce import CostAllocationTags, CostTagStatus
+from aipctl.aws.tagging import AIP_RESOURCE_TYPE, ResourceTags
 from aipctl.aws.target import Target
 from aipctl.inventory import rules
 from aipctl.inventory.loader import DesiredProfile, LoadedInventory
@@ -30,24 +32,39 @@ DEFAULT_PROFILE_QUOTA = 1000
 class LiveState:
     profiles: tuple[LiveProfile, ...]
     cost_tags: tuple[CostTagStatus, ...]
+    warnings: tuple[str, ...] = ()
 
 
 def read_live_state(
     target: Target, cost_tag_keys: list[str], on_progress: Callable[[str, int, int], None] | None = None
 ) -> LiveState:
-    """List every AIP of the Region with its tags, and the status of the cost-allocation tags."""
+    """List every AIP of the Region with its tags, and the status of the cost-allocation tags.
+
+    ListInferenceProfiles is the authoritative list. Tags come from the tagging API's index (100
+    per call) unless AIPCTL_TAG_READS=per-resource; AIPs the index does not return (new, untagged,
+    or the API is not permitted) are read with one ListTagsForResource each.
+    """
     bedrock = BedrockControl(target)
     listed = bedrock.list_application_profiles()
+    warnings: list[str] = []
+    indexed: dict[str, dict[str, str]] = {}
+    if listed and os.environ.get("AIPCTL_TAG_READS", "index") != "per-resource":
+        try:
+            indexed = ResourceTags(target).of_type(AIP_RESOURCE_TYPE)
+        except AwsError as exc:  # e.g. tag:GetResources not permitted
+            warnings.append(f"tagging API unavailable ({exc.code}); reading tags one AIP at a time")
+    known = [p.with_tags(indexed[p.arn]) for p in listed if p.arn in indexed]
+    missing = [p for p in listed if p.arn not in indexed]
     done = [0]
 
     def tick() -> None:
         done[0] += 1
         if on_progress:
-            on_progress("reading tags", done[0], len(listed))
+            on_progress("reading tags", done[0], len(missing))
 
-    profiles = bedrock.with_tags(listed, on_done=tick)
+    profiles = known + bedrock.with_tags(missing, on_done=tick)
     cost_tags = CostAllocationTags(target).status(cost_tag_keys) if cost_tag_keys else []
-    return LiveState(tuple(profiles), tuple(cost_tags))
+    return LiveState(tuple(sorted(profiles, key=lambda p: p.name)), tuple(cost_tags), tuple(warnings))
 
 
 def plan_changes(
@@ -65,7 +82,7 @@ def plan_changes(
     by_name = {p.name: p for p in live.profiles}
     changes: list[ProfileChange] = []
     conflicts: list[str] = []
-    warnings: list[str] = []
+    warnings: list[str] = list(live.warnings)
     for desired in loaded.profiles:
         existing = by_name.get(desired.name)
         copy_from = desired.source.copy_from(region, account, partition)

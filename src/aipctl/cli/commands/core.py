@@ -120,7 +120,7 @@ def apply_cmd(
                     console.out.print(line)
             return 0
         if not as_json:
-            for line in plan_text(plan):
+            for line in plan_text(plan, limit=50):
                 console.err.print(line)
         _confirm(yes, plan.target)
         with console.progress_bar("applying", total=len(plan.actionable)) as bar:
@@ -174,6 +174,8 @@ def list_cmd(opts: GlobalOptions, inventory_file: str | None, as_json: bool, sho
     with opts.open(region) as target:
         console.announce(target)
         live = read_live_state(target, [])
+    for warning in live.warnings:
+        console.warn(warning)
     rows = [
         {
             "caller": p.tags.get(inv_rules.TAG_CALLER),

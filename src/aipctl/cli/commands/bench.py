@@ -1,0 +1,32 @@
+"""aipctl bench: performance figures measured against baselines in the same run."""
+
+from __future__ import annotations
+
+import click
+
+from aipctl.cli import console
+from aipctl.cli.commands.core import json_option
+
+
+@click.group("bench")
+def bench_group() -> None:
+    """Benchmarks (figures and ratios against a baseline measured in the same run)."""
+
+
+@bench_group.command("foundation")
+@click.option("--callers", default=1000, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--throttle", default=0.2, show_default=True, type=click.FloatRange(0, 0.9))
+@click.option("--kill-after", default=4.0, show_default=True, type=click.FloatRange(0.1, 600), help="Seconds before SIGKILL.")
+@click.option("--only", "parts", multiple=True, type=click.Choice(["startup", "per_call", "plan", "apply", "crash"]))
+@json_option
+def foundation_cmd(callers: int, throttle: float, kill_after: float, parts: tuple[str, ...], as_json: bool) -> None:
+    """plan/apply at N callers, apply under throttling, SIGKILL + re-run, --help start-up."""
+    from aipctl.bench.foundation import run
+
+    result = run(callers, throttle, kill_after, parts, on_step=lambda name: console.note(f"bench: {name} ..."))
+    if as_json:
+        console.print_json(result)
+        return
+    import json
+
+    console.out.print(json.dumps(result, indent=2), highlight=False)

@@ -1,0 +1,56 @@
+"""Resource Groups Tagging API ``GetResources`` for Bedrock resources (moto has none for them).
+
+AWS documents that GetResources supports every resource type; requests for ``bedrock:*`` types or
+Bedrock ARNs are answered here from the emulated Bedrock state, all others stay with moto.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from aipctl_sim.bedrock.models import bedrock_sim_backends
+from aipctl_sim.protocol import Request, ValidationException
+
+AIP_TYPE = "bedrock:application-inference-profile"
+
+
+def get_resources(req: Request) -> dict[str, Any]:
+    p = req.params
+    profiles = sorted(bedrock_sim_backends[req.account_id][req.region].profiles.values(), key=lambda x: x.arn)
+    if p.get("ResourceARNList"):
+        wanted = set(p["ResourceARNList"])
+        profiles = [x for x in profiles if x.arn in wanted]
+    for tag_filter in p.get("TagFilters") or []:
+        key, values = tag_filter.get("Key"), set(tag_filter.get("Values") or [])
+        profiles = [x for x in profiles if key in x.tags and (not values or x.tags[key] in values)]
+    profiles = [x for x in profiles if x.tags]  # the index only knows resources that carry tags
+    start = _offset(p.get("PaginationToken"))
+    size = p.get("ResourcesPerPage") or 50
+    if not 1 <= size <= 100:
+        raise ValidationException("ResourcesPerPage must be between 1 and 100")
+    page = profiles[start : start + size]
+    more = start + size < len(profiles)
+    return {
+        "ResourceTagMappingList": [
+            {"ResourceARN": x.arn, "Tags": [{"Key": k, "Value": v} for k, v in x.tags.items()]} for x in page
+        ],
+        "PaginationToken": base64.b64encode(str(start + size).encode()).decode() if more else "",
+    }
+
+
+def _offset(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        return int(base64.b64decode(token).decode())
+    except ValueError:
+        raise ValidationException("The pagination token is invalid.") from None
+
+
+def is_ours(req: Request) -> bool:
+    types = req.params.get("ResourceTypeFilters") or []
+    arns = req.params.get("ResourceARNList") or []
+    if types:
+        return all(t.startswith("bedrock") for t in types)
+    return bool(arns) and all(":bedrock:" in a for a in arns)

@@ -1,0 +1,7 @@
+"""Tagging API operations the emulator serves itself (for Bedrock resources)."""
+
+from aipctl_sim.tagging import responses
+
+SERVICE = "resourcegroupstaggingapi"
+operations = {"GetResources": responses.get_resources}
+claims = responses.is_ours
