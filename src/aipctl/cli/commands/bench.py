@@ -16,14 +16,20 @@ def bench_group() -> None:
 @bench_group.command("foundation")
 @click.option("--callers", default=1000, show_default=True, type=click.IntRange(1, 100_000))
 @click.option("--throttle", default=0.2, show_default=True, type=click.FloatRange(0, 0.9))
-@click.option("--kill-after", default=4.0, show_default=True, type=click.FloatRange(0.1, 600), help="Seconds before SIGKILL.")
+@click.option(
+    "--kill-at",
+    default=0.4,
+    show_default=True,
+    type=click.FloatRange(0.01, 0.99),
+    help="SIGKILL apply once this share of the AIPs exists.",
+)
 @click.option("--only", "parts", multiple=True, type=click.Choice(["startup", "per_call", "plan", "apply", "crash"]))
 @json_option
-def foundation_cmd(callers: int, throttle: float, kill_after: float, parts: tuple[str, ...], as_json: bool) -> None:
+def foundation_cmd(callers: int, throttle: float, kill_at: float, parts: tuple[str, ...], as_json: bool) -> None:
     """plan/apply at N callers, apply under throttling, SIGKILL + re-run, --help start-up."""
     from aipctl.bench.foundation import run
 
-    result = run(callers, throttle, kill_after, parts, on_step=lambda name: console.note(f"bench: {name} ..."))
+    result = run(callers, throttle, kill_at, parts, on_step=lambda name: console.note(f"bench: {name} ..."))
     if as_json:
         console.print_json(result)
         return
