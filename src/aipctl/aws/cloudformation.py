@@ -73,13 +73,7 @@ class Stacks:
     )
     def create(self, name: str, template: dict[str, Any], parameters: Mapping[str, str], tags: Mapping[str, str]) -> Stack:
         with aws_call("cloudformation", "CreateStack", name):
-            self.client.create_stack(
-                StackName=name,
-                TemplateBody=json.dumps(template),
-                Parameters=_parameters(parameters),
-                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
-                OnFailure="ROLLBACK",
-            )
+            self.client.create_stack(**_stack_request(name, template, parameters, tags), OnFailure="ROLLBACK")
         return self.wait(name)
 
     @requires(
@@ -88,12 +82,7 @@ class Stacks:
     def update(self, name: str, template: dict[str, Any], parameters: Mapping[str, str], tags: Mapping[str, str]) -> Stack:
         try:
             with aws_call("cloudformation", "UpdateStack", name):
-                self.client.update_stack(
-                    StackName=name,
-                    TemplateBody=json.dumps(template),
-                    Parameters=_parameters(parameters),
-                    Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
-                )
+                self.client.update_stack(**_stack_request(name, template, parameters, tags))
         except AwsError as exc:
             if "No updates are to be performed" not in str(exc):
                 raise
@@ -148,8 +137,13 @@ class Stacks:
         return next((r for r in reasons if r), "see the stack events")
 
 
-def _parameters(values: Mapping[str, str]) -> list[dict[str, str]]:
-    return [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(values.items())]
+def _stack_request(name: str, template: dict[str, Any], parameters: Mapping[str, str], tags: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "StackName": name,
+        "TemplateBody": json.dumps(template),
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in sorted(parameters.items())],
+        "Tags": [{"Key": k, "Value": v} for k, v in tags.items()],
+    }
 
 
 def _stack(raw: Mapping[str, Any]) -> Stack:

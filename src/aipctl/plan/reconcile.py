@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aipctl._exceptions import AwsError, InventoryError, InventoryProblem, PlanConflict
 from aipctl.aws.bedrock import BedrockControl, LiveProfile
@@ -169,32 +169,32 @@ def _ownership_problem(profile: LiveProfile, inventory_name: str) -> str | None:
 
 def _compare(desired: DesiredProfile, live: LiveProfile, copy_from: str) -> ProfileChange:
     wanted = desired.tag_map
+    unchanged = ProfileChange(
+        Action.NOOP,
+        desired.name,
+        desired.caller,
+        desired.alias,
+        arn=live.arn,
+        copy_from=copy_from,
+        description=desired.description,
+        tags=wanted,
+        reason="up to date",
+    )
     live_source = live.tags.get(rules.TAG_SOURCE)
-    common = dict(caller=desired.caller, alias=desired.alias, copy_from=copy_from, description=desired.description, tags=wanted)
     if live_source is not None and live_source != desired.source.model_id:
-        return ProfileChange(
-            Action.REPLACE,
-            desired.name,
-            arn=live.arn,
+        return replace(
+            unchanged,
+            action=Action.REPLACE,
             set_tags=wanted,
             old_source=live_source,
             reason="model source changed (an AIP's model source is immutable)",
-            **common,  # type: ignore[arg-type]
         )
     current = {k: v for k, v in live.tags.items() if not k.startswith("aws:")}
     to_set = {k: v for k, v in wanted.items() if current.get(k) != v}
     to_remove = tuple(sorted(k for k in current if k not in wanted))
     if to_set or to_remove:
-        return ProfileChange(
-            Action.RETAG,
-            desired.name,
-            arn=live.arn,
-            set_tags=to_set,
-            remove_tags=to_remove,
-            reason="tags differ",
-            **common,  # type: ignore[arg-type]
-        )
-    return ProfileChange(Action.NOOP, desired.name, arn=live.arn, reason="up to date", **common)  # type: ignore[arg-type]
+        return replace(unchanged, action=Action.RETAG, set_tags=to_set, remove_tags=to_remove, reason="tags differ")
+    return unchanged
 
 
 def check_model_sources(loaded: LoadedInventory, plan: Plan, bedrock: BedrockControl) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -24,7 +25,22 @@ file_option = click.option(
     help="Inventory file.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")
+
+
+def optional_file_option(help_text: str) -> Callable[[F], F]:
+    """-f FILE for commands that work without an inventory too (its region and keys are used)."""
+    return click.option(
+        "-f",
+        "--file",
+        "inventory_file",
+        default=None,
+        type=click.Path(dir_okay=False),
+        help=f"{help_text} Default: {DEFAULT_INVENTORY} if present.",
+    )
+
+
 pass_options = click.make_pass_decorator(GlobalOptions)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.command("init")
@@ -153,14 +169,7 @@ def _confirm(yes: bool, target_info: dict[str, str] | Any) -> None:
 
 
 @click.command("list")
-@click.option(
-    "-f",
-    "--file",
-    "inventory_file",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help=f"Inventory (its region is used). Default: {DEFAULT_INVENTORY} if present.",
-)
+@optional_file_option("Inventory whose region to list.")
 @json_option
 @click.option("--all", "show_all", is_flag=True, help="Include AIPs that aipctl does not manage.")
 @pass_options

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from aipctl.cli import console
-from aipctl.cli.commands.core import json_option, pass_options
+from aipctl.cli.commands.core import json_option, optional_file_option, pass_options
 from aipctl.cli.main import GlobalOptions
 from aipctl.inventory import DEFAULT_INVENTORY, load_inventory
 
@@ -22,21 +22,19 @@ def _keys_and_region(inventory_file: str | None, keys: tuple[str, ...]) -> tuple
     return list(loaded.inventory.cost_tags), loaded.inventory.region
 
 
+keys_option = click.option(
+    "--key", "keys", multiple=True, help="Tag key to use instead of the inventory's cost_tags (repeatable)."
+)
+
+
 @click.group("tags")
 def tags_group() -> None:
     """Cost-allocation tags (Billing): activate the inventory's cost_tags, show their status."""
 
 
 @tags_group.command("activate")
-@click.option(
-    "-f",
-    "--file",
-    "inventory_file",
-    default=None,
-    type=click.Path(dir_okay=False),
-    help=f"Inventory whose cost_tags to activate (default {DEFAULT_INVENTORY}).",
-)
-@click.option("--key", "keys", multiple=True, help="Tag key to activate instead (repeatable).")
+@optional_file_option("Inventory whose cost_tags to activate.")
+@keys_option
 @json_option
 @pass_options
 def activate_cmd(opts: GlobalOptions, inventory_file: str | None, keys: tuple[str, ...], as_json: bool) -> int:
@@ -59,8 +57,8 @@ def activate_cmd(opts: GlobalOptions, inventory_file: str | None, keys: tuple[st
 
 
 @tags_group.command("status")
-@click.option("-f", "--file", "inventory_file", default=None, type=click.Path(dir_okay=False))
-@click.option("--key", "keys", multiple=True, help="Tag key to show instead (repeatable).")
+@optional_file_option("Inventory whose cost_tags to show.")
+@keys_option
 @json_option
 @pass_options
 def status_cmd(opts: GlobalOptions, inventory_file: str | None, keys: tuple[str, ...], as_json: bool) -> None:
