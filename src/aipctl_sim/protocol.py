@@ -245,6 +245,8 @@ def _to_text(value: Any) -> str:
 
 def _to_json(shape: Shape, value: Any) -> Any:
     kind = shape.type_name
+    if getattr(shape, "is_document_type", False):
+        return value  # free-form JSON (e.g. a tool's input)
     if kind == "structure":
         return {k: _to_json(shape.members[k], v) for k, v in value.items() if k in shape.members and v is not None}
     if kind == "list":

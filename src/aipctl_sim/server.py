@@ -19,10 +19,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from aipctl_sim import _moto_compat, settings
+from aipctl_sim import _moto_compat, settings, telemetry, trail
 from aipctl_sim.protocol import (
     Handler,
     InternalServerException,
@@ -48,9 +49,10 @@ StartResponse = Callable[..., Any]
 
 #: Which botocore services may answer a request signed for a signing name.
 SIGNING_NAMES: dict[str, tuple[str, ...]] = {
-    "bedrock": ("bedrock",),
+    "bedrock": ("bedrock", "bedrock-runtime"),
     "ce": ("ce",),
     "tagging": ("resourcegroupstaggingapi",),
+    "cloudtrail": ("cloudtrail",),
 }
 
 
@@ -65,10 +67,12 @@ class _Service:
 def _load_services() -> dict[str, _Service]:
     from aipctl_sim.bedrock import urls as bedrock_urls
     from aipctl_sim.ce import urls as ce_urls
+    from aipctl_sim.cloudtrail import urls as cloudtrail_urls
+    from aipctl_sim.runtime import urls as runtime_urls
     from aipctl_sim.tagging import urls as tagging_urls
 
     out = {}
-    for module in (bedrock_urls, ce_urls, tagging_urls):
+    for module in (bedrock_urls, runtime_urls, ce_urls, tagging_urls, cloudtrail_urls):
         out[module.SERVICE] = _Service(module.SERVICE, Router(module.SERVICE), module.operations, getattr(module, "claims", None))
     return out
 
@@ -97,6 +101,11 @@ class SimApp:
         service = ours[0].name if ours else (service_for_signing_name(scope[1]) if scope else "unknown")
         operation = ours[1].operation if ours else _moto_operation(environ, body)
         fault = self._fault(service, operation)
+        if fault is not None and ours and service == "bedrock-runtime":
+            from aipctl_sim.runtime.models import record_failure
+
+            with self.lock:
+                record_failure(ours[1], fault)
         if fault is not None:
             protocol = ours[0].router.protocol if ours else protocol_of_signing_name(scope[1] if scope else "")
             return _send(start_response, error_response(fault, protocol, str(uuid.uuid4())))
@@ -113,6 +122,8 @@ class SimApp:
 
             chunks = b"".join(self.moto_app(environ, capture))
             self._on_change()
+            if scope and operation != "*":
+                trail.record_moto_call(scope, service, operation, captured["status"])
         start_response(captured["status"], captured["headers"])
         return [chunks]
 
@@ -167,7 +178,9 @@ class SimApp:
             with self.lock:
                 result = service.operations[request.operation](request)
                 self._on_change()
-            response = serialize(op, result, protocol)
+                if service.name != "bedrock-runtime":
+                    trail.record_management(request, result if isinstance(result, Mapping) else None)
+            response = result if isinstance(result, Response) else serialize(op, result, protocol)
         except ServiceError as exc:
             response = error_response(exc, protocol, request.request_id)
         except Exception as exc:  # a bug in the emulator must look like a 500, not kill the server
@@ -232,6 +245,7 @@ class SimApp:
 
             BackendDict.reset()
             settings.replace_settings(settings.SimSettings())
+            telemetry.store().clear()
             self._on_change()
             return {"reset": True}
         if path == "health":
@@ -357,6 +371,7 @@ class EmulatorServer:
         self._server: Any = None
         self._threads: list[threading.Thread] = []
         self.warnings: list[str] = []
+        self._scratch: Any = None
 
     @property
     def endpoint_url(self) -> str:
@@ -374,6 +389,13 @@ class EmulatorServer:
             self._state = StateDir(self._state_dir_path)
             self._state.load()
             self.warnings.extend(self._state.warnings)
+        if self._state is not None:
+            telemetry.open_store(self._state.path / "telemetry.sqlite")
+        else:
+            import tempfile
+
+            self._scratch = tempfile.TemporaryDirectory(prefix="aipctl-sim-")
+            telemetry.open_store(Path(self._scratch.name) / "telemetry.sqlite")
         app = SimApp(on_change=self._dirty.set, save=self.save)
         # waitress: keep-alive and a worker pool (werkzeug's dev server closes every connection).
         from waitress.server import create_server
@@ -410,6 +432,10 @@ class EmulatorServer:
             # Let in-flight requests finish before the sockets (and waitress's trigger pipe) close.
             self._server.task_dispatcher.shutdown(cancel_pending=False, timeout=5)
             self._server.close()
+        telemetry.close_store()
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
         if self._state is not None:
             try:
                 if self._dirty.is_set():

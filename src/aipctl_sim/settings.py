@@ -34,6 +34,8 @@ class SimSettings:
     quotas: dict[str, int] = field(default_factory=lambda: {"application-inference-profiles": 1000})
     faults: list[FaultRule] = field(default_factory=list)
     seed: int | None = None
+    #: CloudTrail LookupEvents allows 2 requests per second per account and Region; 0 disables.
+    cloudtrail_lookup_rps: float = 2.0
 
     def now(self) -> dt.datetime:
         """The simulated time: wall clock plus the offset set by ``aipctl sim clock advance``."""

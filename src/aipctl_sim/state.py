@@ -12,6 +12,7 @@ A directory is used by one process at a time: :class:`StateDir` holds an exclusi
 
 from __future__ import annotations
 
+import contextlib
 import copyreg
 import fcntl
 import importlib
@@ -123,6 +124,10 @@ class StateDir:
                     dict.__setitem__(account, region, backend)
 
     def save(self) -> None:
+        from aipctl_sim import telemetry
+
+        with contextlib.suppress(RuntimeError):  # no store open: nothing to flush
+            telemetry.store().flush()  # the snapshot and the telemetry it refers to land together
         _install_reducers()
         backends = {
             _key(bd): {account: dict(regions) for account, regions in bd.items()}

@@ -96,6 +96,38 @@ def test_target_aws_honours_aws_endpoint_url(served: str, tmp_path: Path) -> Non
     assert {t["TagKey"] for t in json.loads(status.stdout)["CostAllocationTags"] if t["Status"] == "Active"} >= {"Application"}
 
 
+def test_runbook_queries_with_the_aws_cli(served: str, tmp_path: Path) -> None:
+    """Phase 4 steps 4.3/4.4 with the unmodified AWS CLI: converse through an AIP, find it in CloudTrail."""
+    env = _aws_env(served)
+    aws = lambda *a: subprocess.run([_aws_cli(), *a, "--output", "json"], env=env, capture_output=True, text=True, timeout=120)  # noqa: E731
+    created = aws(
+        "bedrock",
+        "create-inference-profile",
+        "--inference-profile-name",
+        "runbook-sonnet",
+        "--model-source",
+        "copyFrom=arn:aws:bedrock:eu-central-1:123456789012:inference-profile/eu.anthropic.claude-sonnet-4-6",
+    )
+    assert created.returncode == 0, created.stderr
+    arn = json.loads(created.stdout)["inferenceProfileArn"]
+    answer = aws("bedrock-runtime", "converse", "--model-id", arn, "--messages", '[{"role":"user","content":[{"text":"hello"}]}]')
+    assert answer.returncode == 0, answer.stderr
+    assert json.loads(answer.stdout)["usage"]["inputTokens"] == 5
+    lookup = aws(
+        "cloudtrail",
+        "lookup-events",
+        "--lookup-attributes",
+        "AttributeKey=EventName,AttributeValue=Converse",
+        "--max-results",
+        "5",
+        "--query",
+        "Events[].CloudTrailEvent",
+    )
+    assert lookup.returncode == 0, lookup.stderr
+    model_ids = [json.loads(e)["requestParameters"]["modelId"] for e in json.loads(lookup.stdout)]
+    assert arn in model_ids
+
+
 def test_sim_control_commands_against_a_running_server(served: str, tmp_path: Path) -> None:
     clock = run_cli("sim", "clock", "--endpoint", served, "--json")
     assert clock.code == 0, clock.err

@@ -34,6 +34,7 @@ class SimControl:
         return self.call("GET", "clock")
 
     def advance(self, seconds: float) -> dict[str, Any]:
+        """Move the simulated clock forward (``advance(86400)`` = one day)."""
         return self.call("POST", "clock/advance", {"seconds": seconds})
 
     def faults(self) -> list[dict[str, Any]]:

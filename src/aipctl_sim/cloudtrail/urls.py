@@ -1,0 +1,6 @@
+"""CloudTrail operations the emulator serves itself; moto serves trails and the rest."""
+
+from aipctl_sim.cloudtrail import responses
+
+SERVICE = "cloudtrail"
+operations = {"LookupEvents": responses.lookup_events}

@@ -1,0 +1,186 @@
+"""Who is calling (from the access key, via moto's IAM and STS) and whether IAM explicitly denies it.
+
+The emulator allows by default, like moto; what it adds is the part the guards depend on: an
+explicit ``Deny`` in an identity policy attached to the caller (user inline/managed/group policies,
+or the assumed role's inline/managed policies) refuses the call with AccessDeniedException.
+
+Supported in Deny statements: ``Action``/``NotAction``, ``Resource``/``NotResource`` with ``*`` and
+``?`` wildcards, and conditions ``StringEquals``, ``StringNotEquals``, ``StringLike``,
+``StringNotLike``, ``ArnEquals``, ``ArnLike``, ``ArnNotEquals``, ``ArnNotLike`` and ``Null`` (with
+``IfExists``). A statement with any other condition operator is not applied (documented limit).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CallerIdentity:
+    type: str  # IAMUser | AssumedRole
+    arn: str
+    principal_id: str
+    access_key_id: str
+    account: str
+    user_name: str | None = None
+    role_arn: str | None = None
+    session_name: str | None = None
+
+    def cloudtrail(self, when_iso: str) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "type": self.type,
+            "principalId": self.principal_id,
+            "arn": self.arn,
+            "accountId": self.account,
+            "accessKeyId": self.access_key_id,
+        }
+        if self.user_name:
+            out["userName"] = self.user_name
+        if self.type == "AssumedRole" and self.role_arn:
+            out["sessionContext"] = {
+                "sessionIssuer": {
+                    "type": "Role",
+                    "principalId": self.principal_id.split(":")[0],
+                    "arn": self.role_arn,
+                    "accountId": self.account,
+                    "userName": self.role_arn.rsplit("/", 1)[-1],
+                },
+                "attributes": {"creationDate": when_iso, "mfaAuthenticated": "false"},
+            }
+        return out
+
+    @property
+    def username(self) -> str:
+        """What CloudTrail's LookupEvents filters by ``Username``."""
+        return self.session_name if self.type == "AssumedRole" and self.session_name else (self.user_name or self.arn)
+
+
+def identity_for(account: str, access_key: str) -> CallerIdentity:
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    assumed = sts_backends[account]["aws"].get_assumed_role_from_access_key(access_key)
+    if assumed is not None:
+        return CallerIdentity(
+            "AssumedRole",
+            assumed.arn,
+            assumed.user_id,
+            access_key,
+            account,
+            role_arn=assumed.role_arn,
+            session_name=assumed.session_name,
+        )
+    iam = iam_backends[account]["aws"]
+    key = iam.access_keys.get(access_key) if isinstance(iam.access_keys, dict) else None
+    if key is not None and getattr(key, "user_name", None):
+        user = iam.get_user(str(key.user_name))
+        return CallerIdentity("IAMUser", user.arn, user.id, access_key, account, user_name=user.name)
+    # Keys moto does not know act as its default principal (what sts:GetCallerIdentity answers).
+    return CallerIdentity(
+        "IAMUser", f"arn:aws:iam::{account}:user/moto", "AKIAIOSFODNN7EXAMPLE", access_key, account, user_name="moto"
+    )
+
+
+def _documents(identity: CallerIdentity) -> Iterator[dict[str, Any]]:
+    from moto.iam.models import iam_backends
+
+    iam = iam_backends[identity.account]["aws"]
+    holders: list[Any] = []
+    if identity.type == "AssumedRole" and identity.role_arn:
+        try:
+            holders.append(iam.get_role_by_arn(identity.role_arn))
+        except Exception:  # role deleted since the session was issued
+            return
+    elif identity.user_name and identity.user_name != "moto":
+        user = iam.get_user(identity.user_name)
+        holders.append(user)
+        holders.extend(g for g in iam.groups.values() if user in getattr(g, "users", []))
+    for holder in holders:
+        for document in getattr(holder, "policies", {}).values():
+            yield _parse(document)
+        for policy in getattr(holder, "managed_policies", {}).values():
+            version = getattr(policy, "default_version", None)
+            document = getattr(version, "document", None) or getattr(policy, "document", None)
+            if document:
+                yield _parse(document)
+
+
+def _parse(document: Any) -> dict[str, Any]:
+    return dict(json.loads(document)) if isinstance(document, str) else dict(document)
+
+
+def explicit_deny(
+    identity: CallerIdentity, actions: Iterable[str], resources: Iterable[str], context: Mapping[str, str]
+) -> str | None:
+    """The Sid (or a description) of the first Deny statement matching any action × resource, else None."""
+    actions, resources = list(actions), list(resources)
+    lowered = {k.lower(): v for k, v in context.items()}
+    for document in _documents(identity):
+        statements = document.get("Statement", [])
+        for statement in statements if isinstance(statements, list) else [statements]:
+            if statement.get("Effect") != "Deny":
+                continue
+            if not any(_action_matches(statement, a) for a in actions):
+                continue
+            if not any(_resource_matches(statement, r) for r in resources):
+                continue
+            if _conditions_hold(statement.get("Condition") or {}, lowered):
+                return str(statement.get("Sid") or "an explicit deny in an identity-based policy")
+    return None
+
+
+def _listed(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value or [])
+
+
+def _action_matches(statement: Mapping[str, Any], action: str) -> bool:
+    if "Action" in statement:
+        return any(fnmatch.fnmatchcase(action.lower(), p.lower()) for p in _listed(statement["Action"]))
+    return not any(fnmatch.fnmatchcase(action.lower(), p.lower()) for p in _listed(statement.get("NotAction")))
+
+
+def _resource_matches(statement: Mapping[str, Any], resource: str) -> bool:
+    if "Resource" in statement:
+        return any(fnmatch.fnmatchcase(resource, p) for p in _listed(statement["Resource"]))
+    return not any(fnmatch.fnmatchcase(resource, p) for p in _listed(statement.get("NotResource")))
+
+
+_OPERATORS = {
+    "stringequals": lambda v, ps: v in ps,
+    "stringnotequals": lambda v, ps: v not in ps,
+    "stringlike": lambda v, ps: any(fnmatch.fnmatchcase(v, p) for p in ps),
+    "stringnotlike": lambda v, ps: not any(fnmatch.fnmatchcase(v, p) for p in ps),
+    "arnequals": lambda v, ps: v in ps,
+    "arnlike": lambda v, ps: any(fnmatch.fnmatchcase(v, p) for p in ps),
+    "arnnotequals": lambda v, ps: v not in ps,
+    "arnnotlike": lambda v, ps: not any(fnmatch.fnmatchcase(v, p) for p in ps),
+}
+
+
+def _conditions_hold(conditions: Mapping[str, Mapping[str, Any]], context: Mapping[str, str]) -> bool:
+    for operator, entries in conditions.items():
+        name = operator.lower()
+        if_exists = name.endswith("ifexists")
+        name = name.removesuffix("ifexists")
+        for key, expected in entries.items():
+            value = context.get(key.lower())
+            if name == "null":
+                is_null = str(expected).lower() == "true"
+                if (value is None) != is_null:
+                    return False
+                continue
+            check = _OPERATORS.get(name)
+            if check is None:
+                return False
+            if value is None:
+                # AWS: a key missing from the request matches negated operators and ...IfExists only.
+                if if_exists or "not" in name:
+                    continue
+                return False
+            if not check(value, _listed(expected)):
+                return False
+    return True

@@ -1,0 +1,180 @@
+"""Invocation core of the emulated bedrock-runtime: resolve, authorise, count, record."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from moto.core.base_backend import BackendDict, BaseBackend
+
+from aipctl_sim import settings, telemetry
+from aipctl_sim.bedrock.catalog import FoundationModel, catalog
+from aipctl_sim.bedrock.models import ApplicationProfile, bedrock_sim_backends
+from aipctl_sim.ce.models import ce_backend
+from aipctl_sim.identity import CallerIdentity, explicit_deny, identity_for
+from aipctl_sim.protocol import AccessDeniedException, Request, ResourceNotFoundException, ServiceError, ValidationException
+from aipctl_sim.runtime.families import ParsedRequest, Usage
+from aipctl_sim.runtime.tokens import CACHE_TTL_S, latency_ms
+
+_AIP_ID = re.compile(r"^[a-z0-9]{12}$")
+#: IAM actions that authorise each runtime operation (Converse uses InvokeModel's permission).
+ACTIONS = {
+    "InvokeModel": "bedrock:InvokeModel",
+    "Converse": "bedrock:InvokeModel",
+    "InvokeModelWithResponseStream": "bedrock:InvokeModelWithResponseStream",
+    "ConverseStream": "bedrock:InvokeModelWithResponseStream",
+    "CountTokens": "bedrock:CountTokens",
+}
+
+
+@dataclass(frozen=True)
+class ModelTarget:
+    """What a model id as sent resolves to."""
+
+    sent: str
+    model: FoundationModel
+    metric_id: str
+    geo: str | None
+    profile_arn: str | None  # the AIP or system profile ARN, when called through one
+    aip: ApplicationProfile | None
+    routed_model_arns: tuple[str, ...]
+
+
+class RuntimeSimBackend(BaseBackend):
+    """Per account × Region runtime state: the prompt cache (prefix digest -> expiry)."""
+
+    def __init__(self, region_name: str, account_id: str) -> None:
+        super().__init__(region_name, account_id)
+        self.prompt_cache: dict[tuple[str, str], float] = {}
+
+
+# Region list of the "bedrock" endpoint data (botocore lists none for "bedrock-runtime").
+runtime_sim_backends = BackendDict(RuntimeSimBackend, "bedrock")
+
+
+def resolve(region: str, account: str, model_id: str) -> ModelTarget:
+    sent = unquote(model_id)
+    aips = bedrock_sim_backends[account][region]
+    if ":application-inference-profile/" in sent or _AIP_ID.match(sent):
+        try:
+            aip = aips.get(sent)
+        except ServiceError:
+            raise ResourceNotFoundException(f"The inference profile {sent} was not found.") from None
+        source = aip.copy_from.rsplit("/", 1)[-1]
+        system = catalog().system_profile(region, source) if ":inference-profile/" in aip.copy_from else None
+        model = system.model if system else catalog().foundation_model(region, source)
+        if model is None:
+            raise ResourceNotFoundException(f"The model behind inference profile {sent} is no longer available.")
+        return ModelTarget(sent, model, aip.profile_id, system.geo if system else None, aip.arn, aip, tuple(aip.models))
+    profile_id = sent.rsplit("/", 1)[-1] if sent.startswith("arn:") else sent
+    if ":foundation-model/" not in sent:
+        system = catalog().system_profile(region, profile_id)
+        if system is not None:
+            if sent.startswith("arn:") and sent != system.arn(region, account):
+                raise ValidationException("The provided model identifier is invalid.")
+            arns = tuple(system.model.arn(r) for r in system.routes)
+            return ModelTarget(sent, system.model, system.profile_id, system.geo, system.arn(region, account), None, arns)
+    model = catalog().foundation_model(region, profile_id)
+    if model is None:
+        raise ValidationException("The provided model identifier is invalid.")
+    if region not in model.in_region:
+        raise ValidationException(
+            f"Invocation of model ID {model.model_id} with on-demand throughput isn't supported. Retry your request "
+            "with the ID or ARN of an inference profile that contains this model."
+        )
+    return ModelTarget(sent, model, model.model_id, None, None, None, (model.arn(region),))
+
+
+def authorize(req: Request, identity: CallerIdentity, target: ModelTarget) -> None:
+    resources = ([target.profile_arn] if target.profile_arn else []) + list(target.routed_model_arns)
+    context = {"aws:PrincipalArn": identity.role_arn or identity.arn, "aws:RequestedRegion": req.region}
+    if target.profile_arn:
+        context["bedrock:InferenceProfileArn"] = target.profile_arn
+    action = ACTIONS[req.operation]
+    denied_by = explicit_deny(identity, [action], resources, context)
+    if denied_by:
+        resource = target.profile_arn or target.routed_model_arns[0]
+        raise AccessDeniedException(
+            f"User: {identity.arn} is not authorized to perform: {action} on resource: {resource} "
+            f"with an explicit deny in an identity-based policy ({denied_by})"
+        )
+
+
+def usage_for(req: Request, target: ModelTarget, parsed: ParsedRequest) -> Usage:
+    """Token usage of this call, reading and updating the prompt cache."""
+    out = parsed.planned_output_tokens()
+    prompt = parsed.prompt
+    if not prompt.prefix_digest:
+        return Usage(prompt.total, out)
+    cache = runtime_sim_backends[req.account_id][req.region].prompt_cache
+    now = settings.now().timestamp()
+    key = (target.model.model_id, prompt.prefix_digest)
+    hit = cache.get(key, 0.0) > now
+    cache[key] = now + CACHE_TTL_S
+    if hit:
+        return Usage(prompt.uncached, out, cache_read=prompt.cacheable_prefix)
+    return Usage(prompt.uncached, out, cache_write=prompt.cacheable_prefix)
+
+
+def active_cost_tags(account: str, aip: ApplicationProfile | None) -> str | None:
+    """The AIP's tags whose keys are active cost-allocation tags right now (activation is not retroactive)."""
+    if aip is None:
+        return None
+    known = ce_backend(account).tags
+    now = settings.now()
+    active = {k: v for k, v in aip.tags.items() if k in known and known[k].active_at(now)}
+    return json.dumps(active, sort_keys=True) if active else None
+
+
+def record(
+    req: Request, identity: CallerIdentity, target: ModelTarget | None, usage: Usage | None, status: str, latency: int = 0
+) -> None:
+    if req.operation == "CountTokens":
+        return  # not an invocation: no tokens billed, no metrics
+    usage = usage or Usage()
+    telemetry.store().record_call(
+        telemetry.CallRecord(
+            ts=settings.now().timestamp(),
+            account=req.account_id,
+            region=req.region,
+            request_id=req.request_id,
+            operation=req.operation,
+            model_id=unquote(str(req.params.get("modelId", ""))),
+            metric_id=target.metric_id if target else unquote(str(req.params.get("modelId", ""))),
+            aip_arn=target.aip.arn if target and target.aip else None,
+            base_model=target.model.model_id if target else "",
+            geo=target.geo if target else None,
+            identity_type=identity.type,
+            principal_arn=identity.arn,
+            principal_id=identity.principal_id,
+            access_key=identity.access_key_id,
+            username=identity.username,
+            role_arn=identity.role_arn,
+            status=status,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read=usage.cache_read,
+            cache_write=usage.cache_write,
+            latency_ms=latency,
+            cost_tags=active_cost_tags(req.account_id, target.aip if target else None) if status == "ok" else None,
+        )
+    )
+
+
+def record_failure(req: Request, error: ServiceError) -> None:
+    """Failed calls are telemetry too (CloudTrail errorCode, CloudWatch client/server errors, throttles)."""
+    identity = identity_for(req.account_id, req.access_key_id)
+    try:
+        target = resolve(req.region, req.account_id, str(req.params.get("modelId", "")))
+    except ServiceError:
+        target = None
+    record(req, identity, target, None, error.code)
+
+
+def finish(req: Request, identity: CallerIdentity, target: ModelTarget, parsed: ParsedRequest) -> tuple[Usage, int]:
+    usage = usage_for(req, target, parsed)
+    latency = latency_ms(usage.input_tokens + usage.cache_read + usage.cache_write, usage.output_tokens)
+    record(req, identity, target, usage, "ok", latency)
+    return usage, latency

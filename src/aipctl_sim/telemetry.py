@@ -1,0 +1,208 @@
+"""What the emulated account records about every call: one compact row per runtime call.
+
+CloudTrail events, CloudWatch metrics, invocation logs and billing line items are all derived
+from these rows, so the emulator keeps one copy of the truth, on disk (SQLite, WAL), not in Python
+objects: a million calls take a few hundred MB of file and little memory. Rows are buffered and
+written in batches; every read flushes first.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import astuple, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    ts REAL NOT NULL,              -- simulated time, epoch seconds
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    operation TEXT NOT NULL,       -- Converse, ConverseStream, InvokeModel, InvokeModelWithResponseStream, CountTokens
+    model_id TEXT NOT NULL,        -- exactly as sent
+    metric_id TEXT NOT NULL,       -- CloudWatch ModelId dimension (the AIP's short id for AIP calls)
+    aip_arn TEXT,                  -- set when called through an application inference profile
+    base_model TEXT NOT NULL,      -- foundation model id
+    geo TEXT,                      -- us/eu/apac/jp/global for cross-Region profiles, NULL in-Region
+    identity_type TEXT NOT NULL,
+    principal_arn TEXT NOT NULL,
+    principal_id TEXT NOT NULL,
+    access_key TEXT NOT NULL,
+    username TEXT NOT NULL,
+    role_arn TEXT,
+    status TEXT NOT NULL,          -- 'ok' or the error code
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cache_read INTEGER NOT NULL,
+    cache_write INTEGER NOT NULL,
+    latency_ms INTEGER NOT NULL,
+    cost_tags TEXT                 -- JSON: the AIP's tags whose keys were active cost-allocation tags at ts
+);
+CREATE INDEX IF NOT EXISTS calls_by_time ON calls (account, region, ts);
+CREATE TABLE IF NOT EXISTS mgmt_events (
+    ts REAL NOT NULL,
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event_name TEXT NOT NULL,
+    event_source TEXT NOT NULL,
+    read_only INTEGER NOT NULL,
+    username TEXT NOT NULL,
+    access_key TEXT NOT NULL,
+    resource_name TEXT,
+    resource_type TEXT,
+    event_json TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS mgmt_by_time ON mgmt_events (account, region, ts);
+"""
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    ts: float
+    account: str
+    region: str
+    request_id: str
+    operation: str
+    model_id: str
+    metric_id: str
+    aip_arn: str | None
+    base_model: str
+    geo: str | None
+    identity_type: str
+    principal_arn: str
+    principal_id: str
+    access_key: str
+    username: str
+    role_arn: str | None
+    status: str
+    input_tokens: int
+    output_tokens: int
+    cache_read: int
+    cache_write: int
+    latency_ms: int
+    cost_tags: str | None
+
+
+CALL_COLUMNS = tuple(f.name for f in fields(CallRecord))
+
+
+class TelemetryStore:
+    def __init__(self, path: str | Path, batch: int = 2000) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._pending: list[tuple[Any, ...]] = []
+        self._pending_events: list[tuple[Any, ...]] = []
+        self._batch = batch
+
+    def record_call(self, record: CallRecord) -> None:
+        with self._lock:
+            self._pending.append(astuple(record))
+            if len(self._pending) >= self._batch:
+                self.flush()
+
+    def record_event(
+        self,
+        ts: float,
+        account: str,
+        region: str,
+        event_name: str,
+        event_source: str,
+        read_only: bool,
+        username: str,
+        access_key: str,
+        resource_name: str | None,
+        resource_type: str | None,
+        event: dict[str, Any],
+    ) -> None:
+        with self._lock:
+            event_id = event.setdefault("eventID", str(uuid.uuid4()))
+            self._pending_events.append(
+                (
+                    ts,
+                    account,
+                    region,
+                    event_id,
+                    event_name,
+                    event_source,
+                    int(read_only),
+                    username,
+                    access_key,
+                    resource_name,
+                    resource_type,
+                    json.dumps(event, separators=(",", ":")),
+                )
+            )
+            if len(self._pending_events) >= self._batch:
+                self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            if not self._pending and not self._pending_events:
+                return
+            self._db.execute("BEGIN")
+            if self._pending:
+                marks = ",".join("?" * len(CALL_COLUMNS))
+                self._db.executemany(f"INSERT INTO calls ({','.join(CALL_COLUMNS)}) VALUES ({marks})", self._pending)
+            if self._pending_events:
+                self._db.executemany("INSERT INTO mgmt_events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", self._pending_events)
+            self._db.execute("COMMIT")
+            self._pending.clear()
+            self._pending_events.clear()
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The database, with everything recorded so far visible."""
+        with self._lock:
+            self.flush()
+            yield self._db
+
+    def query(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.reading() as db:
+            return list(db.execute(sql, args))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pending.clear()
+            self._pending_events.clear()
+            self._db.execute("DELETE FROM calls")
+            self._db.execute("DELETE FROM mgmt_events")
+
+    def close(self) -> None:
+        with self._lock:
+            self.flush()
+            self._db.close()
+
+
+_store: TelemetryStore | None = None
+
+
+def open_store(path: str | Path) -> TelemetryStore:
+    global _store
+    if _store is not None:
+        _store.close()
+    _store = TelemetryStore(path)
+    return _store
+
+
+def store() -> TelemetryStore:
+    if _store is None:
+        raise RuntimeError("telemetry store not opened (the emulator server opens it)")
+    return _store
+
+
+def close_store() -> None:
+    global _store
+    if _store is not None:
+        _store.close()
+        _store = None
