@@ -53,6 +53,7 @@ SIGNING_NAMES: dict[str, tuple[str, ...]] = {
     "ce": ("ce",),
     "tagging": ("resourcegroupstaggingapi",),
     "cloudtrail": ("cloudtrail",),
+    "monitoring": ("cloudwatch",),
 }
 
 
@@ -68,11 +69,12 @@ def _load_services() -> dict[str, _Service]:
     from aipctl_sim.bedrock import urls as bedrock_urls
     from aipctl_sim.ce import urls as ce_urls
     from aipctl_sim.cloudtrail import urls as cloudtrail_urls
+    from aipctl_sim.cloudwatch import urls as cloudwatch_urls
     from aipctl_sim.runtime import urls as runtime_urls
     from aipctl_sim.tagging import urls as tagging_urls
 
     out = {}
-    for module in (bedrock_urls, runtime_urls, ce_urls, tagging_urls, cloudtrail_urls):
+    for module in (bedrock_urls, runtime_urls, ce_urls, tagging_urls, cloudtrail_urls, cloudwatch_urls):
         out[module.SERVICE] = _Service(module.SERVICE, Router(module.SERVICE), module.operations, getattr(module, "claims", None))
     return out
 
@@ -236,6 +238,14 @@ class SimApp:
             current.quotas.update({k: int(v) for k, v in payload.items()})
             self._on_change()
             return {"quotas": current.quotas}
+        if path == "settings" and method == "PUT":
+            allowed = {"billing_lag_hours": float, "ce_page_groups": int, "cloudtrail_lookup_rps": float}
+            for key, value in payload.items():
+                if key not in allowed:
+                    raise ValueError(f"unknown setting {key!r} (known: {', '.join(sorted(allowed))})")
+                setattr(current, key, allowed[key](value))
+            self._on_change()
+            return {key: getattr(current, key) for key in allowed}
         if path == "save" and method == "POST":
             if self._save:
                 self._save()

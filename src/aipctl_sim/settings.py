@@ -36,6 +36,10 @@ class SimSettings:
     seed: int | None = None
     #: CloudTrail LookupEvents allows 2 requests per second per account and Region; 0 disables.
     cloudtrail_lookup_rps: float = 2.0
+    #: Cost Explorer shows usage this many (simulated) hours after it happened.
+    billing_lag_hours: float = 24.0
+    #: Cost Explorer pages results: at most this many groups per GetCostAndUsage answer.
+    ce_page_groups: int = 1000
 
     def now(self) -> dt.datetime:
         """The simulated time: wall clock plus the offset set by ``aipctl sim clock advance``."""

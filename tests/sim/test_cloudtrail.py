@@ -81,7 +81,7 @@ def test_paging_max_results_and_one_attribute(trail, calls: str) -> None:
 
 def test_two_requests_per_second(session, emulator, calls: str) -> None:
     impatient = session.client(
-        "cloudtrail", endpoint_url=emulator, config=Config(retries={"max_attempts": 1, "mode": "standard"})
+        "cloudtrail", endpoint_url=emulator, config=Config(retries={"total_max_attempts": 1, "mode": "standard"})
     )
     time.sleep(1.1)
     codes = []

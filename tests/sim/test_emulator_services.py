@@ -34,7 +34,7 @@ def test_cost_allocation_tags_need_a_tagged_resource_first(session, emulator, be
 
 
 def test_injected_throttling_and_errors_reach_the_client(session, emulator, sim) -> None:
-    no_retry = Config(retries={"max_attempts": 1, "mode": "standard"})
+    no_retry = Config(retries={"total_max_attempts": 1, "mode": "standard"})
     bedrock = session.client("bedrock", endpoint_url=emulator, config=no_retry)
     sim.set_faults([{"service": "bedrock", "operation": "ListInferenceProfiles", "throttle_rate": 1.0}])
     with pytest.raises(ClientError) as exc:

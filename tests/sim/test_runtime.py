@@ -23,7 +23,7 @@ def rule_tokens(*texts: str, messages: int = 1) -> int:
 @pytest.fixture
 def runtime(session, emulator):
     return session.client(
-        "bedrock-runtime", endpoint_url=emulator, config=Config(retries={"max_attempts": 1, "mode": "standard"})
+        "bedrock-runtime", endpoint_url=emulator, config=Config(retries={"total_max_attempts": 1, "mode": "standard"})
     )
 
 

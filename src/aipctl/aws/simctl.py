@@ -46,6 +46,10 @@ class SimControl:
     def set_quotas(self, quotas: dict[str, int]) -> dict[str, int]:
         return dict(self.call("PUT", "quotas", quotas)["quotas"])
 
+    def set_settings(self, **values: float) -> dict[str, Any]:
+        """billing_lag_hours, ce_page_groups, cloudtrail_lookup_rps."""
+        return self.call("PUT", "settings", values)
+
     def reset(self) -> None:
         self.call("POST", "reset")
 

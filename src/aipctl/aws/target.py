@@ -59,7 +59,7 @@ class Target:
                 from botocore.config import Config
 
                 config = Config(
-                    retries={"mode": retry_mode(), "max_attempts": max_attempts()},
+                    retries={"mode": retry_mode(), "total_max_attempts": max_attempts()},
                     max_pool_connections=self.max_pool_connections,
                     connect_timeout=5,
                     read_timeout=60,

@@ -13,6 +13,12 @@ def update_cost_allocation_tags_status(req: Request) -> dict[str, Any]:
     return {"Errors": ce_backend(req.account_id).update_status(req.params["CostAllocationTagsStatus"])}
 
 
+def get_cost_and_usage(req: Request) -> dict[str, Any]:
+    from aipctl_sim.ce.billing import get_cost_and_usage as compute
+
+    return compute(req.account_id, req.params)
+
+
 def list_cost_allocation_tags(req: Request) -> dict[str, Any]:
     p = req.params
     tags = sorted(ce_backend(req.account_id).visible(), key=lambda t: t.key)

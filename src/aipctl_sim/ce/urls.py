@@ -6,4 +6,5 @@ SERVICE = "ce"
 operations = {
     "UpdateCostAllocationTagsStatus": responses.update_cost_allocation_tags_status,
     "ListCostAllocationTags": responses.list_cost_allocation_tags,
+    "GetCostAndUsage": responses.get_cost_and_usage,
 }

@@ -1,0 +1,269 @@
+"""Billing of emulated usage: line items from runtime calls, and GetCostAndUsage over them.
+
+Each successful call yields up to four line items (input, output, cache-read and cache-write
+tokens), priced from the model catalog: cross-Region ``global.`` profiles at the global price,
+geo profiles (``us.``, ``eu.`` …) and in-Region calls at the regional price (about 10 % more for
+recent Anthropic models). Third-party models bill under their own "(Amazon Bedrock Edition)"
+SERVICE, Amazon's under "Amazon Bedrock". A line item carries only the tags that were active
+cost-allocation tags when the call happened (recorded with the call). Usage becomes visible after
+the billing lag (``SimSettings.billing_lag_hours``, default 24).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from aipctl_sim import settings, telemetry
+from aipctl_sim.bedrock.catalog import catalog
+from aipctl_sim.protocol import ValidationException
+
+COST_METRICS = ("UnblendedCost", "BlendedCost", "AmortizedCost", "NetUnblendedCost", "NetAmortizedCost")
+METRICS = (*COST_METRICS, "UsageQuantity")
+DIMENSIONS = ("SERVICE", "USAGE_TYPE", "REGION", "LINKED_ACCOUNT", "OPERATION", "RECORD_TYPE")
+REGION_CODES = {
+    "us-east-1": "USE1",
+    "us-east-2": "USE2",
+    "us-west-2": "USW2",
+    "eu-central-1": "EUC1",
+    "eu-west-1": "EU",
+    "eu-west-3": "EUW3",
+    "eu-north-1": "EUN1",
+    "ap-northeast-1": "APN1",
+    "ap-northeast-3": "APN3",
+    "ap-southeast-1": "APS1",
+    "ap-southeast-2": "APS2",
+    "ap-south-1": "APS3",
+}
+_KINDS = (
+    ("input", "input-tokens"),
+    ("output", "output-tokens"),
+    ("cache_read", "cache-read-input-tokens"),
+    ("cache_write", "cache-write-input-tokens"),
+)
+
+
+@dataclass(frozen=True)
+class LineItem:
+    period: str
+    dimensions: Mapping[str, str]
+    tags: Mapping[str, str]
+    tokens: int
+    cost: Decimal
+
+
+def usage_type(region: str, model_name: str, kind: str, geo: str | None) -> str:
+    name = model_name.replace(" ", "")
+    suffix = "-cross-region-global" if geo == "global" else ""
+    return f"{REGION_CODES.get(region, region.upper())}-{name}-{kind}{suffix}"
+
+
+def price_of(model_id: str, geo: str | None) -> dict[str, float]:
+    model = catalog().models.get(model_id)
+    if model is None:
+        return {}
+    return model.prices["global" if geo == "global" else "regional"]
+
+
+def _bucket(granularity: str) -> str:
+    return {"DAILY": "%Y-%m-%d", "MONTHLY": "%Y-%m-01", "HOURLY": "%Y-%m-%dT%H:00:00Z"}[granularity]
+
+
+def line_items(account: str, start: float, end: float, granularity: str) -> Iterator[LineItem]:
+    """Aggregated line items per period; one SQL pass over the call rows."""
+    visible_until = settings.now().timestamp() - settings.settings().billing_lag_hours * 3600
+    fmt = _bucket(granularity)
+    sql = (
+        "SELECT strftime(?, ts, 'unixepoch'), region, base_model, geo, cost_tags, "
+        "SUM(input_tokens), SUM(output_tokens), SUM(cache_read), SUM(cache_write) "
+        "FROM calls WHERE account = ? AND status = 'ok' AND ts >= ? AND ts < ? "
+        "GROUP BY 1, 2, 3, 4, 5"
+    )
+    rows = telemetry.store().query(sql, (fmt, account, start, min(end, visible_until)))
+    for period, region, model_id, geo, cost_tags, *tokens in rows:
+        model = catalog().models.get(model_id)
+        if model is None:
+            continue
+        prices = price_of(model_id, geo)
+        tags = json.loads(cost_tags) if cost_tags else {}
+        for (kind, label), count in zip(_KINDS, tokens, strict=True):
+            if not count:
+                continue
+            cost = Decimal(str(prices.get(kind, 0.0))) * Decimal(count) / Decimal(1_000_000)
+            dims = {
+                "SERVICE": model.billing_service,
+                "USAGE_TYPE": usage_type(region, model.name, label, geo),
+                "REGION": region,
+                "LINKED_ACCOUNT": account,
+                "OPERATION": "Usage",
+                "RECORD_TYPE": "Usage",
+            }
+            yield LineItem(period, dims, tags, int(count), cost)
+
+
+def _matches(expression: Mapping[str, Any], item: LineItem) -> bool:
+    if "And" in expression:
+        return all(_matches(e, item) for e in expression["And"])
+    if "Or" in expression:
+        return any(_matches(e, item) for e in expression["Or"])
+    if "Not" in expression:
+        return not _matches(expression["Not"], item)
+    if "Dimensions" in expression:
+        spec = expression["Dimensions"]
+        if spec["Key"] not in DIMENSIONS:
+            raise ValidationException(f"Unsupported dimension {spec['Key']}")
+        return _value_matches(item.dimensions.get(spec["Key"]), spec)
+    if "Tags" in expression:
+        spec = expression["Tags"]
+        return _value_matches(item.tags.get(spec["Key"]), spec)
+    if "CostCategories" in expression:
+        return False  # no cost categories in the emulated account
+    raise ValidationException("Expression must contain one of And, Or, Not, Dimensions, Tags, CostCategories.")
+
+
+def _value_matches(value: str | None, spec: Mapping[str, Any]) -> bool:
+    options = spec.get("MatchOptions") or ["EQUALS"]
+    values = spec.get("Values") or []
+    if "ABSENT" in options:
+        return value is None or value == ""
+    if value is None:
+        return False
+    insensitive = "CASE_INSENSITIVE" in options
+    subject = value.lower() if insensitive else value
+    candidates = [v.lower() for v in values] if insensitive else list(values)
+    if "STARTS_WITH" in options:
+        return any(subject.startswith(c) for c in candidates)
+    if "ENDS_WITH" in options:
+        return any(subject.endswith(c) for c in candidates)
+    if "CONTAINS" in options:
+        return any(c in subject for c in candidates)
+    return subject in candidates
+
+
+def _periods(start: dt.date, end: dt.date, granularity: str) -> list[tuple[str, str, str]]:
+    """(bucket key, period start, period end) covering [start, end)."""
+    out = []
+    if granularity == "MONTHLY":
+        cursor = start
+        while cursor < end:
+            nxt = (cursor.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+            out.append((cursor.strftime("%Y-%m-01"), cursor.isoformat(), min(nxt, end).isoformat()))
+            cursor = nxt
+    elif granularity == "DAILY":
+        cursor = start
+        while cursor < end:
+            out.append((cursor.isoformat(), cursor.isoformat(), (cursor + dt.timedelta(days=1)).isoformat()))
+            cursor += dt.timedelta(days=1)
+    else:
+        moment = dt.datetime.combine(start, dt.time(), dt.timezone.utc)
+        stop = dt.datetime.combine(end, dt.time(), dt.timezone.utc)
+        while moment < stop:
+            key = moment.strftime("%Y-%m-%dT%H:00:00Z")
+            out.append((key, key, (moment + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:00:00Z")))
+            moment += dt.timedelta(hours=1)
+    return out
+
+
+def _date(value: str, name: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value[:10])
+    except ValueError:
+        raise ValidationException(f"{name} '{value}' is not a date in the format YYYY-MM-DD.") from None
+
+
+def _amount(value: Decimal) -> str:
+    return format(value.quantize(Decimal("0.0000000001"), rounding=ROUND_HALF_UP).normalize(), "f") if value else "0"
+
+
+def get_cost_and_usage(account: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    period = params["TimePeriod"]
+    start, end = _date(period["Start"], "Start"), _date(period["End"], "End")
+    if start >= end:
+        raise ValidationException("Start date must be before End date (End is exclusive).")
+    granularity = params.get("Granularity", "MONTHLY")
+    metrics = params.get("Metrics") or []
+    if not metrics:
+        raise ValidationException("Metrics is required.")
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ValidationException(f"Unsupported metric(s): {', '.join(unknown)}")
+    group_by = params.get("GroupBy") or []
+    if len(group_by) > 2:
+        raise ValidationException("You can group by at most two dimensions, tags or cost categories.")
+    for group in group_by:
+        if group["Type"] == "DIMENSION" and group["Key"] not in DIMENSIONS:
+            raise ValidationException(f"Unsupported group-by dimension {group['Key']}")
+    expression = params.get("Filter")
+    start_ts = dt.datetime.combine(start, dt.time(), dt.timezone.utc).timestamp()
+    end_ts = dt.datetime.combine(end, dt.time(), dt.timezone.utc).timestamp()
+    totals: dict[str, dict[tuple[str, ...], list[Decimal]]] = defaultdict(lambda: defaultdict(lambda: [Decimal(0), Decimal(0)]))
+    for item in line_items(account, start_ts, end_ts, granularity):
+        if expression and not _matches(expression, item):
+            continue
+        keys = tuple(_group_key(group, item) for group in group_by)
+        bucket = totals[item.period][keys]
+        bucket[0] += item.cost
+        bucket[1] += item.tokens
+    results = []
+    now = settings.now()
+    for key, period_start, period_end in _periods(start, end, granularity):
+        groups = totals.get(key, {})
+        estimated = period_end >= now.date().isoformat()
+        entry: dict[str, Any] = {"TimePeriod": {"Start": period_start, "End": period_end}, "Estimated": estimated}
+        if group_by:
+            entry["Total"] = {}
+            entry["Groups"] = [{"Keys": list(k), "Metrics": _metric_values(metrics, v)} for k, v in sorted(groups.items())]
+        else:
+            total = groups.get((), [Decimal(0), Decimal(0)])
+            entry["Total"] = _metric_values(metrics, total)
+            entry["Groups"] = []
+        results.append(entry)
+    return _page(results, params.get("NextPageToken"), group_by)
+
+
+def _group_key(group: Mapping[str, str], item: LineItem) -> str:
+    if group["Type"] == "TAG":
+        return f"{group['Key']}${item.tags.get(group['Key'], '')}"
+    if group["Type"] == "DIMENSION":
+        return item.dimensions[group["Key"]]
+    return f"{group['Key']}$"
+
+
+def _metric_values(metrics: list[str], totals: list[Decimal]) -> dict[str, dict[str, str]]:
+    return {
+        m: ({"Amount": _amount(totals[0]), "Unit": "USD"} if m in COST_METRICS else {"Amount": _amount(totals[1]), "Unit": "N/A"})
+        for m in metrics
+    }
+
+
+def _page(results: list[dict[str, Any]], token: str | None, group_by: list[Any]) -> dict[str, Any]:
+    """Whole periods per page, at most ``SimSettings.ce_page_groups`` groups in a page."""
+    offset = 0
+    if token:
+        try:
+            offset = int(base64.b64decode(token).decode())
+        except ValueError:
+            raise ValidationException("Invalid NextPageToken") from None
+    limit = settings.settings().ce_page_groups
+    page: list[dict[str, Any]] = []
+    used = 0
+    for entry in results[offset:]:
+        size = max(1, len(entry["Groups"]))
+        if page and used + size > limit:
+            break
+        page.append(entry)
+        used += size
+    out: dict[str, Any] = {
+        "ResultsByTime": page,
+        "GroupDefinitions": [{"Type": g["Type"], "Key": g["Key"]} for g in group_by],
+        "DimensionValueAttributes": [],
+    }
+    if offset + len(page) < len(results):
+        out["NextPageToken"] = base64.b64encode(str(offset + len(page)).encode()).decode()
+    return out

@@ -1,0 +1,11 @@
+"""CloudWatch operations the emulator answers itself for the AWS/Bedrock namespace."""
+
+from aipctl_sim.cloudwatch import responses
+
+SERVICE = "cloudwatch"
+operations = {
+    "GetMetricStatistics": responses.get_metric_statistics,
+    "GetMetricData": responses.get_metric_data,
+    "ListMetrics": responses.list_metrics,
+}
+claims = responses.is_ours
