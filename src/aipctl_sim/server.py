@@ -113,6 +113,11 @@ class SimApp:
             return _send(start_response, error_response(fault, protocol, str(uuid.uuid4())))
         if ours:
             return _send(start_response, self._serve(*ours))
+        if scope and scope[1] in ("s3", "logs"):
+            from aipctl_sim.runtime import logs as invocation_logs
+
+            with self.lock:
+                invocation_logs.flush()  # readers of the log bucket/group see every record so far
         environ["wsgi.input"] = _BytesInput(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         with self.lock:
@@ -256,6 +261,9 @@ class SimApp:
             BackendDict.reset()
             settings.replace_settings(settings.SimSettings())
             telemetry.store().clear()
+            from aipctl_sim.runtime import logs as invocation_logs
+
+            invocation_logs.discard()
             self._on_change()
             return {"reset": True}
         if path == "health":

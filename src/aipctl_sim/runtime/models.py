@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote
 
 from moto.core.base_backend import BackendDict, BaseBackend
@@ -15,6 +16,7 @@ from aipctl_sim.bedrock.models import ApplicationProfile, bedrock_sim_backends
 from aipctl_sim.ce.models import ce_backend
 from aipctl_sim.identity import CallerIdentity, explicit_deny, identity_for
 from aipctl_sim.protocol import AccessDeniedException, Request, ResourceNotFoundException, ServiceError, ValidationException
+from aipctl_sim.runtime import logs
 from aipctl_sim.runtime.families import ParsedRequest, Usage
 from aipctl_sim.runtime.tokens import CACHE_TTL_S, latency_ms
 
@@ -134,6 +136,8 @@ def record(
     if req.operation == "CountTokens":
         return  # not an invocation: no tokens billed, no metrics
     usage = usage or Usage()
+    if status != "ok" and target is not None:
+        log_invocation(req, identity, target, usage, None, None, error_code=status)
     telemetry.store().record_call(
         telemetry.CallRecord(
             ts=settings.now().timestamp(),
@@ -161,6 +165,36 @@ def record(
             cost_tags=active_cost_tags(req.account_id, target.aip if target else None) if status == "ok" else None,
         )
     )
+
+
+def log_invocation(
+    req: Request,
+    identity: CallerIdentity,
+    target: ModelTarget,
+    usage: Usage,
+    input_body: Any,
+    output_body: Any,
+    error_code: str | None = None,
+) -> None:
+    """The model invocation log record of this call, if the account has logging switched on."""
+    if req.operation == "CountTokens":
+        return
+    regions = sorted({arn.split(":")[3] for arn in target.routed_model_arns if arn.split(":")[3]}) or [req.region]
+    inference_region = regions[int(req.request_id.replace("-", "")[:8], 16) % len(regions)] if target.geo else req.region
+    record_ = logs.record_for(
+        account=req.account_id,
+        region=req.region,
+        request_id=req.request_id,
+        operation=req.operation,
+        model_id=unquote(str(req.params.get("modelId", ""))),
+        identity_arn=identity.arn,
+        inference_region=inference_region,
+        usage=usage,
+        input_body=input_body,
+        output_body=output_body,
+        error_code=error_code,
+    )
+    logs.deliver(req.account_id, req.region, record_, embedding=target.model.family in ("titan-embed", "cohere-embed"))
 
 
 def record_failure(req: Request, error: ServiceError) -> None:

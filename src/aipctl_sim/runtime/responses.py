@@ -10,7 +10,7 @@ from aipctl_sim.identity import identity_for
 from aipctl_sim.protocol import Request, Response, ServiceError, ValidationException
 from aipctl_sim.runtime import eventstream, families
 from aipctl_sim.runtime.families import EMBEDDING_FAMILIES, ParsedRequest, Usage
-from aipctl_sim.runtime.models import ModelTarget, authorize, finish, record, resolve
+from aipctl_sim.runtime.models import ModelTarget, authorize, finish, log_invocation, record, resolve
 from aipctl_sim.runtime.tokens import synthetic_text
 
 
@@ -44,16 +44,23 @@ def _converse_parsed(req: Request) -> tuple[Any, ModelTarget, ParsedRequest]:
     return identity, target, _guarded(req, identity, target, parse)
 
 
+def _converse_input(req: Request) -> dict[str, Any]:
+    return {k: v for k, v in req.params.items() if k != "modelId"}
+
+
 def converse(req: Request) -> dict[str, Any]:
     identity, target, parsed = _converse_parsed(req)
     usage, latency = finish(req, identity, target, parsed)
-    return families.converse_output(parsed, usage, latency)
+    output = families.converse_output(parsed, usage, latency)
+    log_invocation(req, identity, target, usage, _converse_input(req), output)
+    return output
 
 
 def converse_stream(req: Request) -> Response:
     identity, target, parsed = _converse_parsed(req)
     usage, latency = finish(req, identity, target, parsed)
     full = families.converse_output(parsed, usage, latency)
+    log_invocation(req, identity, target, usage, _converse_input(req), full)
     events: list[tuple[str, dict[str, Any]]] = [("messageStart", {"role": "assistant"})]
     block = full["output"]["message"]["content"][0]
     if "toolUse" in block:
@@ -110,11 +117,12 @@ def invoke_model(req: Request) -> dict[str, Any]:
     identity, target, parsed, raw = _invoke_parsed(req)
     usage, latency = finish(req, identity, target, parsed)
     body = _invoke_body(target, parsed, usage, raw)
+    log_invocation(req, identity, target, usage, json.loads(raw), body)
     return {"body": json.dumps(body).encode(), "contentType": "application/json", **_metric_headers(usage, latency)}
 
 
 def invoke_model_with_response_stream(req: Request) -> Response:
-    identity, target, parsed, _raw = _invoke_parsed(req)
+    identity, target, parsed, raw = _invoke_parsed(req)
     if target.model.family in EMBEDDING_FAMILIES:
         error = ValidationException(f"The model {target.model.model_id} does not support response streaming.")
         record(req, identity, target, None, error.code)
@@ -131,6 +139,7 @@ def invoke_model_with_response_stream(req: Request) -> Response:
     if usage.cache_write:
         metrics["cacheWriteInputTokenCount"] = usage.cache_write
     chunks = _family_chunks(target, parsed, usage)
+    log_invocation(req, identity, target, usage, json.loads(raw), _invoke_body(target, parsed, usage, raw))
     chunks[-1]["amazon-bedrock-invocationMetrics"] = metrics
     events = [("chunk", {"bytes": base64.b64encode(json.dumps(c).encode()).decode()}) for c in chunks]
     return _stream_response(eventstream.stream(events), {"X-Amzn-Bedrock-Content-Type": "application/json"})
