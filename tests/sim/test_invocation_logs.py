@@ -37,7 +37,10 @@ def test_records_land_in_s3_and_cloudwatch_logs(session, emulator, bedrock, sim)
     runtime.converse(modelId=aip, messages=MESSAGES)
 
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="bedrock-logs")["Contents"]]
-    pattern = rf"^raw/AWSLogs/{ACCOUNT}/BedrockModelInvocationLogs/{REGION}/\d{{4}}/\d{{2}}/\d{{2}}/\d{{2}}/\d{{8}}T\d{{6}}Z_[0-9a-f]{{16}}\.json\.gz$"
+    pattern = (
+        rf"^raw/AWSLogs/{ACCOUNT}/BedrockModelInvocationLogs/{REGION}/"
+        r"\d{4}/\d{2}/\d{2}/\d{2}/\d{8}T\d{6}Z_[0-9a-f]{16}\.json\.gz$"
+    )
     assert len(keys) == 2 and all(re.match(pattern, k) for k in keys), keys
     records = [
         json.loads(line)
