@@ -127,6 +127,49 @@ def test_runbook_queries_with_the_aws_cli(served: str, tmp_path: Path) -> None:
     model_ids = [json.loads(e)["requestParameters"]["modelId"] for e in json.loads(lookup.stdout)]
     assert arn in model_ids
 
+    # 4.5: tag the AIP, activate the tag, use it, wait out the billing lag, query like the runbook
+    assert aws("bedrock", "tag-resource", "--resource-arn", arn, "--tags", "key=Application,value=runbook").returncode == 0
+    activated = aws(
+        "ce",
+        "update-cost-allocation-tags-status",
+        "--region",
+        "us-east-1",
+        "--cost-allocation-tags-status",
+        '[{"TagKey":"Application","Status":"Active"}]',
+    )
+    assert json.loads(activated.stdout)["Errors"] == []
+    assert (
+        aws(
+            "bedrock-runtime", "converse", "--model-id", arn, "--messages", '[{"role":"user","content":[{"text":"hi"}]}]'
+        ).returncode
+        == 0
+    )
+    today = run_cli("sim", "clock", "--endpoint", served).out.strip()[:10]
+    assert run_cli("sim", "clock", "advance", "2d", "--endpoint", served).code == 0
+    import datetime as dt
+
+    end = (dt.date.fromisoformat(today) + dt.timedelta(days=2)).isoformat()
+    costs = aws(
+        "ce",
+        "get-cost-and-usage",
+        "--region",
+        "us-east-1",
+        "--time-period",
+        f"Start={today},End={end}",
+        "--granularity",
+        "DAILY",
+        "--metrics",
+        "UnblendedCost",
+        "UsageQuantity",
+        "--filter",
+        '{"Dimensions":{"Key":"SERVICE","Values":["Claude Sonnet 4.6 (Amazon Bedrock Edition)"]}}',
+        "--group-by",
+        "Type=TAG,Key=Application",
+    )
+    assert costs.returncode == 0, costs.stderr
+    keys = {g["Keys"][0] for r in json.loads(costs.stdout)["ResultsByTime"] for g in r["Groups"]}
+    assert "Application$runbook" in keys
+
 
 def test_sim_control_commands_against_a_running_server(served: str, tmp_path: Path) -> None:
     clock = run_cli("sim", "clock", "--endpoint", served, "--json")

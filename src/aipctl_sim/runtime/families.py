@@ -88,7 +88,9 @@ def parse_converse(params: dict[str, Any]) -> ParsedRequest:
         name = (choice.get("tool") or {}).get("name")
         tool = next((t for t in tools if t["name"] == name), tools[0])
     max_tokens = (params.get("inferenceConfig") or {}).get("maxTokens")
-    return ParsedRequest(counter.result(), max_tokens, digest(params), tool=tool)
+    # The answer depends on the request, not on how the model was addressed (AIP ARN, id, profile).
+    request = {k: v for k, v in params.items() if k != "modelId"}
+    return ParsedRequest(counter.result(), max_tokens, digest(request), tool=tool)
 
 
 def converse_output(parsed: ParsedRequest, usage: Usage, latency: int) -> dict[str, Any]:

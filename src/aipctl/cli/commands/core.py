@@ -222,7 +222,7 @@ def list_cmd(opts: GlobalOptions, inventory_file: str | None, as_json: bool, sho
 )
 @pass_options
 def demo_cmd(opts: GlobalOptions, directory: str) -> None:
-    """Run Phase 4 on the embedded emulator: inventory -> AIPs -> cost tags -> listing.
+    """Run Phase 4 on the embedded emulator: inventory -> AIPs -> cost tags -> 3 days of traffic.
 
     Leaves aipctl.yaml and .aipctl/ in DIR so every other command can be run there afterwards.
     """
@@ -261,11 +261,27 @@ def demo_cmd(opts: GlobalOptions, directory: str) -> None:
                 "model_source": p.tags.get(inv_rules.TAG_SOURCE),
                 "arn": p.arn,
             }
-            for p in sorted(live.profiles, key=lambda p: p.name)
+            for p in live.profiles
             if p.tags.get(inv_rules.TAG_MANAGED) == loaded.inventory.name
         ]
-    console.out.print(profiles_table(rows))
+        console.out.print(profiles_table(rows))
+        from aipctl.simulate.traffic import run_traffic
+
+        with console.progress_bar("4. simulating 3 days of traffic", total=72) as bar:
+            traffic = run_traffic(
+                loaded,
+                target,
+                days=3,
+                seed=7,
+                on_hour=lambda done, total: bar.update("4. simulating 3 days of traffic", done, total),
+            )
+        summary = traffic.to_dict()
+        console.note(
+            f"4. simulated 3 days: {summary['total_calls']:,} calls by {len(summary['callers'])} callers "
+            f"({traffic.bypass_caller} still calls its model directly, not its AIP)"
+        )
     console.note(
         f"Done. In {root}: `aipctl plan` shows no changes, `aipctl list --json` lists the ARNs, "
-        "`aipctl tags status` shows the cost-allocation tags."
+        "`aipctl tags status` shows the cost-allocation tags; the emulator holds 3 days of CloudTrail, "
+        "CloudWatch, and (after the 24 h billing lag) Cost Explorer data."
     )

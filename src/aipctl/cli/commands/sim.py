@@ -174,6 +174,66 @@ def faults_clear(opts: GlobalOptions, endpoint: str | None) -> None:
     console.note("fault rules cleared")
 
 
+@sim_group.command("traffic")
+@click.option("-f", "--file", "inventory_file", default="aipctl.yaml", show_default=True, type=click.Path(dir_okay=False))
+@click.option("--days", default=3.0, show_default=True, type=click.FloatRange(0.05, 90))
+@click.option("--seed", default=7, show_default=True, type=int, help="Same seed, same traffic.")
+@click.option(
+    "--calls-per-day", default=40, show_default=True, type=click.IntRange(1, 100_000), help="Per caller (x5 for the first)."
+)
+@click.option("--bypass", default=None, help="Caller that still calls the model directly (default: the last text caller).")
+@endpoint_option
+@json_option
+@pass_options
+def traffic_cmd(
+    opts: GlobalOptions,
+    inventory_file: str,
+    days: float,
+    seed: int,
+    calls_per_day: int,
+    bypass: str | None,
+    endpoint: str | None,
+    as_json: bool,
+) -> None:
+    """Drive realistic traffic through the callers' AIPs, advancing the simulated clock hour by hour."""
+    from dataclasses import replace
+
+    from aipctl.inventory import load_inventory
+    from aipctl.simulate.traffic import run_traffic
+
+    loaded = load_inventory(inventory_file)
+    if opts.target != "sim":
+        raise UsageError("traffic is generated against the emulator only (drop --target aws)")
+    scoped = replace(opts, endpoint_url=endpoint or opts.endpoint_url)
+    with scoped.open(loaded.inventory.region) as target:
+        console.announce(target)
+        with console.progress_bar("simulating traffic", total=round(days * 24)) as bar:
+            report = run_traffic(
+                loaded,
+                target,
+                days=days,
+                seed=seed,
+                calls_per_day=calls_per_day,
+                bypass=bypass,
+                on_hour=lambda done, total: bar.update("simulating traffic", done, total),
+            )
+    if as_json:
+        console.print_json(report.to_dict())
+        return
+    from rich.table import Table
+
+    table = Table(header_style="bold")
+    for column in ("caller", "calls", "errors", "input tokens", "output tokens"):
+        table.add_column(column, justify="right" if column != "caller" else "left")
+    for caller, row in report.to_dict()["callers"].items():
+        marker = " (bypasses its AIP)" if caller == report.bypass_caller else ""
+        table.add_row(
+            caller + marker, str(row["calls"]), str(row["errors"]), f"{row['input_tokens']:,}", f"{row['output_tokens']:,}"
+        )
+    console.out.print(table)
+    console.note(f"{report.hours} simulated hours, {report.start} -> {report.end}")
+
+
 @sim_group.command("quota")
 @click.argument("name", type=click.Choice(["application-inference-profiles"]))
 @click.argument("value", type=click.IntRange(0, 1_000_000))

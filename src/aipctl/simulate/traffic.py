@@ -1,0 +1,242 @@
+"""Realistic Bedrock traffic for the emulator, made with real boto3 clients.
+
+For each simulated hour: every caller makes a number of calls drawn from its daily volume and a
+diurnal curve (quiet at night, peak early afternoon), through its own AIPs and under its own IAM
+identity (a role named after the inventory's first identity pattern, assumed with the caller's
+name as session name, so CloudTrail names it). The first caller is a heavy hitter (5x volume);
+one caller (``bypass``) still calls the system-defined profile or model directly; aliases whose
+model is an embedding model are called with InvokeModel. The clock moves one hour at a time.
+The same seed and inventory give the same calls.
+
+Talks to the emulator only over HTTP (boto3 and its control API), like any other client.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from aipctl._exceptions import UsageError
+from aipctl.aws.simctl import SimControl
+from aipctl.aws.target import Target
+from aipctl.inventory import LoadedInventory, rules
+
+EMBEDDING_HINTS = ("embed",)
+_TOPICS = (
+    "invoice totals",
+    "tenant usage",
+    "a support ticket",
+    "the weekly report",
+    "a contract clause",
+    "an outage summary",
+    "customer churn",
+    "the on-call handover",
+    "a pricing question",
+    "release notes",
+)
+
+
+@dataclass
+class CallerPlan:
+    caller: str
+    role_name: str
+    targets: dict[str, str]  # alias -> model id to call (an AIP ARN, or the source for a bypasser)
+    embedding_aliases: set[str]
+    weight: float
+    bypass: bool = False
+
+
+@dataclass
+class TrafficReport:
+    hours: int = 0
+    calls: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    input_tokens: Counter[str] = field(default_factory=Counter)
+    output_tokens: Counter[str] = field(default_factory=Counter)
+    bypass_caller: str | None = None
+    start: str = ""
+    end: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hours": self.hours,
+            "start": self.start,
+            "end": self.end,
+            "bypass_caller": self.bypass_caller,
+            "callers": {
+                c: {
+                    "calls": self.calls[c],
+                    "errors": self.errors[c],
+                    "input_tokens": self.input_tokens[c],
+                    "output_tokens": self.output_tokens[c],
+                }
+                for c in sorted(self.calls | self.errors)
+            },
+            "total_calls": sum(self.calls.values()),
+        }
+
+
+def diurnal(hour: int) -> float:
+    """Relative load at an hour of the day (UTC): 0.15 at night, 1.0 around 13:00."""
+    return 0.15 + 0.85 * max(0.0, math.sin(math.pi * (hour - 6) / 14)) if 6 <= hour <= 20 else 0.15
+
+
+def plan_callers(loaded: LoadedInventory, live: list[Any], bypass: str | None, account: str) -> list[CallerPlan]:
+    inventory = loaded.inventory
+    arns = {
+        (p.tags.get(rules.TAG_CALLER), p.tags.get(rules.TAG_ALIAS)): p.arn
+        for p in live
+        if p.tags.get(rules.TAG_MANAGED) == inventory.name
+    }
+    missing = sorted(f"{d.caller}/{d.alias}" for d in loaded.profiles if (d.caller, d.alias) not in arns)
+    if missing:
+        raise UsageError(
+            f"AIPs missing for {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}",
+            hint="run `aipctl apply --yes` first",
+        )
+    text_callers = [
+        name for name, c in inventory.callers.items() if any(not _is_embedding(loaded.sources[a].model_id) for a in c.models)
+    ]
+    if bypass is None and len(text_callers) > 1:
+        bypass = text_callers[-1]
+    if bypass is not None and bypass not in inventory.callers:
+        raise UsageError(f"--bypass {bypass!r} is not a caller of the inventory")
+    plans = []
+    for index, (name, caller) in enumerate(inventory.callers.items()):
+        is_bypass = name == bypass
+        targets = {
+            alias: loaded.sources[alias].copy_from(inventory.region, account) if is_bypass else arns[(name, alias)]
+            for alias in caller.models
+        }
+        role = caller.identities[0].rsplit("/", 1)[-1] if caller.identities else f"aipctl-traffic-{name}"
+        role = "".join(ch for ch in role if ch.isalnum() or ch in "+=,.@_-") or f"aipctl-traffic-{name}"
+        embedding = {a for a in caller.models if _is_embedding(loaded.sources[a].model_id)}
+        plans.append(CallerPlan(name, role, targets, embedding, 5.0 if index == 0 else 1.0, is_bypass))
+    return plans
+
+
+def _is_embedding(model_id: str) -> bool:
+    return any(hint in model_id for hint in EMBEDDING_HINTS)
+
+
+def _credentials(target: Target, plan: CallerPlan) -> dict[str, str]:
+    iam, sts = target.client("iam"), target.client("sts")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
+    try:
+        role_arn = iam.get_role(RoleName=plan.role_name)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        role_arn = iam.create_role(RoleName=plan.role_name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=plan.caller[:64])["Credentials"]
+    return {
+        "aws_access_key_id": creds["AccessKeyId"],
+        "aws_secret_access_key": creds["SecretAccessKey"],
+        "aws_session_token": creds["SessionToken"],
+    }
+
+
+def run_traffic(
+    loaded: LoadedInventory,
+    target: Target,
+    *,
+    days: float,
+    seed: int,
+    calls_per_day: int = 40,
+    bypass: str | None = None,
+    concurrency: int = 4,
+    on_hour: Callable[[int, int], None] | None = None,
+) -> TrafficReport:
+    """Drive ``days`` of traffic; returns what was sent (the emulator records what it received)."""
+    if target.kind != "sim" or not target.endpoint_url:
+        raise UsageError("traffic is generated against the emulator only (--target sim)")
+    import boto3
+    from botocore.config import Config
+
+    from aipctl.plan.reconcile import read_live_state
+
+    control = SimControl(target.endpoint_url)
+    live = list(read_live_state(target, []).profiles)
+    plans = plan_callers(loaded, live, bypass, target.account)
+    config = Config(retries={"mode": "standard", "total_max_attempts": 6}, max_pool_connections=concurrency * 2)
+    clients = {
+        p.caller: boto3.Session(region_name=target.region, **_credentials(target, p)).client(
+            "bedrock-runtime", endpoint_url=target.endpoint_url, config=config
+        )
+        for p in plans
+    }
+    import datetime as dt
+
+    rng = random.Random(seed)
+    started = dt.datetime.fromisoformat(control.clock()["now"])
+    into_hour = started.minute * 60 + started.second + started.microsecond / 1e6
+    if into_hour:
+        control.advance(3600 - into_hour)  # traffic runs in whole hours of the simulated day
+    report = TrafficReport(bypass_caller=next((p.caller for p in plans if p.bypass), None), start=control.clock()["now"])
+    hours = max(1, round(days * 24))
+
+    for index in range(hours):
+        now = dt.datetime.fromisoformat(control.clock()["now"])
+        load = diurnal(now.hour)
+        jobs = []
+        for plan in plans:
+            expected = calls_per_day * plan.weight * load / sum(diurnal(h) for h in range(24))
+            count = _poisson(rng, expected)
+            for _ in range(count):
+                alias = rng.choice(sorted(plan.targets))
+                jobs.append((plan, alias, rng.random(), rng.randint(0, 10_000)))
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            for caller, outcome, tokens in pool.map(lambda job: _call(clients[job[0].caller], *job), jobs):
+                if outcome == "ok":
+                    report.calls[caller] += 1
+                    report.input_tokens[caller] += tokens[0]
+                    report.output_tokens[caller] += tokens[1]
+                else:
+                    report.errors[caller] += 1
+        control.advance(3600)
+        report.hours += 1
+        if on_hour:
+            on_hour(index + 1, hours)
+    report.end = control.clock()["now"]
+    return report
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    if mean <= 0:
+        return 0
+    limit, k, product = math.exp(-mean), 0, rng.random()
+    while product > limit:
+        k += 1
+        product *= rng.random()
+    return k
+
+
+def _call(client: Any, plan: CallerPlan, alias: str, size: float, salt: int) -> tuple[str, str, tuple[int, int]]:
+    from botocore.exceptions import ClientError
+
+    model_id = plan.targets[alias]
+    topic = _TOPICS[salt % len(_TOPICS)]
+    try:
+        if alias in plan.embedding_aliases:
+            text = f"{plan.caller} document {salt}: " + " ".join([topic] * (1 + int(size * 40)))
+            answer = client.invoke_model(modelId=model_id, body=json.dumps({"inputText": text}))
+            headers = answer["ResponseMetadata"]["HTTPHeaders"]
+            answer["body"].read()
+            return plan.caller, "ok", (int(headers.get("x-amzn-bedrock-input-token-count", 0)), 0)
+        prompt = f"[{plan.caller} #{salt}] Please summarise {topic}. " + "Context line. " * int(1 + size * 120)
+        answer = client.converse(
+            modelId=model_id,
+            messages=[{"role": "user", "content": [{"text": prompt}]}],
+            inferenceConfig={"maxTokens": 64 + int(size * 448)},
+        )
+        usage = answer["usage"]
+        return plan.caller, "ok", (usage["inputTokens"], usage["outputTokens"])
+    except ClientError as exc:
+        return plan.caller, exc.response["Error"]["Code"], (0, 0)
