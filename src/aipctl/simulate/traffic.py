@@ -22,7 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from aipctl._exceptions import UsageError
+from aipctl._exceptions import AwsError, UsageError
+from aipctl.aws.errors import aws_call
 from aipctl.aws.simctl import SimControl
 from aipctl.aws.target import Target
 from aipctl.inventory import LoadedInventory, rules
@@ -132,10 +133,15 @@ def _credentials(target: Target, plan: CallerPlan) -> dict[str, str]:
         "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
     }
     try:
-        role_arn = iam.get_role(RoleName=plan.role_name)["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        role_arn = iam.create_role(RoleName=plan.role_name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=plan.caller[:64])["Credentials"]
+        with aws_call("iam", "GetRole", plan.role_name):
+            role_arn = iam.get_role(RoleName=plan.role_name)["Role"]["Arn"]
+    except AwsError as exc:
+        if exc.code != "NoSuchEntity":
+            raise
+        with aws_call("iam", "CreateRole", plan.role_name):
+            role_arn = iam.create_role(RoleName=plan.role_name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    with aws_call("sts", "AssumeRole", role_arn):
+        creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=plan.caller[:64])["Credentials"]
     return {
         "aws_access_key_id": creds["AccessKeyId"],
         "aws_secret_access_key": creds["SecretAccessKey"],
@@ -219,24 +225,29 @@ def _poisson(rng: random.Random, mean: float) -> int:
 
 
 def _call(client: Any, plan: CallerPlan, alias: str, size: float, salt: int) -> tuple[str, str, tuple[int, int]]:
-    from botocore.exceptions import ClientError
-
     model_id = plan.targets[alias]
     topic = _TOPICS[salt % len(_TOPICS)]
     try:
-        if alias in plan.embedding_aliases:
-            text = f"{plan.caller} document {salt}: " + " ".join([topic] * (1 + int(size * 40)))
-            answer = client.invoke_model(modelId=model_id, body=json.dumps({"inputText": text}))
-            headers = answer["ResponseMetadata"]["HTTPHeaders"]
-            answer["body"].read()
-            return plan.caller, "ok", (int(headers.get("x-amzn-bedrock-input-token-count", 0)), 0)
-        prompt = f"[{plan.caller} #{salt}] Please summarise {topic}. " + "Context line. " * int(1 + size * 120)
-        answer = client.converse(
-            modelId=model_id,
-            messages=[{"role": "user", "content": [{"text": prompt}]}],
-            inferenceConfig={"maxTokens": 64 + int(size * 448)},
-        )
-        usage = answer["usage"]
-        return plan.caller, "ok", (usage["inputTokens"], usage["outputTokens"])
-    except ClientError as exc:
-        return plan.caller, exc.response["Error"]["Code"], (0, 0)
+        with aws_call("bedrock-runtime", "InvokeModel/Converse", model_id):
+            return _invoke(client, plan, alias, size, salt, model_id, topic)
+    except AwsError as exc:
+        return plan.caller, exc.code, (0, 0)
+
+
+def _invoke(
+    client: Any, plan: CallerPlan, alias: str, size: float, salt: int, model_id: str, topic: str
+) -> tuple[str, str, tuple[int, int]]:
+    if alias in plan.embedding_aliases:
+        text = f"{plan.caller} document {salt}: " + " ".join([topic] * (1 + int(size * 40)))
+        answer = client.invoke_model(modelId=model_id, body=json.dumps({"inputText": text}))
+        headers = answer["ResponseMetadata"]["HTTPHeaders"]
+        answer["body"].read()
+        return plan.caller, "ok", (int(headers.get("x-amzn-bedrock-input-token-count", 0)), 0)
+    prompt = f"[{plan.caller} #{salt}] Please summarise {topic}. " + "Context line. " * int(1 + size * 120)
+    answer = client.converse(
+        modelId=model_id,
+        messages=[{"role": "user", "content": [{"text": prompt}]}],
+        inferenceConfig={"maxTokens": 64 + int(size * 448)},
+    )
+    usage = answer["usage"]
+    return plan.caller, "ok", (usage["inputTokens"], usage["outputTokens"])
