@@ -181,6 +181,11 @@ def test_sim_control_commands_against_a_running_server(served: str, tmp_path: Pa
     assert faults == [{"service": "bedrock", "operation": "*", "throttle_rate": 0.5, "error_rate": 0.0, "latency_ms": 0.0}]
     assert run_cli("sim", "faults", "clear", "--endpoint", served).code == 0
     assert run_cli("sim", "faults", "show", "--endpoint", served).json == []
+    shown = run_cli("sim", "settings", "--endpoint", served).json
+    assert shown == {"billing_lag_hours": 24.0, "ce_page_groups": 1000, "cloudtrail_lookup_rps": 2.0}
+    changed = run_cli("sim", "settings", "--billing-lag-hours", "0", "--endpoint", served).json
+    assert changed["billing_lag_hours"] == 0.0
+    assert run_cli("sim", "settings", "--billing-lag-hours", "24", "--endpoint", served).code == 0
 
 
 def test_sim_clock_on_embedded_state_persists(tmp_path: Path) -> None:

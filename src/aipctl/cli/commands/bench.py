@@ -36,3 +36,21 @@ def foundation_cmd(callers: int, throttle: float, kill_at: float, parts: tuple[s
     import json
 
     console.out.print(json.dumps(result, indent=2), highlight=False)
+
+
+@bench_group.command("runtime")
+@click.option("--records", default=1_000_000, show_default=True, type=click.IntRange(1000, 50_000_000))
+@click.option("--seconds", default=8.0, show_default=True, type=click.FloatRange(1, 600), help="Load duration per server.")
+@click.option("--only", "parts", multiple=True, type=click.Choice(["throughput", "memory"]))
+@json_option
+def runtime_cmd(records: int, seconds: float, parts: tuple[str, ...], as_json: bool) -> None:
+    """Emulated runtime calls/s through boto3 (vs stock moto) and memory for N recorded calls (vs dicts)."""
+    import json
+
+    from aipctl.bench.runtime import run
+
+    result = run(parts, records, seconds)
+    if as_json:
+        console.print_json(result)
+    else:
+        console.out.print(json.dumps(result, indent=2), highlight=False)

@@ -245,6 +245,37 @@ def quota_cmd(opts: GlobalOptions, name: str, value: int, endpoint: str | None) 
         console.print_json(sim.set_quotas({name: value}))
 
 
+@sim_group.command("settings")
+@click.option(
+    "--billing-lag-hours", type=click.FloatRange(0, 24 * 30), help="Hours before usage shows in Cost Explorer (default 24)."
+)
+@click.option(
+    "--cloudtrail-lookup-rps", type=click.FloatRange(0, 1000), help="LookupEvents requests per second (default 2; 0 = no limit)."
+)
+@click.option("--ce-page-groups", type=click.IntRange(1, 100_000), help="Groups per GetCostAndUsage page (default 1000).")
+@endpoint_option
+@pass_options
+def settings_cmd(
+    opts: GlobalOptions,
+    billing_lag_hours: float | None,
+    cloudtrail_lookup_rps: float | None,
+    ce_page_groups: int | None,
+    endpoint: str | None,
+) -> None:
+    """Show or change emulator behaviour: billing lag, CloudTrail rate limit, Cost Explorer page size."""
+    values = {
+        k: v
+        for k, v in {
+            "billing_lag_hours": billing_lag_hours,
+            "cloudtrail_lookup_rps": cloudtrail_lookup_rps,
+            "ce_page_groups": ce_page_groups,
+        }.items()
+        if v is not None
+    }
+    with control(opts, endpoint) as sim:
+        console.print_json(sim.set_settings(**values))
+
+
 @sim_group.command("reset")
 @click.option("--yes", is_flag=True, help="Confirm: forget every emulated resource.")
 @endpoint_option
