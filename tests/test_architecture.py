@@ -10,7 +10,13 @@ import aipctl
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 #: The only product modules allowed to import the emulator (to start it).
-EMULATOR_GATES = {"aipctl/aws/target.py", "aipctl/cli/commands/sim.py", "aipctl/bench/foundation.py", "aipctl/bench/runtime.py"}
+EMULATOR_GATES = {
+    "aipctl/aws/target.py",
+    "aipctl/cli/commands/sim.py",
+    "aipctl/bench/foundation.py",
+    "aipctl/bench/runtime.py",
+    "aipctl/bench/memory_probe.py",
+}
 
 
 def _modules(package: str) -> list[tuple[str, ast.Module]]:
