@@ -19,6 +19,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "aipctl_sim" / "bedrock" / "catalog.json"
+#: The product's own price book (aipctl never reads the emulator's files).
+PRICES_OUT = Path(__file__).resolve().parents[1] / "src" / "aipctl" / "pricing" / "prices.json"
 
 # Regions each geo prefix routes across (at most five, as GetInferenceProfile returns them).
 GEOS = {
@@ -247,7 +249,19 @@ def main() -> int:
         "models": models,
     }
     OUT.write_text(json.dumps(catalog, indent=1) + "\n")
-    print(f"wrote {OUT} ({len(models)} models)")
+    prices = {
+        "source": catalog["source"],
+        "generated": catalog["generated"],
+        "unit": "USD per 1M tokens",
+        "models": {
+            m["modelId"]: {"name": m["modelName"], "provider": m["providerName"], "family": m["family"],
+                           "billing_service": m["billingService"], "prices": m["prices"]}
+            for m in models
+        },
+    }
+    PRICES_OUT.parent.mkdir(parents=True, exist_ok=True)
+    PRICES_OUT.write_text(json.dumps(prices, indent=1) + "\n")
+    print(f"wrote {OUT} ({len(models)} models) and {PRICES_OUT}")
     return 0
 
 

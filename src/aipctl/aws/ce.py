@@ -64,3 +64,40 @@ class CostAllocationTags:
             )
         refused = {key for key, _ in pending}
         return ActivationResult(tuple(k for k in keys if k not in refused), tuple(pending))
+
+
+class CostExplorer:
+    """GetCostAndUsage with its NextPageToken loop (botocore has no paginator for it)."""
+
+    def __init__(self, target: Target) -> None:
+        self.client = target.client("ce", BILLING_REGION)
+
+    @requires("ce:GetCostAndUsage")
+    def cost_and_usage(self, **kwargs: Any) -> list[dict[str, Any]]:
+        """All ResultsByTime entries, every page (a period split over pages is merged)."""
+        results: list[dict[str, Any]] = []
+        token = None
+        while True:
+            with aws_call("ce", "GetCostAndUsage"):
+                page = self.client.get_cost_and_usage(**kwargs, **({"NextPageToken": token} if token else {}))
+            for entry in page.get("ResultsByTime", []):
+                if results and results[-1]["TimePeriod"] == entry["TimePeriod"]:
+                    results[-1]["Groups"].extend(entry.get("Groups", []))
+                else:
+                    results.append(entry)
+            token = page.get("NextPageToken")
+            if not token:
+                return results
+
+    @requires("ce:GetDimensionValues")
+    def services_matching(self, start: str, end: str, text: str) -> list[str]:
+        """SERVICE values containing ``text`` (e.g. every "... (Amazon Bedrock Edition)" and "Amazon Bedrock")."""
+        values: list[str] = []
+        kwargs: dict[str, Any] = {"TimePeriod": {"Start": start, "End": end}, "Dimension": "SERVICE", "SearchString": text}
+        while True:
+            with aws_call("ce", "GetDimensionValues"):
+                page = self.client.get_dimension_values(**kwargs)
+            values += [v["Value"] for v in page.get("DimensionValues", [])]
+            if not page.get("NextPageToken"):
+                return values
+            kwargs["NextPageToken"] = page["NextPageToken"]

@@ -90,6 +90,16 @@ class Target:
             return self.endpoint_url
         return str(self.client("bedrock").meta.endpoint_url)
 
+    def now(self) -> Any:
+        """The target's current time: the simulated clock on the emulator, the wall clock on AWS."""
+        import datetime as dt
+
+        if self.kind == "sim" and self.endpoint_url:
+            from aipctl.aws.simctl import SimControl
+
+            return dt.datetime.fromisoformat(SimControl(self.endpoint_url).clock()["now"])
+        return dt.datetime.now(dt.timezone.utc)
+
     def describe(self) -> dict[str, str]:
         """What a command acts on; every command shows this before it acts."""
         kind = "sim (embedded emulator)" if self.embedded else ("sim" if self.kind == "sim" else "aws")

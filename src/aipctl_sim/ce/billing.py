@@ -267,3 +267,18 @@ def _page(results: list[dict[str, Any]], token: str | None, group_by: list[Any])
     if offset + len(page) < len(results):
         out["NextPageToken"] = base64.b64encode(str(offset + len(page)).encode()).decode()
     return out
+
+
+def get_dimension_values(account: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Values of a dimension in the period (SearchString: case-insensitive substring)."""
+    dimension = params["Dimension"]
+    if dimension not in DIMENSIONS:
+        raise ValidationException(f"Unsupported dimension {dimension}")
+    start = _date(params["TimePeriod"]["Start"], "Start")
+    end = _date(params["TimePeriod"]["End"], "End")
+    start_ts = dt.datetime.combine(start, dt.time(), dt.timezone.utc).timestamp()
+    end_ts = dt.datetime.combine(end, dt.time(), dt.timezone.utc).timestamp()
+    search = str(params.get("SearchString") or "").lower()
+    values = sorted({item.dimensions[dimension] for item in line_items(account, start_ts, end_ts, "MONTHLY")
+                     if search in item.dimensions[dimension].lower()})
+    return {"DimensionValues": [{"Value": v, "Attributes": {}} for v in values], "ReturnSize": len(values), "TotalSize": len(values)}

@@ -19,6 +19,12 @@ def get_cost_and_usage(req: Request) -> dict[str, Any]:
     return compute(req.account_id, req.params)
 
 
+def get_dimension_values(req: Request) -> dict[str, Any]:
+    from aipctl_sim.ce.billing import get_dimension_values as compute
+
+    return compute(req.account_id, req.params)
+
+
 def list_cost_allocation_tags(req: Request) -> dict[str, Any]:
     p = req.params
     tags = sorted(ce_backend(req.account_id).visible(), key=lambda t: t.key)

@@ -7,4 +7,5 @@ operations = {
     "UpdateCostAllocationTagsStatus": responses.update_cost_allocation_tags_status,
     "ListCostAllocationTags": responses.list_cost_allocation_tags,
     "GetCostAndUsage": responses.get_cost_and_usage,
+    "GetDimensionValues": responses.get_dimension_values,
 }

@@ -66,6 +66,24 @@ def samples(
     return buckets
 
 
+def samples_by_model(account: str, region: str, metric: str, model_ids: set[str], start: float, end: float,
+                     period: int) -> dict[str, dict[float, list[float]]]:
+    """model id -> period start -> sample values, for many model ids in one pass."""
+    if metric not in METRICS:
+        return {}
+    value, condition, _ = METRICS[metric]
+    rows = telemetry.store().query(
+        f"SELECT metric_id, CAST(ts / ? AS INTEGER) * ?, {value} FROM calls WHERE account = ? AND region = ? "
+        f"AND ts >= ? AND ts < ? AND {condition}",
+        (period, period, account, region, start, end),
+    )
+    out: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for model_id, bucket, sample in rows:
+        if model_id in model_ids:
+            out[model_id][float(bucket)].append(float(sample))
+    return out
+
+
 def statistic(values: list[float], stat: str) -> float:
     if stat == "SampleCount":
         return float(len(values))

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any
 
 from aipctl_sim import telemetry
-from aipctl_sim.cloudwatch.metrics import BASIC, METRICS, NAMESPACE, samples, statistic, unit
+from aipctl_sim.cloudwatch.metrics import BASIC, METRICS, NAMESPACE, samples, samples_by_model, statistic, unit
 from aipctl_sim.protocol import Request, ValidationException
 
 

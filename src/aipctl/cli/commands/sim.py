@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import threading
 from collections.abc import Iterator
@@ -16,23 +15,11 @@ from aipctl.aws.simctl import SimControl
 from aipctl.cli import console
 from aipctl.cli.commands.core import json_option, pass_options
 from aipctl.cli.main import GlobalOptions
+from aipctl.timeparse import parse_duration
 
 endpoint_option = click.option(
     "--endpoint", "endpoint", default=None, help="A running `aipctl sim serve` (default: the embedded emulator state)."
 )
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
-_UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
-
-
-def parse_duration(text: str) -> float:
-    """'2d' -> 172800.0; '1d12h', '90m', '45s', '1w' work too."""
-    compact = text.replace(" ", "").lower()
-    parts = _DURATION.findall(compact)
-    if not parts or "".join(n + u for n, u in parts) != compact:
-        raise UsageError(f"cannot read duration {text!r}", hint="use e.g. 2d, 12h, 90m, 1d12h")
-    return sum(float(n) * _UNITS[u] for n, u in parts)
-
-
 @contextmanager
 def control(opts: GlobalOptions, endpoint: str | None) -> Iterator[SimControl]:
     url = endpoint or (opts.endpoint_url if opts.target == "sim" else None)

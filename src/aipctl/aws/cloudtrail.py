@@ -1,0 +1,102 @@
+"""CloudTrail adapter: runtime events, read within LookupEvents' 2 requests/s."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from aipctl.aws.errors import aws_call
+from aipctl.aws.permissions import requires
+from aipctl.aws.target import Target
+
+RUNTIME_EVENTS = ("Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream")
+PAGE = 50
+
+
+@dataclass(frozen=True)
+class RuntimeCall:
+    """One runtime call as CloudTrail recorded it."""
+
+    time: dt.datetime
+    event_name: str
+    model_id: str
+    principal_arn: str
+    role_arn: str | None
+    error_code: str | None
+    request_id: str
+
+    @classmethod
+    def from_event(cls, raw: str) -> RuntimeCall:
+        event = json.loads(raw)
+        identity = event.get("userIdentity") or {}
+        issuer = (identity.get("sessionContext") or {}).get("sessionIssuer") or {}
+        return cls(
+            time=dt.datetime.fromisoformat(event["eventTime"].replace("Z", "+00:00")),
+            event_name=event["eventName"],
+            model_id=str((event.get("requestParameters") or {}).get("modelId", "")),
+            principal_arn=str(identity.get("arn", "")),
+            role_arn=issuer.get("arn"),
+            error_code=event.get("errorCode"),
+            request_id=str(event.get("requestID", "")),
+        )
+
+
+class _RateLimiter:
+    def __init__(self, per_second: float) -> None:
+        self.interval = 1.0 / per_second if per_second > 0 else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            delay = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if delay > 0:
+            time.sleep(delay)
+
+
+class Trail:
+    def __init__(self, target: Target, requests_per_second: float = 2.0) -> None:
+        self.client = target.client("cloudtrail")
+        self.limiter = _RateLimiter(requests_per_second)
+        self.requests = 0
+
+    @requires("cloudtrail:LookupEvents")
+    def runtime_calls(
+        self, start: dt.datetime, end: dt.datetime, on_page: Callable[[str, int, dt.datetime | None], None] | None = None
+    ) -> Iterator[RuntimeCall]:
+        """Every runtime call in [start, end), one LookupEvents series per event name (newest first)."""
+        for name in RUNTIME_EVENTS:
+            kwargs: dict[str, Any] = {
+                "LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": name}],
+                "StartTime": start, "EndTime": end, "MaxResults": PAGE,
+            }
+            while True:
+                self.limiter.wait()
+                with aws_call("cloudtrail", "LookupEvents"):
+                    page = self.client.lookup_events(**kwargs)
+                self.requests += 1
+                events = page.get("Events", [])
+                for event in events:
+                    yield RuntimeCall.from_event(event["CloudTrailEvent"])
+                if on_page:
+                    on_page(name, len(events), events[-1]["EventTime"] if events else None)
+                token = page.get("NextToken")
+                if not token:
+                    break
+                kwargs["NextToken"] = token
+
+
+def reading_estimate(start: dt.datetime, end: dt.datetime, oldest_seen: dt.datetime, pages_so_far: int, per_second: float) -> float:
+    """Seconds left to read [start, end) at ``per_second``, extrapolated from the time covered so far."""
+    covered = (end - oldest_seen).total_seconds()
+    if covered <= 0 or pages_so_far == 0:
+        return 0.0
+    remaining = max(0.0, (oldest_seen - start).total_seconds())
+    return remaining / covered * pages_so_far / per_second

@@ -1,0 +1,50 @@
+"""CloudWatch adapter: AWS/Bedrock metrics per model id, many at once (GetMetricData, 500 queries a call)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from aipctl.aws.errors import aws_call
+from aipctl.aws.permissions import requires
+from aipctl.aws.target import Target
+
+NAMESPACE = "AWS/Bedrock"
+MAX_QUERIES = 500
+
+
+class BedrockMetrics:
+    def __init__(self, target: Target) -> None:
+        self.client = target.client("cloudwatch")
+
+    @requires("cloudwatch:GetMetricData")
+    def values(
+        self, model_ids: Sequence[str], metrics: Sequence[tuple[str, str]], start: dt.datetime, end: dt.datetime, period: int
+    ) -> dict[tuple[str, str, str], list[tuple[dt.datetime, float]]]:
+        """(model id, metric, stat) -> [(timestamp, value)] oldest first, for every combination."""
+        queries: list[dict[str, Any]] = []
+        keys: dict[str, tuple[str, str, str]] = {}
+        for i, model_id in enumerate(model_ids):
+            for j, (metric, stat) in enumerate(metrics):
+                query_id = f"q{i}_{j}"
+                keys[query_id] = (model_id, metric, stat)
+                queries.append({
+                    "Id": query_id,
+                    "MetricStat": {"Metric": {"Namespace": NAMESPACE, "MetricName": metric,
+                                              "Dimensions": [{"Name": "ModelId", "Value": model_id}]},
+                                   "Period": period, "Stat": stat},
+                })
+        out: dict[tuple[str, str, str], list[tuple[dt.datetime, float]]] = {key: [] for key in keys.values()}
+        for batch_start in range(0, len(queries), MAX_QUERIES):
+            kwargs: dict[str, Any] = {"MetricDataQueries": queries[batch_start : batch_start + MAX_QUERIES], "StartTime": start,
+                                      "EndTime": end, "ScanBy": "TimestampAscending"}
+            while True:
+                with aws_call("cloudwatch", "GetMetricData"):
+                    page = self.client.get_metric_data(**kwargs)
+                for result in page.get("MetricDataResults", []):
+                    out[keys[result["Id"]]].extend(zip(result.get("Timestamps", []), result.get("Values", []), strict=False))
+                if not page.get("NextToken"):
+                    break
+                kwargs["NextToken"] = page["NextToken"]
+        return out

@@ -1,0 +1,59 @@
+"""Model invocation logs in S3 (``.../AWSLogs/<acct>/BedrockModelInvocationLogs/<region>/YYYY/MM/DD/HH/*.json.gz``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from aipctl._exceptions import UsageError
+from aipctl.aws.errors import aws_call
+from aipctl.aws.permissions import requires
+from aipctl.aws.target import Target
+
+_HOUR = re.compile(r"/(\d{4})/(\d{2})/(\d{2})/(\d{2})/[^/]+\.json(\.gz)?$")
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://") or len(uri) <= 5:
+        raise UsageError(f"{uri!r} is not an s3://bucket/prefix URI")
+    bucket, _, prefix = uri[5:].partition("/")
+    return bucket, prefix
+
+
+class InvocationLogs:
+    def __init__(self, target: Target) -> None:
+        self.client = target.client("s3")
+
+    @requires("s3:ListBucket")
+    def keys(self, uri: str, start: dt.datetime | None = None, end: dt.datetime | None = None) -> list[str]:
+        """Log object keys under ``uri`` whose hour folder overlaps [start, end)."""
+        bucket, prefix = parse_s3_uri(uri)
+        keys: list[str] = []
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+        while True:
+            with aws_call("s3", "ListObjectsV2", uri):
+                page = self.client.list_objects_v2(**kwargs)
+            for item in page.get("Contents", []):
+                match = _HOUR.search(item["Key"])
+                if not match:
+                    continue
+                hour = dt.datetime(*map(int, match.groups()[:4]), tzinfo=dt.timezone.utc)
+                if (start is None or hour + dt.timedelta(hours=1) > start) and (end is None or hour < end):
+                    keys.append(item["Key"])
+            if not page.get("IsTruncated"):
+                return keys
+            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+
+    @requires("s3:GetObject")
+    def records(self, uri: str, key: str) -> Iterator[dict[str, Any]]:
+        bucket, _ = parse_s3_uri(uri)
+        with aws_call("s3", "GetObject", f"s3://{bucket}/{key}"):
+            body = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        text = gzip.decompress(body) if key.endswith(".gz") else body
+        for line in text.splitlines():
+            if line.strip():
+                yield json.loads(line)

@@ -1,0 +1,204 @@
+"""Did every caller switch? Coverage of AIP use per caller, from CloudTrail (and invocation logs).
+
+Each recorded runtime call is classified twice: by *model id* (is it one of the inventory's AIPs,
+and whose?) and by *identity* (which caller's ``identities`` pattern matches the role or user that
+made it?). Then, per caller:
+
+- ``aip_calls``: calls on the caller's own AIPs (by anyone);
+- ``bypass_calls``: calls by the caller's identities on something that is not one of the
+  inventory's AIPs (a foundation model or a system-defined profile): cost that lands untagged;
+- ``misuse_calls``: calls by the caller's identities on *another* caller's AIP;
+- ``coverage`` = aip_calls / (aip_calls + bypass_calls), None when no calls were seen.
+
+Identities that match no caller are reported separately (candidates for the inventory).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aipctl.aws.cloudtrail import RuntimeCall, Trail, reading_estimate
+from aipctl.aws.target import Target
+from aipctl.inventory import LoadedInventory, rules
+
+
+@dataclass
+class CallerCoverage:
+    caller: str
+    aip_calls: int = 0
+    bypass_calls: int = 0
+    misuse_calls: int = 0
+    errors: int = 0
+    last_seen: dt.datetime | None = None
+    bypass_models: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def coverage(self) -> float | None:
+        seen = self.aip_calls + self.bypass_calls
+        return self.aip_calls / seen if seen else None
+
+    def verdict(self, min_coverage: float) -> str:
+        if self.coverage is None:
+            return "no calls seen"
+        if self.coverage < min_coverage:
+            return "bypassing"
+        return "misusing another caller's AIP" if self.misuse_calls else "ok"
+
+    def to_dict(self, min_coverage: float) -> dict[str, Any]:
+        return {
+            "caller": self.caller, "aip_calls": self.aip_calls, "bypass_calls": self.bypass_calls,
+            "misuse_calls": self.misuse_calls, "errors": self.errors,
+            "coverage": None if self.coverage is None else round(self.coverage, 4),
+            "last_seen": self.last_seen.isoformat() if self.last_seen else None,
+            "verdict": self.verdict(min_coverage), "bypass_models": dict(self.bypass_models.most_common()),
+        }
+
+
+@dataclass
+class UnknownIdentity:
+    identity: str
+    calls: int = 0
+    last_seen: dt.datetime | None = None
+    models: Counter[str] = field(default_factory=Counter)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"identity": self.identity, "calls": self.calls, "last_seen": self.last_seen.isoformat() if self.last_seen else None,
+                "models": dict(self.models.most_common())}
+
+
+@dataclass
+class VerifyReport:
+    start: dt.datetime
+    end: dt.datetime
+    sources: tuple[str, ...]
+    callers: list[CallerCoverage]
+    unknown: list[UnknownIdentity]
+    calls_read: int = 0
+    requests: int = 0
+
+    def failing(self, min_coverage: float) -> list[CallerCoverage]:
+        return [c for c in self.callers if c.coverage is not None and c.coverage < min_coverage]
+
+
+class Classifier:
+    """Maps calls to callers by AIP (model id) and by identity (inventory patterns)."""
+
+    def __init__(self, aip_owner: dict[str, str], patterns: Iterable[tuple[str, str]], callers: Iterable[str]) -> None:
+        self.aip_owner = aip_owner
+        self.patterns = list(patterns)
+        self.coverage = {name: CallerCoverage(name) for name in callers}
+        self.unknown: dict[str, UnknownIdentity] = {}
+        self.seen_requests: set[str] = set()
+        self.count = 0
+
+    def owner_of_identity(self, call: RuntimeCall) -> str | None:
+        candidates = [a for a in (call.role_arn, call.principal_arn, _role_of(call.principal_arn)) if a]
+        for caller, pattern in self.patterns:
+            if any(fnmatch.fnmatchcase(arn, pattern) for arn in candidates):
+                return caller
+        return None
+
+    def add(self, call: RuntimeCall) -> None:
+        if call.request_id and call.request_id in self.seen_requests:
+            return  # the same call from a second source
+        if call.request_id:
+            self.seen_requests.add(call.request_id)
+        self.count += 1
+        model_owner = self.aip_owner.get(call.model_id) or self.aip_owner.get(call.model_id.rsplit("/", 1)[-1])
+        identity_owner = self.owner_of_identity(call)
+        if model_owner:
+            self._touch(self.coverage[model_owner], call).aip_calls += 1
+            if identity_owner and identity_owner != model_owner:
+                self.coverage[identity_owner].misuse_calls += 1
+        elif identity_owner:
+            entry = self._touch(self.coverage[identity_owner], call)
+            entry.bypass_calls += 1
+            entry.bypass_models[call.model_id] += 1
+        if identity_owner is None:
+            who = call.role_arn or _role_of(call.principal_arn) or call.principal_arn
+            unknown = self.unknown.setdefault(who, UnknownIdentity(who))
+            unknown.calls += 1
+            unknown.models[call.model_id] += 1
+            unknown.last_seen = max(unknown.last_seen or call.time, call.time)
+
+    @staticmethod
+    def _touch(entry: CallerCoverage, call: RuntimeCall) -> CallerCoverage:
+        entry.last_seen = max(entry.last_seen or call.time, call.time)
+        if call.error_code:
+            entry.errors += 1
+        return entry
+
+
+def _role_of(principal_arn: str) -> str | None:
+    """arn:aws:sts::1:assumed-role/ROLE/session -> arn:aws:iam::1:role/ROLE."""
+    if ":assumed-role/" not in principal_arn:
+        return None
+    head, _, rest = principal_arn.partition(":assumed-role/")
+    partition_account = head.replace(":sts:", ":iam:")
+    return f"{partition_account}:role/{rest.split('/')[0]}"
+
+
+def aip_owners(loaded: LoadedInventory, profiles: Iterable[Any]) -> dict[str, str]:
+    """ARN and short id of each of the inventory's AIPs -> caller."""
+    owners = {}
+    for profile in profiles:
+        if profile.tags.get(rules.TAG_MANAGED) == loaded.inventory.name and profile.tags.get(rules.TAG_CALLER) in loaded.inventory.callers:
+            owners[profile.arn] = owners[profile.profile_id] = profile.tags[rules.TAG_CALLER]
+    return owners
+
+
+def log_record_call(record: dict[str, Any]) -> RuntimeCall:
+    """A model invocation log record as a RuntimeCall (no session issuer: the role is derived)."""
+    arn = str((record.get("identity") or {}).get("arn", ""))
+    return RuntimeCall(
+        time=dt.datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00")), event_name=str(record.get("operation", "")),
+        model_id=str(record.get("modelId", "")), principal_arn=arn, role_arn=_role_of(arn), error_code=record.get("errorCode"),
+        request_id=str(record.get("requestId", "")),
+    )
+
+
+def verify(
+    loaded: LoadedInventory, target: Target, *, since: dt.timedelta, now: dt.datetime | None = None, use_cloudtrail: bool = True,
+    logs_uri: str | None = None, on_progress: Callable[[str], None] | None = None,
+) -> VerifyReport:
+    from aipctl.aws.s3logs import InvocationLogs
+    from aipctl.plan.reconcile import read_live_state
+
+    end = now or dt.datetime.now(dt.timezone.utc)
+    start = end - since
+    live = read_live_state(target, [])
+    classifier = Classifier(aip_owners(loaded, live.profiles),
+                            [(c, p) for c, entry in loaded.inventory.callers.items() for p in entry.identities],
+                            loaded.inventory.callers)
+    sources: list[str] = []
+    requests = 0
+    if use_cloudtrail:
+        sources.append("cloudtrail")
+        trail = Trail(target)
+        pages = 0
+
+        def page_read(name: str, count: int, oldest: dt.datetime | None) -> None:
+            nonlocal pages
+            pages += 1
+            if on_progress and oldest is not None:
+                left = reading_estimate(start, end, oldest, pages, 2.0)
+                on_progress(f"CloudTrail {name}: {classifier.count:,} calls read, ~{left:.0f} s left at 2 requests/s")
+
+        for call in trail.runtime_calls(start, end, page_read):
+            classifier.add(call)
+        requests += trail.requests
+    if logs_uri:
+        sources.append("invocation-logs")
+        logs = InvocationLogs(target)
+        for key in logs.keys(logs_uri, start, end):
+            for record in logs.records(logs_uri, key):
+                call = log_record_call(record)
+                if start <= call.time < end:
+                    classifier.add(call)
+    return VerifyReport(start, end, tuple(sources), list(classifier.coverage.values()),
+                        sorted(classifier.unknown.values(), key=lambda u: -u.calls), classifier.count, requests)
