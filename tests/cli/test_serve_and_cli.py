@@ -243,12 +243,19 @@ def test_profile_is_rejected_for_the_emulator(tmp_path: Path, monkeypatch: pytes
     assert result.code == 2 and "--profile applies to --target aws" in result.err
 
 
-def test_demo_leaves_a_working_directory(tmp_path: Path) -> None:
-    env = aipctl_subprocess_env()
-    demo = subprocess.run([*AIPCTL, "demo", "--dir", str(tmp_path / "d")], env=env, capture_output=True, text=True, timeout=300)
+def test_demo_runs_phase_4_end_to_end(tmp_path: Path) -> None:
+    demo_dir = tmp_path / "d"
+    demo = run_aipctl("demo", "--dir", str(demo_dir), cwd=tmp_path)
     assert demo.returncode == 0, demo.stderr
-    assert "open-webui-sonnet" in demo.stdout
-    plan = subprocess.run(
-        [*AIPCTL, "plan", "--detailed-exitcode"], cwd=tmp_path / "d", env=env, capture_output=True, text=True, timeout=120
-    )
+    assert "receptionist" in demo.stdout and "bypassing" in demo.stdout
+    assert (demo_dir / "caller-inventory.md").read_text().count("<!-- aipctl:report:begin -->") == 1
+    assert "plotly" in (demo_dir / "aipctl-report.html").read_text()
+    env = aipctl_subprocess_env(AIPCTL_CLOUDTRAIL_RPS="0")
+    plan = run_aipctl("plan", "--detailed-exitcode", cwd=demo_dir, env=env)
     assert plan.returncode == 0, plan.stdout + plan.stderr
+    verified = run_aipctl("verify", "--since", "5d", "--json", cwd=demo_dir, env=env)
+    assert verified.returncode == 1, "the demo leaves one caller un-switched"
+    coverage = {r["caller"]: r["coverage"] for r in json.loads(verified.stdout)}
+    assert coverage["receptionist"] == 0.0 and coverage["open-webui"] == 1.0
+    report = json.loads(run_aipctl("report", "--since", "5d", "--top", "3", "--json", cwd=demo_dir, env=env).stdout)
+    assert {"caller", "billed_usd", "estimated_usd"} <= set(report["callers"][0]) and report["untagged_usd"] > 0

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from aipctl._exceptions import UsageError
 from aipctl.aws.errors import aws_call
 from aipctl.aws.permissions import requires
 from aipctl.aws.target import Target
@@ -61,10 +63,21 @@ class _RateLimiter:
             time.sleep(delay)
 
 
+def lookup_rate() -> float:
+    """LookupEvents requests per second aipctl allows itself (AWS's limit is 2; AIPCTL_CLOUDTRAIL_RPS overrides)."""
+    raw = os.environ.get("AIPCTL_CLOUDTRAIL_RPS", "2")
+    try:
+        rate = float(raw)
+    except ValueError:
+        raise UsageError(f"AIPCTL_CLOUDTRAIL_RPS={raw!r} is not a number") from None
+    return rate
+
+
 class Trail:
-    def __init__(self, target: Target, requests_per_second: float = 2.0) -> None:
+    def __init__(self, target: Target, requests_per_second: float | None = None) -> None:
         self.client = target.client("cloudtrail")
-        self.limiter = _RateLimiter(requests_per_second)
+        self.rate = lookup_rate() if requests_per_second is None else requests_per_second
+        self.limiter = _RateLimiter(self.rate)
         self.requests = 0
 
     @requires("cloudtrail:LookupEvents")
@@ -75,7 +88,9 @@ class Trail:
         for name in RUNTIME_EVENTS:
             kwargs: dict[str, Any] = {
                 "LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": name}],
-                "StartTime": start, "EndTime": end, "MaxResults": PAGE,
+                "StartTime": start,
+                "EndTime": end,
+                "MaxResults": PAGE,
             }
             while True:
                 self.limiter.wait()
@@ -93,7 +108,9 @@ class Trail:
                 kwargs["NextToken"] = token
 
 
-def reading_estimate(start: dt.datetime, end: dt.datetime, oldest_seen: dt.datetime, pages_so_far: int, per_second: float) -> float:
+def reading_estimate(
+    start: dt.datetime, end: dt.datetime, oldest_seen: dt.datetime, pages_so_far: int, per_second: float
+) -> float:
     """Seconds left to read [start, end) at ``per_second``, extrapolated from the time covered so far."""
     covered = (end - oldest_seen).total_seconds()
     if covered <= 0 or pages_so_far == 0:

@@ -29,16 +29,28 @@ class BedrockMetrics:
             for j, (metric, stat) in enumerate(metrics):
                 query_id = f"q{i}_{j}"
                 keys[query_id] = (model_id, metric, stat)
-                queries.append({
-                    "Id": query_id,
-                    "MetricStat": {"Metric": {"Namespace": NAMESPACE, "MetricName": metric,
-                                              "Dimensions": [{"Name": "ModelId", "Value": model_id}]},
-                                   "Period": period, "Stat": stat},
-                })
+                queries.append(
+                    {
+                        "Id": query_id,
+                        "MetricStat": {
+                            "Metric": {
+                                "Namespace": NAMESPACE,
+                                "MetricName": metric,
+                                "Dimensions": [{"Name": "ModelId", "Value": model_id}],
+                            },
+                            "Period": period,
+                            "Stat": stat,
+                        },
+                    }
+                )
         out: dict[tuple[str, str, str], list[tuple[dt.datetime, float]]] = {key: [] for key in keys.values()}
         for batch_start in range(0, len(queries), MAX_QUERIES):
-            kwargs: dict[str, Any] = {"MetricDataQueries": queries[batch_start : batch_start + MAX_QUERIES], "StartTime": start,
-                                      "EndTime": end, "ScanBy": "TimestampAscending"}
+            kwargs: dict[str, Any] = {
+                "MetricDataQueries": queries[batch_start : batch_start + MAX_QUERIES],
+                "StartTime": start,
+                "EndTime": end,
+                "ScanBy": "TimestampAscending",
+            }
             while True:
                 with aws_call("cloudwatch", "GetMetricData"):
                     page = self.client.get_metric_data(**kwargs)

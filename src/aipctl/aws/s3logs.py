@@ -41,7 +41,8 @@ class InvocationLogs:
                 match = _HOUR.search(item["Key"])
                 if not match:
                     continue
-                hour = dt.datetime(*map(int, match.groups()[:4]), tzinfo=dt.timezone.utc)
+                year, month, day, hh = (int(g) for g in match.groups()[:4])
+                hour = dt.datetime(year, month, day, hh, tzinfo=dt.timezone.utc)
                 if (start is None or hour + dt.timedelta(hours=1) > start) and (end is None or hour < end):
                     keys.append(item["Key"])
             if not page.get("IsTruncated"):

@@ -20,6 +20,10 @@ COMMANDS = {
     "list": ("aipctl.cli.commands.core:list_cmd", "List the AIPs aipctl manages, with ARNs, models and tags."),
     "demo": ("aipctl.cli.commands.core:demo_cmd", "Run the whole flow on the embedded emulator."),
     "tags": ("aipctl.cli.commands.tags:tags_group", "Activate and inspect cost-allocation tags."),
+    "report": (
+        "aipctl.cli.commands.report:report_cmd",
+        "Cost per caller: Cost Explorer, CloudWatch, estimate; markdown and HTML.",
+    ),
     "verify": ("aipctl.cli.commands.verify:verify_cmd", "Prove from CloudTrail that each caller calls its AIPs; name bypassers."),
     "cfn": ("aipctl.cli.commands.cfn:cfn_group", "Render CloudFormation templates (one stack per caller)."),
     "sim": ("aipctl.cli.commands.sim:sim_group", "Run and steer the AWS emulator (serve, clock, faults)."),

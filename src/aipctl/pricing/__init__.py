@@ -69,10 +69,16 @@ class PriceBook:
         entry = self.models[ref.model_id]["prices"][ref.variant]
         return ModelPrice(*(Decimal(str(entry.get(k, 0))) for k in ("input", "output", "cache_read", "cache_write")))
 
-    def cost(self, ref: ModelRef, *, input_tokens: int = 0, output_tokens: int = 0, cache_read: int = 0, cache_write: int = 0) -> Decimal:
+    def cost(
+        self, ref: ModelRef, *, input_tokens: int = 0, output_tokens: int = 0, cache_read: int = 0, cache_write: int = 0
+    ) -> Decimal:
         price = self.price(ref)
-        total = (price.input * input_tokens + price.output * output_tokens + price.cache_read * cache_read
-                 + price.cache_write * cache_write)
+        total = (
+            price.input * input_tokens
+            + price.output * output_tokens
+            + price.cache_read * cache_read
+            + price.cache_write * cache_write
+        )
         return total / MILLION
 
     def billing_service(self, model_id: str) -> str | None:

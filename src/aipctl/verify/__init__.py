@@ -51,11 +51,15 @@ class CallerCoverage:
 
     def to_dict(self, min_coverage: float) -> dict[str, Any]:
         return {
-            "caller": self.caller, "aip_calls": self.aip_calls, "bypass_calls": self.bypass_calls,
-            "misuse_calls": self.misuse_calls, "errors": self.errors,
+            "caller": self.caller,
+            "aip_calls": self.aip_calls,
+            "bypass_calls": self.bypass_calls,
+            "misuse_calls": self.misuse_calls,
+            "errors": self.errors,
             "coverage": None if self.coverage is None else round(self.coverage, 4),
             "last_seen": self.last_seen.isoformat() if self.last_seen else None,
-            "verdict": self.verdict(min_coverage), "bypass_models": dict(self.bypass_models.most_common()),
+            "verdict": self.verdict(min_coverage),
+            "bypass_models": dict(self.bypass_models.most_common()),
         }
 
 
@@ -67,8 +71,12 @@ class UnknownIdentity:
     models: Counter[str] = field(default_factory=Counter)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"identity": self.identity, "calls": self.calls, "last_seen": self.last_seen.isoformat() if self.last_seen else None,
-                "models": dict(self.models.most_common())}
+        return {
+            "identity": self.identity,
+            "calls": self.calls,
+            "last_seen": self.last_seen.isoformat() if self.last_seen else None,
+            "models": dict(self.models.most_common()),
+        }
 
 
 @dataclass
@@ -147,7 +155,10 @@ def aip_owners(loaded: LoadedInventory, profiles: Iterable[Any]) -> dict[str, st
     """ARN and short id of each of the inventory's AIPs -> caller."""
     owners = {}
     for profile in profiles:
-        if profile.tags.get(rules.TAG_MANAGED) == loaded.inventory.name and profile.tags.get(rules.TAG_CALLER) in loaded.inventory.callers:
+        if (
+            profile.tags.get(rules.TAG_MANAGED) == loaded.inventory.name
+            and profile.tags.get(rules.TAG_CALLER) in loaded.inventory.callers
+        ):
             owners[profile.arn] = owners[profile.profile_id] = profile.tags[rules.TAG_CALLER]
     return owners
 
@@ -156,15 +167,25 @@ def log_record_call(record: dict[str, Any]) -> RuntimeCall:
     """A model invocation log record as a RuntimeCall (no session issuer: the role is derived)."""
     arn = str((record.get("identity") or {}).get("arn", ""))
     return RuntimeCall(
-        time=dt.datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00")), event_name=str(record.get("operation", "")),
-        model_id=str(record.get("modelId", "")), principal_arn=arn, role_arn=_role_of(arn), error_code=record.get("errorCode"),
+        time=dt.datetime.fromisoformat(str(record["timestamp"]).replace("Z", "+00:00")),
+        event_name=str(record.get("operation", "")),
+        model_id=str(record.get("modelId", "")),
+        principal_arn=arn,
+        role_arn=_role_of(arn),
+        error_code=record.get("errorCode"),
         request_id=str(record.get("requestId", "")),
     )
 
 
 def verify(
-    loaded: LoadedInventory, target: Target, *, since: dt.timedelta, now: dt.datetime | None = None, use_cloudtrail: bool = True,
-    logs_uri: str | None = None, on_progress: Callable[[str], None] | None = None,
+    loaded: LoadedInventory,
+    target: Target,
+    *,
+    since: dt.timedelta,
+    now: dt.datetime | None = None,
+    use_cloudtrail: bool = True,
+    logs_uri: str | None = None,
+    on_progress: Callable[[str], None] | None = None,
 ) -> VerifyReport:
     from aipctl.aws.s3logs import InvocationLogs
     from aipctl.plan.reconcile import read_live_state
@@ -172,9 +193,11 @@ def verify(
     end = now or dt.datetime.now(dt.timezone.utc)
     start = end - since
     live = read_live_state(target, [])
-    classifier = Classifier(aip_owners(loaded, live.profiles),
-                            [(c, p) for c, entry in loaded.inventory.callers.items() for p in entry.identities],
-                            loaded.inventory.callers)
+    classifier = Classifier(
+        aip_owners(loaded, live.profiles),
+        [(c, p) for c, entry in loaded.inventory.callers.items() for p in entry.identities],
+        loaded.inventory.callers,
+    )
     sources: list[str] = []
     requests = 0
     if use_cloudtrail:
@@ -186,8 +209,10 @@ def verify(
             nonlocal pages
             pages += 1
             if on_progress and oldest is not None:
-                left = reading_estimate(start, end, oldest, pages, 2.0)
-                on_progress(f"CloudTrail {name}: {classifier.count:,} calls read, ~{left:.0f} s left at 2 requests/s")
+                left = reading_estimate(start, end, oldest, pages, trail.rate or 1e9)
+                on_progress(
+                    f"CloudTrail {name}: {classifier.count:,} calls read, ~{left:.0f} s left at {trail.rate:g} requests/s"
+                )
 
         for call in trail.runtime_calls(start, end, page_read):
             classifier.add(call)
@@ -200,5 +225,12 @@ def verify(
                 call = log_record_call(record)
                 if start <= call.time < end:
                     classifier.add(call)
-    return VerifyReport(start, end, tuple(sources), list(classifier.coverage.values()),
-                        sorted(classifier.unknown.values(), key=lambda u: -u.calls), classifier.count, requests)
+    return VerifyReport(
+        start,
+        end,
+        tuple(sources),
+        list(classifier.coverage.values()),
+        sorted(classifier.unknown.values(), key=lambda u: -u.calls),
+        classifier.count,
+        requests,
+    )

@@ -279,6 +279,15 @@ def get_dimension_values(account: str, params: Mapping[str, Any]) -> dict[str, A
     start_ts = dt.datetime.combine(start, dt.time(), dt.timezone.utc).timestamp()
     end_ts = dt.datetime.combine(end, dt.time(), dt.timezone.utc).timestamp()
     search = str(params.get("SearchString") or "").lower()
-    values = sorted({item.dimensions[dimension] for item in line_items(account, start_ts, end_ts, "MONTHLY")
-                     if search in item.dimensions[dimension].lower()})
-    return {"DimensionValues": [{"Value": v, "Attributes": {}} for v in values], "ReturnSize": len(values), "TotalSize": len(values)}
+    values = sorted(
+        {
+            item.dimensions[dimension]
+            for item in line_items(account, start_ts, end_ts, "MONTHLY")
+            if search in item.dimensions[dimension].lower()
+        }
+    )
+    return {
+        "DimensionValues": [{"Value": v, "Attributes": {}} for v in values],
+        "ReturnSize": len(values),
+        "TotalSize": len(values),
+    }

@@ -66,8 +66,9 @@ def samples(
     return buckets
 
 
-def samples_by_model(account: str, region: str, metric: str, model_ids: set[str], start: float, end: float,
-                     period: int) -> dict[str, dict[float, list[float]]]:
+def samples_by_model(
+    account: str, region: str, metric: str, model_ids: set[str], start: float, end: float, period: int
+) -> dict[str, dict[float, list[float]]]:
     """model id -> period start -> sample values, for many model ids in one pass."""
     if metric not in METRICS:
         return {}

@@ -50,13 +50,26 @@ def get_metric_data(req: Request) -> dict[str, Any]:
     p = req.params
     start, end = _epoch(p["StartTime"]), _epoch(p["EndTime"])
     ascending = p.get("ScanBy") == "TimestampAscending"
+    # Queries on one ModelId each are answered from one pass per (metric, period), not one each.
+    grouped: dict[tuple[str, int], set[str]] = {}
+    for query in p["MetricDataQueries"]:
+        model_id = _single_model(query["MetricStat"]["Metric"])
+        if model_id is not None:
+            key = (query["MetricStat"]["Metric"]["MetricName"], int(query["MetricStat"]["Period"]))
+            grouped.setdefault(key, set()).add(model_id)
+    passes = {key: samples_by_model(req.account_id, req.region, key[0], ids, start, end, key[1]) for key, ids in grouped.items()}
     results = []
     for query in p["MetricDataQueries"]:
         stat_spec = query["MetricStat"]
         metric = stat_spec["Metric"]
-        buckets = samples(
-            req.account_id, req.region, metric["MetricName"], metric.get("Dimensions") or [], start, end, int(stat_spec["Period"])
-        )
+        period = int(stat_spec["Period"])
+        model_id = _single_model(metric)
+        if model_id is not None:
+            buckets = passes[(metric["MetricName"], period)].get(model_id, {})
+        else:
+            buckets = samples(
+                req.account_id, req.region, metric["MetricName"], metric.get("Dimensions") or [], start, end, period
+            )
         ordered = sorted(buckets.items(), reverse=not ascending)
         if query.get("ReturnData", True):
             results.append(
@@ -69,6 +82,11 @@ def get_metric_data(req: Request) -> dict[str, Any]:
                 }
             )
     return {"MetricDataResults": results, "Messages": []}
+
+
+def _single_model(metric: dict[str, Any]) -> str | None:
+    dims = metric.get("Dimensions") or []
+    return str(dims[0]["Value"]) if len(dims) == 1 and dims[0]["Name"] == "ModelId" else None
 
 
 def list_metrics(req: Request) -> dict[str, Any]:

@@ -218,70 +218,78 @@ def list_cmd(opts: GlobalOptions, inventory_file: str | None, as_json: bool, sho
     default=".",
     show_default=True,
     type=click.Path(file_okay=False),
-    help="Where the demo leaves its inventory and emulator state.",
+    help="Where the demo leaves its inventory, emulator state, caller-inventory.md and aipctl-report.html.",
 )
+@click.option("--seed", default=7, show_default=True, type=int, help="Seed of the simulated traffic.")
 @pass_options
-def demo_cmd(opts: GlobalOptions, directory: str) -> None:
-    """Run Phase 4 on the embedded emulator: inventory -> AIPs -> cost tags -> 3 days of traffic.
+def demo_cmd(opts: GlobalOptions, directory: str, seed: int) -> None:
+    """Run Phase 4 end to end on the embedded emulator, in a fresh state directory.
 
-    Leaves aipctl.yaml and .aipctl/ in DIR so every other command can be run there afterwards.
+    \b
+    inventory -> AIPs -> cost tags -> 3 days of traffic (one caller not switched) -> past the billing
+    lag -> verify (names the bypasser) -> report top 3 -> caller-inventory.md and aipctl-report.html.
+    Every other command can be run in DIR afterwards (aipctl verify, aipctl report, aipctl list ...).
     """
+    import datetime as dt
+    import shutil
+
     if opts.target != "sim":
         raise UsageError("the demo runs on the embedded emulator only (drop --target aws)")
+    from aipctl.aws.simctl import SimControl
+    from aipctl.cli.commands.report import emit
+    from aipctl.cli.commands.verify import _render as render_coverage
     from aipctl.cli.render import report_text
     from aipctl.plan import apply_plan
+    from aipctl.report import build_report
+    from aipctl.simulate.traffic import run_traffic
+    from aipctl.verify import verify
 
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     inventory_path = root / DEFAULT_INVENTORY
     if not inventory_path.exists():
         inventory_path.write_text(example_inventory(), encoding="utf-8")
-        console.note(f"1. wrote the example inventory {inventory_path}")
+        console.note(f"1. wrote the example inventory {inventory_path} (6 callers)")
     else:
         console.note(f"1. using the inventory {inventory_path}")
     loaded = load_inventory(inventory_path)
-    demo_opts = GlobalOptions("sim", str(root / ".aipctl"), None, None, None)
+    state = root / ".aipctl"
+    shutil.rmtree(state / "sim", ignore_errors=True)  # a fresh account every time
+    demo_opts = GlobalOptions("sim", str(state), None, None, None)
     with demo_opts.open(loaded.inventory.region) as target:
-        console.announce(target)
+        info = console.announce(target)
         plan = _plan(demo_opts, loaded, target, prune=False)
-        console.note(f"2. plan: {plan.counts()['create']} AIP(s) to create for {len(loaded.inventory.callers)} callers")
         report = apply_plan(plan, target)
+        console.note(
+            f"2. created {sum(1 for r in report.results if r.ok)} AIPs (one per caller x model) and activated the cost tags:"
+        )
         for line in report_text(report):
             console.err.print(line)
-        console.note("3. AIPs in the account:")
-        from aipctl.cli.render import profiles_table
-        from aipctl.plan.reconcile import read_live_state
-
-        live = read_live_state(target, [])
-        rows = [
-            {
-                "caller": p.tags.get(inv_rules.TAG_CALLER),
-                "alias": p.tags.get(inv_rules.TAG_ALIAS),
-                "name": p.name,
-                "model_source": p.tags.get(inv_rules.TAG_SOURCE),
-                "arn": p.arn,
-            }
-            for p in live.profiles
-            if p.tags.get(inv_rules.TAG_MANAGED) == loaded.inventory.name
-        ]
-        console.out.print(profiles_table(rows))
-        from aipctl.simulate.traffic import run_traffic
-
-        with console.progress_bar("4. simulating 3 days of traffic", total=72) as bar:
+        with console.progress_bar("3. simulating 3 days of traffic", total=72) as bar:
             traffic = run_traffic(
                 loaded,
                 target,
                 days=3,
-                seed=7,
-                on_hour=lambda done, total: bar.update("4. simulating 3 days of traffic", done, total),
+                seed=seed,
+                on_hour=lambda done, total: bar.update("3. simulating 3 days of traffic", done, total),
             )
-        summary = traffic.to_dict()
         console.note(
-            f"4. simulated 3 days: {summary['total_calls']:,} calls by {len(summary['callers'])} callers "
-            f"({traffic.bypass_caller} still calls its model directly, not its AIP)"
+            f"3. simulated 3 days: {traffic.to_dict()['total_calls']:,} calls; {traffic.bypass_caller} was left un-switched"
         )
+        SimControl(str(target.endpoint_url)).advance(86400)
+        console.note("4. advanced the simulated clock one day, past Cost Explorer's billing lag")
+        now = target.now()
+        window = dt.timedelta(days=4, hours=1)  # the whole traffic, whatever wall time passed meanwhile
+        with console.progress_bar("5. verifying from CloudTrail (2 requests/s)") as bar:
+            coverage = verify(loaded, target, since=window, now=now, on_progress=lambda text: bar.update(text, 0, 0))
+        console.note("5. verify: which callers call their AIPs?")
+        render_coverage(coverage, 1.0)
+        costs = build_report(loaded, target, since=window, now=now)
+        costs.coverage = {c.caller: c.to_dict(1.0) for c in coverage.callers}
+    console.note("6. report: cost per caller")
+    markdown, dashboard = root / "caller-inventory.md", root / "aipctl-report.html"
+    emit(costs, info, top=3, markdown_out=str(markdown), html_out=str(dashboard))
     console.note(
-        f"Done. In {root}: `aipctl plan` shows no changes, `aipctl list --json` lists the ARNs, "
-        "`aipctl tags status` shows the cost-allocation tags; the emulator holds 3 days of CloudTrail, "
-        "CloudWatch, and (after the 24 h billing lag) Cost Explorer data."
+        f"Done in {root}: {markdown} (top-3 block), {dashboard} (dashboard, open it in a browser). "
+        f"Try `aipctl verify`, `aipctl report --since 4d`, `aipctl list` there."
     )

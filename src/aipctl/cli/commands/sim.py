@@ -20,6 +20,8 @@ from aipctl.timeparse import parse_duration
 endpoint_option = click.option(
     "--endpoint", "endpoint", default=None, help="A running `aipctl sim serve` (default: the embedded emulator state)."
 )
+
+
 @contextmanager
 def control(opts: GlobalOptions, endpoint: str | None) -> Iterator[SimControl]:
     url = endpoint or (opts.endpoint_url if opts.target == "sim" else None)

@@ -11,20 +11,34 @@ from aipctl.cli.commands.core import file_option, json_option, pass_options
 from aipctl.cli.main import GlobalOptions
 from aipctl.inventory import load_inventory
 from aipctl.timeparse import parse_duration
+from aipctl.verify import VerifyReport
 
 
 @click.command("verify")
 @file_option
 @click.option("--since", default="3d", show_default=True, help="How far back to look (e.g. 3d, 12h).")
-@click.option("--min-coverage", default=1.0, show_default=True, type=click.FloatRange(0, 1),
-              help="Exit 1 when a caller's share of calls through its AIPs is below this.")
+@click.option(
+    "--min-coverage",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Exit 1 when a caller's share of calls through its AIPs is below this.",
+)
 @click.option("--source", type=click.Choice(["cloudtrail", "logs", "both"]), default="cloudtrail", show_default=True)
 @click.option("--logs", "logs_uri", default=None, help="Model invocation logs, s3://bucket/prefix (with --source logs|both).")
 @click.option("--unknown", "show_unknown", is_flag=True, help="With --json: print the unknown identities instead.")
 @json_option
 @pass_options
-def verify_cmd(opts: GlobalOptions, inventory_file: str, since: str, min_coverage: float, source: str, logs_uri: str | None,
-               show_unknown: bool, as_json: bool) -> int:
+def verify_cmd(
+    opts: GlobalOptions,
+    inventory_file: str,
+    since: str,
+    min_coverage: float,
+    source: str,
+    logs_uri: str | None,
+    show_unknown: bool,
+    as_json: bool,
+) -> int:
     """Prove from CloudTrail (and invocation logs) that each caller calls its AIPs; name bypassers."""
     from aipctl._exceptions import UsageError
     from aipctl.verify import verify
@@ -35,36 +49,58 @@ def verify_cmd(opts: GlobalOptions, inventory_file: str, since: str, min_coverag
         raise UsageError("--source logs needs --logs s3://bucket/prefix")
     with opts.open(loaded.inventory.region) as target:
         console.announce(target)
-        console.note(f"reading CloudTrail LookupEvents at most 2 requests/s (50 events each) for the last {since}")
+        from aipctl.aws.cloudtrail import lookup_rate
+
+        console.note(
+            f"reading CloudTrail LookupEvents at most {lookup_rate():g} requests/s (50 events each) for the last {since}"
+        )
         with console.progress_bar("reading CloudTrail") as bar:
-            report = verify(loaded, target, since=window, now=target.now(), use_cloudtrail=source != "logs",
-                            logs_uri=logs_uri if source != "cloudtrail" else None,
-                            on_progress=lambda text: bar.update(text, 0, 0))
+            report = verify(
+                loaded,
+                target,
+                since=window,
+                now=target.now(),
+                use_cloudtrail=source != "logs",
+                logs_uri=logs_uri if source != "cloudtrail" else None,
+                on_progress=lambda text: bar.update(text, 0, 0),
+            )
     failing = report.failing(min_coverage)
     if as_json:
-        console.print_json([u.to_dict() for u in report.unknown] if show_unknown else [c.to_dict(min_coverage) for c in report.callers])
+        console.print_json(
+            [u.to_dict() for u in report.unknown] if show_unknown else [c.to_dict(min_coverage) for c in report.callers]
+        )
     else:
         _render(report, min_coverage)
     return 1 if failing else 0
 
 
-def _render(report: object, min_coverage: float) -> None:
+def _render(report: VerifyReport, min_coverage: float) -> None:
     from rich.table import Table
 
-    table = Table(header_style="bold", title=f"AIP coverage {report.start:%Y-%m-%d %H:%M} – {report.end:%Y-%m-%d %H:%M} UTC "  # type: ignore[attr-defined]
-                  f"({', '.join(report.sources)}; {report.calls_read:,} calls)")  # type: ignore[attr-defined]
+    table = Table(
+        header_style="bold",
+        title=f"AIP coverage {report.start:%Y-%m-%d %H:%M} – {report.end:%Y-%m-%d %H:%M} UTC "
+        f"({', '.join(report.sources)}; {report.calls_read:,} calls)",
+    )
     for column in ("caller", "via AIP", "bypass", "other's AIP", "coverage", "last seen", "verdict"):
         table.add_column(column, justify="right" if column not in ("caller", "verdict", "last seen") else "left")
-    for entry in report.callers:  # type: ignore[attr-defined]
+    for entry in report.callers:
         coverage = "–" if entry.coverage is None else f"{entry.coverage:.0%}"
         verdict = entry.verdict(min_coverage)
         style = {"ok": "green", "no calls seen": "dim"}.get(verdict, "red")
-        table.add_row(entry.caller, f"{entry.aip_calls:,}", f"{entry.bypass_calls:,}", f"{entry.misuse_calls:,}", coverage,
-                      entry.last_seen.strftime("%Y-%m-%d %H:%M") if entry.last_seen else "–", f"[{style}]{verdict}[/]")
+        table.add_row(
+            entry.caller,
+            f"{entry.aip_calls:,}",
+            f"{entry.bypass_calls:,}",
+            f"{entry.misuse_calls:,}",
+            coverage,
+            entry.last_seen.strftime("%Y-%m-%d %H:%M") if entry.last_seen else "–",
+            f"[{style}]{verdict}[/]",
+        )
     console.out.print(table)
-    for entry in report.callers:  # type: ignore[attr-defined]
+    for entry in report.callers:
         if entry.bypass_calls:
             models = ", ".join(f"{m} ({n})" for m, n in entry.bypass_models.most_common(3))
             console.warn(f"{entry.caller} still calls {models} directly: switch it to its AIP (`aipctl wire`)")
-    for unknown in report.unknown[:10]:  # type: ignore[attr-defined]
+    for unknown in report.unknown[:10]:
         console.warn(f"unknown identity {unknown.identity}: {unknown.calls:,} calls — add it to a caller's identities")

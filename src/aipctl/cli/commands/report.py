@@ -1,0 +1,148 @@
+"""aipctl report: what did each caller cost? (runbook step 4.5, every day)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aipctl.cli import console
+from aipctl.cli.commands.core import file_option, json_option, pass_options
+from aipctl.cli.main import GlobalOptions
+from aipctl.inventory import load_inventory
+from aipctl.timeparse import parse_duration
+
+
+@click.command("report")
+@file_option
+@click.option("--since", default="3d", show_default=True, help="Period (whole UTC days up to today), e.g. 3d, 30d.")
+@click.option("--top", default=3, show_default=True, type=click.IntRange(1, 10_000), help="Top-N callers to highlight.")
+@click.option("--by", "second_key", default=None, help="A second tag to split each caller by (e.g. Environment).")
+@click.option("--csv", "csv_out", default=None, help="Write CSV to this file (- for stdout).")
+@click.option(
+    "--markdown",
+    "markdown_out",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Update the marked block in this markdown file (created if missing).",
+)
+@click.option("--html", "html_out", default=None, type=click.Path(dir_okay=False), help="Write the HTML dashboard here.")
+@click.option("--coverage", "with_coverage", is_flag=True, help="Also read CloudTrail for AIP coverage (2 requests/s).")
+@json_option
+@pass_options
+def report_cmd(
+    opts: GlobalOptions,
+    inventory_file: str,
+    since: str,
+    top: int,
+    second_key: str | None,
+    csv_out: str | None,
+    markdown_out: str | None,
+    html_out: str | None,
+    with_coverage: bool,
+    as_json: bool,
+) -> None:
+    """Cost per caller from Cost Explorer, CloudWatch metrics per AIP, and a token-based estimate."""
+    from aipctl.report import build_report
+
+    loaded = load_inventory(inventory_file)
+    window = dt.timedelta(seconds=parse_duration(since))
+    with opts.open(loaded.inventory.region) as target:
+        info = console.announce(target)
+        now = target.now()
+        with console.progress_bar("reading") as bar:
+            report = build_report(
+                loaded,
+                target,
+                since=window,
+                now=now,
+                second_key=second_key,
+                on_step=lambda text: bar.update(f"reading {text}", 0, 0),
+            )
+            if with_coverage:
+                from aipctl.verify import verify
+
+                checked = verify(loaded, target, since=window, now=now)
+                report.coverage = {c.caller: c.to_dict(1.0) for c in checked.callers}
+    emit(report, info, top=top, as_json=as_json, csv_out=csv_out, markdown_out=markdown_out, html_out=html_out)
+
+
+def emit(
+    report: Any,
+    info: dict[str, str],
+    *,
+    top: int,
+    as_json: bool = False,
+    csv_out: str | None = None,
+    markdown_out: str | None = None,
+    html_out: str | None = None,
+) -> None:
+    from aipctl.report.render import html_dashboard, to_csv, update_markdown
+
+    for warning in report.warnings:
+        console.warn(warning)
+    if csv_out == "-":
+        print(to_csv(report), end="")
+    elif csv_out:
+        Path(csv_out).write_text(to_csv(report), encoding="utf-8")
+        console.note(f"wrote {csv_out}")
+    if markdown_out:
+        changed = update_markdown(Path(markdown_out), report, top)
+        console.note(f"{'updated' if changed else 'unchanged'}: {markdown_out}")
+    if html_out:
+        Path(html_out).write_text(html_dashboard(report, info, top), encoding="utf-8")
+        console.note(f"wrote {html_out}")
+    if as_json:
+        console.print_json(report.to_dict())
+    elif csv_out != "-":
+        _table(report, top)
+
+
+def _table(report: Any, top: int) -> None:
+    from rich.table import Table
+
+    data = report.to_dict()
+    total = data["total_billed_usd"]
+    table = Table(
+        header_style="bold", title=f"Bedrock cost per caller {data['period']['start']} – {data['period']['end']} (exclusive)"
+    )
+    for column in (
+        "#",
+        "caller",
+        "billed USD",
+        "share",
+        "estimated USD",
+        "deviation",
+        "invocations",
+        "tokens in",
+        "tokens out",
+        "p50 ms",
+        "p99 ms",
+        "throttles",
+    ):
+        table.add_column(column, justify="left" if column == "caller" else "right")
+    for rank, row in enumerate(data["callers"], 1):
+        style = "bold" if rank <= top else ""
+        table.add_row(
+            str(rank),
+            row["caller"],
+            f"{row['billed_usd']:.4f}",
+            f"{row['billed_usd'] / total:.0%}" if total else "–",
+            f"{row['estimated_usd']:.4f}",
+            "–" if row["deviation"] is None else f"{row['deviation']:+.1%}",
+            f"{row['invocations']:,}",
+            f"{row['input_tokens']:,}",
+            f"{row['output_tokens']:,}",
+            f"{row['latency_ms'].get('p50', 0):.0f}",
+            f"{row['latency_ms'].get('p99', 0):.0f}",
+            f"{row['throttles']:,}",
+            style=style,
+        )
+    table.add_row(
+        "", "(untagged)", f"{data['untagged_usd']:.4f}", f"{data['untagged_share']:.0%}", "", "", "", "", "", "", "", ""
+    )
+    console.out.print(table)
+    names = ", ".join(c["caller"] for c in data["callers"][:top])
+    console.note(f"top {top}: {names}; billed total ${total:,.4f}, untagged ${data['untagged_usd']:,.4f}")

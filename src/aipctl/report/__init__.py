@@ -1,0 +1,298 @@
+"""What did each caller cost? Cost Explorer by caller tag, CloudWatch per AIP, and an estimate.
+
+Three views of the same usage, side by side per caller:
+
+- **billed** — Cost Explorer, ``GetCostAndUsage`` grouped by the caller tag (``Application``),
+  DAILY, filtered to Bedrock's services; usage without the tag is the *untagged remainder*.
+- **metrics** — CloudWatch ``AWS/Bedrock`` per AIP (``ModelId`` = the AIP's short id):
+  invocations, tokens, latency percentiles, throttles, errors.
+- **estimated** — tokens from CloudWatch × the price of the AIP's base model (``aipctl.pricing``),
+  available before Cost Explorer has the day. ``deviation`` compares estimate and bill on the days
+  Cost Explorer already has in full.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from aipctl.aws.ce import CostAllocationTags, CostExplorer
+from aipctl.aws.cloudwatch import BedrockMetrics
+from aipctl.aws.target import Target
+from aipctl.inventory import LoadedInventory, rules
+from aipctl.pricing import ModelRef, price_book
+
+CALLER_TAG = rules.TAG_APPLICATION
+BILLING_LAG = dt.timedelta(hours=24)
+METRICS = (
+    ("Invocations", "Sum"),
+    ("InputTokenCount", "Sum"),
+    ("OutputTokenCount", "Sum"),
+    ("CacheReadInputTokenCount", "Sum"),
+    ("CacheWriteInputTokenCount", "Sum"),
+    ("InvocationThrottles", "Sum"),
+    ("InvocationClientErrors", "Sum"),
+    ("InvocationServerErrors", "Sum"),
+    ("InvocationLatency", "p50"),
+    ("InvocationLatency", "p90"),
+    ("InvocationLatency", "p99"),
+)
+
+
+@dataclass
+class CallerCost:
+    caller: str
+    billed: Decimal = Decimal(0)
+    billed_by_day: dict[str, Decimal] = field(default_factory=dict)
+    estimated: Decimal = Decimal(0)
+    estimated_by_day: dict[str, Decimal] = field(default_factory=dict)
+    invocations: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    throttles: int = 0
+    errors: int = 0
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    second_key: dict[str, Decimal] = field(default_factory=dict)
+    deviation: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "caller": self.caller,
+            "billed_usd": float(round(self.billed, 6)),
+            "estimated_usd": float(round(self.estimated, 6)),
+            "deviation": self.deviation,
+            "billed_by_day": {d: float(round(v, 6)) for d, v in sorted(self.billed_by_day.items())},
+            "estimated_by_day": {d: float(round(v, 6)) for d, v in sorted(self.estimated_by_day.items())},
+            "invocations": self.invocations,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "throttles": self.throttles,
+            "errors": self.errors,
+            "latency_ms": self.latency_ms,
+            "by_second_key": {k: float(round(v, 6)) for k, v in sorted(self.second_key.items())},
+        }
+
+
+@dataclass
+class CostReport:
+    start: dt.date
+    end: dt.date  # exclusive
+    callers: list[CallerCost]
+    untagged: Decimal
+    other_tagged: dict[str, Decimal]
+    total_billed: Decimal
+    services: list[str]
+    complete_until: dt.date
+    warnings: list[str]
+    second_key: str | None = None
+    coverage: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def top(self, n: int) -> list[CallerCost]:
+        return sorted(self.callers, key=lambda c: (c.billed or c.estimated, c.estimated), reverse=True)[:n]
+
+    def to_dict(self, top: int | None = None) -> dict[str, Any]:
+        total = self.total_billed
+        return {
+            "period": {
+                "start": self.start.isoformat(),
+                "end": self.end.isoformat(),
+                "complete_until": self.complete_until.isoformat(),
+            },
+            "callers": [c.to_dict() for c in (self.top(top) if top else self.top(len(self.callers)))],
+            "untagged_usd": float(round(self.untagged, 6)),
+            "untagged_share": float(round(self.untagged / total, 4)) if total else 0.0,
+            "other_tagged_usd": {k: float(round(v, 6)) for k, v in sorted(self.other_tagged.items())},
+            "total_billed_usd": float(round(total, 6)),
+            "total_estimated_usd": float(round(sum((c.estimated for c in self.callers), Decimal(0)), 6)),
+            "services": self.services,
+            "second_key": self.second_key,
+            "warnings": self.warnings,
+            "coverage": self.coverage,
+        }
+
+
+def _days(start: dt.date, end: dt.date) -> list[dt.date]:
+    return [start + dt.timedelta(days=i) for i in range((end - start).days)]
+
+
+def build_report(
+    loaded: LoadedInventory,
+    target: Target,
+    *,
+    since: dt.timedelta,
+    now: dt.datetime,
+    second_key: str | None = None,
+    profiles: Iterable[Any] | None = None,
+    on_step: Callable[[str], None] | None = None,
+) -> CostReport:
+    """Gather the three views for the inventory's callers over the last ``since`` (whole UTC days)."""
+    from aipctl.plan.reconcile import read_live_state
+
+    step = on_step or (lambda _text: None)
+    end = now.date() + dt.timedelta(days=1)
+    start = (now - since).date()
+    warnings: list[str] = []
+    live = list(profiles) if profiles is not None else list(read_live_state(target, []).profiles)
+    aips = [
+        p
+        for p in live
+        if p.tags.get(rules.TAG_MANAGED) == loaded.inventory.name and p.tags.get(rules.TAG_CALLER) in loaded.inventory.callers
+    ]
+    costs = {name: CallerCost(name) for name in loaded.inventory.callers}
+
+    step("Cost Explorer")
+    explorer = CostExplorer(target)
+    services = explorer.services_matching(start.isoformat(), end.isoformat(), "Bedrock")
+    untagged = Decimal(0)
+    other: dict[str, Decimal] = defaultdict(lambda: Decimal(0))
+    total = Decimal(0)
+    complete_until = (now - BILLING_LAG).date()
+    if services:
+        group_by = [{"Type": "TAG", "Key": CALLER_TAG}] + ([{"Type": "TAG", "Key": second_key}] if second_key else [])
+        results = explorer.cost_and_usage(
+            TimePeriod={"Start": start.isoformat(), "End": end.isoformat()},
+            Granularity="DAILY",
+            Metrics=["UnblendedCost"],
+            GroupBy=group_by,
+            Filter={"Dimensions": {"Key": "SERVICE", "Values": services}},
+        )
+        for period in results:
+            day = period["TimePeriod"]["Start"]
+            for group in period.get("Groups", []):
+                amount = Decimal(group["Metrics"]["UnblendedCost"]["Amount"])
+                caller = group["Keys"][0].split("$", 1)[1]
+                total += amount
+                if not caller:
+                    untagged += amount
+                elif caller in costs:
+                    entry = costs[caller]
+                    entry.billed += amount
+                    entry.billed_by_day[day] = entry.billed_by_day.get(day, Decimal(0)) + amount
+                    if second_key:
+                        value = group["Keys"][1].split("$", 1)[1] or "(untagged)"
+                        entry.second_key[value] = entry.second_key.get(value, Decimal(0)) + amount
+                else:
+                    other[caller] += amount
+    warnings += _tag_warnings(target, start, now)
+    if complete_until < end - dt.timedelta(days=1):
+        warnings.append(
+            f"Cost Explorer lags about a day: days after {complete_until.isoformat()} are incomplete (the estimate covers them)"
+        )
+
+    step("CloudWatch")
+    period_s = 86400
+    metrics = (
+        BedrockMetrics(target).values(
+            [p.profile_id for p in aips],
+            METRICS,
+            dt.datetime.combine(start, dt.time(), dt.timezone.utc),
+            dt.datetime.combine(end, dt.time(), dt.timezone.utc),
+            period_s,
+        )
+        if aips
+        else {}
+    )
+    book = price_book()
+    unpriced: set[str] = set()
+    for profile in aips:
+        entry = costs[profile.tags[rules.TAG_CALLER]]
+        ref = ModelRef.from_source(profile.tags.get(rules.TAG_SOURCE, ""))
+        by_day = _by_day(metrics, profile.profile_id)
+        for day, values in by_day.items():
+            entry.invocations += int(values.get("Invocations", 0))
+            entry.input_tokens += int(values.get("InputTokenCount", 0))
+            entry.output_tokens += int(values.get("OutputTokenCount", 0))
+            entry.cache_read_tokens += int(values.get("CacheReadInputTokenCount", 0))
+            entry.cache_write_tokens += int(values.get("CacheWriteInputTokenCount", 0))
+            entry.throttles += int(values.get("InvocationThrottles", 0))
+            entry.errors += int(values.get("InvocationClientErrors", 0) + values.get("InvocationServerErrors", 0))
+            if book.knows(ref):
+                estimate = book.cost(
+                    ref,
+                    input_tokens=int(values.get("InputTokenCount", 0)),
+                    output_tokens=int(values.get("OutputTokenCount", 0)),
+                    cache_read=int(values.get("CacheReadInputTokenCount", 0)),
+                    cache_write=int(values.get("CacheWriteInputTokenCount", 0)),
+                )
+                entry.estimated += estimate
+                entry.estimated_by_day[day] = entry.estimated_by_day.get(day, Decimal(0)) + estimate
+            else:
+                unpriced.add(ref.model_id)
+    for model_id in sorted(unpriced):
+        warnings.append(f"no price for {model_id}: its calls are not in the estimate")
+    _add_latency(target, aips, costs, start, end)
+    for entry in costs.values():
+        entry.deviation = _deviation(entry, complete_until)
+    return CostReport(
+        start, end, list(costs.values()), untagged, dict(other), total, services, complete_until, warnings, second_key
+    )
+
+
+def _add_latency(target: Target, aips: list[Any], costs: dict[str, CallerCost], start: dt.date, end: dt.date) -> None:
+    """Latency percentiles over the whole period, per caller (its busiest AIP's figures)."""
+    if not aips:
+        return
+    window = (end - start).days * 86400
+    stats = [("InvocationLatency", s) for s in ("p50", "p90", "p99")] + [("Invocations", "Sum")]
+    values = BedrockMetrics(target).values(
+        [p.profile_id for p in aips],
+        stats,
+        dt.datetime.combine(start, dt.time(), dt.timezone.utc),
+        dt.datetime.combine(end, dt.time(), dt.timezone.utc),
+        window,
+    )
+    busiest: dict[str, float] = {}
+    for profile in aips:
+        caller = profile.tags[rules.TAG_CALLER]
+        calls = sum(v for _, v in values.get((profile.profile_id, "Invocations", "Sum"), []))
+        if calls <= busiest.get(caller, 0):
+            continue
+        busiest[caller] = calls
+        for stat in ("p50", "p90", "p99"):
+            series = values.get((profile.profile_id, "InvocationLatency", stat), [])
+            if series:
+                costs[caller].latency_ms[stat] = series[0][1]
+
+
+def _by_day(metrics: dict[tuple[str, str, str], list[tuple[dt.datetime, float]]], model_id: str) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = defaultdict(dict)
+    for metric, stat in METRICS:
+        if stat != "Sum":
+            continue
+        for when, value in metrics.get((model_id, metric, stat), []):
+            day = when.astimezone(dt.timezone.utc).date().isoformat()
+            out[day][metric] = out[day].get(metric, 0.0) + value
+    return out
+
+
+def _deviation(entry: CallerCost, complete_until: dt.date) -> float | None:
+    """(estimate - billed) / billed over the days Cost Explorer has in full."""
+    days = [d for d in entry.billed_by_day if d < complete_until.isoformat()]
+    billed = sum((entry.billed_by_day[d] for d in days), Decimal(0))
+    estimated = sum((entry.estimated_by_day.get(d, Decimal(0)) for d in days), Decimal(0))
+    return float(round((estimated - billed) / billed, 4)) if billed else None
+
+
+def _tag_warnings(target: Target, start: dt.date, now: dt.datetime) -> list[str]:
+    status = CostAllocationTags(target).status([CALLER_TAG])[0]
+    if status.status != "Active":
+        return [
+            f"cost-allocation tag {CALLER_TAG} is {status.status}: Cost Explorer cannot split cost by caller "
+            "(`aipctl tags activate`; not retroactive)"
+        ]
+    if status.last_updated:
+        activated = dt.datetime.fromisoformat(status.last_updated.replace("Z", "+00:00"))
+        if activated.date() > start:
+            return [
+                f"{CALLER_TAG} was activated on {activated.date().isoformat()}, after the period started: "
+                "earlier usage is untagged (activation is not retroactive)"
+            ]
+    return []

@@ -1,0 +1,47 @@
+"""verify's second source and report warnings; these tests reset the emulator, so they live apart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def test_verify_from_invocation_logs_agrees_with_cloudtrail(cli, target, sim, session, emulator, workdir: Path) -> None:
+    from aipctl.inventory import example_inventory, parse_inventory
+    from aipctl.plan import apply_plan, make_plan
+    from aipctl.simulate.traffic import run_traffic
+
+    s3 = session.client("s3", endpoint_url=emulator)
+    s3.create_bucket(Bucket="inv-logs", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+    session.client("bedrock", endpoint_url=emulator).put_model_invocation_logging_configuration(
+        loggingConfig={"s3Config": {"bucketName": "inv-logs", "keyPrefix": "bedrock"}, "textDataDeliveryEnabled": False}
+    )
+    (workdir / "aipctl.yaml").write_text(example_inventory())
+    loaded = parse_inventory(example_inventory(), "aipctl.yaml")
+    apply_plan(make_plan(loaded, target), target)
+    run_traffic(loaded, target, days=0.25, seed=2, calls_per_day=60)
+    sim.set_settings(cloudtrail_lookup_rps=0)
+    from_trail = {r["caller"]: r for r in cli("verify", "--since", "1d", "--json").json}
+    from_logs = {
+        r["caller"]: r
+        for r in cli("verify", "--since", "1d", "--json", "--source", "logs", "--logs", "s3://inv-logs/bedrock").json
+    }
+    both = {
+        r["caller"]: r
+        for r in cli("verify", "--since", "1d", "--json", "--source", "both", "--logs", "s3://inv-logs/bedrock").json
+    }
+    for caller, row in from_trail.items():
+        assert (from_logs[caller]["aip_calls"], from_logs[caller]["bypass_calls"]) == (row["aip_calls"], row["bypass_calls"]), (
+            caller
+        )
+        assert (both[caller]["aip_calls"], both[caller]["bypass_calls"]) == (row["aip_calls"], row["bypass_calls"]), (
+            "deduplicated"
+        )
+
+
+def test_warns_when_the_caller_tag_is_not_active(cli, target, sim, workdir: Path) -> None:
+    from aipctl.inventory import example_inventory
+
+    (workdir / "aipctl.yaml").write_text(example_inventory())
+    assert cli("apply", "--yes", "--skip-cost-tags").code == 0
+    result = cli("report", "--since", "3d")
+    assert "cost-allocation tag Application is Inactive" in result.err
