@@ -255,7 +255,8 @@ def _to_json(shape: Shape, value: Any) -> Any:
         return {k: _to_json(shape.value, v) for k, v in value.items()}
     if kind == "timestamp":
         if isinstance(value, dt.datetime):
-            return value.timestamp() if shape.serialization.get("timestampFormat") == "unixTimestamp" else _iso(value)
+            # JSON protocols send epoch seconds unless the shape says otherwise (and SDKs parse them cheaply).
+            return _iso(value) if shape.serialization.get("timestampFormat") == "iso8601" else value.timestamp()
         return value
     if kind == "blob":
         return base64.b64encode(value).decode() if isinstance(value, bytes) else value

@@ -128,7 +128,8 @@ class SimApp:
                 return lambda _data: None
 
             chunks = b"".join(self.moto_app(environ, capture))
-            self._on_change()
+            if not is_read_only(operation):
+                self._on_change()
             if scope and operation != "*":
                 trail.record_moto_call(scope, service, operation, captured["status"])
         start_response(captured["status"], captured["headers"])
@@ -184,7 +185,8 @@ class SimApp:
             validate(op.input_shape, request.params)
             with self.lock:
                 result = service.operations[request.operation](request)
-                self._on_change()
+                if not is_read_only(request.operation):
+                    self._on_change()  # reads leave the snapshot alone: no autosave while a report reads
                 if service.name != "bedrock-runtime":
                     trail.record_management(request, result if isinstance(result, Mapping) else None)
             response = result if isinstance(result, Response) else serialize(op, result, protocol)
@@ -269,6 +271,11 @@ class SimApp:
         if path == "health":
             return {"ok": True}
         raise ValueError(f"unknown control action {method} /_aipctl/{path}")
+
+
+def is_read_only(operation: str) -> bool:
+    """Operations that cannot change emulator state (unknown operations count as writes)."""
+    return operation.startswith(trail.READ_PREFIXES)
 
 
 class _Headers(Mapping[str, str]):

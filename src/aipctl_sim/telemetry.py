@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS calls (
     cost_tags TEXT                 -- JSON: the AIP's tags whose keys were active cost-allocation tags at ts
 );
 CREATE INDEX IF NOT EXISTS calls_by_time ON calls (account, region, ts);
+CREATE INDEX IF NOT EXISTS calls_by_model ON calls (account, region, metric_id, ts);
 CREATE TABLE IF NOT EXISTS mgmt_events (
     ts REAL NOT NULL,
     account TEXT NOT NULL,
@@ -104,9 +105,12 @@ class TelemetryStore:
         self._pending: list[tuple[Any, ...]] = []
         self._pending_events: list[tuple[Any, ...]] = []
         self._batch = batch
+        #: Changes whenever rows are added or removed: derived results may be cached per generation.
+        self.generation = 0
 
     def record_call(self, record: CallRecord) -> None:
         with self._lock:
+            self.generation += 1
             self._pending.append(astuple(record))
             if len(self._pending) >= self._batch:
                 self.flush()
@@ -173,6 +177,7 @@ class TelemetryStore:
 
     def clear(self) -> None:
         with self._lock:
+            self.generation += 1
             self._pending.clear()
             self._pending_events.clear()
             self._db.execute("DELETE FROM calls")

@@ -16,7 +16,7 @@ from aipctl_sim import settings, telemetry
 from aipctl_sim.identity import identity_for
 from aipctl_sim.protocol import Request
 
-_READ_PREFIXES = ("Get", "List", "Describe", "Lookup", "Search", "Head")
+READ_PREFIXES = ("Get", "List", "Describe", "Lookup", "Search", "Head")
 #: Which request parameter names the resource of a Bedrock control-plane call.
 _RESOURCE_PARAMS = ("inferenceProfileIdentifier", "inferenceProfileName", "resourceARN", "modelIdentifier")
 
@@ -79,7 +79,7 @@ def record_management(req: Request, result: Mapping[str, Any] | None) -> None:
         "ce": "ce.amazonaws.com",
         "resourcegroupstaggingapi": "tagging.amazonaws.com",
     }.get(req.service, f"{req.service}.amazonaws.com")
-    read_only = req.operation.startswith(_READ_PREFIXES)
+    read_only = req.operation.startswith(READ_PREFIXES)
     response = dict(result) if result and not read_only else None
     event = _event(
         ts,
@@ -122,7 +122,7 @@ def record_moto_call(scope: tuple[str, str, str], service: str, operation: str, 
     ts = settings.now().timestamp()
     code = None if status.startswith(("2", "3")) else f"HTTP{status.split(maxsplit=1)[0]}"
     source = f"{signing_name}.amazonaws.com"
-    read_only = operation.startswith(_READ_PREFIXES)
+    read_only = operation.startswith(READ_PREFIXES)
     event = _event(
         ts, account, region, source, operation, identity, str(uuid.uuid4()), None, None, code, read_only, str(uuid.uuid4())
     )

@@ -28,12 +28,16 @@ from aipctl.pricing import ModelRef, price_book
 
 CALLER_TAG = rules.TAG_APPLICATION
 BILLING_LAG = dt.timedelta(hours=24)
-METRICS = (
-    ("Invocations", "Sum"),
+#: Per day, for the estimate and the trend.
+DAILY_METRICS = (
     ("InputTokenCount", "Sum"),
     ("OutputTokenCount", "Sum"),
     ("CacheReadInputTokenCount", "Sum"),
     ("CacheWriteInputTokenCount", "Sum"),
+)
+#: Once for the whole period.
+PERIOD_METRICS = (
+    ("Invocations", "Sum"),
     ("InvocationThrottles", "Sum"),
     ("InvocationClientErrors", "Sum"),
     ("InvocationServerErrors", "Sum"),
@@ -188,47 +192,45 @@ def build_report(
         )
 
     step("CloudWatch")
-    period_s = 86400
-    metrics = (
-        BedrockMetrics(target).values(
-            [p.profile_id for p in aips],
-            METRICS,
-            dt.datetime.combine(start, dt.time(), dt.timezone.utc),
-            dt.datetime.combine(end, dt.time(), dt.timezone.utc),
-            period_s,
-        )
-        if aips
-        else {}
-    )
     book = price_book()
     unpriced: set[str] = set()
+    first, last = dt.datetime.combine(start, dt.time(), dt.timezone.utc), dt.datetime.combine(end, dt.time(), dt.timezone.utc)
+    ids = [p.profile_id for p in aips]
+    daily = BedrockMetrics(target).values(ids, DAILY_METRICS, first, last, 86400) if aips else {}
+    whole = BedrockMetrics(target).values(ids, PERIOD_METRICS, first, last, int((last - first).total_seconds())) if aips else {}
+    busiest: dict[str, float] = {}
     for profile in aips:
         entry = costs[profile.tags[rules.TAG_CALLER]]
         ref = ModelRef.from_source(profile.tags.get(rules.TAG_SOURCE, ""))
-        by_day = _by_day(metrics, profile.profile_id)
-        for day, values in by_day.items():
-            entry.invocations += int(values.get("Invocations", 0))
-            entry.input_tokens += int(values.get("InputTokenCount", 0))
-            entry.output_tokens += int(values.get("OutputTokenCount", 0))
-            entry.cache_read_tokens += int(values.get("CacheReadInputTokenCount", 0))
-            entry.cache_write_tokens += int(values.get("CacheWriteInputTokenCount", 0))
-            entry.throttles += int(values.get("InvocationThrottles", 0))
-            entry.errors += int(values.get("InvocationClientErrors", 0) + values.get("InvocationServerErrors", 0))
+        for day, values in _by_day(daily, profile.profile_id).items():
+            tokens = [int(values.get(metric, 0)) for metric, _ in DAILY_METRICS]
+            entry.input_tokens += tokens[0]
+            entry.output_tokens += tokens[1]
+            entry.cache_read_tokens += tokens[2]
+            entry.cache_write_tokens += tokens[3]
             if book.knows(ref):
                 estimate = book.cost(
-                    ref,
-                    input_tokens=int(values.get("InputTokenCount", 0)),
-                    output_tokens=int(values.get("OutputTokenCount", 0)),
-                    cache_read=int(values.get("CacheReadInputTokenCount", 0)),
-                    cache_write=int(values.get("CacheWriteInputTokenCount", 0)),
+                    ref, input_tokens=tokens[0], output_tokens=tokens[1], cache_read=tokens[2], cache_write=tokens[3]
                 )
                 entry.estimated += estimate
                 entry.estimated_by_day[day] = entry.estimated_by_day.get(day, Decimal(0)) + estimate
             else:
                 unpriced.add(ref.model_id)
+        calls = _period_sum(whole, profile.profile_id, "Invocations")
+        entry.invocations += int(calls)
+        entry.throttles += int(_period_sum(whole, profile.profile_id, "InvocationThrottles"))
+        entry.errors += int(
+            _period_sum(whole, profile.profile_id, "InvocationClientErrors")
+            + _period_sum(whole, profile.profile_id, "InvocationServerErrors")
+        )
+        if calls > busiest.get(entry.caller, 0):  # latency of the caller's busiest AIP
+            busiest[entry.caller] = calls
+            for stat in ("p50", "p90", "p99"):
+                series = whole.get((profile.profile_id, "InvocationLatency", stat), [])
+                if series:
+                    entry.latency_ms[stat] = series[0][1]
     for model_id in sorted(unpriced):
         warnings.append(f"no price for {model_id}: its calls are not in the estimate")
-    _add_latency(target, aips, costs, start, end)
     for entry in costs.values():
         entry.deviation = _deviation(entry, complete_until)
     return CostReport(
@@ -236,37 +238,13 @@ def build_report(
     )
 
 
-def _add_latency(target: Target, aips: list[Any], costs: dict[str, CallerCost], start: dt.date, end: dt.date) -> None:
-    """Latency percentiles over the whole period, per caller (its busiest AIP's figures)."""
-    if not aips:
-        return
-    window = (end - start).days * 86400
-    stats = [("InvocationLatency", s) for s in ("p50", "p90", "p99")] + [("Invocations", "Sum")]
-    values = BedrockMetrics(target).values(
-        [p.profile_id for p in aips],
-        stats,
-        dt.datetime.combine(start, dt.time(), dt.timezone.utc),
-        dt.datetime.combine(end, dt.time(), dt.timezone.utc),
-        window,
-    )
-    busiest: dict[str, float] = {}
-    for profile in aips:
-        caller = profile.tags[rules.TAG_CALLER]
-        calls = sum(v for _, v in values.get((profile.profile_id, "Invocations", "Sum"), []))
-        if calls <= busiest.get(caller, 0):
-            continue
-        busiest[caller] = calls
-        for stat in ("p50", "p90", "p99"):
-            series = values.get((profile.profile_id, "InvocationLatency", stat), [])
-            if series:
-                costs[caller].latency_ms[stat] = series[0][1]
+def _period_sum(metrics: dict[tuple[str, str, str], list[tuple[dt.datetime, float]]], model_id: str, metric: str) -> float:
+    return sum(v for _, v in metrics.get((model_id, metric, "Sum"), []))
 
 
 def _by_day(metrics: dict[tuple[str, str, str], list[tuple[dt.datetime, float]]], model_id: str) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = defaultdict(dict)
-    for metric, stat in METRICS:
-        if stat != "Sum":
-            continue
+    for metric, stat in DAILY_METRICS:
         for when, value in metrics.get((model_id, metric, stat), []):
             day = when.astimezone(dt.timezone.utc).date().isoformat()
             out[day][metric] = out[day].get(metric, 0.0) + value

@@ -181,7 +181,31 @@ def _amount(value: Decimal) -> str:
     return format(value.quantize(Decimal("0.0000000001"), rounding=ROUND_HALF_UP).normalize(), "f") if value else "0"
 
 
+_results_cache: dict[str, tuple[list[dict[str, Any]], list[Any]]] = {}
+
+
 def get_cost_and_usage(account: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Computed once per query; its further pages come from the cache (same data generation and clock)."""
+    key = json.dumps(
+        [
+            account,
+            {k: v for k, v in params.items() if k != "NextPageToken"},
+            telemetry.store().generation,
+            settings.settings().clock_offset_s,
+            settings.settings().billing_lag_hours,
+            int(settings.now().timestamp() // 60),
+        ],
+        sort_keys=True,
+        default=str,
+    )
+    if key not in _results_cache:
+        _results_cache.clear()  # one query's pages at a time: memory stays bounded
+        _results_cache[key] = _compute(account, params)
+    results, group_by = _results_cache[key]
+    return _page(results, params.get("NextPageToken"), group_by)
+
+
+def _compute(account: str, params: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[Any]]:
     period = params["TimePeriod"]
     start, end = _date(period["Start"], "Start"), _date(period["End"], "End")
     if start >= end:
@@ -224,7 +248,7 @@ def get_cost_and_usage(account: str, params: Mapping[str, Any]) -> dict[str, Any
             entry["Total"] = _metric_values(metrics, total)
             entry["Groups"] = []
         results.append(entry)
-    return _page(results, params.get("NextPageToken"), group_by)
+    return results, group_by
 
 
 def _group_key(group: Mapping[str, str], item: LineItem) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aipctl_sim import telemetry
@@ -63,29 +64,65 @@ def samples(
     buckets: dict[float, list[float]] = defaultdict(list)
     for bucket, sample in rows:
         buckets[float(bucket)].append(float(sample))
+    for values in buckets.values():
+        values.sort()  # statistic() reads percentiles from sorted samples
     return buckets
 
 
+@dataclass
+class Aggregate:
+    """Sum/count/min/max of a bucket, computed in SQL when no percentile is needed."""
+
+    total: float
+    count: int
+    low: float
+    high: float
+
+
 def samples_by_model(
-    account: str, region: str, metric: str, model_ids: set[str], start: float, end: float, period: int
-) -> dict[str, dict[float, list[float]]]:
-    """model id -> period start -> sample values, for many model ids in one pass."""
-    if metric not in METRICS:
+    account: str, region: str, metric: str, model_ids: set[str], start: float, end: float, period: int, need_values: bool
+) -> dict[str, dict[float, list[float] | Aggregate]]:
+    """model id -> period start -> sample values (or their SQL aggregate), for many model ids in one query."""
+    if metric not in METRICS or not model_ids:
         return {}
     value, condition, _ = METRICS[metric]
-    rows = telemetry.store().query(
-        f"SELECT metric_id, CAST(ts / ? AS INTEGER) * ?, {value} FROM calls WHERE account = ? AND region = ? "
-        f"AND ts >= ? AND ts < ? AND {condition}",
-        (period, period, account, region, start, end),
-    )
-    out: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for model_id, bucket, sample in rows:
-        if model_id in model_ids:
-            out[model_id][float(bucket)].append(float(sample))
+    ids = sorted(model_ids)
+    marks = ",".join("?" * len(ids))
+    bucket = "CAST(ts / ? AS INTEGER) * ?"
+    where = f"account = ? AND region = ? AND metric_id IN ({marks}) AND ts >= ? AND ts < ? AND {condition}"
+    args = (period, period, account, region, *ids, start, end)
+    out: dict[str, dict[float, list[float] | Aggregate]] = defaultdict(dict)
+    if need_values:
+        for model_id, at, sample in telemetry.store().query(
+            f"SELECT metric_id, {bucket}, {value} FROM calls WHERE {where}", args
+        ):
+            values = out[model_id].setdefault(float(at), [])
+            assert isinstance(values, list)
+            values.append(float(sample))
+        for buckets in out.values():
+            for values in buckets.values():
+                if isinstance(values, list):
+                    values.sort()  # statistic() reads percentiles from sorted samples
+        return out
+    sql = f"SELECT metric_id, {bucket}, SUM({value}), COUNT(*), MIN({value}), MAX({value}) FROM calls WHERE {where} GROUP BY 1, 2"
+    for model_id, at, total, count, low, high in telemetry.store().query(sql, args):
+        out[model_id][float(at)] = Aggregate(float(total), int(count), float(low), float(high))
     return out
 
 
-def statistic(values: list[float], stat: str) -> float:
+def statistic(values: list[float] | Aggregate, stat: str) -> float:
+    """One statistic of a bucket; ``values`` are sorted ascending (as samples() returns them)."""
+    if isinstance(values, Aggregate):
+        simple = {
+            "SampleCount": float(values.count),
+            "Sum": values.total,
+            "Average": values.total / values.count,
+            "Minimum": values.low,
+            "Maximum": values.high,
+        }
+        if stat not in simple:
+            raise ValidationException(f"Statistic {stat} needs the sample values")
+        return simple[stat]
     if stat == "SampleCount":
         return float(len(values))
     if stat == "Sum":
@@ -101,8 +138,7 @@ def statistic(values: list[float], stat: str) -> float:
             rank = float(stat[1:])
         except ValueError:
             raise ValidationException(f"Unsupported statistic {stat}") from None
-        ordered = sorted(values)
-        return ordered[max(0, math.ceil(rank / 100 * len(ordered)) - 1)]  # nearest rank
+        return values[max(0, math.ceil(rank / 100 * len(values)) - 1)]  # nearest rank; samples are sorted
     raise ValidationException(f"Unsupported statistic {stat}")
 
 

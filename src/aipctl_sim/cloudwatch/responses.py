@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 from aipctl_sim import telemetry
-from aipctl_sim.cloudwatch.metrics import BASIC, METRICS, NAMESPACE, samples, samples_by_model, statistic, unit
+from aipctl_sim.cloudwatch.metrics import BASIC, METRICS, NAMESPACE, Aggregate, samples, samples_by_model, statistic, unit
 from aipctl_sim.protocol import Request, ValidationException
 
 
@@ -52,18 +53,25 @@ def get_metric_data(req: Request) -> dict[str, Any]:
     ascending = p.get("ScanBy") == "TimestampAscending"
     # Queries on one ModelId each are answered from one pass per (metric, period), not one each.
     grouped: dict[tuple[str, int], set[str]] = {}
+    percentiles: set[tuple[str, int]] = set()
     for query in p["MetricDataQueries"]:
         model_id = _single_model(query["MetricStat"]["Metric"])
         if model_id is not None:
             key = (query["MetricStat"]["Metric"]["MetricName"], int(query["MetricStat"]["Period"]))
             grouped.setdefault(key, set()).add(model_id)
-    passes = {key: samples_by_model(req.account_id, req.region, key[0], ids, start, end, key[1]) for key, ids in grouped.items()}
+            if query["MetricStat"]["Stat"] not in BASIC:
+                percentiles.add(key)
+    passes = {
+        key: samples_by_model(req.account_id, req.region, key[0], ids, start, end, key[1], need_values=key in percentiles)
+        for key, ids in grouped.items()
+    }
     results = []
     for query in p["MetricDataQueries"]:
         stat_spec = query["MetricStat"]
         metric = stat_spec["Metric"]
         period = int(stat_spec["Period"])
         model_id = _single_model(metric)
+        buckets: Mapping[float, list[float] | Aggregate]
         if model_id is not None:
             buckets = passes[(metric["MetricName"], period)].get(model_id, {})
         else:

@@ -54,3 +54,21 @@ def runtime_cmd(records: int, seconds: float, parts: tuple[str, ...], as_json: b
         console.print_json(result)
     else:
         console.out.print(json.dumps(result, indent=2), highlight=False)
+
+
+@bench_group.command("report")
+@click.option("--callers", default=1000, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1, 365))
+@click.option("--per-day", default=10, show_default=True, type=click.IntRange(1, 10_000), help="Calls per AIP per day.")
+@json_option
+def report_cmd(callers: int, days: int, per_day: int, as_json: bool) -> None:
+    """aipctl report over N callers x D days of recorded calls (vs aipctl plan on the same state)."""
+    import json
+
+    from aipctl.bench.report import run
+
+    result = run(callers, days, per_day)
+    if as_json:
+        console.print_json(result)
+    else:
+        console.out.print(json.dumps(result, indent=2), highlight=False)
