@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import click
 
 from aipctl.cli import console
 from aipctl.cli.commands.core import json_option
+
+
+def _emit(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        console.print_json(result)
+    else:
+        console.out.print(json.dumps(result, indent=2), highlight=False)
 
 
 @click.group("bench")
@@ -30,12 +40,7 @@ def foundation_cmd(callers: int, throttle: float, kill_at: float, parts: tuple[s
     from aipctl.bench.foundation import run
 
     result = run(callers, throttle, kill_at, parts, on_step=lambda name: console.note(f"bench: {name} ..."))
-    if as_json:
-        console.print_json(result)
-        return
-    import json
-
-    console.out.print(json.dumps(result, indent=2), highlight=False)
+    _emit(result, as_json)
 
 
 @bench_group.command("runtime")
@@ -45,15 +50,10 @@ def foundation_cmd(callers: int, throttle: float, kill_at: float, parts: tuple[s
 @json_option
 def runtime_cmd(records: int, seconds: float, parts: tuple[str, ...], as_json: bool) -> None:
     """Emulated runtime calls/s through boto3 (vs stock moto) and memory for N recorded calls (vs dicts)."""
-    import json
-
     from aipctl.bench.runtime import run
 
     result = run(parts, records, seconds)
-    if as_json:
-        console.print_json(result)
-    else:
-        console.out.print(json.dumps(result, indent=2), highlight=False)
+    _emit(result, as_json)
 
 
 @bench_group.command("report")
@@ -63,12 +63,7 @@ def runtime_cmd(records: int, seconds: float, parts: tuple[str, ...], as_json: b
 @json_option
 def report_cmd(callers: int, days: int, per_day: int, as_json: bool) -> None:
     """aipctl report over N callers x D days of recorded calls (vs aipctl plan on the same state)."""
-    import json
-
     from aipctl.bench.report import run
 
     result = run(callers, days, per_day)
-    if as_json:
-        console.print_json(result)
-    else:
-        console.out.print(json.dumps(result, indent=2), highlight=False)
+    _emit(result, as_json)
