@@ -17,6 +17,17 @@ from aipctl._exceptions import (
 
 __version__ = "0.1.0"
 
+#: Imported on first use, so that `import aipctl` (and `aipctl --help`) stays fast.
+_LAZY = {
+    "attach": "aipctl.wiring",
+    "describe": "aipctl.wiring",
+    "for_tenant": "aipctl.wiring",
+    "resolve": "aipctl.wiring",
+    "Resolver": "aipctl.wiring",
+    "UnknownCaller": "aipctl.wiring",
+    "UnknownModelForCaller": "aipctl.wiring",
+}
+
 __all__ = [
     "AipctlError",
     "ApplyFailed",
@@ -24,7 +35,22 @@ __all__ = [
     "AwsError",
     "InventoryError",
     "PlanConflict",
+    "Resolver",
     "TargetError",
+    "UnknownCaller",
+    "UnknownModelForCaller",
     "UsageError",
     "__version__",
+    "attach",
+    "describe",
+    "for_tenant",
+    "resolve",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'aipctl' has no attribute {name!r}")

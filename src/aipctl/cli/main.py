@@ -19,6 +19,7 @@ COMMANDS = {
     "apply": ("aipctl.cli.commands.core:apply_cmd", "Create and update the application inference profiles."),
     "list": ("aipctl.cli.commands.core:list_cmd", "List the AIPs aipctl manages, with ARNs, models and tags."),
     "demo": ("aipctl.cli.commands.core:demo_cmd", "Run the whole flow on the embedded emulator."),
+    "wire": ("aipctl.cli.commands.wire:wire_cmd", "Give callers their AIP ARNs: env vars, SSM, LiteLLM config, JSON."),
     "tags": ("aipctl.cli.commands.tags:tags_group", "Activate and inspect cost-allocation tags."),
     "report": (
         "aipctl.cli.commands.report:report_cmd",

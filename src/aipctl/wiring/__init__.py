@@ -1,0 +1,302 @@
+"""Wire callers to their AIPs: find the ARNs, rewrite model ids in flight, know what a call costs.
+
+>>> import boto3, aipctl
+>>> runtime = boto3.client("bedrock-runtime")
+>>> aipctl.attach(runtime, caller="open-webui")          # doctest: +SKIP
+>>> runtime.converse(modelId="eu.anthropic.claude-sonnet-4-6", messages=[...])  # doctest: +SKIP
+... # goes to open-webui's AIP for that model; its cost lands on Application=open-webui
+
+ARNs come from (in this order) the environment ``aipctl wire --format env`` writes
+(``AIPCTL_CALLER`` + ``BEDROCK_AIP_ARN_<ALIAS>``), SSM parameters ``/aipctl/<caller>/<alias>``
+(``--format ssm``), or a live lookup of the AIPs tagged ``aipctl:caller``/``aipctl:alias``; never
+guessed. Lookups are cached per process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aipctl._exceptions import AipctlError, AwsError, UsageError
+from aipctl.inventory import rules
+from aipctl.pricing import ModelRef
+
+RUNTIME_OPERATIONS = ("Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream")
+SSM_PREFIX = "/aipctl"
+
+
+class UnknownModelForCaller(AipctlError):
+    """``attach(strict=True)``: the model id names no AIP of the caller, so the call would bypass it."""
+
+
+class UnknownCaller(AipctlError):
+    """No AIP is tagged for this caller (or tenant)."""
+
+
+def env_name(alias: str | None) -> str:
+    """``BEDROCK_AIP_ARN`` (single model) or ``BEDROCK_AIP_ARN_<ALIAS>``."""
+    return "BEDROCK_AIP_ARN" if alias is None else "BEDROCK_AIP_ARN_" + alias.upper().replace("-", "_")
+
+
+def ssm_name(caller: str, alias: str) -> str:
+    return f"{SSM_PREFIX}/{caller}/{alias}"
+
+
+@dataclass(frozen=True)
+class AipInfo:
+    """What an AIP ARN stands for: its caller, model alias and the model it routes to."""
+
+    arn: str
+    profile_id: str
+    caller: str | None
+    alias: str | None
+    source: ModelRef
+    inventory: str | None
+
+    @property
+    def base_model(self) -> str:
+        return self.source.model_id
+
+
+class Resolver:
+    """Finds AIP ARNs for callers and describes ARNs; thread-safe, cached for ``ttl_s``."""
+
+    def __init__(
+        self,
+        session: Any = None,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        inventory: str | None = None,
+        ttl_s: float = 300.0,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._session = session
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self.inventory = inventory
+        self.ttl_s = ttl_s
+        self.environ = os.environ if environ is None else environ
+        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+        self._index: tuple[float, dict[tuple[str, str], AipInfo]] | None = None
+        self._described: dict[str, AipInfo] = {}
+
+    # -- clients -----------------------------------------------------------------------------
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                import boto3
+
+                session = self._session or boto3.Session()
+                kwargs: dict[str, Any] = {"region_name": self.region or session.region_name}
+                if self.endpoint_url:
+                    kwargs["endpoint_url"] = self.endpoint_url
+                self._clients[service] = session.client(service, **kwargs)
+            return self._clients[service]
+
+    # -- caller -> ARN ------------------------------------------------------------------------
+    def resolve(self, caller: str, alias: str | None = None) -> str:
+        """The AIP ARN of ``caller`` for ``alias`` (None: the caller's only model)."""
+        from_env = self._from_env(caller, alias)
+        if from_env:
+            return from_env
+        try:
+            profiles = self.profiles_of(caller)
+        except UnknownCaller:
+            profiles = {}  # the tag index may lag behind a fresh apply: SSM is the next source
+        if alias is None and len(profiles) == 1:
+            return next(iter(profiles.values())).arn
+        if alias is None:
+            raise UsageError(f"caller {caller!r} has {len(profiles)} AIPs ({', '.join(sorted(profiles))}): name the alias")
+        if alias in profiles:
+            return profiles[alias].arn
+        from_ssm = self._from_ssm(caller, alias)
+        if from_ssm:
+            return from_ssm
+        raise UnknownCaller(
+            f"no AIP for caller {caller!r} and model {alias!r}",
+            hint=f"known: {', '.join(sorted(profiles)) or 'none'}; run `aipctl apply` and `aipctl wire`",
+        )
+
+    def profiles_of(self, caller: str) -> dict[str, AipInfo]:
+        """alias -> AIP of ``caller``, from the live account (tags), cached."""
+        found = {alias: info for (name, alias), info in self._live_index().items() if name == caller}
+        if not found:
+            raise UnknownCaller(
+                f"no AIP is tagged {rules.TAG_CALLER}={caller}", hint="check the name, or create its AIPs with `aipctl apply`"
+            )
+        return found
+
+    def callers(self) -> list[str]:
+        return sorted({name for name, _ in self._live_index()})
+
+    def _from_env(self, caller: str, alias: str | None) -> str | None:
+        if self.environ.get("AIPCTL_CALLER") != caller:
+            return None
+        return self.environ.get(env_name(alias)) or None
+
+    def _from_ssm(self, caller: str, alias: str) -> str | None:
+        try:
+            from aipctl.aws.errors import aws_call
+
+            with aws_call("ssm", "GetParameter", ssm_name(caller, alias)):
+                return str(self.client("ssm").get_parameter(Name=ssm_name(caller, alias))["Parameter"]["Value"])
+        except AwsError:
+            return None
+
+    def _live_index(self) -> dict[tuple[str, str], AipInfo]:
+        with self._lock:
+            if self._index and time.monotonic() - self._index[0] < self.ttl_s:
+                return self._index[1]
+        from aipctl.aws.errors import aws_call
+
+        tagging = self.client("resourcegroupstaggingapi")
+        index: dict[tuple[str, str], AipInfo] = {}
+        kwargs: dict[str, Any] = {
+            "ResourceTypeFilters": ["bedrock:application-inference-profile"],
+            "ResourcesPerPage": 100,
+            "TagFilters": [{"Key": rules.TAG_CALLER}],
+        }
+        while True:
+            with aws_call("tag", "GetResources"):
+                page = tagging.get_resources(**kwargs)
+            for item in page.get("ResourceTagMappingList", []):
+                info = _info(item["ResourceARN"], {t["Key"]: t["Value"] for t in item.get("Tags", [])})
+                if info.caller and info.alias and (self.inventory is None or info.inventory == self.inventory):
+                    index[(info.caller, info.alias)] = info
+            if not page.get("PaginationToken"):
+                break
+            kwargs["PaginationToken"] = page["PaginationToken"]
+        with self._lock:
+            self._index = (time.monotonic(), index)
+            for info in index.values():
+                self._described[info.arn] = info
+        return index
+
+    # -- ARN -> what it is ---------------------------------------------------------------------
+    def describe(self, arn_or_id: str) -> AipInfo:
+        """Caller, alias and base model of an AIP (GetInferenceProfile + its tags), cached."""
+        with self._lock:
+            cached = self._described.get(arn_or_id)
+        if cached:
+            return cached
+        from aipctl.aws.errors import aws_call
+
+        bedrock = self.client("bedrock")
+        with aws_call("bedrock", "GetInferenceProfile", arn_or_id):
+            profile = bedrock.get_inference_profile(inferenceProfileIdentifier=arn_or_id)
+        with aws_call("bedrock", "ListTagsForResource", profile["inferenceProfileArn"]):
+            tags = {
+                t["key"]: t["value"] for t in bedrock.list_tags_for_resource(resourceARN=profile["inferenceProfileArn"])["tags"]
+            }
+        info = _info(profile["inferenceProfileArn"], tags, models=[m["modelArn"] for m in profile.get("models", [])])
+        with self._lock:
+            self._described[arn_or_id] = self._described[info.arn] = info
+        return info
+
+
+def _info(arn: str, tags: Mapping[str, str], models: list[str] | None = None) -> AipInfo:
+    source = tags.get(rules.TAG_SOURCE)
+    if source:
+        ref = ModelRef.from_source(source)
+    elif models:  # not made by aipctl: the first routed model, Region unknown to pricing
+        ref = ModelRef(models[0].rsplit("/", 1)[-1], None)
+    else:
+        ref = ModelRef("", None)
+    return AipInfo(
+        arn, arn.rsplit("/", 1)[-1], tags.get(rules.TAG_CALLER), tags.get(rules.TAG_ALIAS), ref, tags.get(rules.TAG_MANAGED)
+    )
+
+
+_default: Resolver | None = None
+_default_lock = threading.Lock()
+
+
+def default_resolver() -> Resolver:
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = Resolver()
+        return _default
+
+
+def resolve(caller: str, alias: str | None = None, *, resolver: Resolver | None = None) -> str:
+    """The AIP ARN of a caller's model. ``aipctl.resolve("open-webui", "sonnet")``."""
+    return (resolver or default_resolver()).resolve(caller, alias)
+
+
+def describe(arn_or_id: str, *, resolver: Resolver | None = None) -> AipInfo:
+    """Which caller and base model an AIP ARN stands for."""
+    return (resolver or default_resolver()).describe(arn_or_id)
+
+
+def model_map(resolver: Resolver, caller: str) -> dict[str, str]:
+    """Every model id a caller's code may use -> its AIP ARN (aliases, model ids, profile ids, ARNs)."""
+    mapping: dict[str, str] = {}
+    for alias, info in sorted(resolver.profiles_of(caller).items()):
+        names = [alias, info.arn, info.profile_id]
+        if info.source.geo:
+            names.append(f"{info.source.geo}.{info.source.model_id}")
+        names.append(info.source.model_id)
+        for name in names:
+            mapping.setdefault(name, info.arn)
+    return mapping
+
+
+def attach(client: Any, caller: str, *, strict: bool = True, resolver: Resolver | None = None) -> Any:
+    """Route ``client``'s runtime calls through ``caller``'s AIPs (one botocore event handler).
+
+    ``modelId`` may be the caller's alias (``"sonnet"``), a foundation model id, a system-defined
+    profile id or ARN, or already an AIP ARN: it is rewritten to the caller's AIP for that model.
+    Anything else raises :class:`UnknownModelForCaller` (``strict=True``) or passes unchanged.
+    The mapping is resolved once, here; a call pays one dict lookup.
+    """
+    mapping = model_map(resolver or default_resolver(), caller)
+    own = set(mapping.values())
+
+    def route(params: dict[str, Any], **_: Any) -> None:
+        model_id = params.get("modelId")
+        if model_id in own:
+            return
+        arn = mapping.get(str(model_id)) or mapping.get(str(model_id).rsplit("/", 1)[-1])
+        if arn is not None:
+            params["modelId"] = arn
+        elif strict:
+            raise UnknownModelForCaller(
+                f"{model_id!r} is not a model of caller {caller!r}: the call would bypass its AIPs",
+                hint=f"use one of {', '.join(sorted(k for k in mapping if not k.startswith('arn:')))}",
+            )
+
+    for operation in RUNTIME_OPERATIONS:
+        client.meta.events.register(f"provide-client-params.bedrock-runtime.{operation}", route, unique_id=f"aipctl-{operation}")
+    return client
+
+
+def for_tenant(
+    tenant: str,
+    *,
+    session: Any = None,
+    resolver: Resolver | None = None,
+    strict: bool = True,
+    factory: Callable[..., Any] | None = None,
+    **client_kwargs: Any,
+) -> Any:
+    """A bedrock-runtime client bound to ``tenant``'s AIPs (the AIP workshop's tenant-aware pattern)."""
+    import boto3
+
+    resolver = resolver or default_resolver()
+    if tenant not in resolver.callers():
+        known = ", ".join(resolver.callers()) or "none"
+        raise UnknownCaller(f"unknown tenant {tenant!r} (known: {known})", hint="add it to the inventory and run `aipctl apply`")
+    if factory is not None:
+        return factory(tenant, resolver)
+    kwargs = {"region_name": resolver.region, **client_kwargs}
+    if resolver.endpoint_url and "endpoint_url" not in kwargs:
+        kwargs["endpoint_url"] = resolver.endpoint_url
+    client = (session or resolver._session or boto3.Session()).client("bedrock-runtime", **kwargs)
+    return attach(client, tenant, strict=strict, resolver=resolver)
