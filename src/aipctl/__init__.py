@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 #: Imported on first use, so that `import aipctl` (and `aipctl --help`) stays fast.
 _LAZY = {
     "attach": "aipctl.wiring",
+    "cost_of": "aipctl.wiring",
     "describe": "aipctl.wiring",
     "for_tenant": "aipctl.wiring",
     "resolve": "aipctl.wiring",
@@ -42,6 +43,7 @@ __all__ = [
     "UsageError",
     "__version__",
     "attach",
+    "cost_of",
     "describe",
     "for_tenant",
     "resolve",

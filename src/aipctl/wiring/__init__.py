@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from aipctl._exceptions import AipctlError, AwsError, UsageError
@@ -300,3 +301,22 @@ def for_tenant(
         kwargs["endpoint_url"] = resolver.endpoint_url
     client = (session or resolver._session or boto3.Session()).client("bedrock-runtime", **kwargs)
     return attach(client, tenant, strict=strict, resolver=resolver)
+
+
+def cost_of(model_id: str, usage: Mapping[str, int], *, resolver: Resolver | None = None) -> Decimal:
+    """USD cost of one call's ``usage`` (Converse ``usage`` or InvokeModel header counts) for any model id.
+
+    Works behind opaque AIP ARNs (the AIP's model and route are looked up once), for system-defined
+    profile ids (geo premium) and for foundation model ids. Unknown models raise KeyError, never $0.
+    """
+    from aipctl.pricing import price_book
+
+    is_aip = ":application-inference-profile/" in model_id or (len(model_id) == 12 and model_id.isalnum() and model_id.islower())
+    ref = (resolver or default_resolver()).describe(model_id).source if is_aip else ModelRef.from_source(model_id)
+    return price_book().cost(
+        ref,
+        input_tokens=int(usage.get("inputTokens", usage.get("input_tokens", 0))),
+        output_tokens=int(usage.get("outputTokens", usage.get("output_tokens", 0))),
+        cache_read=int(usage.get("cacheReadInputTokens", usage.get("cache_read_input_tokens", 0))),
+        cache_write=int(usage.get("cacheWriteInputTokens", usage.get("cache_creation_input_tokens", 0))),
+    )

@@ -67,3 +67,13 @@ def report_cmd(callers: int, days: int, per_day: int, as_json: bool) -> None:
 
     result = run(callers, days, per_day)
     _emit(result, as_json)
+
+
+@bench_group.command("wiring")
+@click.option("--iterations", default=200_000, show_default=True, type=click.IntRange(1000, 10_000_000))
+@json_option
+def wiring_cmd(iterations: int, as_json: bool) -> None:
+    """Per-call overhead of aipctl.attach (botocore handler) against a client without it."""
+    from aipctl.bench.wiring import run
+
+    _emit(run(iterations), as_json)
