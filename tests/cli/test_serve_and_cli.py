@@ -51,6 +51,13 @@ def _aws_cli() -> str:
     return shutil.which("aws") or str(Path(sys.executable).with_name("aws"))
 
 
+def _aws(served: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The unmodified AWS CLI (from PyPI) against the served emulator, JSON output."""
+    return subprocess.run(
+        [_aws_cli(), *args, "--output", "json"], env=_aws_env(served), capture_output=True, text=True, timeout=120
+    )
+
+
 def test_target_aws_honours_aws_endpoint_url(served: str, tmp_path: Path) -> None:
     """`--target aws` against `aipctl sim serve` runs the real-AWS code path end to end."""
     (tmp_path / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
@@ -66,40 +73,24 @@ def test_target_aws_honours_aws_endpoint_url(served: str, tmp_path: Path) -> Non
     assert sorted(r["name"] for r in listed) == ["batch-embed", "chat-haiku", "chat-sonnet"]
 
     # unmodified AWS CLI sees the same AIPs
-    aws = subprocess.run(
-        [_aws_cli(), "bedrock", "list-inference-profiles", "--type-equals", "APPLICATION", "--output", "json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    aws = _aws(served, "bedrock", "list-inference-profiles", "--type-equals", "APPLICATION")
     assert aws.returncode == 0, aws.stderr
     names = sorted(p["inferenceProfileName"] for p in json.loads(aws.stdout)["inferenceProfileSummaries"])
     assert names == ["batch-embed", "chat-haiku", "chat-sonnet"]
     arn = next(r["arn"] for r in listed if r["name"] == "chat-sonnet")
-    tags = subprocess.run(
-        [_aws_cli(), "bedrock", "list-tags-for-resource", "--resource-arn", arn, "--output", "json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    tags = _aws(served, "bedrock", "list-tags-for-resource", "--resource-arn", arn)
     assert {"key": "Application", "value": "chat"} in json.loads(tags.stdout)["tags"]
-    status = subprocess.run(
-        [_aws_cli(), "ce", "list-cost-allocation-tags", "--region", "us-east-1", "--output", "json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    status = _aws(served, "ce", "list-cost-allocation-tags", "--region", "us-east-1")
     assert status.returncode == 0, status.stderr
     assert {t["TagKey"] for t in json.loads(status.stdout)["CostAllocationTags"] if t["Status"] == "Active"} >= {"Application"}
 
 
 def test_runbook_queries_with_the_aws_cli(served: str, tmp_path: Path) -> None:
     """Phase 4 steps 4.3/4.4 with the unmodified AWS CLI: converse through an AIP, find it in CloudTrail."""
-    env = _aws_env(served)
-    aws = lambda *a: subprocess.run([_aws_cli(), *a, "--output", "json"], env=env, capture_output=True, text=True, timeout=120)  # noqa: E731
+
+    def aws(*args: str) -> subprocess.CompletedProcess[str]:
+        return _aws(served, *args)
+
     created = aws(
         "bedrock",
         "create-inference-profile",
