@@ -47,3 +47,38 @@ def test_boto3_example_routes_through_the_aip_and_prices_it(cli, workdir: Path, 
     ) / 1_000_000
     assert Decimal(result["converse_cost_usd"]) == expected > 0
     assert Decimal(result["stream_cost_usd"]) > 0 and Decimal(result["embedding_cost_usd"]) > 0
+
+
+def _run_example(name: str, emulator: str, caller: str) -> dict:
+    env = aipctl_subprocess_env(
+        AWS_ENDPOINT_URL=emulator,
+        AWS_ACCESS_KEY_ID=SIM_ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=SIM_SECRET_KEY,
+        AWS_REGION="eu-central-1",
+        AWS_DEFAULT_REGION="eu-central-1",
+    )
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / name), caller], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
+
+
+def test_langchain_and_langgraph_example(cli, workdir: Path, session, emulator) -> None:
+    from aipctl.inventory import example_inventory
+
+    (workdir / "aipctl.yaml").write_text(example_inventory())
+    assert cli("apply", "--yes").code == 0
+    result = _run_example("langchain_langgraph.py", emulator, "mcp-hosted")
+    assert result["tool_call"] == "team_spend" and result["streamed_chars"] > 0 and result["graph_messages"] == 3
+    events = session.client("cloudtrail", endpoint_url=emulator).lookup_events(MaxResults=50)["Events"]
+    runtime = [json.loads(e["CloudTrailEvent"]) for e in events if e["EventName"] in ("Converse", "ConverseStream")]
+    assert len(runtime) == result["llm_calls"] == 5, "invoke, tool call, stream, and the graph's two nodes"
+    assert {e["requestParameters"]["modelId"] for e in runtime} == {result["aip_arn"]}
+    # independent check of the cost: the emulator's recorded usage of those calls × the catalog price
+    from aipctl_sim import telemetry
+
+    rows = telemetry.store().query("SELECT input_tokens, output_tokens FROM calls WHERE aip_arn = ?", (result["aip_arn"],))
+    price = CATALOG["anthropic.claude-sonnet-4-6"]["prices"]["regional"]
+    expected = sum(Decimal(str(price["input"])) * i + Decimal(str(price["output"])) * o for i, o in rows) / 1_000_000
+    assert Decimal(result["cost_usd"]) == expected > 0

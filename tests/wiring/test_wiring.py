@@ -79,6 +79,10 @@ def test_for_tenant_binds_a_client_and_refuses_strangers(applied, resolver, sess
     with pytest.raises(UnknownCaller) as exc:
         aipctl.for_tenant("acme", session=session, resolver=resolver)
     assert "known: batch, chat" in str(exc.value)
+    model = aipctl.for_tenant("chat", framework="langchain", alias="haiku", resolver=resolver)
+    assert model.model_id == applied[("chat", "haiku")] and model.provider == "anthropic"
+    assert model.base_model_id == "anthropic.claude-haiku-4-5-20251001-v1:0"
+    assert model.invoke("hello").usage_metadata["output_tokens"] > 0
 
 
 def test_wire_formats(cli, applied, session, emulator) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -281,21 +281,30 @@ def attach(client: Any, caller: str, *, strict: bool = True, resolver: Resolver 
 def for_tenant(
     tenant: str,
     *,
+    framework: str = "boto3",
+    alias: str | None = None,
     session: Any = None,
     resolver: Resolver | None = None,
     strict: bool = True,
-    factory: Callable[..., Any] | None = None,
     **client_kwargs: Any,
 ) -> Any:
-    """A bedrock-runtime client bound to ``tenant``'s AIPs (the AIP workshop's tenant-aware pattern)."""
+    """A client or model bound to ``tenant``'s AIPs (the AIP workshop's tenant-aware pattern).
+
+    ``framework="boto3"``: a bedrock-runtime client (``attach``-ed); ``"langchain"``: a
+    ``ChatBedrockConverse`` on the tenant's AIP for ``alias``. An unknown tenant is a clear error.
+    """
     import boto3
 
     resolver = resolver or default_resolver()
     if tenant not in resolver.callers():
         known = ", ".join(resolver.callers()) or "none"
         raise UnknownCaller(f"unknown tenant {tenant!r} (known: {known})", hint="add it to the inventory and run `aipctl apply`")
-    if factory is not None:
-        return factory(tenant, resolver)
+    if framework == "langchain":
+        from aipctl.integrations.langchain import chat_model
+
+        return chat_model(tenant, alias, resolver=resolver, **client_kwargs)
+    if framework != "boto3":
+        raise UsageError(f"framework {framework!r}: use boto3 or langchain")
     kwargs = {"region_name": resolver.region, **client_kwargs}
     if resolver.endpoint_url and "endpoint_url" not in kwargs:
         kwargs["endpoint_url"] = resolver.endpoint_url
