@@ -82,3 +82,21 @@ def test_langchain_and_langgraph_example(cli, workdir: Path, session, emulator) 
     price = CATALOG["anthropic.claude-sonnet-4-6"]["prices"]["regional"]
     expected = sum(Decimal(str(price["input"])) * i + Decimal(str(price["output"])) * o for i, o in rows) / 1_000_000
     assert Decimal(result["cost_usd"]) == expected > 0
+
+
+def test_strands_agent_example(cli, workdir: Path, session, emulator) -> None:
+    from aipctl.inventory import example_inventory
+
+    (workdir / "aipctl.yaml").write_text(example_inventory())
+    assert cli("apply", "--yes").code == 0
+    result = _run_example("strands_agent.py", emulator, "receptionist")
+    events = session.client("cloudtrail", endpoint_url=emulator).lookup_events(MaxResults=50)["Events"]
+    runtime = [json.loads(e["CloudTrailEvent"]) for e in events if e["EventName"] in ("Converse", "ConverseStream")]
+    assert len(runtime) == 2, "the tool call and the final answer"
+    assert {e["requestParameters"]["modelId"] for e in runtime} == {result["aip_arn"]}
+    from aipctl_sim import telemetry
+
+    rows = telemetry.store().query("SELECT input_tokens, output_tokens FROM calls WHERE aip_arn = ?", (result["aip_arn"],))
+    price = CATALOG["anthropic.claude-haiku-4-5-20251001-v1:0"]["prices"]["regional"]
+    expected = sum(Decimal(str(price["input"])) * i + Decimal(str(price["output"])) * o for i, o in rows) / 1_000_000
+    assert Decimal(result["cost_usd"]) == expected > 0
