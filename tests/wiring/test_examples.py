@@ -9,6 +9,8 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from aipctl.aws.target import SIM_ACCESS_KEY, SIM_SECRET_KEY
 from tests.conftest import ROOT, aipctl_subprocess_env
 
@@ -100,3 +102,22 @@ def test_strands_agent_example(cli, workdir: Path, session, emulator) -> None:
     price = CATALOG["anthropic.claude-haiku-4-5-20251001-v1:0"]["prices"]["regional"]
     expected = sum(Decimal(str(price["input"])) * i + Decimal(str(price["output"])) * o for i, o in rows) / 1_000_000
     assert Decimal(result["cost_usd"]) == expected > 0
+
+
+def test_litellm_sdk_example_prices_the_aip_like_its_model(cli, workdir: Path, session, emulator) -> None:
+    from aipctl.inventory import example_inventory
+
+    (workdir / "aipctl.yaml").write_text(example_inventory())
+    assert cli("apply", "--yes").code == 0
+    result = _run_example("litellm_sdk.py", emulator, "open-webui")
+    arn = result["model"].removeprefix("bedrock/converse/")
+    event = session.client("cloudtrail", endpoint_url=emulator).lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "Converse"}]
+    )["Events"][0]
+    assert json.loads(event["CloudTrailEvent"])["requestParameters"]["modelId"] == arn
+    usage = result["usage"]
+    price = CATALOG["anthropic.claude-sonnet-4-6"]["prices"]["regional"]
+    expected = (
+        Decimal(str(price["input"])) * usage["prompt_tokens"] + Decimal(str(price["output"])) * usage["completion_tokens"]
+    ) / 1_000_000
+    assert result["litellm_cost_usd"] == pytest.approx(float(expected)) and result["litellm_cost_usd"] > 0

@@ -1,0 +1,38 @@
+"""LiteLLM on a caller's AIP (``pip install 'aipctl[litellm]'``).
+
+LiteLLM finds no provider for ``bedrock/<aip-arn>`` and prices a bare AIP ARN at $0; the working
+form is ``bedrock/converse/<aip-arn>`` with ``base_model`` naming the model the AIP stands for::
+
+    import litellm
+    from aipctl.integrations.litellm import completion_args
+    response = litellm.completion(messages=[...], **completion_args("open-webui", "sonnet"))
+    response._hidden_params["response_cost"]     # non-zero, at the AIP's model and route
+
+The proxy form of the same is ``aipctl wire --format litellm``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aipctl.wiring import Resolver, default_resolver
+
+# LiteLLM fetches its price map from GitHub at import unless told to use the copy it ships.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+def completion_args(caller: str, alias: str | None = None, *, resolver: Resolver | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``litellm.completion`` that route through ``caller``'s AIP and price it right."""
+    resolver = resolver or default_resolver()
+    arn = resolver.resolve(caller, alias)
+    info = resolver.describe(arn)
+    source = f"{info.source.geo}.{info.base_model}" if info.source.geo else info.base_model
+    args: dict[str, Any] = {
+        "model": f"bedrock/converse/{arn}",
+        "base_model": f"bedrock/{source}",
+        "aws_region_name": resolver.region or arn.split(":")[3],
+    }
+    if resolver.endpoint_url:
+        args["aws_bedrock_runtime_endpoint"] = resolver.endpoint_url
+    return args
