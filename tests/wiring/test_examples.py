@@ -51,6 +51,11 @@ def test_boto3_example_routes_through_the_aip_and_prices_it(cli, workdir: Path, 
     assert Decimal(result["stream_cost_usd"]) > 0 and Decimal(result["embedding_cost_usd"]) > 0
 
 
+@pytest.fixture(autouse=True)
+def _no_lookup_limit(sim) -> None:
+    sim.set_settings(cloudtrail_lookup_rps=0)  # the 2 requests/s limit is tested in tests/sim/test_cloudtrail.py
+
+
 def _run_example(name: str, emulator: str, caller: str) -> dict:
     env = aipctl_subprocess_env(
         AWS_ENDPOINT_URL=emulator,

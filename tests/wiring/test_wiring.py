@@ -13,7 +13,8 @@ from tests.conftest import MINIMAL_INVENTORY, REGION
 
 
 @pytest.fixture
-def applied(cli, workdir: Path) -> dict[str, str]:
+def applied(cli, sim, workdir: Path) -> dict[str, str]:
+    sim.set_settings(cloudtrail_lookup_rps=0)  # these tests read CloudTrail after every call; the limit is tested elsewhere
     (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
     assert cli("apply", "--yes").code == 0
     return {(r["caller"], r["alias"]): r["arn"] for r in cli("list", "--json").json}
