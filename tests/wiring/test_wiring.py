@@ -84,6 +84,13 @@ def test_for_tenant_binds_a_client_and_refuses_strangers(applied, resolver, sess
     assert model.model_id == applied[("chat", "haiku")] and model.provider == "anthropic"
     assert model.base_model_id == "anthropic.claude-haiku-4-5-20251001-v1:0"
     assert model.invoke("hello").usage_metadata["output_tokens"] > 0
+    strands_model = aipctl.for_tenant("batch", framework="strands", session=session, resolver=resolver)
+    assert strands_model.config["model_id"] == applied[("batch", "embed")]
+    assert aipctl.for_tenant("chat", framework="litellm", alias="sonnet", resolver=resolver)["model"] == (
+        f"bedrock/converse/{applied[('chat', 'sonnet')]}"
+    )
+    with pytest.raises(aipctl.UsageError):
+        aipctl.for_tenant("chat", framework="crewai", resolver=resolver)
 
 
 def test_wire_formats(cli, applied, session, emulator) -> None:

@@ -291,7 +291,9 @@ def for_tenant(
     """A client or model bound to ``tenant``'s AIPs (the AIP workshop's tenant-aware pattern).
 
     ``framework="boto3"``: a bedrock-runtime client (``attach``-ed); ``"langchain"``: a
-    ``ChatBedrockConverse`` on the tenant's AIP for ``alias``. An unknown tenant is a clear error.
+    ``ChatBedrockConverse``; ``"strands"``: a Strands ``BedrockModel``; ``"litellm"``: keyword
+    arguments for ``litellm.completion`` — each on the tenant's AIP for ``alias``. An unknown tenant
+    is a clear error.
     """
     import boto3
 
@@ -303,8 +305,16 @@ def for_tenant(
         from aipctl.integrations.langchain import chat_model
 
         return chat_model(tenant, alias, resolver=resolver, **client_kwargs)
+    if framework == "strands":
+        from aipctl.integrations.strands import bedrock_model
+
+        return bedrock_model(tenant, alias, resolver=resolver, session=session, **client_kwargs)
+    if framework == "litellm":
+        from aipctl.integrations.litellm import completion_args
+
+        return completion_args(tenant, alias, resolver=resolver)
     if framework != "boto3":
-        raise UsageError(f"framework {framework!r}: use boto3 or langchain")
+        raise UsageError(f"framework {framework!r}: use boto3, langchain, strands or litellm")
     kwargs = {"region_name": resolver.region, **client_kwargs}
     if resolver.endpoint_url and "endpoint_url" not in kwargs:
         kwargs["endpoint_url"] = resolver.endpoint_url
