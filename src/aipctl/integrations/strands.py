@@ -26,9 +26,12 @@ def bedrock_model(
     """A Strands ``BedrockModel`` that calls ``caller``'s AIP for ``alias``."""
     resolver = resolver or default_resolver()
     arn = resolver.resolve(caller, alias)
-    options: dict[str, Any] = {"model_id": arn, "region_name": resolver.region or arn.split(":")[3], **kwargs}
-    if session is not None or resolver._session is not None:
-        options["boto_session"] = session or resolver._session
+    options: dict[str, Any] = {"model_id": arn, **kwargs}
+    boto_session = session or resolver._session
+    if boto_session is not None:
+        options["boto_session"] = boto_session  # Strands takes the Region from the session then
+    else:
+        options["region_name"] = resolver.region or arn.split(":")[3]
     if resolver.endpoint_url and "endpoint_url" not in options:
         options["endpoint_url"] = resolver.endpoint_url
     return BedrockModel(**options)
