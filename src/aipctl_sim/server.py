@@ -239,6 +239,8 @@ class SimApp:
             return {"faults": [dataclasses.asdict(f) for f in current.faults]}
         if path == "faults" and method == "PUT":
             current.faults = [FaultRule(**rule) for rule in payload.get("faults", [])]
+            if "seed" in payload:
+                settings.reseed(None if payload["seed"] is None else int(payload["seed"]))
             self._on_change()
             return {"faults": [dataclasses.asdict(f) for f in current.faults]}
         if path == "quotas" and method == "PUT":

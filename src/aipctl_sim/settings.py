@@ -33,6 +33,7 @@ class SimSettings:
     clock_offset_s: float = 0.0
     quotas: dict[str, int] = field(default_factory=lambda: {"application-inference-profiles": 1000})
     faults: list[FaultRule] = field(default_factory=list)
+    #: Seed of the fault-injection dice (None: unpredictable); set with the fault rules.
     seed: int | None = None
     #: CloudTrail LookupEvents allows 2 requests per second per account and Region; 0 disables.
     cloudtrail_lookup_rps: float = 2.0
@@ -67,6 +68,12 @@ def replace_settings(new: SimSettings) -> None:
 
 def now() -> dt.datetime:
     return SETTINGS.now()
+
+
+def reseed(seed: int | None) -> None:
+    """Make injected faults reproducible: the same seed and request order give the same faults."""
+    SETTINGS.seed = seed
+    _rng.seed(seed)
 
 
 def roll(probability: float) -> bool:

@@ -54,7 +54,7 @@ def test_injected_throttling_and_errors_reach_the_client(session, emulator, sim)
 
 
 def test_partial_throttling_is_absorbed_by_retries(session, emulator, sim) -> None:
-    sim.set_faults([{"service": "bedrock", "throttle_rate": 0.2}])
+    sim.set_faults([{"service": "bedrock", "throttle_rate": 0.2}], seed=42)  # reproducible: some calls are throttled
     bedrock = session.client("bedrock", endpoint_url=emulator, config=Config(retries={"mode": "standard", "max_attempts": 10}))
     answers = [bedrock.list_foundation_models() for _ in range(30)]
     assert sum(a["ResponseMetadata"]["RetryAttempts"] for a in answers) > 0

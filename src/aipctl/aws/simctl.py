@@ -40,8 +40,12 @@ class SimControl:
     def faults(self) -> list[dict[str, Any]]:
         return list(self.call("GET", "faults")["faults"])
 
-    def set_faults(self, faults: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return list(self.call("PUT", "faults", {"faults": faults})["faults"])
+    def set_faults(self, faults: list[dict[str, Any]], seed: int | None = None) -> list[dict[str, Any]]:
+        """Replace the fault rules; ``seed`` makes which requests fail reproducible."""
+        payload: dict[str, Any] = {"faults": faults}
+        if seed is not None:
+            payload["seed"] = seed
+        return list(self.call("PUT", "faults", payload)["faults"])
 
     def set_quotas(self, quotas: dict[str, int]) -> dict[str, int]:
         return dict(self.call("PUT", "quotas", quotas)["quotas"])

@@ -119,6 +119,7 @@ def faults_group() -> None:
 )
 @click.option("--latency-ms", default=0.0, type=click.FloatRange(0, 60000), help="Added latency per request.")
 @click.option("--replace", is_flag=True, help="Replace all existing rules instead of adding one.")
+@click.option("--seed", default=None, type=int, help="Make which requests fail reproducible.")
 @endpoint_option
 @pass_options
 def faults_set(
@@ -129,6 +130,7 @@ def faults_set(
     error_rate: float,
     latency_ms: float,
     replace: bool,
+    seed: int | None,
     endpoint: str | None,
 ) -> None:
     """Add a fault rule (rules for the same service and operation are replaced)."""
@@ -141,7 +143,7 @@ def faults_set(
     }
     with control(opts, endpoint) as sim:
         rules = [] if replace else [r for r in sim.faults() if (r["service"], r["operation"]) != (service, operation)]
-        console.print_json(sim.set_faults([*rules, rule]))
+        console.print_json(sim.set_faults([*rules, rule], seed=seed))
 
 
 @faults_group.command("show")
