@@ -27,7 +27,7 @@ def bedrock_model(
     resolver = resolver or default_resolver()
     arn = resolver.resolve(caller, alias)
     options: dict[str, Any] = {"model_id": arn, **kwargs}
-    boto_session = session or resolver._session
+    boto_session = session or resolver.session
     if boto_session is not None:
         options["boto_session"] = boto_session  # Strands takes the Region from the session then
     else:

@@ -87,6 +87,11 @@ class Resolver:
         self._index: tuple[float, dict[tuple[str, str], AipInfo]] | None = None
         self._described: dict[str, AipInfo] = {}
 
+    @property
+    def session(self) -> Any:
+        """The boto3 session given to the resolver (None: boto3's default chain)."""
+        return self._session
+
     # -- clients -----------------------------------------------------------------------------
     def client(self, service: str) -> Any:
         with self._lock:
@@ -318,7 +323,7 @@ def for_tenant(
     kwargs = {"region_name": resolver.region, **client_kwargs}
     if resolver.endpoint_url and "endpoint_url" not in kwargs:
         kwargs["endpoint_url"] = resolver.endpoint_url
-    client = (session or resolver._session or boto3.Session()).client("bedrock-runtime", **kwargs)
+    client = (session or resolver.session or boto3.Session()).client("bedrock-runtime", **kwargs)
     return attach(client, tenant, strict=strict, resolver=resolver)
 
 

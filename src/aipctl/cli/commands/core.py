@@ -237,7 +237,7 @@ def demo_cmd(opts: GlobalOptions, directory: str, seed: int) -> None:
         raise UsageError("the demo runs on the embedded emulator only (drop --target aws)")
     from aipctl.aws.simctl import SimControl
     from aipctl.cli.commands.report import emit
-    from aipctl.cli.commands.verify import _render as render_coverage
+    from aipctl.cli.commands.verify import render_coverage
     from aipctl.cli.render import report_text
     from aipctl.plan import apply_plan
     from aipctl.report import build_report

@@ -70,11 +70,11 @@ def verify_cmd(
             [u.to_dict() for u in report.unknown] if show_unknown else [c.to_dict(min_coverage) for c in report.callers]
         )
     else:
-        _render(report, min_coverage)
+        render_coverage(report, min_coverage)
     return 1 if failing else 0
 
 
-def _render(report: VerifyReport, min_coverage: float) -> None:
+def render_coverage(report: VerifyReport, min_coverage: float) -> None:
     from rich.table import Table
 
     table = Table(
