@@ -20,8 +20,15 @@ from aipctl.wiring import env_name, ssm_name
 @click.option("--format", "fmt", type=click.Choice(["env", "ssm", "litellm", "json"]), default="env", show_default=True)
 @click.option("--caller", "callers", multiple=True, help="Only these callers (repeatable).")
 @click.option("--dry-run", is_flag=True, help="With --format ssm: list the parameters instead of writing them.")
+@click.option(
+    "--spend-callback",
+    is_flag=True,
+    help="With --format litellm: log each call's caller and cost (aipctl must be installed where the proxy runs).",
+)
 @pass_options
-def wire_cmd(opts: GlobalOptions, inventory_file: str, fmt: str, callers: tuple[str, ...], dry_run: bool) -> None:
+def wire_cmd(
+    opts: GlobalOptions, inventory_file: str, fmt: str, callers: tuple[str, ...], dry_run: bool, spend_callback: bool
+) -> None:
     """Print or store each caller's AIP ARNs: env vars, SSM parameters, a LiteLLM model_list, JSON."""
     from aipctl.plan.reconcile import read_live_state
 
@@ -41,7 +48,8 @@ def wire_cmd(opts: GlobalOptions, inventory_file: str, fmt: str, callers: tuple[
     elif fmt == "env":
         print(render_env(rows), end="")
     else:
-        print(render_litellm(rows, loaded.inventory.region, single_caller=len({r["caller"] for r in rows}) == 1), end="")
+        single = len({r["caller"] for r in rows}) == 1
+        print(render_litellm(rows, loaded.inventory.region, single_caller=single, spend_callback=spend_callback), end="")
 
 
 def wiring_rows(loaded: Any, live: Any, callers: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -96,7 +104,7 @@ def render_env(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def render_litellm(rows: list[dict[str, Any]], region: str, single_caller: bool) -> str:
+def render_litellm(rows: list[dict[str, Any]], region: str, single_caller: bool, spend_callback: bool = False) -> str:
     """A LiteLLM proxy model_list: bedrock/converse/<arn> (bedrock/<arn> finds no provider), priced as the base model."""
     import yaml
 
@@ -112,7 +120,10 @@ def render_litellm(rows: list[dict[str, Any]], region: str, single_caller: bool)
             }
         )
     header = "# LiteLLM proxy config written by `aipctl wire --format litellm`: each model goes through its caller's AIP.\n"
-    return header + yaml.safe_dump({"model_list": entries}, sort_keys=False)
+    config: dict[str, Any] = {"model_list": entries}
+    if spend_callback:
+        config["litellm_settings"] = {"callbacks": ["aipctl.integrations.litellm_spend.spend_logger"]}
+    return header + yaml.safe_dump(config, sort_keys=False)
 
 
 def _write_ssm(target: Any, rows: list[dict[str, Any]], dry_run: bool) -> None:
