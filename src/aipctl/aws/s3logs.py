@@ -50,10 +50,13 @@ class InvocationLogs:
             kwargs["ContinuationToken"] = page["NextContinuationToken"]
 
     @requires("s3:GetObject")
-    def records(self, uri: str, key: str) -> Iterator[dict[str, Any]]:
+    def object_bytes(self, uri: str, key: str) -> bytes:
         bucket, _ = parse_s3_uri(uri)
         with aws_call("s3", "GetObject", f"s3://{bucket}/{key}"):
-            body = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            return bytes(self.client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    def records(self, uri: str, key: str) -> Iterator[dict[str, Any]]:
+        body = self.object_bytes(uri, key)
         text = gzip.decompress(body) if key.endswith(".gz") else body
         for line in text.splitlines():
             if line.strip():

@@ -20,6 +20,7 @@ COMMANDS = {
     "list": ("aipctl.cli.commands.core:list_cmd", "List the AIPs aipctl manages, with ARNs, models and tags."),
     "demo": ("aipctl.cli.commands.core:demo_cmd", "Run the whole flow on the embedded emulator."),
     "wire": ("aipctl.cli.commands.wire:wire_cmd", "Give callers their AIP ARNs: env vars, SSM, LiteLLM config, JSON."),
+    "meter": ("aipctl.cli.commands.meter:meter_group", "Per-invocation ledger from model invocation logs (DuckDB)."),
     "tags": ("aipctl.cli.commands.tags:tags_group", "Activate and inspect cost-allocation tags."),
     "report": (
         "aipctl.cli.commands.report:report_cmd",

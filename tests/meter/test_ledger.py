@@ -1,0 +1,76 @@
+"""The metering ledger on invocation logs the emulator wrote to S3: attribution, cost, idempotency."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from aipctl_sim import telemetry
+from tests.conftest import ROOT
+
+CATALOG = {m["modelId"]: m for m in json.loads(Path(ROOT / "src/aipctl_sim/bedrock/catalog.json").read_text())["models"]}
+
+
+@pytest.fixture
+def logged_traffic(cli, target, sim, session, emulator, workdir: Path) -> str:
+    from aipctl.inventory import example_inventory, parse_inventory
+    from aipctl.plan import apply_plan, make_plan
+    from aipctl.simulate.traffic import run_traffic
+
+    s3 = session.client("s3", endpoint_url=emulator)
+    s3.create_bucket(Bucket="bedrock-logs", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+    session.client("bedrock", endpoint_url=emulator).put_model_invocation_logging_configuration(
+        loggingConfig={"s3Config": {"bucketName": "bedrock-logs", "keyPrefix": "raw"}, "textDataDeliveryEnabled": False}
+    )
+    (workdir / "aipctl.yaml").write_text(example_inventory())
+    loaded = parse_inventory(example_inventory(), "aipctl.yaml")
+    apply_plan(make_plan(loaded, target), target)
+    run_traffic(loaded, target, days=0.5, seed=9, calls_per_day=40)
+    return "s3://bedrock-logs/raw"
+
+
+def _expected() -> dict[str, tuple[int, Decimal]]:
+    rows = telemetry.store().query("SELECT principal_arn, base_model, geo, input_tokens, output_tokens, status FROM calls")
+    out: dict[str, tuple[int, Decimal]] = {}
+    for principal, model, geo, tin, tout, status in rows:
+        caller = principal.rsplit("/", 1)[-1]  # traffic runs each caller under its own session name
+        price = CATALOG[model]["prices"]["global" if geo == "global" else "regional"]
+        cost = (
+            (Decimal(str(price["input"])) * tin + Decimal(str(price.get("output", 0))) * tout) / 1_000_000
+            if status == "ok"
+            else 0
+        )
+        calls, total = out.get(caller, (0, Decimal(0)))
+        out[caller] = (calls + 1, total + cost)
+    return out
+
+
+def test_ingest_attributes_prices_and_is_idempotent(cli, logged_traffic: str, workdir: Path, session, emulator) -> None:
+    first = cli("meter", "ingest", logged_traffic, "--json")
+    assert first.code == 0, first.err
+    assert first.json["new_records"] == len(telemetry.store().query("SELECT 1 FROM calls")) > 0
+    rows = {r["caller"]: r for r in cli("meter", "query", "--by", "caller", "--json").json}
+    expected = _expected()
+    assert set(rows) == set(expected)
+    for caller, (calls, cost) in expected.items():
+        assert rows[caller]["calls"] == calls, caller
+        assert rows[caller]["cost_usd"] == pytest.approx(float(cost), rel=1e-9), caller
+    # the bypasser is attributed by identity, the others by their AIPs
+    again = cli("meter", "ingest", logged_traffic, "--json").json
+    assert (again["files"], again["new_records"]) == (0, 0) and again["skipped_files"] == first.json["files"]
+    # duplicate deliveries (same records under other names) count once
+    s3 = session.client("s3", endpoint_url=emulator)
+    local = workdir / "copies"
+    for n, obj in enumerate(s3.list_objects_v2(Bucket="bedrock-logs")["Contents"]):
+        target = local / f"copy{n}.json.gz"
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(s3.get_object(Bucket="bedrock-logs", Key=obj["Key"])["Body"].read())
+    shutil.copy(next(local.iterdir()), local / "duplicate.json.gz")
+    dup = cli("meter", "ingest", str(local), "--json").json
+    assert dup["files"] >= 2 and dup["new_records"] == 0
+    daily = cli("meter", "query", "--by", "day", "--json").json
+    assert sum(r["calls"] for r in daily) == sum(c for c, _ in expected.values()) and "day" in daily[0]
