@@ -136,3 +136,33 @@ def run_aipctl(
     return subprocess.run(
         [*AIPCTL, *args], cwd=cwd, env=env or aipctl_subprocess_env(), capture_output=True, text=True, timeout=timeout
     )
+
+
+def traffic_with_logs(
+    target: Target,
+    session: Any,
+    emulator: str,
+    workdir: Path,
+    *,
+    bucket: str,
+    prefix: str,
+    days: float,
+    seed: int,
+    calls_per_day: int,
+) -> str:
+    """Apply the example inventory, log invocations to S3, drive traffic; returns the log URI."""
+    from aipctl.inventory import example_inventory, parse_inventory
+    from aipctl.plan import apply_plan, make_plan
+    from aipctl.simulate.traffic import run_traffic
+
+    session.client("s3", endpoint_url=emulator).create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    session.client("bedrock", endpoint_url=emulator).put_model_invocation_logging_configuration(
+        loggingConfig={"s3Config": {"bucketName": bucket, "keyPrefix": prefix}, "textDataDeliveryEnabled": False}
+    )
+    (workdir / "aipctl.yaml").write_text(example_inventory())
+    loaded = parse_inventory(example_inventory(), "aipctl.yaml")
+    apply_plan(make_plan(loaded, target), target)
+    run_traffic(loaded, target, days=days, seed=seed, calls_per_day=calls_per_day)
+    return f"s3://{bucket}/{prefix}"

@@ -10,27 +10,16 @@ from pathlib import Path
 import pytest
 
 from aipctl_sim import telemetry
-from tests.conftest import ROOT
+from tests.conftest import ROOT, traffic_with_logs
 
 CATALOG = {m["modelId"]: m for m in json.loads(Path(ROOT / "src/aipctl_sim/bedrock/catalog.json").read_text())["models"]}
 
 
 @pytest.fixture
-def logged_traffic(cli, target, sim, session, emulator, workdir: Path) -> str:
-    from aipctl.inventory import example_inventory, parse_inventory
-    from aipctl.plan import apply_plan, make_plan
-    from aipctl.simulate.traffic import run_traffic
-
-    s3 = session.client("s3", endpoint_url=emulator)
-    s3.create_bucket(Bucket="bedrock-logs", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
-    session.client("bedrock", endpoint_url=emulator).put_model_invocation_logging_configuration(
-        loggingConfig={"s3Config": {"bucketName": "bedrock-logs", "keyPrefix": "raw"}, "textDataDeliveryEnabled": False}
+def logged_traffic(target, sim, session, emulator, workdir: Path) -> str:
+    return traffic_with_logs(
+        target, session, emulator, workdir, bucket="bedrock-logs", prefix="raw", days=0.5, seed=9, calls_per_day=40
     )
-    (workdir / "aipctl.yaml").write_text(example_inventory())
-    loaded = parse_inventory(example_inventory(), "aipctl.yaml")
-    apply_plan(make_plan(loaded, target), target)
-    run_traffic(loaded, target, days=0.5, seed=9, calls_per_day=40)
-    return "s3://bedrock-logs/raw"
 
 
 def _expected() -> dict[str, tuple[int, Decimal]]:

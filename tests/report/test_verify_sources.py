@@ -4,21 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.conftest import traffic_with_logs
+
 
 def test_verify_from_invocation_logs_agrees_with_cloudtrail(cli, target, sim, session, emulator, workdir: Path) -> None:
-    from aipctl.inventory import example_inventory, parse_inventory
-    from aipctl.plan import apply_plan, make_plan
-    from aipctl.simulate.traffic import run_traffic
-
-    s3 = session.client("s3", endpoint_url=emulator)
-    s3.create_bucket(Bucket="inv-logs", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
-    session.client("bedrock", endpoint_url=emulator).put_model_invocation_logging_configuration(
-        loggingConfig={"s3Config": {"bucketName": "inv-logs", "keyPrefix": "bedrock"}, "textDataDeliveryEnabled": False}
+    traffic_with_logs(
+        target, session, emulator, workdir, bucket="inv-logs", prefix="bedrock", days=0.25, seed=2, calls_per_day=60
     )
-    (workdir / "aipctl.yaml").write_text(example_inventory())
-    loaded = parse_inventory(example_inventory(), "aipctl.yaml")
-    apply_plan(make_plan(loaded, target), target)
-    run_traffic(loaded, target, days=0.25, seed=2, calls_per_day=60)
     sim.set_settings(cloudtrail_lookup_rps=0)
     from_trail = {r["caller"]: r for r in cli("verify", "--since", "1d", "--json").json}
     from_logs = {
