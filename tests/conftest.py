@@ -138,6 +138,9 @@ def run_aipctl(
     )
 
 
+ROLE_FOR_LOGS = "arn:aws:iam::123456789012:role/bedrock-logging"
+
+
 def traffic_with_logs(
     target: Target,
     session: Any,
@@ -149,8 +152,9 @@ def traffic_with_logs(
     days: float,
     seed: int,
     calls_per_day: int,
+    log_group: str | None = None,
 ) -> str:
-    """Apply the example inventory, log invocations to S3, drive traffic; returns the log URI."""
+    """Apply the example inventory, log invocations to S3 (and CloudWatch Logs), drive traffic; returns the S3 URI."""
     from aipctl.inventory import example_inventory, parse_inventory
     from aipctl.plan import apply_plan, make_plan
     from aipctl.simulate.traffic import run_traffic
@@ -159,7 +163,11 @@ def traffic_with_logs(
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
     )
     session.client("bedrock", endpoint_url=emulator).put_model_invocation_logging_configuration(
-        loggingConfig={"s3Config": {"bucketName": bucket, "keyPrefix": prefix}, "textDataDeliveryEnabled": False}
+        loggingConfig={
+            "s3Config": {"bucketName": bucket, "keyPrefix": prefix},
+            "textDataDeliveryEnabled": False,
+            **({"cloudWatchConfig": {"logGroupName": log_group, "roleArn": ROLE_FOR_LOGS}} if log_group else {}),
+        }
     )
     (workdir / "aipctl.yaml").write_text(example_inventory())
     loaded = parse_inventory(example_inventory(), "aipctl.yaml")

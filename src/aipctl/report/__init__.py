@@ -64,6 +64,9 @@ class CallerCost:
     latency_ms: dict[str, float] = field(default_factory=dict)
     second_key: dict[str, Decimal] = field(default_factory=dict)
     deviation: float | None = None
+    metered: Decimal | None = None  # from the ledger (aipctl meter), None when no ledger was read
+    metered_by_day: dict[str, Decimal] = field(default_factory=dict)
+    metered_calls: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +85,9 @@ class CallerCost:
             "errors": self.errors,
             "latency_ms": self.latency_ms,
             "by_second_key": {k: float(round(v, 6)) for k, v in sorted(self.second_key.items())},
+            "metered_usd": None if self.metered is None else float(round(self.metered, 6)),
+            "metered_by_day": {d: float(round(v, 6)) for d, v in sorted(self.metered_by_day.items())},
+            "metered_calls": self.metered_calls,
         }
 
 
@@ -98,6 +104,8 @@ class CostReport:
     warnings: list[str]
     second_key: str | None = None
     coverage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ledger: str | None = None  # the ledger file read as the third source
+    metered_other: dict[str, float] = field(default_factory=dict)  # ledger callers outside the inventory
 
     def top(self, n: int) -> list[CallerCost]:
         return sorted(self.callers, key=lambda c: (c.billed or c.estimated, c.estimated), reverse=True)[:n]
@@ -120,6 +128,12 @@ class CostReport:
             "second_key": self.second_key,
             "warnings": self.warnings,
             "coverage": self.coverage,
+            "sources": ["cost_explorer", "cloudwatch", *(["ledger"] if self.ledger else [])],
+            "ledger": self.ledger,
+            "total_metered_usd": float(round(sum((c.metered or Decimal(0) for c in self.callers), Decimal(0)), 6))
+            if self.ledger
+            else None,
+            "metered_other_usd": self.metered_other,
         }
 
 
@@ -236,6 +250,30 @@ def build_report(
     return CostReport(
         start, end, list(costs.values()), untagged, dict(other), total, services, complete_until, warnings, second_key
     )
+
+
+def add_ledger(report: CostReport, ledger: str) -> None:
+    """The third source: per-request cost from the metering ledger, per caller and day."""
+    from aipctl.meter import open_ledger, query
+
+    con = open_ledger(ledger)
+    since = dt.datetime.combine(report.start, dt.time(), dt.timezone.utc)
+    until = report.end.isoformat()
+    by_name = {c.caller: c for c in report.callers}
+    for entry in report.callers:
+        entry.metered = Decimal(0)
+    for row in query(con, "day", since):
+        if row["day"] >= until:
+            continue
+        amount = Decimal(str(row["cost_usd"] or 0))
+        found = by_name.get(row["caller"])
+        if found is None:
+            report.metered_other[row["caller"]] = round(report.metered_other.get(row["caller"], 0.0) + float(amount), 6)
+            continue
+        found.metered = (found.metered or Decimal(0)) + amount
+        found.metered_by_day[row["day"]] = found.metered_by_day.get(row["day"], Decimal(0)) + amount
+        found.metered_calls += int(row["calls"])
+    report.ledger = ledger
 
 
 def _period_sum(metrics: dict[tuple[str, str, str], list[tuple[dt.datetime, float]]], model_id: str, metric: str) -> float:

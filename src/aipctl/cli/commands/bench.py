@@ -77,3 +77,20 @@ def wiring_cmd(iterations: int, as_json: bool) -> None:
     from aipctl.bench.wiring import run
 
     _emit(run(iterations), as_json)
+
+
+@bench_group.command("meter")
+@click.option("--records", default=10_000_000, show_default=True, type=click.IntRange(1000, 1_000_000_000))
+@click.option("--callers", default=50, show_default=True, type=click.IntRange(1, 100_000))
+@click.option(
+    "--data",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Keep the generated logs in this folder (and reuse them when it already holds some).",
+)
+@json_option
+def meter_cmd(records: int, callers: int, data: str | None, as_json: bool) -> None:
+    """Ledger ingest (records/s, peak RSS, daily query) vs a plain Python loop and a bare DuckDB scan."""
+    from aipctl.bench.meter import run
+
+    _emit(run(records, callers=callers, folder=data, on_step=lambda name: console.note(f"bench: {name} ...")), as_json)

@@ -1,8 +1,10 @@
-"""aipctl meter: the per-invocation ledger (model invocation logs -> DuckDB)."""
+"""aipctl meter: the per-invocation ledger (model invocation logs -> DuckDB; Athena beyond one machine)."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from pathlib import Path
 
 import click
@@ -17,29 +19,40 @@ from aipctl.timeparse import parse_duration
 ledger_option = click.option(
     "--ledger", default=DEFAULT_LEDGER, show_default=True, type=click.Path(dir_okay=False), help="The DuckDB ledger file."
 )
+BY = click.option("--by", default="caller", show_default=True, type=click.Choice(["caller", "day", "hour", "model"]))
 
 
 @click.group("meter")
 def meter_group() -> None:
-    """Per-invocation metering from model invocation logs (DuckDB)."""
+    """Per-invocation metering from model invocation logs (DuckDB; Athena for more than one machine holds)."""
 
 
 @meter_group.command("ingest")
 @click.argument("source")
 @optional_file_option("Inventory (its identities attribute calls made without an AIP).")
+@click.option(
+    "--cloudtrail-since",
+    default=None,
+    metavar="DURATION",
+    help="Fill the identity of records that lack one from CloudTrail (runtime calls of the last DURATION, e.g. 1d).",
+)
 @ledger_option
 @json_option
 @pass_options
-def ingest_cmd(opts: GlobalOptions, source: str, inventory_file: str | None, ledger: str, as_json: bool) -> None:
-    """Ingest invocation logs from a local folder or s3://bucket/prefix (incremental, idempotent)."""
-    from aipctl.meter import ingest, open_ledger
+def ingest_cmd(
+    opts: GlobalOptions, source: str, inventory_file: str | None, cloudtrail_since: str | None, ledger: str, as_json: bool
+) -> None:
+    """Ingest invocation logs: a local folder, s3://bucket/prefix or logs://LOG_GROUP (incremental, idempotent)."""
+    from aipctl.meter import ingest, open_ledger, trail_identities
     from aipctl.plan.reconcile import read_live_state
 
     loaded = load_inventory(inventory_file or DEFAULT_INVENTORY) if inventory_file or Path(DEFAULT_INVENTORY).exists() else None
+    since = dt.timedelta(seconds=parse_duration(cloudtrail_since)) if cloudtrail_since else None
     con = open_ledger(ledger)
     with opts.open(loaded.inventory.region if loaded else None) as target:
         console.announce(target)
         profiles = read_live_state(target, []).profiles
+        trail = trail_identities(target, since) if since else None
         with console.progress_bar("ingesting") as bar:
             result = ingest(
                 con,
@@ -47,11 +60,13 @@ def ingest_cmd(opts: GlobalOptions, source: str, inventory_file: str | None, led
                 loaded=loaded,
                 profiles=profiles,
                 target=target,
-                on_file=lambda done, total: bar.update("ingesting", done, total),
+                trail=trail,
+                on_progress=lambda done, total, _new: bar.update("ingesting", done, total),
             )
     data = {
         "files": result.files,
         "skipped_files": result.skipped_files,
+        "read_records": result.read_records,
         "new_records": result.new_records,
         "ledger_records": result.records,
         "ledger": ledger,
@@ -66,18 +81,34 @@ def ingest_cmd(opts: GlobalOptions, source: str, inventory_file: str | None, led
 
 
 @meter_group.command("query")
-@click.option("--by", default="caller", show_default=True, type=click.Choice(["caller", "day", "hour", "model"]))
-@click.option("--since", default=None, help="Only invocations newer than this (e.g. 3d).")
+@BY
+@click.option("--since", default=None, help="Only hours newer than this (e.g. 3d).")
+@click.option("--caller", default=None, help="Only this caller/tenant.")
+@click.option("--top", type=click.IntRange(min=1), default=None, help="Only the N most expensive rows.")
+@click.option("--csv", "csv_out", default=None, help="Write CSV to this file (- for stdout).")
 @ledger_option
 @json_option
-def query_cmd(by: str, since: str | None, ledger: str, as_json: bool) -> None:
+def query_cmd(
+    by: str, since: str | None, caller: str | None, top: int | None, csv_out: str | None, ledger: str, as_json: bool
+) -> None:
     """Calls, tokens and cost per caller (× day, hour or model) from the ledger."""
     from aipctl.meter import open_ledger, query
 
     cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=parse_duration(since)) if since else None
-    rows = query(open_ledger(ledger), by, cutoff)
+    rows = query(open_ledger(ledger), by, cutoff, caller=caller, top=top)
+    if csv_out:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["caller", "calls", "cost_usd"])
+        writer.writeheader()
+        writer.writerows(rows)
+        if csv_out == "-":
+            click.echo(buffer.getvalue(), nl=False)
+        else:
+            Path(csv_out).write_text(buffer.getvalue())
     if as_json:
         console.print_json(rows)
+        return
+    if csv_out == "-":
         return
     from rich.table import Table
 
@@ -89,3 +120,36 @@ def query_cmd(by: str, since: str | None, ledger: str, as_json: bool) -> None:
             *(f"{v:,.6f}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v) for v in row.values())
         )
     console.out.print(table)
+
+
+@meter_group.command("athena")
+@click.option("--logs", "log_uri", required=True, help="Where Bedrock writes invocation logs: s3://bucket/prefix.")
+@BY
+@optional_file_option("Inventory (its identities attribute calls made without an AIP).")
+@click.option("--table", default="bedrock_invocation_logs", show_default=True)
+@json_option
+@pass_options
+def athena_cmd(opts: GlobalOptions, log_uri: str, by: str, inventory_file: str | None, table: str, as_json: bool) -> None:
+    """Print the Glue/Athena table DDL (partition projection) and the ledger's query in Athena's SQL.
+
+    The query is the very SQL DuckDB runs during ingest, transpiled to Trino; run both in the
+    Athena console or with `aws athena start-query-execution`.
+    """
+    from aipctl.aws.s3logs import parse_s3_uri
+    from aipctl.meter.sql import Lookups, athena_ddl, attributed_select, report_select, to_athena
+    from aipctl.plan.reconcile import read_live_state
+
+    parse_s3_uri(log_uri)
+    loaded = load_inventory(inventory_file or DEFAULT_INVENTORY) if inventory_file or Path(DEFAULT_INVENTORY).exists() else None
+    with opts.open(loaded.inventory.region if loaded else None) as target:
+        console.announce(target)
+        profiles = read_live_state(target, []).profiles
+        account, region = target.account, target.region
+    lookups = Lookups.build(loaded, profiles)
+    ddl = athena_ddl(log_uri, account, region, table)
+    attributed = f"({attributed_select(table, lookups)})"
+    sql = to_athena(report_select(attributed, by))
+    if as_json:
+        console.print_json({"ddl": ddl, "query": sql, "account": account, "region": region})
+    else:
+        click.echo(ddl + ";\n\n" + sql + ";")

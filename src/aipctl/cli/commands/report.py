@@ -30,6 +30,12 @@ from aipctl.timeparse import parse_duration
 )
 @click.option("--html", "html_out", default=None, type=click.Path(dir_okay=False), help="Write the HTML dashboard here.")
 @click.option("--coverage", "with_coverage", is_flag=True, help="Also read CloudTrail for AIP coverage (2 requests/s).")
+@click.option(
+    "--ledger",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Metering ledger to add as a third source (default: .aipctl/ledger.duckdb when it exists).",
+)
 @json_option
 @pass_options
 def report_cmd(
@@ -42,10 +48,16 @@ def report_cmd(
     markdown_out: str | None,
     html_out: str | None,
     with_coverage: bool,
+    ledger: str | None,
     as_json: bool,
 ) -> None:
-    """Cost per caller from Cost Explorer, CloudWatch metrics per AIP, and a token-based estimate."""
-    from aipctl.report import build_report
+    """Cost per caller from Cost Explorer, CloudWatch metrics per AIP, a token-based estimate and the ledger."""
+    from aipctl.meter import DEFAULT_LEDGER
+    from aipctl.report import add_ledger, build_report
+
+    if ledger is not None and not Path(ledger).exists():
+        raise click.BadParameter(f"no ledger at {ledger} (create one with `aipctl meter ingest`)", param_hint="--ledger")
+    ledger = ledger or (DEFAULT_LEDGER if Path(DEFAULT_LEDGER).exists() else None)
 
     loaded = load_inventory(inventory_file)
     window = dt.timedelta(seconds=parse_duration(since))
@@ -66,6 +78,9 @@ def report_cmd(
 
                 checked = verify(loaded, target, since=window, now=now)
                 report.coverage = {c.caller: c.to_dict(1.0) for c in checked.callers}
+            if ledger:
+                bar.update("reading the ledger", 0, 0)
+                add_ledger(report, ledger)
     emit(report, info, top=top, as_json=as_json, csv_out=csv_out, markdown_out=markdown_out, html_out=html_out)
 
 
@@ -114,6 +129,7 @@ def _table(report: Any, top: int) -> None:
         "billed USD",
         "share",
         "estimated USD",
+        *(["metered USD"] if data["ledger"] else []),
         "deviation",
         "invocations",
         "tokens in",
@@ -131,6 +147,7 @@ def _table(report: Any, top: int) -> None:
             f"{row['billed_usd']:.4f}",
             f"{row['billed_usd'] / total:.0%}" if total else "–",
             f"{row['estimated_usd']:.4f}",
+            *([f"{row['metered_usd']:.4f}"] if data["ledger"] else []),
             "–" if row["deviation"] is None else f"{row['deviation']:+.1%}",
             f"{row['invocations']:,}",
             f"{row['input_tokens']:,}",
@@ -140,9 +157,8 @@ def _table(report: Any, top: int) -> None:
             f"{row['throttles']:,}",
             style=style,
         )
-    table.add_row(
-        "", "(untagged)", f"{data['untagged_usd']:.4f}", f"{data['untagged_share']:.0%}", "", "", "", "", "", "", "", ""
-    )
+    blanks = [""] * (9 if data["ledger"] else 8)
+    table.add_row("", "(untagged)", f"{data['untagged_usd']:.4f}", f"{data['untagged_share']:.0%}", *blanks)
     console.out.print(table)
     names = ", ".join(c["caller"] for c in data["callers"][:top])
     console.note(f"top {top}: {names}; billed total ${total:,.4f}, untagged ${data['untagged_usd']:,.4f}")

@@ -1,0 +1,342 @@
+# ruff: noqa: E501  (the ingest SQL reads better unwrapped)
+"""The metering ledger: every model invocation, its caller, tokens and cost, in DuckDB.
+
+Ingest is a pipeline of batches (about 40 MB of compressed logs each). Local files go to
+DuckDB's JSON reader as they are; remote ones (S3 objects, CloudWatch Logs events) are fetched
+by a background pool into RAM-backed scratch files while DuckDB ingests the batch before. Each
+batch is then one transaction:
+
+1. read the batch's JSON lines with DuckDB's reader, attribute and price them with the shared
+   SQL (:func:`aipctl.meter.sql.attributed_select`) and append them to ``invocations``, tagged
+   with the batch number;
+2. remove request ids seen before (in this batch or an earlier one), looking only at ledger rows
+   inside the batch's time range: a duplicate delivery carries the same timestamp, and zone maps
+   on ``ts`` make that lookup cheap;
+3. add the batch to the hourly rollup ``usage_hourly`` and record its files (or CloudWatch Logs
+   cursors) as ingested.
+
+A kill at any point loses at most the batch in flight, which the next run ingests again; a
+request id never counts twice. Memory is bounded by the batch, not by the ledger (no index on
+``request_id``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aipctl._exceptions import UsageError
+from aipctl.meter.sql import RECORD_COLUMNS, Lookups, attributed_select
+
+DEFAULT_LEDGER = ".aipctl/ledger.duckdb"
+SCHEMA_VERSION = "2"
+BATCH_BYTES = 40 << 20  # compressed, about 1M records; DuckDB streams a batch, memory does not grow with it
+BATCH_UNITS = 512
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS ledger_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS invocations (
+    request_id VARCHAR NOT NULL,
+    ts TIMESTAMPTZ NOT NULL,
+    account VARCHAR,
+    region VARCHAR,
+    operation VARCHAR,
+    model_id VARCHAR,
+    identity_arn VARCHAR,
+    caller VARCHAR NOT NULL,
+    attributed_by VARCHAR NOT NULL,   -- aip | identity | none
+    base_model VARCHAR,
+    geo VARCHAR,
+    input_tokens BIGINT,
+    output_tokens BIGINT,
+    cache_read BIGINT,
+    cache_write BIGINT,
+    error_code VARCHAR,
+    cost_usd DOUBLE,
+    batch BIGINT NOT NULL             -- the ingest transaction that added the row
+);
+CREATE TABLE IF NOT EXISTS usage_hourly (
+    caller VARCHAR NOT NULL,
+    hour TIMESTAMPTZ NOT NULL,
+    base_model VARCHAR NOT NULL,
+    calls BIGINT,
+    errors BIGINT,
+    input_tokens BIGINT,
+    output_tokens BIGINT,
+    cache_read BIGINT,
+    cache_write BIGINT,
+    cost_usd DOUBLE,
+    PRIMARY KEY (caller, hour, base_model)
+);
+CREATE TABLE IF NOT EXISTS ingested_files (name VARCHAR PRIMARY KEY, size BIGINT, ingested_at TIMESTAMPTZ);
+CREATE TABLE IF NOT EXISTS log_cursors (source VARCHAR, stream VARCHAR, last_ms BIGINT, PRIMARY KEY (source, stream));
+"""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    files: int
+    skipped_files: int
+    records: int
+    new_records: int
+    read_records: int = 0
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One piece of input: a file, an S3 object, or new events of one CloudWatch Logs stream."""
+
+    name: str
+    size: int
+    fetch: Callable[[], bytes]
+    cursor: tuple[str, str, int] | None = None  # (source, stream, last event ms) for CloudWatch Logs
+    path: Path | None = None  # a local file DuckDB reads (and decompresses) itself
+
+
+def open_ledger(path: str | Path = DEFAULT_LEDGER, *, memory_limit: str | None = None) -> Any:
+    """Open (or create) the ledger; ``AIPCTL_METER_MEMORY`` caps DuckDB's memory (default 640MB)."""
+    import duckdb
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path))
+    except duckdb.IOException as exc:
+        raise UsageError(f"cannot open the ledger {path}: {exc}") from None
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"SET memory_limit = '{memory_limit or os.environ.get('AIPCTL_METER_MEMORY', '640MB')}'")
+    con.execute("SET preserve_insertion_order = false")
+    tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
+    if "invocations" in tables and "ledger_meta" not in tables:
+        raise UsageError(f"{path} was written by an earlier aipctl (ledger schema 1); move it away and ingest again")
+    con.execute("BEGIN TRANSACTION")  # a kill while creating leaves no half-made ledger
+    con.execute(SCHEMA)
+    con.execute("INSERT OR IGNORE INTO ledger_meta VALUES ('schema_version', ?), ('next_batch', '1')", [SCHEMA_VERSION])
+    con.execute("COMMIT")
+    return con
+
+
+# ---------------------------------------------------------------------------------- staging
+def _scratch_root() -> Path:
+    shm = Path("/dev/shm")
+    root = shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+    for stale in root.glob("aipctl-meter-*"):  # left behind by a killed ingest
+        with contextlib.suppress(ValueError, OSError):
+            pid = int(stale.name.rsplit("-", 1)[1])
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                shutil.rmtree(stale, ignore_errors=True)
+    return root
+
+
+class _Stager:
+    """Fetches and decompresses a batch of units into scratch files, in worker threads."""
+
+    def __init__(self, root: Path, workers: int) -> None:
+        self.dir = root / f"aipctl-meter-{os.getpid()}"
+        self.dir.mkdir(exist_ok=True)
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aipctl-meter")
+        self.serial = 0
+
+    def _one(self, unit: Unit, path: Path) -> Path | None:
+        if unit.path is not None:
+            return unit.path
+        data = unit.fetch()
+        if not data.strip():
+            return None
+        if data[:2] == b"\x1f\x8b":  # DuckDB decompresses by file name (measured faster than staging inflated data)
+            path = path.with_suffix(".json.gz")
+        path.write_bytes(data)
+        return path
+
+    def stage(self, units: Sequence[Unit]) -> list[Path]:
+        self.serial += 1
+        paths = [self.dir / f"{self.serial}-{i}.json" for i in range(len(units))]
+        return [p for p in self.pool.map(self._one, units, paths) if p is not None]
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def batch_bytes() -> int:
+    """Compressed input per transaction; ``AIPCTL_METER_BATCH_MB`` overrides (fractions allowed)."""
+    raw = os.environ.get("AIPCTL_METER_BATCH_MB")
+    if not raw:
+        return BATCH_BYTES
+    try:
+        return max(1, int(float(raw) * 2**20))
+    except ValueError:
+        raise UsageError(f"AIPCTL_METER_BATCH_MB={raw!r} is not a number") from None
+
+
+def _batches(units: Sequence[Unit]) -> Iterator[list[Unit]]:
+    batch: list[Unit] = []
+    size = 0
+    limit = batch_bytes()
+    for unit in units:
+        batch.append(unit)
+        size += unit.size
+        if size >= limit or len(batch) >= BATCH_UNITS:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+# ---------------------------------------------------------------------------------- ingest
+def read_logs_sql(paths: Sequence[Path]) -> str:
+    files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
+    columns = ", ".join(f"\"{name}\": '{kind}'" for name, kind in RECORD_COLUMNS.items())
+    return f"read_json([{files}], format = 'newline_delimited', ignore_errors = true, columns = {{{columns}}})"
+
+
+def _ingest_batch(con: Any, units: Sequence[Unit], paths: Sequence[Path], lookups: Lookups) -> tuple[int, int]:
+    """One transaction: returns (records read, records new to the ledger)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        read = fresh = 0
+        if paths:
+            batch = con.execute("SELECT CAST(value AS BIGINT) FROM ledger_meta WHERE key = 'next_batch'").fetchone()[0]
+            con.execute("UPDATE ledger_meta SET value = CAST(? AS VARCHAR) WHERE key = 'next_batch'", [batch + 1])
+            select = attributed_select(read_logs_sql(paths), lookups)
+            # Straight into the ledger, tagged with the batch number; the batch is then checked
+            # for request ids seen before (zone maps on ``batch`` and ``ts`` keep that cheap).
+            con.execute(f"INSERT INTO invocations SELECT * REPLACE (CAST(ts AS TIMESTAMPTZ) AS ts), {batch} FROM ({select})")
+            read, unique, lo, hi = con.execute(
+                "SELECT count(*), count(DISTINCT hash(request_id)), min(ts)::VARCHAR, max(ts)::VARCHAR FROM invocations WHERE batch = ?",
+                [batch],
+            ).fetchone()
+            # A duplicate delivery carries the same timestamp, so earlier copies lie in [lo, hi].
+            earlier = (
+                con.execute(
+                    f"SELECT count(*) FROM invocations WHERE batch < {batch} AND ts BETWEEN '{lo}'::TIMESTAMPTZ AND '{hi}'::TIMESTAMPTZ "
+                    f"AND request_id IN (SELECT request_id FROM invocations WHERE batch = {batch})"
+                ).fetchone()[0]
+                if read
+                else 0
+            )
+            fresh = read
+            if earlier or unique < read:  # (a hash collision only costs this exact pass)
+                fresh -= con.execute(f"""
+                    DELETE FROM invocations WHERE rowid IN (
+                        SELECT rowid FROM (
+                            SELECT rowid, batch, row_number() OVER (PARTITION BY request_id ORDER BY batch, rowid) AS copy
+                            FROM invocations
+                            WHERE ts BETWEEN '{lo}'::TIMESTAMPTZ AND '{hi}'::TIMESTAMPTZ
+                              AND request_id IN (SELECT request_id FROM invocations WHERE batch = {batch})
+                        ) WHERE copy > 1 AND batch = {batch})
+                """).fetchone()[0]
+            con.execute(f"""
+                INSERT INTO usage_hourly
+                SELECT caller, date_trunc('hour', ts), coalesce(base_model, ''), count(*), count(error_code),
+                       sum(input_tokens), sum(output_tokens), sum(cache_read), sum(cache_write), sum(coalesce(cost_usd, 0))
+                FROM invocations WHERE batch = {batch} GROUP BY ALL
+                ON CONFLICT (caller, hour, base_model) DO UPDATE SET
+                    calls = calls + excluded.calls, errors = errors + excluded.errors,
+                    input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
+                    cache_read = cache_read + excluded.cache_read, cache_write = cache_write + excluded.cache_write,
+                    cost_usd = cost_usd + excluded.cost_usd
+            """)
+        files = [(u.name, u.size) for u in units if u.cursor is None]
+        if files:
+            con.executemany("INSERT OR REPLACE INTO ingested_files VALUES (?, ?, now())", files)
+        cursors = [u.cursor for u in units if u.cursor is not None]
+        if cursors:
+            con.executemany("INSERT OR REPLACE INTO log_cursors VALUES (?, ?, ?)", cursors)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
+    return int(read), int(fresh)
+
+
+def ingest_units(
+    con: Any,
+    units: Sequence[Unit],
+    lookups: Lookups,
+    *,
+    skipped: int = 0,
+    fetch_workers: int = 2,
+    on_progress: Callable[[int, int, int], None] | None = None,
+) -> IngestResult:
+    """Ingest ``units`` in batches, staging batch k+1 while batch k is in DuckDB."""
+    batches = list(_batches(units))
+    # The lookups are tiny; DuckDB would otherwise hash the batch (its size unknown before reading) instead.
+    with contextlib.suppress(Exception):  # an optimizer of that name exists since DuckDB 1.1; only speed depends on it
+        con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+    stager = _Stager(_scratch_root(), fetch_workers)
+    done = read_total = new_total = 0
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aipctl-stage") as ahead:
+            pending = ahead.submit(stager.stage, batches[0]) if batches else None
+            for index, batch in enumerate(batches):
+                assert pending is not None
+                paths = pending.result()
+                pending = ahead.submit(stager.stage, batches[index + 1]) if index + 1 < len(batches) else None
+                read, fresh = _ingest_batch(con, batch, paths, lookups)
+                for path in paths:
+                    if path.parent == stager.dir:
+                        path.unlink(missing_ok=True)
+                done += len(batch)
+                read_total += read
+                new_total += fresh
+                if on_progress:
+                    on_progress(done, len(units), new_total)
+    finally:
+        stager.close()
+        con.execute("RESET disabled_optimizers")
+    total = con.execute("SELECT count(*) FROM invocations").fetchone()[0]
+    files = sum(1 for u in units if u.cursor is None)
+    return IngestResult(files, skipped, int(total), new_total, read_total)
+
+
+def ingested_names(con: Any) -> set[str]:
+    return {row[0] for row in con.execute("SELECT name FROM ingested_files").fetchall()}
+
+
+def log_cursors(con: Any, source: str) -> dict[str, int]:
+    return {s: int(ms) for s, ms in con.execute("SELECT stream, last_ms FROM log_cursors WHERE source = ?", [source]).fetchall()}
+
+
+# ---------------------------------------------------------------------------------- query
+GROUPS = {
+    "caller": [],
+    "day": ["strftime(hour, '%Y-%m-%d') AS day"],
+    "hour": ["strftime(hour, '%Y-%m-%dT%H:00Z') AS hour"],
+    "model": ["base_model AS model"],
+}
+
+
+def query(
+    con: Any, by: str = "caller", since: Any = None, caller: str | None = None, top: int | None = None
+) -> list[dict[str, Any]]:
+    """Calls, tokens and cost grouped by caller (and ``day``/``hour``/``model``), from the hourly rollup."""
+    if by not in GROUPS:
+        raise UsageError(f"--by {by}: use caller, day, hour or model")
+    keys = GROUPS[by]
+    where, params = [], []
+    if since is not None:
+        where.append("hour >= date_trunc('hour', ?::TIMESTAMPTZ)")
+        params.append(since)
+    if caller is not None:
+        where.append("caller = ?")
+        params.append(caller)
+    sql = (
+        f"SELECT {', '.join(['caller', *keys])}, sum(calls)::BIGINT AS calls, sum(errors)::BIGINT AS errors, "
+        "sum(input_tokens)::BIGINT AS input_tokens, sum(output_tokens)::BIGINT AS output_tokens, "
+        "sum(cache_read)::BIGINT AS cache_read_tokens, sum(cache_write)::BIGINT AS cache_write_tokens, "
+        "round(sum(cost_usd), 10) AS cost_usd "
+        f"FROM usage_hourly {'WHERE ' + ' AND '.join(where) if where else ''} "
+        f"GROUP BY ALL ORDER BY {'cost_usd DESC, caller' if by in ('caller', 'model') else '2, cost_usd DESC, caller'}"
+        + (f" LIMIT {int(top)}" if top else "")
+    )
+    rows = con.execute(sql, params)
+    columns = [d[0] for d in rows.description]
+    return [dict(zip(columns, row, strict=True)) for row in rows.fetchall()]

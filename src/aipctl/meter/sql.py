@@ -1,0 +1,237 @@
+# ruff: noqa: E501  (SQL reads better unwrapped)
+"""The ledger's SQL, written once: attribution and pricing of invocation-log records.
+
+:func:`attributed_select` is plain SQL that DuckDB runs during ingest and that sqlglot
+transpiles to Athena (Trino) for data beyond one machine. Its lookup data (AIP -> caller and
+model, model × geo -> prices, request id -> CloudTrail identity) is inlined as ``VALUES``, so the
+text is self-contained in both engines. Only functions both dialects share are used
+(``split_part``, ``regexp_extract``, ``substr``, ``LIKE … ESCAPE``; no backreferences).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aipctl.inventory import LoadedInventory, rules
+from aipctl.pricing import ModelRef, price_book
+
+GEOS = ("us", "eu", "apac", "jp", "au", "ca", "us-gov", "global")
+
+#: The columns of an invocation-log record that metering reads (schema 1.0), as DuckDB types.
+RECORD_COLUMNS = {
+    "requestId": "VARCHAR",
+    "timestamp": "VARCHAR",
+    "accountId": "VARCHAR",
+    "region": "VARCHAR",
+    "operation": "VARCHAR",
+    "modelId": "VARCHAR",
+    "identity": "STRUCT(arn VARCHAR)",
+    "input": "STRUCT(inputTokenCount BIGINT, cacheReadInputTokenCount BIGINT, cacheWriteInputTokenCount BIGINT)",
+    "output": "STRUCT(outputTokenCount BIGINT)",
+    "errorCode": "VARCHAR",
+}
+
+#: Output columns of :func:`attributed_select`, in order.
+LEDGER_COLUMNS = (
+    "request_id",
+    "ts",
+    "account",
+    "region",
+    "operation",
+    "model_id",
+    "identity_arn",
+    "caller",
+    "attributed_by",
+    "base_model",
+    "geo",
+    "input_tokens",
+    "output_tokens",
+    "cache_read",
+    "cache_write",
+    "error_code",
+    "cost_usd",
+)
+
+
+def _lit(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, (int, float)):
+        return repr(float(value)) if isinstance(value, float) else str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _values(name: str, columns: Sequence[str], types: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    body = ", ".join("(" + ", ".join(_lit(v) for v in row) + ")" for row in rows)
+    if not body:  # an empty relation with the right column types
+        nulls = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in zip(columns, types, strict=True))
+        return f"{name} AS (SELECT {nulls} WHERE 1 = 0)"
+    casts = ", ".join(f"CAST({c} AS {t}) AS {c}" for c, t in zip(columns, types, strict=True))
+    return f"{name} AS (SELECT {casts} FROM (VALUES {body}) AS v({', '.join(columns)}))"
+
+
+@dataclass
+class Lookups:
+    """The small relations attribution and pricing join against."""
+
+    aips: list[tuple[str, str, str, str | None]] = field(default_factory=list)  # key, caller, base model, geo
+    identities: list[tuple[str, str]] = field(default_factory=list)  # caller, IAM ARN pattern
+    trail: list[tuple[str, str]] = field(default_factory=list)  # request id, principal ARN
+
+    @classmethod
+    def build(cls, loaded: LoadedInventory | None, profiles: Iterable[Any]) -> Lookups:
+        aips = []
+        for profile in profiles:
+            caller = profile.tags.get(rules.TAG_CALLER)
+            if not caller:
+                continue
+            ref = ModelRef.from_source(profile.tags.get(rules.TAG_SOURCE, ""))
+            aips += [(profile.arn, caller, ref.model_id, ref.geo), (profile.profile_id, caller, ref.model_id, ref.geo)]
+        identities = [(c, p) for c, entry in loaded.inventory.callers.items() for p in entry.identities] if loaded else []
+        return cls(aips, identities)
+
+    def ctes(self) -> list[str]:
+        book = price_book()
+        prices = []
+        for model_id in sorted(book.models):
+            for geo in (None, *GEOS):
+                p = book.price(ModelRef(model_id, geo))
+                prices.append((model_id, geo or "", float(p.input), float(p.output), float(p.cache_read), float(p.cache_write)))
+        return [
+            _values("aip_map", ("key", "caller", "base_model", "geo"), ("VARCHAR",) * 4, self.aips),
+            _values(
+                "prices",
+                ("base_model", "geo", "p_in", "p_out", "p_cr", "p_cw"),
+                ("VARCHAR", "VARCHAR", "DOUBLE", "DOUBLE", "DOUBLE", "DOUBLE"),
+                prices,
+            ),
+            _values("trail_ids", ("request_id", "arn"), ("VARCHAR", "VARCHAR"), self.trail),
+        ]
+
+    def identity_case(self, arn: str, role_arn: str) -> str:
+        """A CASE mapping a principal ARN (or the role behind an assumed-role ARN) to a caller."""
+        if not self.identities:
+            return "CAST(NULL AS VARCHAR)"
+        clauses = []
+        for caller, pattern in self.identities:
+            # IAM wildcards * and ? become LIKE's % and _; literal %, _ and ! are escaped with !.
+            like = pattern.replace("!", "!!").replace("%", "!%").replace("_", "!_").replace("*", "%").replace("?", "_")
+            clauses.append(
+                f"WHEN {arn} LIKE {_lit(like)} ESCAPE '!' OR {role_arn} LIKE {_lit(like)} ESCAPE '!' THEN {_lit(caller)}"
+            )
+        return "CASE " + " ".join(clauses) + " ELSE NULL END"
+
+
+def attributed_select(source: str, lookups: Lookups) -> str:
+    """One row per log record in ``source`` (a relation with the log's columns), attributed and priced.
+
+    Duplicates inside ``source`` are not removed here; the caller decides how (DuckDB's ingest
+    drops request ids already in the ledger).
+    """
+    geo_list = ", ".join(_lit(g) for g in GEOS)
+    ctes = ",\n".join(lookups.ctes())
+    return f"""WITH {ctes},
+raw AS (
+    SELECT s.requestId AS request_id, s."timestamp" AS ts, s.accountId AS account, s.region AS region, s.operation AS operation,
+           s.modelId AS model_id, coalesce(s.identity.arn, t.arn) AS identity_arn,
+           coalesce(s.input.inputTokenCount, 0) AS input_tokens, coalesce(s.output.outputTokenCount, 0) AS output_tokens,
+           coalesce(s.input.cacheReadInputTokenCount, 0) AS cache_read, coalesce(s.input.cacheWriteInputTokenCount, 0) AS cache_write,
+           s.errorCode AS error_code, m.caller AS aip_caller, m.base_model AS aip_model, m.geo AS aip_geo
+    FROM {source} AS s LEFT JOIN trail_ids AS t ON t.request_id = s.requestId LEFT JOIN aip_map AS m ON m.key = s.modelId
+    WHERE s.requestId IS NOT NULL
+),
+roled AS (
+    -- only calls that did not use a known AIP pay for the string work below
+    SELECT r.*,
+           CASE WHEN r.aip_caller IS NULL AND r.identity_arn LIKE 'arn:%:sts::%:assumed-role/%'
+                THEN 'arn:' || split_part(r.identity_arn, ':', 2) || ':iam::' || split_part(r.identity_arn, ':', 5) || ':role/' || split_part(r.identity_arn, '/', 2)
+           END AS role_arn,
+           CASE WHEN r.aip_caller IS NOT NULL THEN NULL
+                WHEN r.model_id LIKE 'arn:%' THEN regexp_extract(r.model_id, '[^/]+$') ELSE r.model_id END AS tail
+    FROM raw AS r
+),
+identified AS (
+    SELECT r.*, CASE WHEN r.aip_caller IS NULL THEN {lookups.identity_case("r.identity_arn", "r.role_arn")} END AS id_caller
+    FROM roled AS r
+),
+modeled AS (
+    SELECT a.*, coalesce(a.aip_caller, a.id_caller, 'unattributed') AS caller,
+           CASE WHEN a.aip_caller IS NOT NULL THEN 'aip' WHEN a.id_caller IS NOT NULL THEN 'identity' ELSE 'none' END AS attributed_by,
+           coalesce(a.aip_model, CASE WHEN split_part(a.tail, '.', 1) IN ({geo_list})
+                                      THEN substr(a.tail, length(split_part(a.tail, '.', 1)) + 2) ELSE a.tail END) AS base_model,
+           CASE WHEN a.aip_caller IS NOT NULL THEN a.aip_geo WHEN split_part(a.tail, '.', 1) IN ({geo_list}) THEN split_part(a.tail, '.', 1) END AS geo
+    FROM identified AS a
+)
+SELECT m.request_id, m.ts, m.account, m.region, m.operation, m.model_id, m.identity_arn, m.caller, m.attributed_by,
+       m.base_model, m.geo, m.input_tokens, m.output_tokens, m.cache_read, m.cache_write, m.error_code,
+       CASE WHEN m.error_code IS NULL
+            THEN (m.input_tokens * p.p_in + m.output_tokens * p.p_out + m.cache_read * p.p_cr + m.cache_write * p.p_cw) / 1e6
+       END AS cost_usd
+FROM modeled AS m LEFT JOIN prices AS p ON p.base_model = m.base_model AND p.geo = coalesce(m.geo, '')"""
+
+
+def report_select(relation: str, by: str, since: str | None = None) -> str:
+    """Calls, tokens and cost per caller (× day, hour or model) over an attributed relation.
+
+    ``relation`` has :data:`LEDGER_COLUMNS` with ``ts`` as ISO-8601 text, so the grouping keys
+    are substrings and the same query runs on DuckDB and Athena.
+    """
+    keys = {
+        "caller": [],
+        "day": ["substr(ts, 1, 10) AS day"],
+        "hour": ["substr(ts, 1, 13) || ':00' AS hour"],
+        "model": ["base_model AS model"],
+    }[by]
+    select = ", ".join(["caller", *keys])
+    group = ", ".join(str(i) for i in range(1, len(keys) + 2))
+    where = f"WHERE ts >= {_lit(since)}" if since else ""
+    return (
+        f"SELECT {select}, count(*) AS calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, "
+        f"sum(cache_read) AS cache_read_tokens, sum(cache_write) AS cache_write_tokens, sum(coalesce(cost_usd, 0)) AS cost_usd "
+        f"FROM {relation} {where} GROUP BY {group} ORDER BY cost_usd DESC, caller"
+    )
+
+
+def to_athena(sql: str) -> str:
+    """The same statement in Athena's engine dialect (Trino)."""
+    import sqlglot
+
+    return str(sqlglot.transpile(sql, read="duckdb", write="trino", pretty=True)[0])
+
+
+ATHENA_TABLE = "bedrock_invocation_logs"
+
+
+def athena_ddl(log_uri: str, account: str, region: str, table: str = ATHENA_TABLE, start: str = "2023/01/01/00") -> str:
+    """Glue/Athena table over the log bucket with partition projection on the hour folders."""
+    base = log_uri.rstrip("/") + f"/AWSLogs/{account}/BedrockModelInvocationLogs/{region}"
+    return f"""CREATE EXTERNAL TABLE IF NOT EXISTS {table} (
+  `schemaType` string,
+  `schemaVersion` string,
+  `timestamp` string,
+  `accountId` string,
+  `identity` struct<arn:string>,
+  `region` string,
+  `requestId` string,
+  `operation` string,
+  `modelId` string,
+  `inferenceRegion` string,
+  `input` struct<inputContentType:string,inputTokenCount:bigint,cacheReadInputTokenCount:bigint,cacheWriteInputTokenCount:bigint>,
+  `output` struct<outputContentType:string,outputTokenCount:bigint>,
+  `errorCode` string
+)
+PARTITIONED BY (`dt` string)
+ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
+WITH SERDEPROPERTIES ('ignore.malformed.json' = 'true')
+LOCATION '{base}/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy/MM/dd/HH',
+  'projection.dt.range' = '{start},NOW',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'HOURS',
+  'storage.location.template' = '{base}/${{dt}}/'
+)"""
