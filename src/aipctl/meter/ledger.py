@@ -100,7 +100,7 @@ class Unit:
 
 
 def open_ledger(path: str | Path = DEFAULT_LEDGER, *, memory_limit: str | None = None) -> Any:
-    """Open (or create) the ledger; ``AIPCTL_METER_MEMORY`` caps DuckDB's memory (default 640MB)."""
+    """Open (or create) the ledger; ``AIPCTL_METER_MEMORY`` caps DuckDB's memory (default 256MB)."""
     import duckdb
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +109,7 @@ def open_ledger(path: str | Path = DEFAULT_LEDGER, *, memory_limit: str | None =
     except duckdb.IOException as exc:
         raise UsageError(f"cannot open the ledger {path}: {exc}") from None
     con.execute("SET TimeZone = 'UTC'")
-    con.execute(f"SET memory_limit = '{memory_limit or os.environ.get('AIPCTL_METER_MEMORY', '640MB')}'")
+    con.execute(f"SET memory_limit = '{memory_limit or os.environ.get('AIPCTL_METER_MEMORY', '256MB')}'")
     con.execute("SET preserve_insertion_order = false")
     tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
     if "invocations" in tables and "ledger_meta" not in tables:
