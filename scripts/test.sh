@@ -2,10 +2,14 @@
 # Sets up what the tests need on a fresh machine, then runs them (extra arguments go to pytest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v chromium >/dev/null 2>&1; then
-  # Headless Chromium renders the HTML report in tests/report/test_dashboard.py (Debian's package).
+# Debian packages the tests run for real: headless Chromium renders the HTML report
+# (tests/report/test_dashboard.py); redis-server backs the shared limit store (tests/guard).
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  $SUDO apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 python3 -m venv .venv
 .venv/bin/pip install -q -e '.[dev]'

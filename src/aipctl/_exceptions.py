@@ -10,7 +10,8 @@ exit codes in one place (``aipctl.cli.errors``)::
     ├── AwsError                     exit 1  an AWS API call failed (mapped from botocore in aipctl.aws only)
     │   └── AwsAccessDenied
     ├── PlanConflict                 exit 1  live state blocks the plan (e.g. an unmanaged AIP holds a name)
-    └── ApplyFailed                  exit 1  some changes of an apply failed; carries the per-change results
+    ├── ApplyFailed                  exit 1  some changes of an apply failed; carries the per-change results
+    └── LimitExceeded                exit 1  an in-path limit (rpm, tpm, daily_usd, tier) refused a runtime call
 
 botocore's ``ClientError`` is translated to :class:`AwsError` at the adapter boundary
 (``aipctl.aws``) with ``raise AwsError(...) from exc`` and nowhere else.
@@ -106,3 +107,20 @@ class ApplyFailed(AipctlError):
     def __init__(self, message: str, *, failures: Sequence[tuple[str, str]]) -> None:
         super().__init__(message, hint="fix the cause and run `aipctl apply` again: it only redoes what is missing")
         self.failures = list(failures)
+
+
+class LimitExceeded(AipctlError):
+    """An in-path limit refused a runtime call before it reached Bedrock.
+
+    ``limit`` is ``rpm``, ``tpm``, ``daily_usd`` or ``tier``; ``retry_after`` the seconds until the
+    call would be admitted (for ``daily_usd``: until the next UTC day).
+    """
+
+    def __init__(self, caller: str, limit: str, retry_after: float, detail: str) -> None:
+        super().__init__(
+            f"{caller}: {detail}; refused before calling Bedrock",
+            hint=f"retry in {retry_after:.1f} s" if limit != "daily_usd" else "the cap resets at 00:00 UTC",
+        )
+        self.caller = caller
+        self.limit = limit
+        self.retry_after = retry_after

@@ -254,33 +254,92 @@ def model_map(resolver: Resolver, caller: str) -> dict[str, str]:
     return mapping
 
 
-def attach(client: Any, caller: str, *, strict: bool = True, resolver: Resolver | None = None) -> Any:
+def attach(
+    client: Any,
+    caller: str,
+    *,
+    strict: bool = True,
+    resolver: Resolver | None = None,
+    limits: Any = None,
+    store: Any = None,
+    on_limit: str = "raise",
+) -> Any:
     """Route ``client``'s runtime calls through ``caller``'s AIPs (one botocore event handler).
 
     ``modelId`` may be the caller's alias (``"sonnet"``), a foundation model id, a system-defined
     profile id or ARN, or already an AIP ARN: it is rewritten to the caller's AIP for that model.
     Anything else raises :class:`UnknownModelForCaller` (``strict=True``) or passes unchanged.
     The mapping is resolved once, here; a call pays one dict lookup.
-    """
-    mapping = model_map(resolver or default_resolver(), caller)
-    own = set(mapping.values())
 
-    def route(params: dict[str, Any], **_: Any) -> None:
+    ``limits`` (a :class:`aipctl.guard.limits.LimitSpec`, the inventory's ``limits`` entry or a
+    mapping with ``rpm``/``tpm``/``daily_usd``/``tier``) adds the in-path limits: a refused call
+    raises :class:`aipctl.LimitExceeded` (or waits, with ``on_limit="wait"``). ``store`` is where
+    the buckets live (default: this process, or Redis when ``AIPCTL_LIMITS_REDIS_URL`` is set).
+    """
+    resolver = resolver or default_resolver()
+    mapping = model_map(resolver, caller)
+    own = set(mapping.values())
+    limiter = _limiter(caller, limits, store, on_limit)
+
+    def route(params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
         model_id = params.get("modelId")
-        if model_id in own:
-            return
-        arn = mapping.get(str(model_id)) or mapping.get(str(model_id).rsplit("/", 1)[-1])
-        if arn is not None:
-            params["modelId"] = arn
-        elif strict:
-            raise UnknownModelForCaller(
-                f"{model_id!r} is not a model of caller {caller!r}: the call would bypass its AIPs",
-                hint=f"use one of {', '.join(sorted(k for k in mapping if not k.startswith('arn:')))}",
-            )
+        if model_id not in own:
+            arn = mapping.get(str(model_id)) or mapping.get(str(model_id).rsplit("/", 1)[-1])
+            if arn is not None:
+                params["modelId"] = arn
+            elif strict:
+                raise UnknownModelForCaller(
+                    f"{model_id!r} is not a model of caller {caller!r}: the call would bypass its AIPs",
+                    hint=f"use one of {', '.join(sorted(k for k in mapping if not k.startswith('arn:')))}",
+                )
+        if limiter is not None and context is not None:
+            context["aipctl_ticket"] = (*limiter.admit(params), params.get("modelId"))
 
     for operation in RUNTIME_OPERATIONS:
         client.meta.events.register(f"provide-client-params.bedrock-runtime.{operation}", route, unique_id=f"aipctl-{operation}")
+    if limiter is not None:
+        from aipctl.guard.hook import settle_handler
+
+        prices = {info.arn: info.source for info in resolver.profiles_of(caller).values()}
+        handler = settle_handler(limiter, prices)
+        for operation in RUNTIME_OPERATIONS:
+            client.meta.events.register(
+                f"after-call.bedrock-runtime.{operation}", handler, unique_id=f"aipctl-settle-{operation}"
+            )
     return client
+
+
+def _limiter(caller: str, limits: Any, store: Any, on_limit: str) -> Any:
+    if limits is None:
+        return None
+    from aipctl.guard.limits import Limiter, LimitSpec
+
+    if isinstance(limits, LimitSpec):
+        spec = limits
+    elif isinstance(limits, Mapping):
+        known = {"rpm", "tpm", "daily_usd", "tier", "tier_weight"}
+        unknown = set(limits) - known
+        if unknown:
+            raise UsageError(f"unknown limit(s) {', '.join(sorted(unknown))}: use {', '.join(sorted(known))}")
+        spec = LimitSpec(**{k: v for k, v in limits.items() if k != "tier"})
+        if limits.get("tier"):
+            from aipctl.guard.limits import DEFAULT_TIERS
+
+            weight = limits.get("tier_weight") or DEFAULT_TIERS.get(str(limits["tier"]))
+            if weight is None:
+                raise UsageError(f"tier {limits['tier']!r} has no weight: pass tier_weight")
+            spec = LimitSpec(spec.rpm, spec.tpm, spec.daily_usd, str(limits["tier"]), float(weight))
+    else:  # the inventory's Caller or Limits
+        spec = LimitSpec.from_inventory(limits if hasattr(limits, "limits") else _Holder(limits))
+    if spec.empty:
+        return None
+    return Limiter(caller, spec, store=store, on_limit=on_limit)
+
+
+@dataclass(frozen=True)
+class _Holder:
+    limits: Any
+    tier: str | None = None
 
 
 def for_tenant(
@@ -291,6 +350,7 @@ def for_tenant(
     session: Any = None,
     resolver: Resolver | None = None,
     strict: bool = True,
+    limits: Any = None,
     **client_kwargs: Any,
 ) -> Any:
     """A client or model bound to ``tenant``'s AIPs (the AIP workshop's tenant-aware pattern).
@@ -324,7 +384,7 @@ def for_tenant(
     if resolver.endpoint_url and "endpoint_url" not in kwargs:
         kwargs["endpoint_url"] = resolver.endpoint_url
     client = (session or resolver.session or boto3.Session()).client("bedrock-runtime", **kwargs)
-    return attach(client, tenant, strict=strict, resolver=resolver)
+    return attach(client, tenant, strict=strict, resolver=resolver, limits=limits)
 
 
 def cost_of(model_id: str, usage: Mapping[str, int], *, resolver: Resolver | None = None) -> Decimal:

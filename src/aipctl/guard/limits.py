@@ -1,0 +1,370 @@
+"""In-path limits: per-tenant requests/min, tokens/min and USD/day, and priority tiers.
+
+A :class:`Limiter` is consulted by the botocore hook of :func:`aipctl.attach` before each runtime
+call (``admit``) and told the real usage after it (``settle``):
+
+- **rpm**: a token bucket of ``rpm`` requests refilled continuously (``rpm / 60`` per second);
+- **tpm**: a bucket of ``tpm`` tokens. ``admit`` takes an estimate of the input tokens (text
+  length / 4); ``settle`` takes the difference to the real input + output tokens, which may leave
+  the bucket in debt, so the next calls wait until it refills;
+- **daily_usd**: spend per UTC day; a call is refused once the day's spend reached the cap, so a
+  tenant overspends by at most the one call that crossed it;
+- **tier**: under Bedrock throttling, each tier's admission rate follows AIMD (multiplicative
+  decrease on a throttle, additive increase proportional to the tier's weight on success), so
+  the shares of a contended quota converge to the tiers' weights. Without throttling, tiers
+  cost nothing and limit nothing.
+
+State lives in-process (:class:`MemoryStore`, one lock) or in Redis (:class:`RedisStore`, one Lua
+script per call, shared by every process and host that uses the same Redis).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from aipctl._exceptions import LimitExceeded, UsageError
+
+DEFAULT_TIERS: dict[str, float] = {"platinum": 8.0, "gold": 4.0, "silver": 2.0, "bronze": 1.0}
+#: After this long without a throttle, a tier's admission cap is lifted.
+TIER_CALM_S = 10.0
+#: Multiplicative decrease on a throttle and additive increase (requests/s per success × weight).
+TIER_BETA = 0.5
+TIER_ALPHA = 0.5
+
+
+@dataclass(frozen=True)
+class LimitSpec:
+    """The limits of one caller (from the inventory's ``limits`` and ``tier``)."""
+
+    rpm: float = 0.0  # 0: no limit
+    tpm: float = 0.0
+    daily_usd: float = 0.0
+    tier: str | None = None
+    tier_weight: float = 0.0
+
+    @classmethod
+    def from_inventory(cls, caller: Any, tiers: Mapping[str, float] | None = None) -> LimitSpec:
+        limits = getattr(caller, "limits", None)
+        tier = getattr(caller, "tier", None)
+        weights = dict(tiers or DEFAULT_TIERS)
+        if tier is not None and tier not in weights:
+            raise UsageError(f"tier {tier!r} has no weight (known: {', '.join(sorted(weights))})")
+        return cls(
+            rpm=float(getattr(limits, "rpm", None) or 0),
+            tpm=float(getattr(limits, "tpm", None) or 0),
+            daily_usd=float(getattr(limits, "daily_usd", None) or 0),
+            tier=tier,
+            tier_weight=weights.get(tier, 0.0) if tier else 0.0,
+        )
+
+    @property
+    def empty(self) -> bool:
+        return not (self.rpm or self.tpm or self.daily_usd or self.tier)
+
+
+class Store(Protocol):
+    def admit(self, caller: str, spec: LimitSpec, tokens: float, day: str) -> tuple[str | None, float]:
+        """(None, 0) to admit, else (limit name, seconds to wait); takes 1 request and ``tokens``."""
+
+    def settle(self, caller: str, spec: LimitSpec, token_delta: float, usd: float, day: str) -> None:
+        """Correct the token bucket by ``token_delta`` and add ``usd`` to the day's spend."""
+
+    def throttled(self, tier: str) -> None:
+        """Bedrock throttled a call of ``tier``."""
+
+    def spent(self, caller: str, day: str) -> float: ...
+
+
+@dataclass
+class _Bucket:
+    level: float
+    at: float
+
+    def refill(self, rate: float, capacity: float, now: float) -> None:
+        self.level = min(capacity, self.level + (now - self.at) * rate)
+        self.at = now
+
+
+@dataclass
+class _Tier:
+    rate: float = math.inf  # admitted requests/s; inf while calm
+    bucket: _Bucket = field(default_factory=lambda: _Bucket(0.0, 0.0))
+    last_throttle: float = -math.inf
+    admitted_since: int = 0
+
+
+class MemoryStore:
+    """Limits for the threads of one process."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._rpm: dict[str, _Bucket] = {}
+        self._tpm: dict[str, _Bucket] = {}
+        self._usd: dict[tuple[str, str], float] = {}
+        self._tiers: dict[str, _Tier] = {}
+
+    def admit(self, caller: str, spec: LimitSpec, tokens: float, day: str) -> tuple[str | None, float]:
+        with self._lock:
+            now = self.clock()
+            if spec.daily_usd and self._usd.get((caller, day), 0.0) >= spec.daily_usd:
+                return "daily_usd", 0.0
+            rpm = tpm = None
+            if spec.rpm:
+                rpm = self._rpm.get(caller) or self._rpm.setdefault(caller, _Bucket(spec.rpm, now))
+                rpm.refill(spec.rpm / 60, spec.rpm, now)
+                if rpm.level < 1:
+                    return "rpm", (1 - rpm.level) / (spec.rpm / 60)
+            if spec.tpm:
+                tpm = self._tpm.get(caller) or self._tpm.setdefault(caller, _Bucket(spec.tpm, now))
+                tpm.refill(spec.tpm / 60, spec.tpm, now)
+                need = min(tokens, spec.tpm)
+                if tpm.level < need:
+                    return "tpm", (need - tpm.level) / (spec.tpm / 60)
+            if spec.tier:
+                tier = self._tiers.get(spec.tier) or self._tiers.setdefault(spec.tier, _Tier())
+                if now - tier.last_throttle > TIER_CALM_S:
+                    tier.rate = math.inf
+                if tier.rate != math.inf:
+                    tier.bucket.refill(tier.rate, max(1.0, tier.rate), now)
+                    if tier.bucket.level < 1:
+                        return "tier", (1 - tier.bucket.level) / tier.rate
+                    tier.bucket.level -= 1
+                    tier.rate += TIER_ALPHA * spec.tier_weight / max(tier.rate, 1.0)  # additive increase per second
+            if rpm is not None:
+                rpm.level -= 1
+            if tpm is not None:
+                tpm.level -= tokens
+            return None, 0.0
+
+    def settle(self, caller: str, spec: LimitSpec, token_delta: float, usd: float, day: str) -> None:
+        with self._lock:
+            if spec.tpm and token_delta and caller in self._tpm:
+                self._tpm[caller].level -= token_delta
+            if usd:
+                self._usd[(caller, day)] = self._usd.get((caller, day), 0.0) + usd
+
+    def throttled(self, tier: str) -> None:
+        with self._lock:
+            now = self.clock()
+            state = self._tiers.setdefault(tier, _Tier())
+            observed = state.rate if state.rate != math.inf else 50.0
+            state.rate = max(0.5, observed * TIER_BETA)
+            state.bucket = _Bucket(0.0, now)
+            state.last_throttle = now
+
+    def spent(self, caller: str, day: str) -> float:
+        return self._usd.get((caller, day), 0.0)
+
+
+# One round trip per call. KEYS: rpm, tpm, usd(day), tier hash. ARGV: rpm, tpm, daily_usd, tokens,
+# tier weight, calm seconds, alpha. Time comes from the Redis server, so every host agrees.
+_ADMIT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local rpm, tpm, cap, tokens = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local weight, calm, alpha = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+if cap > 0 then
+  local spent = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if spent >= cap then return {'daily_usd', '0'} end
+end
+local function bucket(key, rate, capacity)
+  local v = redis.call('HMGET', key, 'l', 'a')
+  local level, at = tonumber(v[1]), tonumber(v[2])
+  if level == nil then level, at = capacity, now end
+  level = math.min(capacity, level + (now - at) * rate)
+  return level
+end
+local rl, tl
+if rpm > 0 then
+  rl = bucket(KEYS[1], rpm / 60, rpm)
+  if rl < 1 then return {'rpm', tostring((1 - rl) / (rpm / 60))} end
+end
+if tpm > 0 then
+  tl = bucket(KEYS[2], tpm / 60, tpm)
+  local need = math.min(tokens, tpm)
+  if tl < need then return {'tpm', tostring((need - tl) / (tpm / 60))} end
+end
+if weight > 0 then
+  local v = redis.call('HMGET', KEYS[4], 'rate', 'l', 'a', 'throttle')
+  local rate, level, at, throttle = tonumber(v[1]), tonumber(v[2]), tonumber(v[3]), tonumber(v[4])
+  if rate ~= nil and throttle ~= nil and now - throttle <= calm then
+    level = math.min(math.max(1, rate), level + (now - at) * rate)
+    if level < 1 then
+      redis.call('HSET', KEYS[4], 'l', level, 'a', now)
+      return {'tier', tostring((1 - level) / rate)}
+    end
+    rate = rate + alpha * weight / math.max(rate, 1)
+    redis.call('HSET', KEYS[4], 'rate', rate, 'l', level - 1, 'a', now)
+  end
+end
+if rpm > 0 then redis.call('HSET', KEYS[1], 'l', rl - 1, 'a', now); redis.call('EXPIRE', KEYS[1], 120) end
+if tpm > 0 then redis.call('HSET', KEYS[2], 'l', tl - tokens, 'a', now); redis.call('EXPIRE', KEYS[2], 120) end
+return {'', '0'}
+"""
+_SETTLE = """
+if tonumber(ARGV[1]) ~= 0 and redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HINCRBYFLOAT', KEYS[1], 'l', -tonumber(ARGV[1]))
+end
+if tonumber(ARGV[2]) ~= 0 then redis.call('INCRBYFLOAT', KEYS[2], ARGV[2]); redis.call('EXPIRE', KEYS[2], 172800) end
+return 1
+"""
+_THROTTLED = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
+local v = redis.call('HMGET', KEYS[1], 'rate', 'throttle')
+local rate, throttle = tonumber(v[1]), tonumber(v[2])
+if rate == nil or throttle == nil or now - throttle > tonumber(ARGV[2]) then rate = 50 end
+redis.call('HSET', KEYS[1], 'rate', math.max(0.5, rate * tonumber(ARGV[1])), 'l', 0, 'a', now, 'throttle', now)
+redis.call('EXPIRE', KEYS[1], 3600)
+return 1
+"""
+
+
+class RedisStore:
+    """Limits shared by every process and host using the same Redis (``redis://`` URL)."""
+
+    def __init__(self, url: str, *, prefix: str = "aipctl") -> None:
+        try:
+            import redis
+        except ImportError:
+            raise UsageError("the Redis limit store needs the redis package: pip install 'aipctl[redis]'") from None
+        self.client = redis.Redis.from_url(url)
+        self.prefix = prefix
+        self._admit = self.client.register_script(_ADMIT)
+        self._settle = self.client.register_script(_SETTLE)
+        self._throttled = self.client.register_script(_THROTTLED)
+        self._keys: dict[tuple[str, str], list[str]] = {}
+
+    def _caller_keys(self, caller: str, tier: str | None, day: str) -> list[str]:
+        cached = self._keys.get((caller, day))
+        if cached is None:
+            base = f"{self.prefix}:{{{caller}}}"  # one hash slot per caller (Redis Cluster)
+            cached = [f"{base}:rpm", f"{base}:tpm", f"{base}:usd:{day}", f"{self.prefix}:tier:{tier or '-'}"]
+            self._keys[(caller, day)] = cached
+        return cached
+
+    def admit(self, caller: str, spec: LimitSpec, tokens: float, day: str) -> tuple[str | None, float]:
+        keys = self._caller_keys(caller, spec.tier, day)
+        args = [spec.rpm, spec.tpm, spec.daily_usd, tokens, spec.tier_weight, TIER_CALM_S, TIER_ALPHA]
+        limit, wait = self._admit(keys=keys, args=args)
+        name = limit.decode() if isinstance(limit, bytes) else str(limit)
+        return (name or None), float(wait)
+
+    def settle(self, caller: str, spec: LimitSpec, token_delta: float, usd: float, day: str) -> None:
+        if token_delta or usd:
+            keys = self._caller_keys(caller, spec.tier, day)
+            self._settle(keys=[keys[1], keys[2]], args=[token_delta if spec.tpm else 0, usd])
+
+    def throttled(self, tier: str) -> None:
+        self._throttled(keys=[f"{self.prefix}:tier:{tier}"], args=[TIER_BETA, TIER_CALM_S])
+
+    def spent(self, caller: str, day: str) -> float:
+        value = self.client.get(self._caller_keys(caller, None, day)[2])
+        return float(value or 0)
+
+
+def store_from_env() -> Store:
+    """``AIPCTL_LIMITS_REDIS_URL`` set: a shared :class:`RedisStore`; else this process's :class:`MemoryStore`."""
+    import os
+
+    url = os.environ.get("AIPCTL_LIMITS_REDIS_URL")
+    return RedisStore(url) if url else _process_store()
+
+
+_PROCESS_STORE: MemoryStore | None = None
+
+
+def _process_store() -> MemoryStore:
+    global _PROCESS_STORE
+    if _PROCESS_STORE is None:
+        _PROCESS_STORE = MemoryStore()
+    return _PROCESS_STORE
+
+
+def estimate_tokens(params: Mapping[str, Any]) -> int:
+    """Input tokens of a runtime request, estimated before the call (about 4 characters per token)."""
+    chars = 0
+    for message in params.get("messages") or ():
+        for block in message.get("content") or ():
+            text = block.get("text") if isinstance(block, Mapping) else None
+            if text:
+                chars += len(text)
+    for block in params.get("system") or ():
+        text = block.get("text") if isinstance(block, Mapping) else None
+        if text:
+            chars += len(text)
+    body = params.get("body")
+    if body is not None:
+        chars += len(body)
+    return chars // 4 + 1
+
+
+class Limiter:
+    """Admits or refuses one caller's runtime calls; ``on_limit="wait"`` sleeps instead (up to ``max_wait``)."""
+
+    def __init__(
+        self,
+        caller: str,
+        spec: LimitSpec,
+        *,
+        store: Store | None = None,
+        on_limit: str = "raise",
+        max_wait: float = 60.0,
+        day: Callable[[], str] | None = None,
+    ) -> None:
+        if on_limit not in ("raise", "wait"):
+            raise UsageError(f"on_limit={on_limit!r}: use 'raise' or 'wait'")
+        self.caller = caller
+        self.spec = spec
+        self.store = store if store is not None else store_from_env()
+        self.on_limit = on_limit
+        self.max_wait = max_wait
+        self.day = day or _utc_day
+
+    def admit(self, params: Mapping[str, Any]) -> tuple[int, str]:
+        """Take one request and the input estimate; returns (estimate, day) for :meth:`settle`."""
+        tokens = estimate_tokens(params) if self.spec.tpm else 0
+        day = self.day()
+        waited = 0.0
+        while True:
+            limit, wait = self.store.admit(self.caller, self.spec, tokens, day)
+            if limit is None:
+                return tokens, day
+            if self.on_limit == "wait" and limit != "daily_usd" and waited + wait <= self.max_wait:
+                time.sleep(wait)
+                waited += wait
+                continue
+            raise LimitExceeded(
+                self.caller, limit, wait if limit != "daily_usd" else _seconds_to_midnight(), _detail(limit, self.spec)
+            )
+
+    def settle(self, estimate: int, day: str, used_tokens: int, usd: float) -> None:
+        self.store.settle(self.caller, self.spec, used_tokens - estimate, usd, day)
+
+    def throttled(self) -> None:
+        if self.spec.tier:
+            self.store.throttled(self.spec.tier)
+
+
+def _detail(limit: str, spec: LimitSpec) -> str:
+    return {
+        "rpm": f"over its limit of {spec.rpm:g} requests per minute",
+        "tpm": f"over its limit of {spec.tpm:g} tokens per minute",
+        "daily_usd": f"reached its daily cap of ${spec.daily_usd:g}",
+        "tier": f"tier {spec.tier} is backing off while Bedrock throttles the shared quota",
+    }[limit]
+
+
+def _utc_day() -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime())
+
+
+def _seconds_to_midnight() -> float:
+    now = time.time()
+    return 86400 - now % 86400

@@ -1,0 +1,131 @@
+"""In-path limits in the attach hook: rpm, tpm, daily USD, waiting, and the Redis store across processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import aipctl
+from aipctl.guard.limits import MemoryStore, RedisStore
+from aipctl.wiring import Resolver
+from aipctl_sim import telemetry
+from tests.conftest import MINIMAL_INVENTORY, REGION, ROOT
+
+MESSAGES = [{"role": "user", "content": [{"text": "Summarise the quarterly numbers for the board, please."}]}]
+
+
+@pytest.fixture
+def applied(cli, workdir: Path) -> None:
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    assert cli("apply", "--yes").code == 0
+
+
+@pytest.fixture
+def resolver(session, emulator) -> Resolver:
+    return Resolver(session, region=REGION, endpoint_url=emulator, environ={})
+
+
+def _client(session, emulator, resolver, **kwargs):
+    from botocore.config import Config
+
+    raw = session.client("bedrock-runtime", endpoint_url=emulator, config=Config(retries={"total_max_attempts": 1}))
+    return aipctl.attach(raw, "chat", resolver=resolver, **kwargs)
+
+
+def _calls() -> int:
+    return len(telemetry.store().query("SELECT 1 FROM calls"))
+
+
+def test_rpm_refuses_before_calling_bedrock(applied, resolver, session, emulator) -> None:
+    client = _client(session, emulator, resolver, limits={"rpm": 3}, store=MemoryStore())
+    for _ in range(3):
+        client.converse(modelId="sonnet", messages=MESSAGES)
+    with pytest.raises(aipctl.LimitExceeded) as refused:
+        client.converse(modelId="sonnet", messages=MESSAGES)
+    assert refused.value.limit == "rpm" and 0 < refused.value.retry_after <= 20.0
+    assert "3 requests per minute" in str(refused.value)
+    assert _calls() == 3, "the refused call never reached Bedrock"
+
+
+def test_daily_usd_overspends_by_at_most_one_call(applied, resolver, session, emulator) -> None:
+    store = MemoryStore()
+    probe = _client(session, emulator, resolver, limits={"rpm": 1000}, store=MemoryStore())
+    one_call = aipctl.cost_of(
+        resolver.resolve("chat", "sonnet"), probe.converse(modelId="sonnet", messages=MESSAGES)["usage"], resolver=resolver
+    )
+    cap = float(one_call) * 2.5
+    client = _client(session, emulator, resolver, limits={"daily_usd": cap}, store=store)
+    served = 0
+    with pytest.raises(aipctl.LimitExceeded) as refused:
+        for _ in range(10):
+            client.converse(modelId="sonnet", messages=MESSAGES)
+            served += 1
+    assert refused.value.limit == "daily_usd" and served == 3
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    spent = store.spent("chat", day)
+    assert cap <= spent <= cap + float(one_call) + 1e-12, "overspend is at most the one call that crossed the cap"
+
+
+def test_tpm_is_corrected_with_real_usage_and_streams_settle(applied, resolver, session, emulator) -> None:
+    from aipctl.guard.limits import estimate_tokens
+
+    client = _client(session, emulator, resolver, limits={"tpm": 400}, store=MemoryStore())
+    per_call, served = [], 0
+    with pytest.raises(aipctl.LimitExceeded) as refused:
+        for _ in range(40):
+            response = client.converse_stream(modelId="haiku", messages=MESSAGES)
+            for event in response["stream"]:
+                if "metadata" in event:
+                    per_call.append(event["metadata"]["usage"]["totalTokens"])
+            served += 1
+    assert refused.value.limit == "tpm"
+    estimate = estimate_tokens({"messages": MESSAGES})
+    assert served * estimate < 400, "the estimate alone would have admitted more calls"
+    assert sum(per_call) >= 400 - max(per_call), "real usage (from the stream's metadata) filled the minute's bucket"
+
+
+def test_wait_instead_of_raise(applied, resolver, session, emulator) -> None:
+    client = _client(session, emulator, resolver, limits={"rpm": 120}, store=MemoryStore(), on_limit="wait")
+    started = time.monotonic()
+    for _ in range(122):  # a fresh bucket holds 120; the last two wait ~0.5 s each for it to refill
+        client.converse(modelId="haiku", messages=MESSAGES)
+    assert time.monotonic() - started >= 0.9
+
+
+def test_redis_store_is_shared_across_processes(applied, resolver, session, emulator, redis_url: str, workdir: Path) -> None:
+    import redis
+
+    redis.Redis.from_url(redis_url).flushdb()
+    here = _client(session, emulator, resolver, limits={"rpm": 5, "daily_usd": 100}, store=RedisStore(redis_url))
+    for _ in range(3):
+        here.converse(modelId="sonnet", messages=MESSAGES)
+    other = textwrap.dedent(f"""
+        import boto3, aipctl
+        from aipctl.guard.limits import RedisStore
+        from aipctl.wiring import Resolver
+        session = boto3.Session(aws_access_key_id="{session.get_credentials().access_key}",
+                                aws_secret_access_key="{session.get_credentials().secret_key}", region_name="{REGION}")
+        resolver = Resolver(session, region="{REGION}", endpoint_url="{emulator}", environ={{}})
+        client = aipctl.attach(session.client("bedrock-runtime", endpoint_url="{emulator}"), "chat", resolver=resolver,
+                               limits={{"rpm": 5, "daily_usd": 100}}, store=RedisStore("{redis_url}"))
+        served = 0
+        try:
+            for _ in range(5):
+                client.converse(modelId="sonnet", messages={MESSAGES!r})
+                served += 1
+        except aipctl.LimitExceeded as exc:
+            print(served, exc.limit)
+    """)
+    result = subprocess.run(
+        [sys.executable, "-c", other], capture_output=True, text=True, timeout=60, env={"PYTHONPATH": str(ROOT / "src")}
+    )
+    assert result.stdout.split() == ["2", "rpm"], result.stderr
+    with pytest.raises(aipctl.LimitExceeded):
+        here.converse(modelId="sonnet", messages=MESSAGES)
+    spent = RedisStore(redis_url).spent("chat", time.strftime("%Y-%m-%d", time.gmtime()))
+    assert spent > 0, "both processes' costs were added to the shared day"
