@@ -375,4 +375,10 @@ def _validate_value(shape: Shape, value: Any, path: str, errors: list[str]) -> N
 
 @cache
 def _pattern(source: str) -> re.Pattern[str]:
-    return re.compile(source)
+    try:
+        return re.compile(source)
+    except re.error:
+        # AWS models are Java regexes: inline flags such as (?i) may sit mid-expression, which
+        # Python rejects; applying them to the whole expression is close enough for validation.
+        flags = "".join(re.findall(r"\(\?([imsx]+)\)", source))
+        return re.compile(f"(?{flags})" + re.sub(r"\(\?[imsx]+\)", "", source) if flags else source)

@@ -60,3 +60,34 @@ class BedrockMetrics:
                     break
                 kwargs["NextToken"] = page["NextToken"]
         return out
+
+
+class Alarms:
+    """CloudWatch alarms aipctl manages (names start with ``aipctl-<inventory>-``)."""
+
+    def __init__(self, target: Target) -> None:
+        self.client = target.client("cloudwatch")
+
+    @requires("cloudwatch:DescribeAlarms")
+    def managed(self, prefix: str) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        kwargs: dict[str, Any] = {"AlarmNamePrefix": prefix, "AlarmTypes": ["MetricAlarm"]}
+        while True:
+            with aws_call("cloudwatch", "DescribeAlarms", prefix):
+                page = self.client.describe_alarms(**kwargs)
+            for alarm in page.get("MetricAlarms", []):
+                out[alarm["AlarmName"]] = alarm
+            if not page.get("NextToken"):
+                return out
+            kwargs["NextToken"] = page["NextToken"]
+
+    @requires("cloudwatch:PutMetricAlarm", "cloudwatch:TagResource")
+    def put(self, spec: dict[str, Any]) -> None:
+        with aws_call("cloudwatch", "PutMetricAlarm", spec["AlarmName"]):
+            self.client.put_metric_alarm(**spec)
+
+    @requires("cloudwatch:DeleteAlarms")
+    def delete(self, names: Sequence[str]) -> None:
+        for start in range(0, len(names), 100):
+            with aws_call("cloudwatch", "DeleteAlarms"):
+                self.client.delete_alarms(AlarmNames=list(names[start : start + 100]))

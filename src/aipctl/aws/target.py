@@ -68,7 +68,11 @@ class Target:
                 kwargs: dict[str, Any] = {"region_name": key[1], "config": config}
                 if self.endpoint_url:
                     kwargs["endpoint_url"] = self.endpoint_url
-                self._clients[key] = self.session.client(service, **kwargs)
+                client = self.session.client(service, **kwargs)
+                trace = os.environ.get("AIPCTL_TRACE_CALLS")
+                if trace:
+                    _trace_calls(client, service, trace)
+                self._clients[key] = client
             return self._clients[key]
 
     def identity(self) -> Identity:
@@ -199,3 +203,13 @@ def _start_embedded(sim_dir: Path) -> Any:
     except OSError as exc:
         raise TargetError(f"cannot start the embedded emulator in {sim_dir}: {exc}") from None
     return server
+
+
+def _trace_calls(client: Any, service: str, path: str) -> None:
+    """``AIPCTL_TRACE_CALLS=FILE``: append ``service Operation`` for every AWS call (``aipctl iam policy`` is checked with it)."""
+
+    def record(model: Any, **_: Any) -> None:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(f"{service} {model.name}\n")
+
+    client.meta.events.register(f"before-call.{client.meta.service_model.service_id.hyphenize()}", record)

@@ -30,6 +30,10 @@ COMMANDS = {
     "cfn": ("aipctl.cli.commands.cfn:cfn_group", "Render CloudFormation templates (one stack per caller)."),
     "sim": ("aipctl.cli.commands.sim:sim_group", "Run and steer the AWS emulator (serve, clock, faults)."),
     "bench": ("aipctl.cli.commands.bench:bench_group", "Benchmarks against baselines measured in the same run."),
+    "iam": ("aipctl.cli.commands.guard:iam_group", "Anti-bypass policies for callers; least-privilege policy for aipctl."),
+    "brake": ("aipctl.cli.commands.guard:brake_cmd", "Emergency brake: explicit IAM Deny on a caller's AIPs."),
+    "release": ("aipctl.cli.commands.guard:release_cmd", "Release a caller's emergency brake."),
+    "guard": ("aipctl.cli.commands.guard:guard_group", "Budget guard: month-to-date spend, alerts, brake and release."),
 }
 
 

@@ -61,6 +61,19 @@ def plan_text(plan: Plan, *, show_noop: bool = False, limit: int | None = None) 
             )
         )
         lines.extend(Text(f"      {o.name}  {o.arn}", style="yellow") for o in plan.orphans)
+    for guard in plan.guard_actions:
+        style = {"create": "green", "update": "yellow", "delete": "red"}[guard.action]
+        mark = {"create": "+", "update": "~", "delete": "-"}[guard.action]
+        lines.append(Text(f"  {mark} {guard.action} {guard.kind} {guard.name}  ({guard.reason})", style=style))
+    if plan.guard_orphans:
+        names = ", ".join(g.name for g in plan.guard_orphans)
+        lines.append(
+            Text(
+                f"  {len(plan.guard_orphans)} managed budget(s)/alarm(s) left the inventory; "
+                f"`apply --prune` deletes them: {names}",
+                style="yellow",
+            )
+        )
     counts = plan.counts()
     if plan.has_changes:
         summary = (
@@ -69,6 +82,8 @@ def plan_text(plan: Plan, *, show_noop: bool = False, limit: int | None = None) 
         )
         if plan.cost_tags:
             summary += f", {len(plan.cost_tags)} cost tag(s) to activate"
+        if plan.guard_actions:
+            summary += f", {len(plan.guard_actions)} budget/alarm change(s)"
     else:
         summary = f"No changes. {counts['no-op']} AIP(s) up to date"
     lines.append(Text(summary + ".", style="bold"))
@@ -96,13 +111,20 @@ def report_text(report: ApplyReport) -> list[Text]:
             )
         for key, why in report.cost_tags.pending:
             lines.append(Text(f"Cost-allocation tag {key} not activated yet: {why}", style="yellow"))
+    if report.guards:
+        done_guards = [g for g, e in report.guards if not e]
+        lines.append(Text(f"Budgets and alarms: {len(done_guards)} applied, {len(report.guard_failures)} failed."))
+        for guard, error in report.guard_failures:
+            lines.append(Text(f"  failed {guard.action} {guard.kind} {guard.name}: {error}", style="red"))
     return lines
 
 
 def profiles_table(rows: Iterable[Mapping[str, object]]) -> Table:
+    rows = list(rows)
+    columns = ["caller", "alias", "name", "model_source", "arn"] + (["brake"] if any(r.get("brake") for r in rows) else [])
     table = Table(show_lines=False, header_style="bold")
-    for column in ("caller", "alias", "name", "model_source", "arn"):
-        table.add_column(column)
+    for column in columns:
+        table.add_column(column, style="red" if column == "brake" else None)
     for row in rows:
-        table.add_row(*(str(row.get(c) or "") for c in ("caller", "alias", "name", "model_source", "arn")))
+        table.add_row(*(str(row.get(c) or "") for c in columns))
     return table

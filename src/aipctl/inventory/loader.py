@@ -131,6 +131,21 @@ def _check_sources(inv: Inventory, doc: LocatedDocument, problems: list[Inventor
             problems.append(_problem(doc, ("cost_tags", index), problem))
     if len(set(inv.cost_tags)) != len(inv.cost_tags):
         problems.append(_problem(doc, ("cost_tags",), "cost_tags lists a key twice"))
+    for tier, weight in inv.tiers.items():
+        if not weight > 0:
+            problems.append(_problem(doc, ("tiers", tier), f"tier weight must be positive, got {weight}"))
+    for name, caller in inv.callers.items():
+        if caller.tier is not None and caller.tier not in inv.tiers:
+            known = ", ".join(sorted(inv.tiers)) or "none"
+            problems.append(_problem(doc, ("callers", name, "tier"), f"unknown tier {caller.tier!r} (defined: {known})"))
+        if caller.budget and caller.budget.brake_at and not caller.identities:
+            problems.append(
+                _problem(
+                    doc,
+                    ("callers", name, "budget", "brake_at"),
+                    "brake_at needs identities: the brake acts on the caller's IAM roles",
+                )
+            )
     return sources
 
 

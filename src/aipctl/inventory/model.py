@@ -62,6 +62,28 @@ class Limits(_Strict):
     daily_usd: float | None = Field(default=None, gt=0)
 
 
+class Alerts(_Strict):
+    """Where budget notifications and alarms go."""
+
+    sns_topic_arn: str | None = None
+    emails: list[str] = Field(default_factory=list)
+
+    @field_validator("sns_topic_arn")
+    @classmethod
+    def _topic(cls, value: str | None) -> str | None:
+        if value is not None and not rules.SNS_TOPIC_RE.match(value):
+            raise ValueError(f"{value!r} is not an SNS topic ARN such as 'arn:aws:sns:eu-central-1:123456789012:finops'")
+        return value
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for email in value:
+            if not rules.EMAIL_RE.match(email):
+                raise ValueError(f"{email!r} is not an e-mail address")
+        return value
+
+
 class Caller(_Strict):
     """One application or tenant that gets its own AIP per model."""
 
@@ -117,6 +139,10 @@ class Inventory(_Strict):
     cost_tags: list[str] = Field(default_factory=lambda: list(rules.STANDARD_TAG_KEYS))
     models: dict[str, str] = Field(min_length=1)
     callers: dict[str, Caller] = Field(default_factory=dict)
+    #: Budget notifications and alarm actions (AWS Budgets, CloudWatch alarms, `aipctl guard watch`).
+    alerts: Alerts | None = None
+    #: Priority tier -> weight (share of a throttled quota); defaults: platinum 8, gold 4, silver 2, bronze 1.
+    tiers: dict[str, float] = Field(default_factory=lambda: {"platinum": 8.0, "gold": 4.0, "silver": 2.0, "bronze": 1.0})
 
     @field_validator("region")
     @classmethod

@@ -41,6 +41,12 @@ TAG_CALLER = "aipctl:caller"
 TAG_ALIAS = "aipctl:alias"
 #: The copyFrom ARN: GetInferenceProfile does not return the model source, so we remember it.
 TAG_SOURCE = "aipctl:source"
+SNS_TOPIC_RE = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+#: Set by `aipctl brake` ("<time> <reason>"), removed by `aipctl release`; plan leaves it alone.
+TAG_BRAKE = "aipctl:brake"
+STATE_TAG_KEYS = (TAG_BRAKE,)
 RESERVED_TAG_PREFIXES = ("aws:", "aipctl:")
 STANDARD_TAG_KEYS = (TAG_APPLICATION, TAG_OWNER, TAG_ENVIRONMENT)
 AIPCTL_TAG_KEYS = (TAG_MANAGED, TAG_CALLER, TAG_ALIAS, TAG_SOURCE)

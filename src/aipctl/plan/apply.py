@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Any
 
 from aipctl._exceptions import AipctlError, PlanConflict
 from aipctl.aws.bedrock import BedrockControl
@@ -36,6 +37,12 @@ class ApplyReport:
     results: list[ChangeResult] = field(default_factory=list)
     cost_tags: ActivationResult | None = None
     interrupted: bool = False
+    #: (GuardChange, error or None) per budget/alarm change
+    guards: list[tuple[Any, str | None]] = field(default_factory=list)
+
+    @property
+    def guard_failures(self) -> list[tuple[Any, str | None]]:
+        return [(g, e) for g, e in self.guards if e]
 
     @property
     def failures(self) -> list[ChangeResult]:
@@ -59,6 +66,7 @@ class ApplyReport:
                 "activated": list(self.cost_tags.activated) if self.cost_tags else [],
                 "pending": [{"key": k, "reason": why} for k, why in self.cost_tags.pending] if self.cost_tags else [],
             },
+            "guards": [{**g.to_dict(), "error": e} for g, e in self.guards],
             "interrupted": self.interrupted,
         }
 
@@ -114,6 +122,15 @@ def apply_plan(
                 return report
     if activate_cost_tags and plan.cost_tags:
         report.cost_tags = CostAllocationTags(target).activate([c.key for c in plan.cost_tags])
+    if plan.guard_actions:
+        from aipctl.guard.resources import apply_guards
+
+        new_ids = {
+            (r.change.caller or "", r.change.alias or ""): r.arn.rsplit("/", 1)[-1]
+            for r in report.results
+            if r.ok and r.arn and r.change.action in (Action.CREATE, Action.REPLACE)
+        }
+        report.guards = apply_guards(target, plan.guard_actions, new_ids)
     return report
 
 

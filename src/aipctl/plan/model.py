@@ -68,6 +68,13 @@ class Plan:
     #: Managed AIPs no longer in the inventory, kept because --prune was not given.
     orphans: tuple[ProfileChange, ...] = ()
     warnings: tuple[str, ...] = ()
+    #: Budgets and alarms (aipctl.guard.resources.GuardChange), applied after the AIPs.
+    guards: tuple[Any, ...] = ()
+    guard_orphans: tuple[Any, ...] = ()
+
+    @property
+    def guard_actions(self) -> tuple[Any, ...]:
+        return tuple(g for g in self.guards if g.action != "no-op")
 
     @property
     def actionable(self) -> tuple[ProfileChange, ...]:
@@ -75,11 +82,12 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.actionable or self.cost_tags)
+        return bool(self.actionable or self.cost_tags or self.guard_actions)
 
     def counts(self) -> dict[str, int]:
         counter = Counter(c.action.value for c in self.changes)
-        return {a.value: counter.get(a.value, 0) for a in Action} | {"activate-cost-tags": len(self.cost_tags)}
+        guards = Counter(f"{g.kind}-{g.action}" for g in self.guard_actions)
+        return {a.value: counter.get(a.value, 0) for a in Action} | {"activate-cost-tags": len(self.cost_tags)} | dict(guards)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,5 +98,7 @@ class Plan:
             "changes": [c.to_dict() for c in self.changes],
             "cost_tags": [c.to_dict() for c in self.cost_tags],
             "orphans": [c.to_dict() for c in self.orphans],
+            "guards": [g.to_dict() for g in self.guard_actions],
+            "guard_orphans": [g.to_dict() for g in self.guard_orphans],
             "warnings": list(self.warnings),
         }

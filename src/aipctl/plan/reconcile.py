@@ -14,6 +14,7 @@ import difflib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from aipctl._exceptions import AwsError, InventoryError, InventoryProblem, PlanConflict
 from aipctl.aws.bedrock import BedrockControl, LiveProfile
@@ -189,7 +190,7 @@ def _compare(desired: DesiredProfile, live: LiveProfile, copy_from: str) -> Prof
             old_source=live_source,
             reason="model source changed (an AIP's model source is immutable)",
         )
-    current = {k: v for k, v in live.tags.items() if not k.startswith("aws:")}
+    current = {k: v for k, v in live.tags.items() if not k.startswith("aws:") and k not in rules.STATE_TAG_KEYS}
     to_set = {k: v for k, v in wanted.items() if current.get(k) != v}
     to_remove = tuple(sorted(k for k in current if k not in wanted))
     if to_set or to_remove:
@@ -241,4 +242,34 @@ def make_plan(
     live = read_live_state(target, list(loaded.inventory.cost_tags), on_progress)
     plan = plan_changes(loaded, live, account=target.account, prune=prune, target_info=info)
     check_model_sources(loaded, plan, BedrockControl(target))
-    return plan
+    return _with_guards(loaded, target, plan, live, prune)
+
+
+def _with_guards(loaded: LoadedInventory, target: Target, plan: Plan, live: LiveState, prune: bool) -> Plan:
+    """Add the budgets and alarms the inventory asks for (and managed ones it no longer does)."""
+    from aipctl.aws.budgets import Budgets
+    from aipctl.aws.cloudwatch import Alarms
+    from aipctl.guard.resources import plan_guards, prefix
+
+    callers = loaded.inventory.callers.values()
+    wants_budgets = any(c.budget for c in callers)
+    wants_alarms = any(c.budget or c.limits for c in callers)
+    warnings = list(plan.warnings)
+    live_budgets: dict[str, Any] = {}
+    live_alarms: dict[str, Any] = {}
+    try:
+        live_budgets = Budgets(target).managed(prefix(loaded))
+    except AwsError as exc:
+        if wants_budgets:
+            raise
+        warnings.append(f"budgets not read ({exc.code}); budgets aipctl made earlier are not checked")
+    try:
+        live_alarms = Alarms(target).managed(prefix(loaded))
+    except AwsError as exc:
+        if wants_alarms:
+            raise
+        warnings.append(f"alarms not read ({exc.code}); alarms aipctl made earlier are not checked")
+    changes, orphans = plan_guards(loaded, live.profiles, live_budgets, live_alarms, prune=prune)
+    if wants_budgets and not loaded.inventory.alerts:
+        warnings.append("budgets have no notifications: add `alerts: {sns_topic_arn: ..., emails: [...]}` to the inventory")
+    return replace(plan, guards=tuple(changes), guard_orphans=tuple(orphans), warnings=tuple(warnings))

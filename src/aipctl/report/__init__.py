@@ -104,6 +104,7 @@ class CostReport:
     warnings: list[str]
     second_key: str | None = None
     coverage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    brakes: dict[str, dict[str, str]] = field(default_factory=dict)  # braked callers: at, reason
     ledger: str | None = None  # the ledger file read as the third source
     metered_other: dict[str, float] = field(default_factory=dict)  # ledger callers outside the inventory
 
@@ -128,6 +129,7 @@ class CostReport:
             "second_key": self.second_key,
             "warnings": self.warnings,
             "coverage": self.coverage,
+            "brakes": self.brakes,
             "sources": ["cost_explorer", "cloudwatch", *(["ledger"] if self.ledger else [])],
             "ledger": self.ledger,
             "total_metered_usd": float(round(sum((c.metered or Decimal(0) for c in self.callers), Decimal(0)), 6))
@@ -247,9 +249,16 @@ def build_report(
         warnings.append(f"no price for {model_id}: its calls are not in the estimate")
     for entry in costs.values():
         entry.deviation = _deviation(entry, complete_until)
-    return CostReport(
+    from aipctl.guard.brake import brakes
+
+    braked = brakes(aips)
+    for caller, brake in sorted(braked.items()):
+        warnings.append(f"{caller} is braked since {brake['at']} ({brake['reason']}); `aipctl release {caller}` lifts it")
+    report = CostReport(
         start, end, list(costs.values()), untagged, dict(other), total, services, complete_until, warnings, second_key
     )
+    report.brakes = braked
+    return report
 
 
 def add_ledger(report: CostReport, ledger: str) -> None:

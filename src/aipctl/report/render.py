@@ -66,6 +66,8 @@ def markdown_block(report: CostReport, top: int) -> str:
             f"{deviation} | {row['invocations']:,} | {row['input_tokens']:,} / {row['output_tokens']:,} |"
         )
     lines += ["", f"Untagged remainder: {_usd(data['untagged_usd'])} ({data['untagged_share']:.0%} of {_usd(total)} billed)."]
+    for caller, brake in sorted(data["brakes"].items()):
+        lines.append(f"Braked: {caller} since {brake['at']} ({brake['reason']}).")
     if data["ledger"]:
         lines.append(f"Metered per request (ledger): {_usd(data['total_metered_usd'])}, up to the last ingested log.")
     if report.coverage:

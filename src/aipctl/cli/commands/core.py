@@ -152,10 +152,11 @@ def apply_cmd(
     else:
         for line in report_text(report):
             console.out.print(line)
-    if report.failures:
-        raise ApplyFailed(
-            f"{len(report.failures)} change(s) failed", failures=[(r.change.name, r.error or "") for r in report.failures]
-        )
+    if report.failures or report.guard_failures:
+        failures = [(r.change.name, r.error or "") for r in report.failures] + [
+            (g.name, e or "") for g, e in report.guard_failures
+        ]
+        raise ApplyFailed(f"{len(failures)} change(s) failed", failures=failures)
     return 130 if report.interrupted else 0
 
 
@@ -196,6 +197,7 @@ def list_cmd(opts: GlobalOptions, inventory_file: str | None, as_json: bool, sho
             "models": list(p.models),
             "inventory": p.tags.get(inv_rules.TAG_MANAGED),
             "managed": inv_rules.TAG_MANAGED in p.tags,
+            "brake": p.tags.get(inv_rules.TAG_BRAKE),
             "tags": dict(p.tags),
             "created_at": p.created_at.isoformat() if p.created_at else None,
         }

@@ -1,0 +1,108 @@
+"""IAM adapter: the inline policies aipctl puts on callers' roles and users (anti-bypass, brake).
+
+aipctl only ever writes or deletes inline policies whose names start with ``aipctl-``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from aipctl._exceptions import AwsError
+from aipctl.aws.errors import aws_call
+from aipctl.aws.permissions import requires
+from aipctl.aws.target import Target
+
+POLICY_PREFIX = "aipctl-"
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str  # role | user
+    name: str
+    arn: str
+
+
+def _role_pattern(pattern: str) -> tuple[str, str] | None:
+    """(kind, ARN pattern) an identity pattern stands for; assumed-role sessions map to their role."""
+    parts = pattern.split(":", 5)
+    if len(parts) != 6:
+        return None
+    resource = parts[5]
+    if parts[2] == "sts" and resource.startswith("assumed-role/"):
+        role = resource.split("/")[1]
+        return "role", f"arn:{parts[1]}:iam::{parts[4]}:role/{role}"
+    if parts[2] == "iam" and resource.startswith("role/"):
+        return "role", pattern
+    if parts[2] == "iam" and resource.startswith("user/"):
+        return "user", pattern
+    return None
+
+
+class Iam:
+    def __init__(self, target: Target) -> None:
+        self.client = target.client("iam")
+
+    @requires("iam:ListRoles", "iam:ListUsers")
+    def principals_matching(self, patterns: list[str]) -> list[Principal]:
+        """Roles and users of the account whose ARN matches one of the identity patterns."""
+        wanted = [p for p in (_role_pattern(x) for x in patterns) if p is not None]
+        found: dict[str, Principal] = {}
+        for kind, operation, key in (("role", "list_roles", "Roles"), ("user", "list_users", "Users")):
+            arn_patterns = [arn for k, arn in wanted if k == kind]
+            if not arn_patterns:
+                continue
+            kwargs: dict[str, Any] = {}
+            while True:
+                with aws_call("iam", operation.title().replace("_", "")):
+                    page = getattr(self.client, operation)(**kwargs)
+                for item in page.get(key, []):
+                    arn = item["Arn"]
+                    # A role ARN may carry a path (role/service/name); patterns usually say role/name.
+                    head, _, resource = arn.rpartition(":")
+                    pathless = f"{head}:{resource.split('/')[0]}/{resource.rsplit('/', 1)[-1]}"
+                    if any(fnmatch.fnmatchcase(arn, p) or fnmatch.fnmatchcase(pathless, p) for p in arn_patterns):
+                        name = item["RoleName"] if kind == "role" else item["UserName"]
+                        found[arn] = Principal(kind, name, arn)
+                if not page.get("IsTruncated"):
+                    break
+                kwargs["Marker"] = page["Marker"]
+        return sorted(found.values(), key=lambda p: p.arn)
+
+    @requires("iam:PutRolePolicy", "iam:PutUserPolicy")
+    def put_policy(self, principal: Principal, name: str, document: dict[str, Any]) -> None:
+        assert name.startswith(POLICY_PREFIX), "aipctl writes only its own policies"
+        body = json.dumps(document, separators=(",", ":"))
+        if principal.kind == "role":
+            with aws_call("iam", "PutRolePolicy", principal.arn):
+                self.client.put_role_policy(RoleName=principal.name, PolicyName=name, PolicyDocument=body)
+        else:
+            with aws_call("iam", "PutUserPolicy", principal.arn):
+                self.client.put_user_policy(UserName=principal.name, PolicyName=name, PolicyDocument=body)
+
+    @requires("iam:DeleteRolePolicy", "iam:DeleteUserPolicy")
+    def delete_policy(self, principal: Principal, name: str) -> bool:
+        """Delete aipctl's inline policy ``name``; False when it was not there."""
+        assert name.startswith(POLICY_PREFIX), "aipctl deletes only its own policies"
+        try:
+            if principal.kind == "role":
+                with aws_call("iam", "DeleteRolePolicy", principal.arn):
+                    self.client.delete_role_policy(RoleName=principal.name, PolicyName=name)
+            else:
+                with aws_call("iam", "DeleteUserPolicy", principal.arn):
+                    self.client.delete_user_policy(UserName=principal.name, PolicyName=name)
+        except AwsError as exc:
+            if exc.code == "NoSuchEntity":
+                return False
+            raise
+        return True
+
+    @requires("iam:ListRolePolicies", "iam:ListUserPolicies")
+    def policy_names(self, principal: Principal) -> list[str]:
+        if principal.kind == "role":
+            with aws_call("iam", "ListRolePolicies", principal.arn):
+                return list(self.client.list_role_policies(RoleName=principal.name).get("PolicyNames", []))
+        with aws_call("iam", "ListUserPolicies", principal.arn):
+            return list(self.client.list_user_policies(UserName=principal.name).get("PolicyNames", []))

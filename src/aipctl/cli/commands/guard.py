@@ -1,0 +1,207 @@
+"""aipctl iam / brake / release / guard: anti-bypass IAM, the emergency brake, the budget watch."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from aipctl._exceptions import UsageError
+from aipctl.cli import console
+from aipctl.cli.commands.core import file_option, json_option, pass_options
+from aipctl.cli.main import GlobalOptions
+from aipctl.inventory import load_inventory
+
+
+def _managed_profiles(target: Any) -> list[Any]:
+    from aipctl.plan.reconcile import read_live_state
+
+    return list(read_live_state(target, []).profiles)
+
+
+@click.group("iam")
+def iam_group() -> None:
+    """IAM for callers (anti-bypass policies) and for aipctl itself (least privilege)."""
+
+
+@iam_group.command("render")
+@file_option
+@click.option("--caller", "only", multiple=True, help="Only these callers (repeatable).")
+@click.option("--attach", is_flag=True, help="Put each policy inline on the caller's roles/users (aipctl-aip-only-<caller>).")
+@click.option("--detach", is_flag=True, help="Remove those inline policies again.")
+@click.option("--yes", "-y", is_flag=True, help="Confirm --attach/--detach (they change what callers may do).")
+@json_option
+@pass_options
+def iam_render_cmd(
+    opts: GlobalOptions, inventory_file: str, only: tuple[str, ...], attach: bool, detach: bool, yes: bool, as_json: bool
+) -> None:
+    """Per caller, an identity policy allowing only its own AIPs and denying direct model calls."""
+    from aipctl.aws.iam import Iam
+    from aipctl.guard.brake import caller_aips, principals_of
+    from aipctl.guard.iam import aip_only_name, aip_only_policy
+
+    if attach and detach:
+        raise UsageError("--attach and --detach exclude each other")
+    if (attach or detach) and not yes:
+        raise UsageError("--attach/--detach change what callers may invoke; pass --yes to confirm")
+    loaded = load_inventory(inventory_file)
+    unknown = sorted(set(only) - set(loaded.inventory.callers))
+    if unknown:
+        raise UsageError(f"unknown caller(s) {', '.join(unknown)} in {loaded.path}")
+    callers = list(only) or list(loaded.inventory.callers)
+    with opts.open(loaded.inventory.region) as target:
+        info = console.announce(target)
+        profiles = _managed_profiles(target)
+        partition = "aws"
+        documents = {c: aip_only_policy(c, [p.arn for p in caller_aips(loaded, profiles, c)], partition) for c in callers}
+        attached: dict[str, list[str]] = {}
+        if attach or detach:
+            iam = Iam(target)
+            for caller in callers:
+                principals = principals_of(loaded, target, caller)
+                for principal in principals:
+                    if attach:
+                        iam.put_policy(principal, aip_only_name(caller), documents[caller])
+                    elif not iam.delete_policy(principal, aip_only_name(caller)):
+                        continue
+                    attached.setdefault(caller, []).append(principal.arn)
+    if as_json:
+        console.print_json(documents if not (attach or detach) else {"policies": documents, "principals": attached})
+        return
+    if attach or detach:
+        verb = "attached to" if attach else "removed from"
+        for caller, arns in attached.items():
+            console.out.print(f"{aip_only_name(caller)} {verb} {', '.join(arns)}")
+        console.note(f"on {info.get('account')} {info.get('region')}")
+        return
+    for caller, document in documents.items():
+        console.out.print(f"# {caller}: {aip_only_name(caller)}")
+        console.out.print(json.dumps(document, indent=2), highlight=False)
+
+
+@iam_group.command("policy")
+@click.argument("command", required=False)
+@json_option
+def iam_policy_cmd(command: str | None, as_json: bool) -> None:
+    """The least-privilege IAM policy aipctl itself needs, for one command or all of them."""
+    from aipctl.guard.selfpolicy import COMMAND_CALLS, policy_for
+
+    if command is not None and command not in COMMAND_CALLS:
+        raise UsageError(f"unknown command {command!r} (known: {', '.join(sorted(COMMAND_CALLS))})")
+    names = [command] if command else sorted(COMMAND_CALLS)
+    documents = {name: policy_for(name) for name in names}
+    if as_json:
+        console.print_json(documents[command] if command else documents)
+        return
+    for name, document in documents.items():
+        console.out.print(f"# aipctl {name}")
+        console.out.print(json.dumps(document, indent=2), highlight=False)
+
+
+def _brake_common(opts: GlobalOptions, inventory_file: str, caller: str, action: str, reason: str, as_json: bool) -> None:
+    from aipctl.guard import brake as brakes
+
+    loaded = load_inventory(inventory_file)
+    with opts.open(loaded.inventory.region) as target:
+        console.announce(target)
+        profiles = _managed_profiles(target)
+        if action == "brake":
+            result = brakes.brake(loaded, target, profiles, caller, reason)
+        else:
+            result = brakes.release(loaded, target, profiles, caller)
+    if as_json:
+        console.print_json(result.to_dict())
+        return
+    if result.action == "unchanged":
+        state = "already braked" if action == "brake" else "not braked"
+        console.out.print(f"{caller}: {state} (nothing changed)")
+    elif action == "brake":
+        console.out.print(f"{caller}: braked — explicit Deny on {len(result.aips)} AIP(s) for {', '.join(result.principals)}")
+    else:
+        console.out.print(f"{caller}: released — brake policy removed from {', '.join(result.principals) or 'no principal'}")
+
+
+@click.command("brake")
+@click.argument("caller")
+@file_option
+@click.option("--reason", default="manual brake", show_default=True, help="Recorded with the brake (tag aipctl:brake).")
+@json_option
+@pass_options
+def brake_cmd(opts: GlobalOptions, caller: str, inventory_file: str, reason: str, as_json: bool) -> None:
+    """Emergency brake: deny CALLER's identities all calls to its AIPs (explicit IAM Deny)."""
+    _brake_common(opts, inventory_file, caller, "brake", reason, as_json)
+
+
+@click.command("release")
+@click.argument("caller")
+@file_option
+@json_option
+@pass_options
+def release_cmd(opts: GlobalOptions, caller: str, inventory_file: str, as_json: bool) -> None:
+    """Release CALLER's emergency brake."""
+    _brake_common(opts, inventory_file, caller, "release", "", as_json)
+
+
+@click.group("guard")
+def guard_group() -> None:
+    """Budget guard: month-to-date spend per caller, alerts, brake and release."""
+
+
+@guard_group.command("watch")
+@file_option
+@click.option("--once", is_flag=True, help="One pass, then exit (for cron or a scheduled Lambda).")
+@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(0.05, 86400), help="Seconds between passes.")
+@click.option(
+    "--source",
+    type=click.Choice(["auto", "ledger", "cloudwatch", "cost-explorer"]),
+    default="auto",
+    show_default=True,
+    help="Where month-to-date spend comes from (auto: the ledger if present, else CloudWatch, else Cost Explorer).",
+)
+@click.option("--ledger", default=None, type=click.Path(dir_okay=False), help="Ledger file (default .aipctl/ledger.duckdb).")
+@click.option("--ingest", "ingest_from", default=None, help="Ingest this log source into the ledger before each pass.")
+@click.option("--dry-run", is_flag=True, help="Report what would be braked or released; change nothing.")
+@click.option("--passes", default=0, type=click.IntRange(0), help="Stop after N passes (0: run until interrupted).")
+@json_option
+@pass_options
+def guard_watch_cmd(
+    opts: GlobalOptions,
+    inventory_file: str,
+    once: bool,
+    interval: float,
+    source: str,
+    ledger: str | None,
+    ingest_from: str | None,
+    dry_run: bool,
+    passes: int,
+    as_json: bool,
+) -> None:
+    """Compute month-to-date spend per caller, alert at thresholds, brake at brake_at, release next month."""
+    import time
+
+    from aipctl.guard.watch import Watch
+
+    loaded = load_inventory(inventory_file)
+    with opts.open(loaded.inventory.region) as target:
+        console.announce(target)
+        watch = Watch(loaded, target, source=source, ledger=ledger, ingest_from=ingest_from, dry_run=dry_run)
+        count = 0
+        try:
+            while True:
+                result = watch.run_once()
+                count += 1
+                if as_json:
+                    console.print_json(result)
+                else:
+                    for event in result["events"]:
+                        console.out.print(f"{event['caller']}: {event['message']}")
+                    if not result["events"]:
+                        console.note(f"pass {count}: {len(result['callers'])} caller(s) checked via {result['source']}")
+                sys.stdout.flush()
+                if once or (passes and count >= passes):
+                    return
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            return

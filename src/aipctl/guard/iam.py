@@ -1,0 +1,76 @@
+"""IAM policy documents the guards put on callers' identities.
+
+- **anti-bypass** (``aipctl-aip-only-<caller>``): allow invoking the caller's own AIPs, and the
+  models behind them only through those AIPs (``bedrock:InferenceProfileArn``); deny every other
+  route to a model: a foundation model or system-defined profile called directly, or another
+  caller's AIP.
+- **brake** (``aipctl-brake-<caller>``): deny invoking the caller's AIPs at all.
+
+``bedrock:InvokeModel`` also authorizes Converse, and ``InvokeModelWithResponseStream`` ConverseStream.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+INVOKE = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+VERSION = "2012-10-17"
+
+
+def aip_only_name(caller: str) -> str:
+    return f"aipctl-aip-only-{_safe(caller)}"
+
+
+def brake_name(caller: str) -> str:
+    return f"aipctl-brake-{_safe(caller)}"
+
+
+def _safe(caller: str) -> str:
+    return re.sub(r"[^\w+=,.@-]", "-", caller)[:100]
+
+
+def aip_only_policy(caller: str, aip_arns: list[str], partition: str = "aws") -> dict[str, Any]:
+    arns = sorted(aip_arns)
+    models = [f"arn:{partition}:bedrock:*::foundation-model/*", f"arn:{partition}:bedrock:*:*:inference-profile/*"]
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {"Sid": "InvokeOwnAips", "Effect": "Allow", "Action": INVOKE, "Resource": arns},
+            {
+                "Sid": "ModelsOnlyThroughOwnAips",
+                "Effect": "Allow",
+                "Action": INVOKE,
+                "Resource": models,
+                "Condition": {"StringEquals": {"bedrock:InferenceProfileArn": arns}},
+            },
+            {
+                "Sid": "DenyBypassingTheAip",
+                "Effect": "Deny",
+                "Action": INVOKE,
+                "Resource": models,
+                # absent (a direct call) or any profile but the caller's own AIPs
+                "Condition": {"StringNotEquals": {"bedrock:InferenceProfileArn": arns}},
+            },
+            {
+                "Sid": "DenyOtherCallersAips",
+                "Effect": "Deny",
+                "Action": INVOKE,
+                "NotResource": [*arns, *models],
+            },
+        ],
+    }
+
+
+def brake_policy(caller: str, aip_arns: list[str], reason: str) -> dict[str, Any]:
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "AipctlBrake" + re.sub(r"[^A-Za-z0-9]", "", caller)[:60],
+                "Effect": "Deny",
+                "Action": INVOKE,
+                "Resource": sorted(aip_arns),
+            }
+        ],
+    }

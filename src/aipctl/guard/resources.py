@@ -1,0 +1,300 @@
+"""Budgets and alarms per caller, planned and applied with the AIPs (``aipctl plan`` / ``apply``).
+
+- **AWS Budgets**: ``aipctl-<inventory>-<caller>``, a monthly cost budget filtered on the caller's
+  cost-allocation tag (``user:Application$<caller>``), with an ACTUAL > n % notification per
+  ``alert_at`` threshold to the inventory's ``alerts`` (SNS topic and/or e-mails).
+- **CloudWatch alarms** per AIP of a caller with ``limits`` or a ``budget``:
+  ``…-invocations`` (Invocations per minute > ``rpm``), ``…-tokens`` (input + output tokens per
+  minute > ``tpm``) and ``…-spike`` (invocations above an anomaly-detection band), to the SNS topic.
+
+Ownership is the name prefix ``aipctl-<inventory>-``: nothing else is read, changed or deleted.
+Deletes (a caller or its budget left the inventory) need ``--prune``, like AIP deletes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aipctl.inventory import LoadedInventory, rules
+
+NEW_AIP = "<new AIP>"
+
+
+@dataclass(frozen=True)
+class GuardChange:
+    kind: str  # budget | alarm
+    action: str  # create | update | delete | no-op
+    name: str
+    caller: str | None
+    spec: Mapping[str, Any] = field(default_factory=dict)
+    notifications: tuple[Mapping[str, Any], ...] = ()
+    alias: str | None = None  # alarms: the AIP (new AIPs get their id at apply time)
+    reason: str = ""
+    existing: Mapping[str, Any] | None = None  # budgets: the live budget and notifications (update)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "action": self.action, "name": self.name, "caller": self.caller, "reason": self.reason}
+
+
+def prefix(loaded: LoadedInventory) -> str:
+    return f"aipctl-{loaded.inventory.name}-"
+
+
+def desired_budgets(loaded: LoadedInventory) -> dict[str, tuple[str, dict[str, Any], list[dict[str, Any]]]]:
+    inv = loaded.inventory
+    subscribers = []
+    if inv.alerts and inv.alerts.sns_topic_arn:
+        subscribers.append({"SubscriptionType": "SNS", "Address": inv.alerts.sns_topic_arn})
+    for email in inv.alerts.emails if inv.alerts else []:
+        subscribers.append({"SubscriptionType": "EMAIL", "Address": email})
+    out = {}
+    for caller, entry in inv.callers.items():
+        if entry.budget is None:
+            continue
+        name = f"{prefix(loaded)}{caller}"[:100]
+        budget = {
+            "BudgetName": name,
+            "BudgetLimit": {"Amount": f"{entry.budget.monthly_usd:.2f}", "Unit": "USD"},
+            "CostFilters": {"TagKeyValue": [f"user:{rules.TAG_APPLICATION}${caller}"]},
+            "TimeUnit": "MONTHLY",
+            "BudgetType": "COST",
+        }
+        notes = (
+            [
+                {
+                    "Notification": {
+                        "NotificationType": "ACTUAL",
+                        "ComparisonOperator": "GREATER_THAN",
+                        "Threshold": float(pct),
+                        "ThresholdType": "PERCENTAGE",
+                    },
+                    "Subscribers": subscribers,
+                }
+                for pct in entry.budget.alert_at
+            ]
+            if subscribers
+            else []
+        )
+        out[name] = (caller, budget, notes)
+    return out
+
+
+def desired_alarms(loaded: LoadedInventory, profiles: Iterable[Any]) -> dict[str, tuple[str, str, dict[str, Any]]]:
+    """name -> (caller, alias, PutMetricAlarm arguments); a new AIP's ModelId is :data:`NEW_AIP`."""
+    inv = loaded.inventory
+    ids = {
+        (p.tags.get(rules.TAG_CALLER), p.tags.get(rules.TAG_ALIAS)): p.profile_id
+        for p in profiles
+        if p.tags.get(rules.TAG_MANAGED) == inv.name
+    }
+    actions = [inv.alerts.sns_topic_arn] if inv.alerts and inv.alerts.sns_topic_arn else []
+    out: dict[str, tuple[str, str, dict[str, Any]]] = {}
+    for caller, entry in inv.callers.items():
+        if entry.limits is None and entry.budget is None:
+            continue
+        for alias in entry.models:
+            model_id = ids.get((caller, alias), NEW_AIP)
+            base = f"{prefix(loaded)}{caller}-{alias}"
+            dims = [{"Name": "ModelId", "Value": model_id}]
+            common = {"ActionsEnabled": bool(actions), "AlarmActions": actions, "TreatMissingData": "notBreaching"}
+            if entry.limits and entry.limits.rpm:
+                out[f"{base}-invocations"] = (
+                    caller,
+                    alias,
+                    {
+                        "AlarmName": f"{base}-invocations",
+                        "AlarmDescription": f"aipctl: {caller}/{alias} above {entry.limits.rpm} requests per minute",
+                        "Namespace": "AWS/Bedrock",
+                        "MetricName": "Invocations",
+                        "Dimensions": dims,
+                        "Statistic": "Sum",
+                        "Period": 60,
+                        "EvaluationPeriods": 1,
+                        "Threshold": float(entry.limits.rpm),
+                        "ComparisonOperator": "GreaterThanThreshold",
+                        **common,
+                    },
+                )
+            if entry.limits and entry.limits.tpm:
+                out[f"{base}-tokens"] = (
+                    caller,
+                    alias,
+                    {
+                        "AlarmName": f"{base}-tokens",
+                        "AlarmDescription": f"aipctl: {caller}/{alias} above {entry.limits.tpm} tokens per minute",
+                        "Metrics": [
+                            _metric("tin", "InputTokenCount", dims),
+                            _metric("tout", "OutputTokenCount", dims),
+                            {"Id": "tokens", "Expression": "tin + tout", "Label": "tokens per minute", "ReturnData": True},
+                        ],
+                        "EvaluationPeriods": 1,
+                        "Threshold": float(entry.limits.tpm),
+                        "ComparisonOperator": "GreaterThanThreshold",
+                        **common,
+                    },
+                )
+            out[f"{base}-spike"] = (
+                caller,
+                alias,
+                {
+                    "AlarmName": f"{base}-spike",
+                    "AlarmDescription": f"aipctl: {caller}/{alias} invocations above their usual band (anomaly detection)",
+                    "Metrics": [
+                        {**_metric("calls", "Invocations", dims, period=300), "ReturnData": True},
+                        {"Id": "band", "Expression": "ANOMALY_DETECTION_BAND(calls, 3)", "Label": "expected", "ReturnData": True},
+                    ],
+                    "ThresholdMetricId": "band",
+                    "EvaluationPeriods": 2,
+                    "ComparisonOperator": "GreaterThanUpperThreshold",
+                    **common,
+                },
+            )
+    return out
+
+
+def _metric(query_id: str, name: str, dims: list[dict[str, str]], period: int = 60) -> dict[str, Any]:
+    return {
+        "Id": query_id,
+        "MetricStat": {
+            "Metric": {"Namespace": "AWS/Bedrock", "MetricName": name, "Dimensions": dims},
+            "Period": period,
+            "Stat": "Sum",
+        },
+        "ReturnData": False,
+    }
+
+
+def _alarm_differs(live: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
+    for key, value in want.items():
+        if key == "Metrics":
+            have = [{k: m.get(k) for k in ("Id", "Expression", "MetricStat")} for m in live.get("Metrics", [])]
+            wanted = [{k: m.get(k) for k in ("Id", "Expression", "MetricStat")} for m in value]
+            if _norm(have) != _norm(wanted):
+                return True
+        elif _norm(live.get(key)) != _norm(value):
+            return True
+    return False
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _norm(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_norm(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _budget_differs(live: Mapping[str, Any], want: Mapping[str, Any], live_notes: list[Any], want_notes: list[Any]) -> bool:
+    budget = live.get("budget", live)
+    if float(budget["BudgetLimit"]["Amount"]) != float(want["BudgetLimit"]["Amount"]):
+        return True
+    if budget.get("CostFilters") != want["CostFilters"] or budget.get("TimeUnit") != want["TimeUnit"]:
+        return True
+
+    def key(notes: list[Any]) -> set[Any]:
+        return {
+            (float(n["Notification"]["Threshold"]), frozenset((s["SubscriptionType"], s["Address"]) for s in n["Subscribers"]))
+            for n in notes
+        }
+
+    return key(live_notes) != key(want_notes)
+
+
+def plan_guards(
+    loaded: LoadedInventory,
+    profiles: Iterable[Any],
+    live_budgets: Mapping[str, Mapping[str, Any]],
+    live_alarms: Mapping[str, Mapping[str, Any]],
+    *,
+    prune: bool,
+) -> tuple[list[GuardChange], list[GuardChange]]:
+    """(changes, orphans): orphans are managed budgets/alarms to delete once --prune is given."""
+    changes: list[GuardChange] = []
+    orphans: list[GuardChange] = []
+    for name, (caller, budget, notes) in sorted(desired_budgets(loaded).items()):
+        if name not in live_budgets:
+            changes.append(GuardChange("budget", "create", name, caller, budget, tuple(notes), reason="new budget"))
+        elif _budget_differs(live_budgets[name], budget, live_budgets[name].get("notifications", []), notes):
+            changes.append(
+                GuardChange(
+                    "budget",
+                    "update",
+                    name,
+                    caller,
+                    budget,
+                    tuple(notes),
+                    reason="budget or alerts changed",
+                    existing=live_budgets[name],
+                )
+            )
+        else:
+            changes.append(GuardChange("budget", "no-op", name, caller, budget, tuple(notes)))
+    wanted_budgets = desired_budgets(loaded)
+    for name in sorted(set(live_budgets) - set(wanted_budgets)):
+        change = GuardChange("budget", "delete", name, None, reason="no longer in the inventory")
+        (changes if prune else orphans).append(change)
+    alarms = desired_alarms(loaded, profiles)
+    for name, (caller, alias, spec) in sorted(alarms.items()):
+        if name not in live_alarms:
+            changes.append(GuardChange("alarm", "create", name, caller, spec, alias=alias, reason="new alarm"))
+        elif _alarm_differs(live_alarms[name], spec):
+            changes.append(GuardChange("alarm", "update", name, caller, spec, alias=alias, reason="alarm changed"))
+        else:
+            changes.append(GuardChange("alarm", "no-op", name, caller, spec, alias=alias))
+    for name in sorted(set(live_alarms) - set(alarms)):
+        change = GuardChange("alarm", "delete", name, None, reason="no longer in the inventory")
+        (changes if prune else orphans).append(change)
+    return changes, orphans
+
+
+def apply_guards(
+    target: Any, changes: Iterable[GuardChange], new_ids: Mapping[tuple[str, str], str]
+) -> list[tuple[GuardChange, str | None]]:
+    """Apply budget/alarm changes after the AIPs; returns (change, error or None) per change."""
+    from aipctl._exceptions import AipctlError
+    from aipctl.aws.budgets import Budgets
+    from aipctl.aws.cloudwatch import Alarms
+
+    results: list[tuple[GuardChange, str | None]] = []
+    budgets: Budgets | None = None
+    alarms = Alarms(target)
+    for change in changes:
+        if change.action == "no-op":
+            continue
+        try:
+            if change.kind == "budget":
+                budgets = budgets or Budgets(target)
+                if change.action == "delete":
+                    budgets.delete(change.name)
+                else:
+                    budgets.put(
+                        dict(change.spec),
+                        [dict(n) for n in change.notifications],
+                        dict(change.existing) if change.existing else None,
+                    )
+            elif change.action == "delete":
+                alarms.delete([change.name])
+            else:
+                alarms.put(_with_model_id(change, new_ids))
+            results.append((change, None))
+        except AipctlError as exc:
+            results.append((change, str(exc)))
+    return results
+
+
+def _with_model_id(change: GuardChange, new_ids: Mapping[tuple[str, str], str]) -> dict[str, Any]:
+    import json
+
+    text = json.dumps(change.spec)
+    if NEW_AIP in text:
+        model_id = new_ids.get((change.caller or "", change.alias or ""))
+        if model_id is None:
+            from aipctl._exceptions import AipctlError
+
+            raise AipctlError(f"the AIP of {change.caller}/{change.alias} was not created; alarm {change.name} skipped")
+        text = text.replace(json.dumps(NEW_AIP)[1:-1], model_id)
+    return dict(json.loads(text))

@@ -1,0 +1,133 @@
+"""The least-privilege IAM policy aipctl itself needs, per command (``aipctl iam policy``).
+
+Each command lists the adapter methods it may call; their ``@requires`` declarations (in
+``aipctl.aws``) give the actions. ``tests/guard/test_iam.py`` runs the commands against the
+emulator with call tracing on and fails when a traced AWS call is not covered here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from aipctl.aws.permissions import REGISTRY
+
+_READ_AIPS = (
+    "bedrock.BedrockControl.list_application_profiles",
+    "bedrock.BedrockControl._list",
+    "bedrock.BedrockControl.tags_of",
+    "bedrock.BedrockControl.get_profile",
+    "tagging.ResourceTags.of_type",
+)
+_PLAN = (
+    *_READ_AIPS,
+    "bedrock.BedrockControl.system_profile_ids",
+    "bedrock.BedrockControl.foundation_model_ids",
+    "ce.CostAllocationTags.status",
+    "cloudwatch.Alarms.managed",
+    "budgets.Budgets.managed",
+)
+_BRAKE = (*_READ_AIPS, "iam.Iam.principals_matching", "iam.Iam.put_policy", "iam.Iam.delete_policy")
+_BRAKE_TAGS = ("bedrock.BedrockControl.tag", "bedrock.BedrockControl.untag")
+_SPEND = (
+    "cloudwatch.BedrockMetrics.values",
+    "ce.CostExplorer.cost_and_usage",
+    "ce.CostExplorer.services_matching",
+    "s3logs.InvocationLogs.keys",
+    "s3logs.InvocationLogs.object_bytes",
+    "logs.LogEvents.streams",
+    "logs.LogEvents.messages",
+)
+
+#: command -> adapter methods (module.Class.method below aipctl.aws) it may call
+COMMAND_CALLS: dict[str, tuple[str, ...]] = {
+    "plan": _PLAN,
+    "apply": (
+        *_PLAN,
+        "bedrock.BedrockControl.create_profile",
+        "bedrock.BedrockControl.delete_profile",
+        "bedrock.BedrockControl.tag",
+        "bedrock.BedrockControl.untag",
+        "ce.CostAllocationTags.activate",
+        "cloudwatch.Alarms.put",
+        "cloudwatch.Alarms.delete",
+        "budgets.Budgets.put",
+        "budgets.Budgets.delete",
+    ),
+    "apply --via cloudformation": (
+        *_PLAN,
+        "cloudformation.Stacks.create",
+        "cloudformation.Stacks.update",
+        "cloudformation.Stacks.delete",
+        "cloudformation.Stacks.list_stacks",
+        "cloudformation.Stacks.template_of",
+        "cloudformation.Stacks.wait",
+        "cloudformation.Stacks._failure_reason",
+        "ce.CostAllocationTags.activate",
+    ),
+    "list": _READ_AIPS,
+    "tags status": ("ce.CostAllocationTags.status",),
+    "tags activate": ("ce.CostAllocationTags.status", "ce.CostAllocationTags.activate"),
+    "wire": (*_READ_AIPS, "ssm.Parameters.put_if_changed"),
+    "verify": (*_READ_AIPS, "cloudtrail.Trail.runtime_calls"),
+    "report": (
+        *_READ_AIPS,
+        "ce.CostAllocationTags.status",
+        "ce.CostExplorer.cost_and_usage",
+        "ce.CostExplorer.services_matching",
+        "cloudwatch.BedrockMetrics.values",
+        "cloudtrail.Trail.runtime_calls",
+    ),
+    "meter ingest": (*_READ_AIPS, *_SPEND[3:], "cloudtrail.Trail.runtime_calls"),
+    "meter athena": _READ_AIPS,
+    "iam render": _BRAKE,
+    "brake": (*_BRAKE, *_BRAKE_TAGS),
+    "release": (*_BRAKE, *_BRAKE_TAGS),
+    "guard watch": (*_BRAKE, *_BRAKE_TAGS, *_SPEND, "sns.Topics.publish"),
+}
+
+#: Needed by every command that talks to AWS (account shown before acting); allowed for any principal.
+ALWAYS = ("sts:GetCallerIdentity",)
+
+
+def _import_adapters() -> None:
+    for name in (
+        "bedrock",
+        "budgets",
+        "ce",
+        "cloudformation",
+        "cloudtrail",
+        "cloudwatch",
+        "iam",
+        "logs",
+        "s3logs",
+        "sns",
+        "ssm",
+        "tagging",
+    ):
+        importlib.import_module(f"aipctl.aws.{name}")
+
+
+def actions_of(command: str) -> list[str]:
+    _import_adapters()
+    actions: set[str] = set()
+    for call in COMMAND_CALLS[command]:
+        key = f"aipctl.aws.{call}"
+        if key not in REGISTRY:
+            raise KeyError(f"{command}: {key} declares no IAM actions (missing @requires?)")
+        actions.update(REGISTRY[key])
+    return sorted(actions)
+
+
+def policy_for(command: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Aipctl" + "".join(w.title() for w in command.replace("-", " ").split()),
+                "Effect": "Allow",
+                "Action": actions_of(command),
+                "Resource": "*",
+            }
+        ],
+    }

@@ -1,0 +1,1 @@
+"""AWS Budgets operations moto lacks (UpdateBudget); the rest stay with moto's budgets backend."""

@@ -1,0 +1,211 @@
+"""Anti-bypass IAM, the emergency brake, guard watch, and budgets/alarms planned with the AIPs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from tests.conftest import REGION
+
+INVENTORY = """\
+name: guards
+region: eu-central-1
+models:
+  sonnet: eu.anthropic.claude-sonnet-4-6
+  haiku: eu.anthropic.claude-haiku-4-5-20251001-v1:0
+alerts:
+  sns_topic_arn: arn:aws:sns:eu-central-1:123456789012:finops
+  emails: [finops@example.com]
+callers:
+  acme:
+    owner: saas-team
+    environment: production
+    models: [sonnet]
+    identities: ["arn:aws:iam::*:role/acme-task"]
+    budget: {monthly_usd: 0.01, alert_at: [50, 100], brake_at: 100}
+    limits: {rpm: 600, tpm: 400000, daily_usd: 40}
+    tier: gold
+  globex:
+    owner: saas-team
+    environment: production
+    models: [haiku]
+    identities: ["arn:aws:iam::*:role/globex-task"]
+"""
+MESSAGES = [{"role": "user", "content": [{"text": "hello"}]}]
+SYSTEM_PROFILE = "eu.anthropic.claude-sonnet-4-6"
+
+
+@pytest.fixture
+def guarded(cli, sim, session, emulator, workdir: Path) -> dict[str, Any]:
+    sim.set_settings(cloudtrail_lookup_rps=0)
+    (workdir / "aipctl.yaml").write_text(INVENTORY)
+    session.client("sns", endpoint_url=emulator).create_topic(Name="finops")
+    iam = session.client("iam", endpoint_url=emulator)
+    trust = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}
+    )
+    for role in ("acme-task", "globex-task", "unrelated-role"):
+        iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust)
+    applied = cli("apply", "--yes", "--json")
+    assert applied.code == 0, applied.err
+    arns = {(r["caller"], r["alias"]): r["arn"] for r in cli("list", "--json").json}
+    return {"arns": arns, "iam": iam}
+
+
+def _runtime_as(role: str, session, emulator: str) -> Any:
+    creds = session.client("sts", endpoint_url=emulator).assume_role(
+        RoleArn=f"arn:aws:iam::123456789012:role/{role}", RoleSessionName=role
+    )["Credentials"]
+    assumed = boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=REGION,
+    )
+    return assumed.client("bedrock-runtime", endpoint_url=emulator, config=Config(retries={"total_max_attempts": 1}))
+
+
+def _denied(runtime: Any, model_id: str) -> bool:
+    try:
+        runtime.converse(modelId=model_id, messages=MESSAGES)
+        return False
+    except ClientError as exc:
+        assert exc.response["Error"]["Code"] == "AccessDeniedException", exc
+        return True
+
+
+def test_iam_render_attach_refuses_bypass_and_keeps_the_wired_path(cli, guarded, session, emulator) -> None:
+    arns = guarded["arns"]
+    rendered = cli("iam", "render", "--json")
+    assert rendered.code == 0, rendered.err
+    assert set(rendered.json) == {"acme", "globex"}
+    acme = rendered.json["acme"]
+    assert acme["Statement"][0]["Resource"] == [arns[("acme", "sonnet")]]
+    assert acme["Statement"][2]["Condition"] == {"StringNotEquals": {"bedrock:InferenceProfileArn": [arns[("acme", "sonnet")]]}}
+    refused = cli("iam", "render", "--attach")
+    assert refused.code == 2 and "--yes" in refused.err
+    attached = cli("iam", "render", "--attach", "--yes", "--json")
+    assert attached.code == 0, attached.err
+    assert attached.json["principals"]["acme"] == ["arn:aws:iam::123456789012:role/acme-task"]
+    assert guarded["iam"].list_role_policies(RoleName="unrelated-role")["PolicyNames"] == [], "only matching roles touched"
+    acme_rt = _runtime_as("acme-task", session, emulator)
+    assert acme_rt.converse(modelId=arns[("acme", "sonnet")], messages=MESSAGES)["usage"]["inputTokens"] > 0
+    assert _denied(acme_rt, "amazon.nova-lite-v1:0"), "direct foundation model"
+    assert _denied(acme_rt, SYSTEM_PROFILE), "system-defined profile"
+    assert _denied(acme_rt, arns[("globex", "haiku")]), "another caller's AIP"
+    # the wired client (attach) keeps working under the policy
+    import aipctl
+    from aipctl.wiring import Resolver
+
+    wired = aipctl.attach(acme_rt, "acme", resolver=Resolver(session, region=REGION, endpoint_url=emulator, environ={}))
+    assert wired.converse(modelId=SYSTEM_PROFILE, messages=MESSAGES)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert cli("iam", "render", "--detach", "--yes").code == 0
+    assert not _denied(acme_rt, SYSTEM_PROFILE)
+
+
+def test_brake_and_release_are_idempotent_and_visible(cli, guarded, session, emulator) -> None:
+    arns = guarded["arns"]
+    acme_rt, globex_rt = _runtime_as("acme-task", session, emulator), _runtime_as("globex-task", session, emulator)
+    first = cli("brake", "acme", "--reason", "runaway loop (ticket #42)", "--json")
+    assert first.code == 0, first.err
+    assert first.json["action"] == "braked" and first.json["principals"] == ["arn:aws:iam::123456789012:role/acme-task"]
+    assert _denied(acme_rt, arns[("acme", "sonnet")])
+    assert not _denied(globex_rt, arns[("globex", "haiku")]), "other callers are not affected"
+    again = cli("brake", "acme", "--json").json
+    assert again["action"] == "unchanged" and again["reason"] == "runaway loop  ticket  42"
+    listed = {r["caller"]: r for r in cli("list", "--json").json}
+    assert listed["acme"]["brake"].endswith("runaway loop  ticket  42") and listed["globex"]["brake"] is None
+    assert cli("plan", "--json").json["has_changes"] is False, "the brake tag is not drift"
+    assert "braked" in cli("list").out or "runaway" in cli("list").out
+    released = cli("release", "acme", "--json").json
+    assert released["action"] == "released"
+    assert not _denied(acme_rt, arns[("acme", "sonnet")])
+    assert cli("release", "acme", "--json").json["action"] == "unchanged"
+    unknown = cli("brake", "nobody")
+    assert unknown.code == 2 and "unknown caller 'nobody'" in unknown.err
+
+
+def test_guard_watch_alerts_brakes_and_releases_next_month(cli, guarded, sim, session, emulator) -> None:
+    arns = guarded["arns"]
+    acme_rt = _runtime_as("acme-task", session, emulator)
+    quiet = cli("guard", "watch", "--once", "--source", "cloudwatch", "--json")
+    assert quiet.code == 0, quiet.err
+    assert quiet.json["events"] == []
+    spent = 0
+    while True:  # spend past the $0.01 budget
+        acme_rt.converse(modelId=arns[("acme", "sonnet")], messages=[{"role": "user", "content": [{"text": "x" * 4000}]}])
+        spent += 1
+        row = cli("guard", "watch", "--once", "--source", "cloudwatch", "--dry-run", "--json").json["callers"][0]
+        if row["percent"] >= 100:
+            break
+        assert spent < 50
+    result = cli("guard", "watch", "--once", "--source", "cloudwatch", "--json").json
+    kinds = [(e["caller"], e["kind"]) for e in result["events"]]
+    assert ("acme", "brake") in kinds and ("acme", "alert") in kinds
+    assert _denied(acme_rt, arns[("acme", "sonnet")]), "the next call after the pass is refused"
+    assert cli("guard", "watch", "--once", "--source", "cloudwatch", "--json").json["events"] == [], "alerts go out once"
+    # a new month: the guard's own brake is released
+    clock = sim.clock()
+    now = clock["now"] if "now" in clock else clock
+    import datetime as dt
+
+    current = dt.datetime.fromisoformat(str(now).replace("Z", "+00:00"))
+    next_month = (current.replace(day=28) + dt.timedelta(days=4)).replace(day=1, hour=0, minute=5)
+    sim.advance((next_month - current).total_seconds())
+    released = cli("guard", "watch", "--once", "--source", "cloudwatch", "--json").json
+    assert ("acme", "release") in [(e["caller"], e["kind"]) for e in released["events"]]
+    assert not _denied(acme_rt, arns[("acme", "sonnet")])
+
+
+def test_budgets_and_alarms_follow_the_inventory(cli, guarded, session, emulator, workdir: Path) -> None:
+    budgets = session.client("budgets", endpoint_url=emulator, region_name="us-east-1")
+    budget = budgets.describe_budget(AccountId="123456789012", BudgetName="aipctl-guards-acme")["Budget"]
+    assert budget["CostFilters"] == {"TagKeyValue": ["user:Application$acme"]} and budget["BudgetLimit"]["Amount"] == "0.01"
+    notes = budgets.describe_notifications_for_budget(AccountId="123456789012", BudgetName="aipctl-guards-acme")["Notifications"]
+    assert sorted(n["Threshold"] for n in notes) == [50.0, 100.0]
+    alarms = {
+        a["AlarmName"]: a
+        for a in session.client("cloudwatch", endpoint_url=emulator).describe_alarms(AlarmNamePrefix="aipctl-guards-")[
+            "MetricAlarms"
+        ]
+    }
+    assert set(alarms) == {
+        "aipctl-guards-acme-sonnet-invocations",
+        "aipctl-guards-acme-sonnet-tokens",
+        "aipctl-guards-acme-sonnet-spike",
+    }
+    invocations = alarms["aipctl-guards-acme-sonnet-invocations"]
+    assert (
+        invocations["Threshold"] == 600
+        and invocations["Dimensions"][0]["Value"] == guarded["arns"][("acme", "sonnet")].rsplit("/", 1)[1]
+    )
+    assert invocations["AlarmActions"] == ["arn:aws:sns:eu-central-1:123456789012:finops"]
+    assert cli("plan", "--json").json["has_changes"] is False, "budgets and alarms converge"
+    (workdir / "aipctl.yaml").write_text(
+        INVENTORY.replace("monthly_usd: 0.01", "monthly_usd: 250").replace("rpm: 600", "rpm: 900")
+    )
+    planned = cli("plan", "--json").json
+    assert {(g["kind"], g["action"], g["name"]) for g in planned["guards"]} == {
+        ("budget", "update", "aipctl-guards-acme"),
+        ("alarm", "update", "aipctl-guards-acme-sonnet-invocations"),
+    }
+    assert cli("apply", "--yes").code == 0
+    assert (
+        budgets.describe_budget(AccountId="123456789012", BudgetName="aipctl-guards-acme")["Budget"]["BudgetLimit"]["Amount"]
+        == "250.00"
+    )
+    # a budget left the inventory: kept until --prune
+    (workdir / "aipctl.yaml").write_text(
+        INVENTORY.replace("    budget: {monthly_usd: 0.01, alert_at: [50, 100], brake_at: 100}\n", "")
+    )
+    orphaned = cli("plan", "--json").json
+    assert [g["name"] for g in orphaned["guard_orphans"]] == ["aipctl-guards-acme"]
+    assert cli("apply", "--yes", "--prune").code == 0
+    names = [b["BudgetName"] for b in budgets.describe_budgets(AccountId="123456789012").get("Budgets", [])]
+    assert "aipctl-guards-acme" not in names
