@@ -151,11 +151,9 @@ def test_guard_watch_alerts_brakes_and_releases_next_month(cli, guarded, sim, se
     assert _denied(acme_rt, arns[("acme", "sonnet")]), "the next call after the pass is refused"
     assert cli("guard", "watch", "--once", "--source", "cloudwatch", "--json").json["events"] == [], "alerts go out once"
     # a new month: the guard's own brake is released
-    clock = sim.clock()
-    now = clock["now"] if "now" in clock else clock
     import datetime as dt
 
-    current = dt.datetime.fromisoformat(str(now).replace("Z", "+00:00"))
+    current = dt.datetime.fromisoformat(sim.clock()["now"].replace("Z", "+00:00"))
     next_month = (current.replace(day=28) + dt.timedelta(days=4)).replace(day=1, hour=0, minute=5)
     sim.advance((next_month - current).total_seconds())
     released = cli("guard", "watch", "--once", "--source", "cloudwatch", "--json").json

@@ -180,22 +180,18 @@ def run(
         started = time.perf_counter()
         if not reuse:
             step(f"generating {records:,} records")
-            paths = generate(data, records, callers=callers)
+            _child("generate", str(records), data.as_posix(), str(callers))
+            paths = sorted(data.glob("*.json.gz"))
         generated_s = time.perf_counter() - started
         size = sum(p.stat().st_size for p in paths)
+        # The ingest runs first, in a child of this still-small process: a child's peak RSS starts
+        # at its parent's RSS when forked, and the scan below grows this process.
+        step("aipctl ingest")
+        probe = _child("ingest", data.as_posix(), (Path(tmp) / "ledger.duckdb").as_posix(), str(callers))
         step("plain Python loop")
         loop_rps, loop_n = plain_loop(paths)
         step("DuckDB scan")
         scan_rps, total = duckdb_scan(paths)
-        step("aipctl ingest")
-        ledger = Path(tmp) / "ledger.duckdb"
-        out = subprocess.run(
-            [sys.executable, "-m", "aipctl.bench.meter", data.as_posix(), ledger.as_posix(), str(callers)],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        probe = json.loads(out.stdout)
     ingest_rps = probe["read"] / probe["ingest_seconds"]
     return {
         "records": total,
@@ -225,5 +221,14 @@ def run(
     }
 
 
+def _child(mode: str, *args: str) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-m", "aipctl.bench.meter", mode, *args], check=True, capture_output=True, text=True)
+    return dict(json.loads(out.stdout))
+
+
 if __name__ == "__main__":
-    print(json.dumps(_probe(sys.argv[1], sys.argv[2], int(sys.argv[3]))))
+    if sys.argv[1] == "generate":
+        made = generate(Path(sys.argv[3]), int(sys.argv[2]), callers=int(sys.argv[4]))
+        print(json.dumps({"files": len(made)}))
+    else:
+        print(json.dumps(_probe(sys.argv[2], sys.argv[3], int(sys.argv[4]))))
