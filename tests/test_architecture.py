@@ -55,11 +55,9 @@ def test_botocore_errors_are_mapped_in_one_place() -> None:
     assert offenders == []
 
 
-#: Operations whose IAM action has another name.
-ACTION_ALIASES = {"ListObjectsV2": "ListBucket"}
-
-
 def _camel(name: str) -> str:
+    from aipctl.aws.permissions import ACTION_ALIASES
+
     camel = "".join(part.capitalize() for part in name.split("_"))
     return ACTION_ALIASES.get(camel, camel)
 

@@ -39,6 +39,7 @@ class Budgets:
                 return out
             kwargs["NextToken"] = page["NextToken"]
 
+    @requires("budgets:ViewBudget")
     def _notifications(self, name: str) -> list[dict[str, Any]]:
         with aws_call("budgets", "DescribeNotificationsForBudget", name):
             notes = self.client.describe_notifications_for_budget(AccountId=self.account, BudgetName=name).get(

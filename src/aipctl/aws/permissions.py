@@ -30,3 +30,31 @@ def actions_for(*funcs: Callable[..., object]) -> list[str]:
     for func in funcs:
         out.update(getattr(func, "__iam_actions__", ()))
     return sorted(out)
+
+
+#: API operations whose IAM action has another name (the rest: ``<prefix>:<Operation>``).
+ACTION_ALIASES = {
+    "ListObjectsV2": "ListBucket",
+    "Converse": "InvokeModel",
+    "ConverseStream": "InvokeModelWithResponseStream",
+    "DescribeBudgets": "ViewBudget",
+    "DescribeBudget": "ViewBudget",
+    "DescribeNotificationsForBudget": "ViewBudget",
+    "DescribeSubscribersForNotification": "ViewBudget",
+    "CreateBudget": "ModifyBudget",
+    "UpdateBudget": "ModifyBudget",
+    "DeleteBudget": "ModifyBudget",
+    "CreateNotification": "ModifyBudget",
+    "DeleteNotification": "ModifyBudget",
+}
+#: botocore service name -> IAM service prefix, where they differ.
+SERVICE_PREFIXES = {"bedrock-runtime": "bedrock", "resourcegroupstaggingapi": "tag"}
+#: Calls every principal may make without a policy.
+UNRESTRICTED = {("sts", "GetCallerIdentity")}
+
+
+def iam_action(service: str, operation: str) -> str | None:
+    """The IAM action an API call needs (``s3 ListObjectsV2`` -> ``s3:ListBucket``); None when none is needed."""
+    if (service, operation) in UNRESTRICTED:
+        return None
+    return f"{SERVICE_PREFIXES.get(service, service)}:{ACTION_ALIASES.get(operation, operation)}"

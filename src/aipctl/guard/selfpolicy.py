@@ -26,6 +26,7 @@ _PLAN = (
     "ce.CostAllocationTags.status",
     "cloudwatch.Alarms.managed",
     "budgets.Budgets.managed",
+    "budgets.Budgets._notifications",
 )
 _BRAKE = (*_READ_AIPS, "iam.Iam.principals_matching", "iam.Iam.put_policy", "iam.Iam.delete_policy")
 _BRAKE_TAGS = ("bedrock.BedrockControl.tag", "bedrock.BedrockControl.untag")
