@@ -208,6 +208,8 @@ class SimApp:
         if delay:
             time.sleep(delay)
         for rule in rules:
+            if rule.rate_per_s > 0 and not rule.take(time.monotonic()):
+                return ThrottlingException("Too many requests, please wait before trying again. (shared quota, aipctl sim)")
             if settings.roll(rule.throttle_rate):
                 return ThrottlingException("Rate exceeded (injected by aipctl sim)")
             if settings.roll(rule.error_rate):

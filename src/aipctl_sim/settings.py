@@ -15,7 +15,9 @@ class FaultRule:
     ``resourcegroupstaggingapi`` ...) and ``operation`` the API operation; each matches exactly or
     ``*``. ``throttle_rate`` and ``error_rate`` are probabilities (0..1) of answering
     ThrottlingException (429) or InternalServerException (500) instead of serving the request;
-    ``latency_ms`` is added before serving.
+    ``latency_ms`` is added before serving. ``rate_per_s`` > 0 models a shared quota: matching
+    requests beyond that many per (wall-clock) second, across all callers, get ThrottlingException
+    (a token bucket holding ``burst`` requests, default one second's worth).
     """
 
     service: str = "*"
@@ -23,6 +25,19 @@ class FaultRule:
     throttle_rate: float = 0.0
     error_rate: float = 0.0
     latency_ms: float = 0.0
+    rate_per_s: float = 0.0
+    burst: float = 0.0
+
+    def take(self, now: float) -> bool:
+        """One request from the shared-quota bucket; False when it is empty (the request is throttled)."""
+        capacity = self.burst or self.rate_per_s
+        state = _BUCKETS.setdefault(id(self), [capacity, now])
+        state[0] = min(capacity, state[0] + (now - state[1]) * self.rate_per_s)
+        state[1] = now
+        if state[0] < 1:
+            return False
+        state[0] -= 1
+        return True
 
     def matches(self, service: str, operation: str) -> bool:
         return self.service in ("*", service) and self.operation in ("*", operation)
@@ -54,6 +69,7 @@ class SimSettings:
 
 
 SETTINGS = SimSettings()
+_BUCKETS: dict[int, list[float]] = {}  # shared-quota buckets of FaultRule.rate_per_s, not persisted
 _rng = random.Random()
 
 

@@ -9,10 +9,10 @@ call (``admit``) and told the real usage after it (``settle``):
   the bucket in debt, so the next calls wait until it refills;
 - **daily_usd**: spend per UTC day; a call is refused once the day's spend reached the cap, so a
   tenant overspends by at most the one call that crossed it;
-- **tier**: under Bedrock throttling, each tier's admission rate follows AIMD (multiplicative
-  decrease on a throttle, additive increase proportional to the tier's weight on success), so
-  the shares of a contended quota converge to the tiers' weights. Without throttling, tiers
-  cost nothing and limit nothing.
+- **tier**: under Bedrock throttling, each tier's admission rate follows AIMD: +``α·w`` requests/s
+  per second while admitted, × ``(1 - β/w)`` on each throttle, so lower tiers back off harder and
+  the shares of a contended quota converge to the tiers' weights ``w`` (at equilibrium
+  ``α·w = p·(β/w)·rate²``, so ``rate ∝ w``). Without throttling, tiers cost nothing and limit nothing.
 
 State lives in-process (:class:`MemoryStore`, one lock) or in Redis (:class:`RedisStore`, one Lua
 script per call, shared by every process and host that uses the same Redis).
@@ -32,9 +32,16 @@ from aipctl._exceptions import LimitExceeded, UsageError
 DEFAULT_TIERS: dict[str, float] = {"platinum": 8.0, "gold": 4.0, "silver": 2.0, "bronze": 1.0}
 #: After this long without a throttle, a tier's admission cap is lifted.
 TIER_CALM_S = 10.0
-#: Multiplicative decrease on a throttle and additive increase (requests/s per success × weight).
+#: Multiplicative decrease on a throttle (divided by the tier's weight) and additive increase
+#: (requests/s gained per second, times the weight).
 TIER_BETA = 0.5
-TIER_ALPHA = 0.5
+TIER_ALPHA = 2.0
+#: A tier's admission rate right after its first throttle.
+TIER_START_RATE = 50.0
+
+
+def _decrease(weight: float) -> float:
+    return max(0.1, 1 - TIER_BETA / max(weight, TIER_BETA + 0.01))
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,7 @@ class Store(Protocol):
     def settle(self, caller: str, spec: LimitSpec, token_delta: float, usd: float, day: str) -> None:
         """Correct the token bucket by ``token_delta`` and add ``usd`` to the day's spend."""
 
-    def throttled(self, tier: str) -> None:
+    def throttled(self, tier: str, weight: float) -> None:
         """Bedrock throttled a call of ``tier``."""
 
     def spent(self, caller: str, day: str) -> float: ...
@@ -149,12 +156,12 @@ class MemoryStore:
             if usd:
                 self._usd[(caller, day)] = self._usd.get((caller, day), 0.0) + usd
 
-    def throttled(self, tier: str) -> None:
+    def throttled(self, tier: str, weight: float) -> None:
         with self._lock:
             now = self.clock()
             state = self._tiers.setdefault(tier, _Tier())
-            observed = state.rate if state.rate != math.inf else 50.0
-            state.rate = max(0.5, observed * TIER_BETA)
+            observed = state.rate if state.rate != math.inf and now - state.last_throttle <= TIER_CALM_S else TIER_START_RATE
+            state.rate = max(0.5, observed * _decrease(weight))
             state.bucket = _Bucket(0.0, now)
             state.last_throttle = now
 
@@ -219,7 +226,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 local v = redis.call('HMGET', KEYS[1], 'rate', 'throttle')
 local rate, throttle = tonumber(v[1]), tonumber(v[2])
-if rate == nil or throttle == nil or now - throttle > tonumber(ARGV[2]) then rate = 50 end
+if rate == nil or throttle == nil or now - throttle > tonumber(ARGV[2]) then rate = tonumber(ARGV[3]) end
 redis.call('HSET', KEYS[1], 'rate', math.max(0.5, rate * tonumber(ARGV[1])), 'l', 0, 'a', now, 'throttle', now)
 redis.call('EXPIRE', KEYS[1], 3600)
 return 1
@@ -227,9 +234,14 @@ return 1
 
 
 class RedisStore:
-    """Limits shared by every process and host using the same Redis (``redis://`` URL)."""
+    """Limits shared by every process and host using the same Redis (``redis://`` URL).
 
-    def __init__(self, url: str, *, prefix: str = "aipctl") -> None:
+    ``admit`` is one round trip (a Lua script). ``settle`` is queued to a background thread
+    (``background_settle=True``, the default), so a call pays one round trip, not two; the usage
+    reaches Redis within about a round trip after the call returns.
+    """
+
+    def __init__(self, url: str, *, prefix: str = "aipctl", background_settle: bool = True) -> None:
         try:
             import redis
         except ImportError:
@@ -240,6 +252,31 @@ class RedisStore:
         self._settle = self.client.register_script(_SETTLE)
         self._throttled = self.client.register_script(_THROTTLED)
         self._keys: dict[tuple[str, str], list[str]] = {}
+        self._queue: Any = None
+        if background_settle:
+            import queue
+
+            self._queue = queue.SimpleQueue()
+            threading.Thread(target=self._drain, name="aipctl-limits-settle", daemon=True).start()
+
+    def _drain(self) -> None:
+        while True:
+            keys, args, done = self._queue.get()
+            try:
+                if keys is not None:
+                    self._settle(keys=keys, args=args)
+            except Exception:  # Redis unreachable: the limit stays conservative (the estimate is kept)
+                pass
+            finally:
+                if done is not None:
+                    done.set()
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until queued settles reached Redis."""
+        if self._queue is not None:
+            done = threading.Event()
+            self._queue.put((None, None, done))
+            done.wait(timeout)
 
     def _caller_keys(self, caller: str, tier: str | None, day: str) -> list[str]:
         cached = self._keys.get((caller, day))
@@ -259,12 +296,17 @@ class RedisStore:
     def settle(self, caller: str, spec: LimitSpec, token_delta: float, usd: float, day: str) -> None:
         if token_delta or usd:
             keys = self._caller_keys(caller, spec.tier, day)
-            self._settle(keys=[keys[1], keys[2]], args=[token_delta if spec.tpm else 0, usd])
+            args = [token_delta if spec.tpm else 0, usd]
+            if self._queue is not None:
+                self._queue.put(([keys[1], keys[2]], args, None))
+            else:
+                self._settle(keys=[keys[1], keys[2]], args=args)
 
-    def throttled(self, tier: str) -> None:
-        self._throttled(keys=[f"{self.prefix}:tier:{tier}"], args=[TIER_BETA, TIER_CALM_S])
+    def throttled(self, tier: str, weight: float) -> None:
+        self._throttled(keys=[f"{self.prefix}:tier:{tier}"], args=[_decrease(weight), TIER_CALM_S, TIER_START_RATE])
 
     def spent(self, caller: str, day: str) -> float:
+        self.flush()
         value = self.client.get(self._caller_keys(caller, None, day)[2])
         return float(value or 0)
 
@@ -349,7 +391,7 @@ class Limiter:
 
     def throttled(self) -> None:
         if self.spec.tier:
-            self.store.throttled(self.spec.tier)
+            self.store.throttled(self.spec.tier, self.spec.tier_weight)
 
 
 def _detail(limit: str, spec: LimitSpec) -> str:

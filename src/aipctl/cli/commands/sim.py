@@ -118,6 +118,12 @@ def faults_group() -> None:
     "--error-rate", default=0.0, type=click.FloatRange(0, 1), help="Share of requests answered 500 InternalServerException."
 )
 @click.option("--latency-ms", default=0.0, type=click.FloatRange(0, 60000), help="Added latency per request.")
+@click.option(
+    "--rate-per-s",
+    default=0.0,
+    type=click.FloatRange(0, 1e6),
+    help="A shared quota: matching requests beyond this rate (all callers together) are throttled.",
+)
 @click.option("--replace", is_flag=True, help="Replace all existing rules instead of adding one.")
 @click.option("--seed", default=None, type=int, help="Make which requests fail reproducible.")
 @endpoint_option
@@ -129,6 +135,7 @@ def faults_set(
     throttle_rate: float,
     error_rate: float,
     latency_ms: float,
+    rate_per_s: float,
     replace: bool,
     seed: int | None,
     endpoint: str | None,
@@ -140,6 +147,7 @@ def faults_set(
         "throttle_rate": throttle_rate,
         "error_rate": error_rate,
         "latency_ms": latency_ms,
+        "rate_per_s": rate_per_s,
     }
     with control(opts, endpoint) as sim:
         rules = [] if replace else [r for r in sim.faults() if (r["service"], r["operation"]) != (service, operation)]

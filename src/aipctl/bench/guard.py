@@ -1,0 +1,393 @@
+"""``aipctl bench guard``: what the guards cost per call and how fast and fair they act.
+
+- ``inprocess_us_per_call`` / ``redis_us_per_call``: routing + limits (rpm, tpm, daily USD, tier)
+  per runtime call, measured as botocore's before- and after-call event emissions on a real
+  bedrock-runtime client with ``aipctl.attach(..., limits=...)`` minus the same emissions on a
+  plain client (no network: only aipctl's work, plus one Redis round trip each way for Redis);
+- ``inpath_overspend_calls``: a tenant with a daily USD cap, driven through the emulator until
+  refused: spend beyond the cap, in calls (target ≤ 1);
+- ``watch_seconds_to_access_denied``: out of path, ``guard watch`` passes (CloudWatch source)
+  while a tenant spends: seconds from the call that crossed ``brake_at`` to the first
+  AccessDenied;
+- ``fairness``: three tenants (gold 4, silver 2, bronze 1) hammer a shared quota (the emulator's
+  ``rate_per_s`` fault); share of successful calls per tier with tiers vs without (baseline).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ARN = "arn:aws:bedrock:eu-central-1:123456789012:application-inference-profile/abcdefabcdef"
+MESSAGES = [{"role": "user", "content": [{"text": "Summarise the quarterly numbers for the board, please."}]}]
+INVENTORY = """\
+name: bench
+region: eu-central-1
+models:
+  haiku: eu.anthropic.claude-haiku-4-5-20251001-v1:0
+callers:
+  gold-co: {owner: a, environment: prod, models: [haiku], identities: ["arn:aws:iam::*:role/gold-co"], tier: gold}
+  silver-co: {owner: a, environment: prod, models: [haiku], identities: ["arn:aws:iam::*:role/silver-co"], tier: silver}
+  bronze-co: {owner: a, environment: prod, models: [haiku], identities: ["arn:aws:iam::*:role/bronze-co"], tier: bronze}
+  capped:
+    owner: a
+    environment: prod
+    models: [haiku]
+    identities: ["arn:aws:iam::*:role/capped"]
+    budget: {monthly_usd: 0.02, alert_at: [100], brake_at: 100}
+"""
+TIERS = {"gold-co": ("gold", 4.0), "silver-co": ("silver", 2.0), "bronze-co": ("bronze", 1.0)}
+
+
+class _StaticResolver:
+    def profiles_of(self, caller: str) -> dict[str, Any]:
+        from aipctl.pricing import ModelRef
+        from aipctl.wiring import AipInfo
+
+        return {"sonnet": AipInfo(ARN, "abcdefabcdef", caller, "sonnet", ModelRef("anthropic.claude-sonnet-4-6", "eu"), "bench")}
+
+
+def _per_call_us(client: Any, iterations: int) -> float:
+    emit = client.meta.events.emit
+    model = client.meta.service_model.operation_model("Converse")
+    before, after = "provide-client-params.bedrock-runtime.Converse", "after-call.bedrock-runtime.Converse"
+    parsed = {"usage": {"inputTokens": 20, "outputTokens": 40, "totalTokens": 60}}
+    started = time.perf_counter()
+    for _ in range(iterations):
+        context: dict[str, Any] = {}
+        emit(before, params={"modelId": "sonnet", "messages": MESSAGES}, model=model, context=context)
+        emit(after, http_response=None, parsed=parsed, model=model, context=context)
+    return (time.perf_counter() - started) / iterations * 1e6
+
+
+def overhead(iterations: int, redis_url: str | None) -> dict[str, Any]:
+    import boto3
+
+    from aipctl.guard.limits import MemoryStore, RedisStore
+    from aipctl.wiring import attach
+
+    session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="y", region_name="eu-central-1")
+    limits = {"rpm": 1e9, "tpm": 1e12, "daily_usd": 1e9, "tier": "gold"}
+    plain = session.client("bedrock-runtime")
+    resolver: Any = _StaticResolver()
+    routed = attach(session.client("bedrock-runtime"), "bench", resolver=resolver)
+    limited = attach(session.client("bedrock-runtime"), "bench", resolver=resolver, limits=limits, store=MemoryStore())
+    baseline = min(_per_call_us(plain, iterations) for _ in range(3))
+    route_only = min(_per_call_us(routed, iterations) for _ in range(3))
+    inprocess = min(_per_call_us(limited, iterations) for _ in range(3))
+    out: dict[str, Any] = {
+        "baseline_us_per_call": round(baseline, 3),
+        "routing_us_per_call": round(route_only - baseline, 3),
+        "inprocess_us_per_call": round(inprocess - baseline, 3),
+        "redis_us_per_call": None,
+    }
+    if redis_url:
+        store = RedisStore(redis_url)
+        store.client.flushdb()
+        shared = attach(session.client("bedrock-runtime"), "bench", resolver=resolver, limits=limits, store=store)
+        redis_calls = max(1000, iterations // 50)
+        out["redis_us_per_call"] = round(min(_per_call_us(shared, redis_calls) for _ in range(3)) - baseline, 1)
+        started = time.perf_counter()
+        for _ in range(redis_calls):
+            store.client.ping()
+        out["redis_ping_us"] = round((time.perf_counter() - started) / redis_calls * 1e6, 1)
+    return out
+
+
+@contextmanager
+def local_redis() -> Iterator[str | None]:
+    """A throwaway redis-server on a free loopback port, when the binary is installed."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.02)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+class _World:
+    """An embedded emulator with the bench inventory applied and a role per caller."""
+
+    def __init__(self, folder: Path) -> None:
+        import boto3
+
+        from aipctl.aws.target import SIM_ACCESS_KEY, SIM_SECRET_KEY
+        from aipctl_sim import EmulatorServer
+
+        self.folder = folder
+        self.server = EmulatorServer(state_dir=None).start()
+        self.url = self.server.endpoint_url
+        self.session = boto3.Session(
+            aws_access_key_id=SIM_ACCESS_KEY, aws_secret_access_key=SIM_SECRET_KEY, region_name="eu-central-1"
+        )
+        (folder / "aipctl.yaml").write_text(INVENTORY)
+        iam = self.session.client("iam", endpoint_url=self.url)
+        for caller in (*TIERS, "capped"):
+            iam.create_role(RoleName=caller, AssumeRolePolicyDocument="{}")
+        self.cli("apply", "--yes", "--skip-cost-tags")
+
+    def cli(self, *args: str) -> Any:
+        import contextlib
+        import io
+        import os
+
+        from aipctl.cli.errors import run_guarded
+        from aipctl.cli.main import cli
+
+        out = io.StringIO()
+        here = os.getcwd()
+        os.chdir(self.folder)
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+                code = run_guarded(cli.main, args=[f"--endpoint-url={self.url}", *args], prog_name="aipctl")
+        finally:
+            os.chdir(here)
+        if code != 0:
+            raise RuntimeError(f"aipctl {' '.join(args)} failed ({code})")
+        return json.loads(out.getvalue()) if "--json" in args else out.getvalue()
+
+    def runtime(self, role: str, attempts: int = 1) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        creds = self.session.client("sts", endpoint_url=self.url).assume_role(
+            RoleArn=f"arn:aws:iam::123456789012:role/{role}", RoleSessionName=role
+        )["Credentials"]
+        assumed = boto3.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+            region_name="eu-central-1",
+        )
+        return assumed.client(
+            "bedrock-runtime",
+            endpoint_url=self.url,
+            config=Config(retries={"total_max_attempts": attempts}, max_pool_connections=32),
+        )
+
+    def resolver(self) -> Any:
+        from aipctl.wiring import Resolver
+
+        return Resolver(self.session, region="eu-central-1", endpoint_url=self.url, environ={})
+
+    def set_faults(self, rules: list[dict[str, Any]]) -> None:
+        from aipctl.aws.simctl import SimControl
+
+        SimControl(self.url).set_faults(rules)
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def inpath_brake(world: _World) -> dict[str, Any]:
+    from aipctl._exceptions import LimitExceeded
+    from aipctl.guard.limits import MemoryStore
+    from aipctl.wiring import attach, cost_of
+
+    resolver = world.resolver()
+    store = MemoryStore()
+    probe = attach(world.runtime("capped"), "capped", resolver=resolver)
+    one = float(
+        cost_of(
+            resolver.resolve("capped", "haiku"), probe.converse(modelId="haiku", messages=MESSAGES)["usage"], resolver=resolver
+        )
+    )
+    cap = one * 10.5
+    client = attach(world.runtime("capped"), "capped", resolver=resolver, limits={"daily_usd": cap}, store=store)
+    served = 0
+    try:
+        while served < 1000:
+            client.converse(modelId="haiku", messages=MESSAGES)
+            served += 1
+    except LimitExceeded:
+        pass
+    spent = store.spent("capped", time.strftime("%Y-%m-%d", time.gmtime()))
+    return {
+        "inpath_cap_usd": round(cap, 8),
+        "inpath_served_calls": served,
+        "inpath_spent_usd": round(spent, 8),
+        "inpath_overspend_calls": round(max(0.0, spent - cap) / one, 3),
+    }
+
+
+def outpath_brake(world: _World, interval: float = 0.5, budget_usd: float = 0.02) -> dict[str, Any]:
+    from botocore.exceptions import ClientError
+
+    from aipctl.wiring import cost_of
+
+    client = world.runtime("capped")
+    resolver = world.resolver()
+    arn = resolver.resolve("capped", "haiku")
+    crossed_at: list[float] = []
+    denied_at: list[float] = []
+    stop = threading.Event()
+    spent_per_call = {"n": 0, "usd": 0.0}
+
+    def spend() -> None:
+        while not stop.is_set():
+            try:
+                answer = client.converse(modelId=arn, messages=[{"role": "user", "content": [{"text": "y" * 2000}]}])
+                spent_per_call["n"] += 1
+                spent_per_call["usd"] += float(cost_of(arn, answer["usage"], resolver=resolver))
+                if spent_per_call["usd"] >= budget_usd and not crossed_at:
+                    crossed_at.append(time.perf_counter())  # this call crossed brake_at (100 % of the budget)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] == "AccessDeniedException":
+                    denied_at.append(time.perf_counter())
+                    return
+            time.sleep(0.02)
+
+    def watch_pass() -> dict[str, Any]:
+        result = world.cli("guard", "watch", "--once", "--source", "cloudwatch", "--json")
+        return dict(result)
+
+    thread = threading.Thread(target=spend, daemon=True)
+    thread.start()
+    passes = 0
+    deadline = time.perf_counter() + 120
+    while not denied_at and time.perf_counter() < deadline:
+        watch_pass()
+        passes += 1
+        time.sleep(interval)
+    stop.set()
+    thread.join(timeout=10)
+    seconds = (denied_at[0] - crossed_at[0]) if denied_at and crossed_at else None
+    return {
+        "watch_interval_s": interval,
+        "watch_passes": passes,
+        "watch_seconds_to_access_denied": None if seconds is None else round(seconds, 3),
+        "watch_calls_before_denied": spent_per_call["n"],
+        "watch_overspend_usd": round(spent_per_call["usd"] - budget_usd, 6),
+    }
+
+
+def fairness(world: _World, seconds: float = 8.0, rate: float = 60.0, threads_per_tenant: int = 4) -> dict[str, Any]:
+    from botocore.exceptions import ClientError
+
+    from aipctl._exceptions import LimitExceeded
+    from aipctl.guard.limits import MemoryStore
+    from aipctl.wiring import attach
+
+    resolver = world.resolver()
+
+    def run(with_tiers: bool) -> dict[str, int]:
+        world.set_faults([{"service": "bedrock-runtime", "operation": "Converse", "rate_per_s": rate}])
+        store = MemoryStore()
+        ok = {caller: 0 for caller in TIERS}
+        lock = threading.Lock()
+        begin = time.perf_counter()
+        counted_from = begin + seconds / 3  # the first third is warm-up (AIMD converging)
+        end = begin + seconds
+
+        def worker(caller: str) -> None:
+            tier, weight = TIERS[caller]
+            limits = {"tier": tier, "tier_weight": weight} if with_tiers else None
+            client = attach(world.runtime(caller), caller, resolver=resolver, limits=limits, store=store)
+            while time.perf_counter() < end:
+                try:
+                    client.converse(modelId="haiku", messages=MESSAGES)
+                    if time.perf_counter() >= counted_from:
+                        with lock:
+                            ok[caller] += 1
+                except LimitExceeded as exc:
+                    time.sleep(min(exc.retry_after, 0.5))
+                except ClientError:
+                    time.sleep(0.01)
+
+        pool = [threading.Thread(target=worker, args=(c,)) for c in TIERS for _ in range(threads_per_tenant)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+        world.set_faults([])
+        return ok
+
+    def shares(counts: dict[str, int]) -> dict[str, float]:
+        total = sum(counts.values()) or 1
+        return {TIERS[c][0]: round(n / total, 3) for c, n in counts.items()}
+
+    baseline = run(False)
+    tiered = run(True)
+    weights = {tier: weight for tier, weight in TIERS.values()}
+    total_weight = sum(weights.values())
+    return {
+        "quota_per_s": rate,
+        "seconds": seconds,
+        "baseline_share": shares(baseline),
+        "tiered_share": shares(tiered),
+        "weight_share": {t: round(w / total_weight, 3) for t, w in weights.items()},
+        "measured_after_warmup_s": round(seconds / 3, 1),
+        "tiered_successes_per_s": round(sum(tiered.values()) / (seconds * 2 / 3), 1),
+        "baseline_successes_per_s": round(sum(baseline.values()) / (seconds * 2 / 3), 1),
+        "gold_to_bronze": {
+            "baseline": round(baseline["gold-co"] / max(1, baseline["bronze-co"]), 2),
+            "tiered": round(tiered["gold-co"] / max(1, tiered["bronze-co"]), 2),
+            "weights": TIERS["gold-co"][1] / TIERS["bronze-co"][1],
+        },
+    }
+
+
+def run(
+    iterations: int = 100_000,
+    *,
+    redis_url: str | None = None,
+    parts: tuple[str, ...] = (),
+    fairness_seconds: float = 8.0,
+    on_step: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    step = on_step or (lambda _name: None)
+    wanted = set(parts) or {"overhead", "inpath", "watch", "fairness"}
+    result: dict[str, Any] = {}
+    if "overhead" in wanted:
+        step("overhead per call")
+        if redis_url:
+            result |= overhead(iterations, redis_url)
+        else:
+            with local_redis() as url:
+                result |= overhead(iterations, url)
+    if wanted & {"inpath", "watch", "fairness"}:
+        with tempfile.TemporaryDirectory(prefix="aipctl-bench-guard-") as tmp:
+            world = _World(Path(tmp))
+            try:
+                if "inpath" in wanted:
+                    step("in-path brake")
+                    result |= inpath_brake(world)
+                if "watch" in wanted:
+                    step("guard watch brake")
+                    result |= outpath_brake(world)
+                if "fairness" in wanted:
+                    step("fairness under a throttled shared quota")
+                    result["fairness"] = fairness(world, seconds=fairness_seconds)
+            finally:
+                world.stop()
+    result["targets"] = {"inprocess_us_per_call": 20, "redis_us_per_call": 300, "inpath_overspend_calls": 1}
+    return result
