@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from aipctl._exceptions import UsageError
+from aipctl._exceptions import AwsError, UsageError
 from aipctl.aws.errors import aws_call
 from aipctl.aws.permissions import requires
 from aipctl.aws.target import Target
@@ -27,6 +27,29 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
 class InvocationLogs:
     def __init__(self, target: Target) -> None:
         self.client = target.client("s3")
+        self.target = target
+
+    @requires("s3:CreateBucket", "bedrock:PutModelInvocationLoggingConfiguration")
+    def enable(self, bucket: str, prefix: str, *, text: bool = False) -> str:
+        """Create ``bucket`` (if needed) and point Bedrock's model invocation logging at it; returns the log URI.
+
+        ``text=False`` logs metadata only (no prompts or answers), which is all metering needs. On
+        AWS the bucket also needs a policy letting bedrock.amazonaws.com write (see docs/metering.md).
+        """
+        region = self.target.region
+        try:
+            with aws_call("s3", "CreateBucket", bucket):
+                kwargs: dict[str, Any] = {"Bucket": bucket}
+                if region != "us-east-1":
+                    kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+                self.client.create_bucket(**kwargs)
+        except AwsError as exc:
+            if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+        config = {"s3Config": {"bucketName": bucket, "keyPrefix": prefix}, "textDataDeliveryEnabled": text}
+        with aws_call("bedrock", "PutModelInvocationLoggingConfiguration"):
+            self.target.client("bedrock").put_model_invocation_logging_configuration(loggingConfig=config)
+        return f"s3://{bucket}/{prefix}"
 
     @requires("s3:ListBucket")
     def keys(self, uri: str, start: dt.datetime | None = None, end: dt.datetime | None = None) -> list[str]:

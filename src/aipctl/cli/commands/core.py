@@ -229,7 +229,8 @@ def demo_cmd(opts: GlobalOptions, directory: str, seed: int) -> None:
 
     \b
     inventory -> AIPs -> cost tags -> 3 days of traffic (one caller not switched) -> past the billing
-    lag -> verify (names the bypasser) -> report top 3 -> caller-inventory.md and aipctl-report.html.
+    lag -> verify (names the bypasser) -> ledger from the invocation logs -> budget guard pass ->
+    report top 3 -> caller-inventory.md and aipctl-report.html.
     Every other command can be run in DIR afterwards (aipctl verify, aipctl report, aipctl list ...).
     """
     import datetime as dt
@@ -267,6 +268,9 @@ def demo_cmd(opts: GlobalOptions, directory: str, seed: int) -> None:
         )
         for line in report_text(report):
             console.err.print(line)
+        from aipctl.aws.s3logs import InvocationLogs
+
+        log_uri = InvocationLogs(target).enable("aipctl-demo-invocation-logs", "bedrock")
         with console.progress_bar("3. simulating 3 days of traffic", total=72) as bar:
             traffic = run_traffic(
                 loaded,
@@ -286,9 +290,34 @@ def demo_cmd(opts: GlobalOptions, directory: str, seed: int) -> None:
             coverage = verify(loaded, target, since=window, now=now, on_progress=lambda text: bar.update(text, 0, 0))
         console.note("5. verify: which callers call their AIPs?")
         render_coverage(coverage, 1.0)
+        from aipctl.guard.watch import Watch
+        from aipctl.meter import ingest, open_ledger
+        from aipctl.plan.reconcile import read_live_state
+        from aipctl.report import add_ledger
+
+        ledger = state / "ledger.duckdb"
+        for old in state.glob("ledger.duckdb*"):
+            old.unlink()
+        metered = ingest(
+            open_ledger(ledger), log_uri, loaded=loaded, profiles=list(read_live_state(target, []).profiles), target=target
+        )
+        console.note(
+            f"6. metered {metered.new_records:,} invocations from the invocation logs ({log_uri}) into {ledger} "
+            "(try `aipctl meter query --by caller` there)"
+        )
         costs = build_report(loaded, target, since=window, now=now)
         costs.coverage = {c.caller: c.to_dict(1.0) for c in coverage.callers}
-    console.note("6. report: cost per caller")
+        add_ledger(costs, str(ledger))
+        guard = Watch(
+            loaded, target, source="ledger", ledger=str(ledger), dry_run=True, state_file=str(state / "guard-state.json")
+        )
+        for row in guard.run_once()["callers"]:
+            if "budget_usd" in row:
+                console.note(
+                    f"7. guard: {row['caller']} spent ${row['spent_usd']:,.2f} of its ${row['budget_usd']:,.0f} monthly budget "
+                    f"({row['percent']:.1f}%); `aipctl guard watch` alerts, brakes at brake_at and releases next month"
+                )
+    console.note("8. report: cost per caller (Cost Explorer, CloudWatch, estimate, ledger)")
     markdown, dashboard = root / "caller-inventory.md", root / "aipctl-report.html"
     emit(costs, info, top=3, markdown_out=str(markdown), html_out=str(dashboard))
     console.note(
