@@ -169,7 +169,17 @@ def test_sim_control_commands_against_a_running_server(served: str, tmp_path: Pa
     assert advanced.json["offset_s"] - clock.json["offset_s"] == 172800
     assert run_cli("sim", "faults", "set", "--service", "bedrock", "--throttle-rate", "0.5", "--endpoint", served).code == 0
     faults = run_cli("sim", "faults", "show", "--endpoint", served).json
-    assert faults == [{"service": "bedrock", "operation": "*", "throttle_rate": 0.5, "error_rate": 0.0, "latency_ms": 0.0}]
+    assert faults == [
+        {
+            "service": "bedrock",
+            "operation": "*",
+            "throttle_rate": 0.5,
+            "error_rate": 0.0,
+            "latency_ms": 0.0,
+            "rate_per_s": 0.0,
+            "burst": 0.0,
+        }
+    ]
     assert run_cli("sim", "faults", "clear", "--endpoint", served).code == 0
     assert run_cli("sim", "faults", "show", "--endpoint", served).json == []
     shown = run_cli("sim", "settings", "--endpoint", served).json

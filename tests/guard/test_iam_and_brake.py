@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from aipctl.bench.guard import assumed_runtime
 from tests.conftest import REGION
 
 INVENTORY = """\
@@ -59,16 +58,7 @@ def guarded(cli, sim, session, emulator, workdir: Path) -> dict[str, Any]:
 
 
 def _runtime_as(role: str, session, emulator: str) -> Any:
-    creds = session.client("sts", endpoint_url=emulator).assume_role(
-        RoleArn=f"arn:aws:iam::123456789012:role/{role}", RoleSessionName=role
-    )["Credentials"]
-    assumed = boto3.Session(
-        aws_access_key_id=creds["AccessKeyId"],
-        aws_secret_access_key=creds["SecretAccessKey"],
-        aws_session_token=creds["SessionToken"],
-        region_name=REGION,
-    )
-    return assumed.client("bedrock-runtime", endpoint_url=emulator, config=Config(retries={"total_max_attempts": 1}))
+    return assumed_runtime(session, emulator, role)
 
 
 def _denied(runtime: Any, model_id: str) -> bool:

@@ -9,8 +9,8 @@ from aipctl.bench.guard import _World, fairness
 from tests.conftest import run_aipctl
 
 
-def test_higher_tiers_keep_their_share_when_bedrock_throttles(tmp_path: Path) -> None:
-    world = _World(tmp_path)
+def test_higher_tiers_keep_their_share_when_bedrock_throttles(sim, emulator: str, tmp_path: Path) -> None:
+    world = _World(tmp_path, endpoint_url=emulator)
     try:
         result = fairness(world, seconds=9.0, rate=60.0, threads_per_tenant=3)
     finally:

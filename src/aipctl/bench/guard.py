@@ -134,18 +134,42 @@ def local_redis() -> Iterator[str | None]:
         process.wait(timeout=10)
 
 
+def assumed_runtime(session: Any, url: str, role: str, attempts: int = 1, account: str = "123456789012") -> Any:
+    """A bedrock-runtime client acting as ``role`` (STS AssumeRole), ``attempts`` tries per call."""
+    import boto3
+    from botocore.config import Config
+
+    creds = session.client("sts", endpoint_url=url).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{role}", RoleSessionName=role
+    )["Credentials"]
+    assumed = boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=session.region_name or "eu-central-1",
+    )
+    config = Config(retries={"total_max_attempts": attempts}, max_pool_connections=32)
+    return assumed.client("bedrock-runtime", endpoint_url=url, config=config)
+
+
 class _World:
     """An embedded emulator with the bench inventory applied and a role per caller."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, endpoint_url: str | None = None) -> None:
+        """Starts an emulator in this process, or uses ``endpoint_url`` (one emulator per process:
+        its backends are process-global)."""
         import boto3
 
         from aipctl.aws.target import SIM_ACCESS_KEY, SIM_SECRET_KEY
-        from aipctl_sim import EmulatorServer
 
         self.folder = folder
-        self.server = EmulatorServer(state_dir=None).start()
-        self.url = self.server.endpoint_url
+        self.server: Any = None
+        if endpoint_url is None:
+            from aipctl_sim import EmulatorServer
+
+            self.server = EmulatorServer(state_dir=None).start()
+            endpoint_url = self.server.endpoint_url
+        self.url = endpoint_url
         self.session = boto3.Session(
             aws_access_key_id=SIM_ACCESS_KEY, aws_secret_access_key=SIM_SECRET_KEY, region_name="eu-central-1"
         )
@@ -176,23 +200,7 @@ class _World:
         return json.loads(out.getvalue()) if "--json" in args else out.getvalue()
 
     def runtime(self, role: str, attempts: int = 1) -> Any:
-        import boto3
-        from botocore.config import Config
-
-        creds = self.session.client("sts", endpoint_url=self.url).assume_role(
-            RoleArn=f"arn:aws:iam::123456789012:role/{role}", RoleSessionName=role
-        )["Credentials"]
-        assumed = boto3.Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-            region_name="eu-central-1",
-        )
-        return assumed.client(
-            "bedrock-runtime",
-            endpoint_url=self.url,
-            config=Config(retries={"total_max_attempts": attempts}, max_pool_connections=32),
-        )
+        return assumed_runtime(self.session, self.url, role, attempts)
 
     def resolver(self) -> Any:
         from aipctl.wiring import Resolver
@@ -205,7 +213,8 @@ class _World:
         SimControl(self.url).set_faults(rules)
 
     def stop(self) -> None:
-        self.server.stop()
+        if self.server is not None:
+            self.server.stop()
 
 
 def inpath_brake(world: _World) -> dict[str, Any]:
@@ -239,9 +248,13 @@ def inpath_brake(world: _World) -> dict[str, Any]:
     }
 
 
-def outpath_brake(world: _World, interval: float = 0.5, budget_usd: float = 0.02) -> dict[str, Any]:
-    from botocore.exceptions import ClientError
+def _error_code(exc: Exception) -> str | None:
+    """The AWS error code of a raw boto3 client's exception (botocore's ClientError), else None."""
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Code")) if isinstance(response, dict) else None
 
+
+def outpath_brake(world: _World, interval: float = 0.5, budget_usd: float = 0.02) -> dict[str, Any]:
     from aipctl.wiring import cost_of
 
     client = world.runtime("capped")
@@ -260,10 +273,12 @@ def outpath_brake(world: _World, interval: float = 0.5, budget_usd: float = 0.02
                 spent_per_call["usd"] += float(cost_of(arn, answer["usage"], resolver=resolver))
                 if spent_per_call["usd"] >= budget_usd and not crossed_at:
                     crossed_at.append(time.perf_counter())  # this call crossed brake_at (100 % of the budget)
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] == "AccessDeniedException":
+            except Exception as exc:
+                if _error_code(exc) == "AccessDeniedException":
                     denied_at.append(time.perf_counter())
                     return
+                if _error_code(exc) is None:
+                    raise
             time.sleep(0.02)
 
     def watch_pass() -> dict[str, Any]:
@@ -291,8 +306,6 @@ def outpath_brake(world: _World, interval: float = 0.5, budget_usd: float = 0.02
 
 
 def fairness(world: _World, seconds: float = 8.0, rate: float = 60.0, threads_per_tenant: int = 4) -> dict[str, Any]:
-    from botocore.exceptions import ClientError
-
     from aipctl._exceptions import LimitExceeded
     from aipctl.guard.limits import MemoryStore
     from aipctl.wiring import attach
@@ -320,8 +333,10 @@ def fairness(world: _World, seconds: float = 8.0, rate: float = 60.0, threads_pe
                             ok[caller] += 1
                 except LimitExceeded as exc:
                     time.sleep(min(exc.retry_after, 0.5))
-                except ClientError:
-                    time.sleep(0.01)
+                except Exception as exc:
+                    if _error_code(exc) is None:
+                        raise
+                    time.sleep(0.01)  # throttled by the shared quota
 
         pool = [threading.Thread(target=worker, args=(c,)) for c in TIERS for _ in range(threads_per_tenant)]
         for thread in pool:

@@ -255,20 +255,18 @@ def _with_guards(loaded: LoadedInventory, target: Target, plan: Plan, live: Live
     wants_budgets = any(c.budget for c in callers)
     wants_alarms = any(c.budget or c.limits for c in callers)
     warnings = list(plan.warnings)
-    live_budgets: dict[str, Any] = {}
-    live_alarms: dict[str, Any] = {}
-    try:
-        live_budgets = Budgets(target).managed(prefix(loaded))
-    except AwsError as exc:
-        if wants_budgets:
-            raise
-        warnings.append(f"budgets not read ({exc.code}); budgets aipctl made earlier are not checked")
-    try:
-        live_alarms = Alarms(target).managed(prefix(loaded))
-    except AwsError as exc:
-        if wants_alarms:
-            raise
-        warnings.append(f"alarms not read ({exc.code}); alarms aipctl made earlier are not checked")
+
+    def read(kind: str, reader: Callable[[str], dict[str, Any]], wanted: bool) -> dict[str, Any]:
+        try:
+            return reader(prefix(loaded))
+        except AwsError as exc:
+            if wanted:
+                raise
+            warnings.append(f"{kind} not read ({exc.code}); {kind} aipctl made earlier are not checked")
+            return {}
+
+    live_budgets = read("budgets", Budgets(target).managed, wants_budgets)
+    live_alarms = read("alarms", Alarms(target).managed, wants_alarms)
     changes, orphans = plan_guards(loaded, live.profiles, live_budgets, live_alarms, prune=prune)
     if wants_budgets and not loaded.inventory.alerts:
         warnings.append("budgets have no notifications: add `alerts: {sns_topic_arn: ..., emails: [...]}` to the inventory")
