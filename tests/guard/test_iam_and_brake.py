@@ -197,3 +197,26 @@ def test_budgets_and_alarms_follow_the_inventory(cli, guarded, session, emulator
     assert cli("apply", "--yes", "--prune").code == 0
     names = [b["BudgetName"] for b in budgets.describe_budgets(AccountId="123456789012").get("Budgets", [])]
     assert "aipctl-guards-acme" not in names
+
+
+@pytest.mark.parametrize("source", ["ledger", "cost-explorer"])
+def test_guard_watch_from_the_ledger_and_from_cost_explorer(source: str, cli, guarded, sim, session, emulator, target) -> None:
+    from aipctl.aws.s3logs import InvocationLogs
+
+    log_uri = InvocationLogs(target).enable("guard-logs", "raw")
+    acme_rt = _runtime_as("acme-task", session, emulator)
+    for _ in range(12):  # well past the $0.01 budget
+        acme_rt.converse(
+            modelId=guarded["arns"][("acme", "sonnet")], messages=[{"role": "user", "content": [{"text": "x" * 4000}]}]
+        )
+    args = ["guard", "watch", "--once", "--source", source, "--json"]
+    if source == "ledger":
+        args += ["--ingest", log_uri]
+    else:
+        sim.advance(25 * 3600)  # Cost Explorer shows usage a day late
+    result = cli(*args)
+    assert result.code == 0, result.err
+    assert result.json["source"] == source
+    row = next(r for r in result.json["callers"] if r["caller"] == "acme")
+    assert row["percent"] >= 100 and row["braked"] is True
+    assert _denied(acme_rt, guarded["arns"][("acme", "sonnet")])
