@@ -129,3 +129,18 @@ def test_redis_store_is_shared_across_processes(applied, resolver, session, emul
         here.converse(modelId="sonnet", messages=MESSAGES)
     spent = RedisStore(redis_url).spent("chat", time.strftime("%Y-%m-%d", time.gmtime()))
     assert spent > 0, "both processes' costs were added to the shared day"
+
+
+def test_unreachable_redis_fails_open_by_default_or_closed_when_asked(applied, resolver, session, emulator, caplog) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = f"redis://127.0.0.1:{probe.getsockname()[1]}/0"
+    lenient = _client(session, emulator, resolver, limits={"rpm": 1}, store=RedisStore(dead, background_settle=False))
+    for _ in range(2):  # rpm 1 would refuse the second call; with the store down, both pass
+        lenient.converse(modelId="haiku", messages=MESSAGES)
+    assert "unreachable" in caplog.text
+    strict = _client(session, emulator, resolver, limits={"rpm": 1}, store=RedisStore(dead, fail_open=False))
+    with pytest.raises(aipctl.TargetError, match="unreachable"):
+        strict.converse(modelId="haiku", messages=MESSAGES)

@@ -20,6 +20,7 @@ script per call, shared by every process and host that uses the same Redis).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -239,14 +240,22 @@ class RedisStore:
     ``admit`` is one round trip (a Lua script). ``settle`` is queued to a background thread
     (``background_settle=True``, the default), so a call pays one round trip, not two; the usage
     reaches Redis within about a round trip after the call returns.
+
+    When Redis cannot be reached, calls are admitted with a warning (``fail_open=True``, the
+    default: a guard outage must not become a Bedrock outage) or refused with
+    :class:`aipctl.TargetError` (``fail_open=False``).
     """
 
-    def __init__(self, url: str, *, prefix: str = "aipctl", background_settle: bool = True) -> None:
+    def __init__(self, url: str, *, prefix: str = "aipctl", background_settle: bool = True, fail_open: bool = True) -> None:
         try:
             import redis
         except ImportError:
             raise UsageError("the Redis limit store needs the redis package: pip install 'aipctl[redis]'") from None
-        self.client = redis.Redis.from_url(url)
+        self.client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+        self.url = url
+        self.fail_open = fail_open
+        self._errors = redis.RedisError
+        self._warned_at = 0.0
         self.prefix = prefix
         self._admit = self.client.register_script(_ADMIT)
         self._settle = self.client.register_script(_SETTLE)
@@ -289,7 +298,10 @@ class RedisStore:
     def admit(self, caller: str, spec: LimitSpec, tokens: float, day: str) -> tuple[str | None, float]:
         keys = self._caller_keys(caller, spec.tier, day)
         args = [spec.rpm, spec.tpm, spec.daily_usd, tokens, spec.tier_weight, TIER_CALM_S, TIER_ALPHA]
-        limit, wait = self._admit(keys=keys, args=args)
+        try:
+            limit, wait = self._admit(keys=keys, args=args)
+        except self._errors as exc:
+            return self._unreachable(exc)
         name = limit.decode() if isinstance(limit, bytes) else str(limit)
         return (name or None), float(wait)
 
@@ -300,10 +312,29 @@ class RedisStore:
             if self._queue is not None:
                 self._queue.put(([keys[1], keys[2]], args, None))
             else:
-                self._settle(keys=[keys[1], keys[2]], args=args)
+                try:
+                    self._settle(keys=[keys[1], keys[2]], args=args)
+                except self._errors as exc:  # the call already happened: its usage is lost, not the call
+                    self._warn(exc, "usage of a call not recorded")
+
+    def _unreachable(self, exc: Exception) -> tuple[str | None, float]:
+        from aipctl._exceptions import TargetError
+
+        if not self.fail_open:
+            raise TargetError(f"the limit store {self.url} is unreachable ({exc}); calls are refused (fail_open=False)") from None
+        now = time.monotonic()
+        if now - self._warned_at > 60:
+            import logging
+
+            logging.getLogger("aipctl.limits").warning(
+                "limit store %s unreachable (%s): admitting calls unlimited", self.url, exc
+            )
+            self._warned_at = now
+        return None, 0.0
 
     def throttled(self, tier: str, weight: float) -> None:
-        self._throttled(keys=[f"{self.prefix}:tier:{tier}"], args=[_decrease(weight), TIER_CALM_S, TIER_START_RATE])
+        with contextlib.suppress(self._errors):
+            self._throttled(keys=[f"{self.prefix}:tier:{tier}"], args=[_decrease(weight), TIER_CALM_S, TIER_START_RATE])
 
     def spent(self, caller: str, day: str) -> float:
         self.flush()

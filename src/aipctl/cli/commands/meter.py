@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from aipctl._exceptions import UsageError
 from aipctl.cli import console
 from aipctl.cli.commands.core import json_option, optional_file_option, pass_options
 from aipctl.cli.main import GlobalOptions
@@ -44,10 +45,14 @@ def ingest_cmd(
 ) -> None:
     """Ingest invocation logs: a local folder, s3://bucket/prefix or logs://LOG_GROUP (incremental, idempotent)."""
     from aipctl.meter import ingest, open_ledger, trail_identities
+    from aipctl.meter.ledger import batch_bytes
     from aipctl.plan.reconcile import read_live_state
 
     loaded = load_inventory(inventory_file or DEFAULT_INVENTORY) if inventory_file or Path(DEFAULT_INVENTORY).exists() else None
     since = dt.timedelta(seconds=parse_duration(cloudtrail_since)) if cloudtrail_since else None
+    batch_bytes()  # a bad AIPCTL_METER_BATCH_MB fails before anything is opened
+    if not source.startswith(("s3://", "logs://")) and not Path(source).exists():
+        raise UsageError(f"no such folder or file {source!r}")
     con = open_ledger(ledger)
     with opts.open(loaded.inventory.region if loaded else None) as target:
         console.announce(target)
