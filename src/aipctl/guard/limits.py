@@ -322,15 +322,16 @@ class RedisStore:
 
         if not self.fail_open:
             raise TargetError(f"the limit store {self.url} is unreachable ({exc}); calls are refused (fail_open=False)") from None
+        self._warn(exc, "admitting calls unlimited")
+        return None, 0.0
+
+    def _warn(self, exc: Exception, consequence: str) -> None:
         now = time.monotonic()
-        if now - self._warned_at > 60:
+        if now - self._warned_at > 60:  # once a minute, not once a call
             import logging
 
-            logging.getLogger("aipctl.limits").warning(
-                "limit store %s unreachable (%s): admitting calls unlimited", self.url, exc
-            )
+            logging.getLogger("aipctl.limits").warning("limit store %s unreachable (%s): %s", self.url, exc, consequence)
             self._warned_at = now
-        return None, 0.0
 
     def throttled(self, tier: str, weight: float) -> None:
         with contextlib.suppress(self._errors):
