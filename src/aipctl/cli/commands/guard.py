@@ -100,6 +100,26 @@ def iam_policy_cmd(command: str | None, as_json: bool) -> None:
         console.out.print(json.dumps(document, indent=2), highlight=False)
 
 
+def _print_pass(result: dict[str, Any], count: int) -> None:
+    from rich.table import Table
+
+    table = Table(header_style="bold", title=f"guard pass {count} at {result['at'][:19]}Z, spend from {result['source']}")
+    for column in ("caller", "month to date", "budget", "used", "state"):
+        table.add_column(column, justify="left" if column in ("caller", "state") else "right")
+    for row in result["callers"]:
+        budget = row.get("budget_usd")
+        table.add_row(
+            row["caller"],
+            f"${row['spent_usd']:,.4f}",
+            f"${budget:,.2f}" if budget else "–",
+            f"{row['percent']:.1f}%" if budget else "–",
+            "[red]braked[/red]" if row["braked"] else "",
+        )
+    console.out.print(table)
+    for event in result["events"]:
+        console.out.print(f"{event['caller']}: {event['kind']}: {event['message']}")
+
+
 def _brake_common(opts: GlobalOptions, inventory_file: str, caller: str, action: str, reason: str, as_json: bool) -> None:
     from aipctl.guard import brake as brakes
 
@@ -195,10 +215,7 @@ def guard_watch_cmd(
                 if as_json:
                     console.print_json(result)
                 else:
-                    for event in result["events"]:
-                        console.out.print(f"{event['caller']}: {event['message']}")
-                    if not result["events"]:
-                        console.note(f"pass {count}: {len(result['callers'])} caller(s) checked via {result['source']}")
+                    _print_pass(result, count)
                 sys.stdout.flush()
                 if once or (passes and count >= passes):
                     return
