@@ -72,3 +72,32 @@ def test_foundation_models_and_cost_tags_are_readable(contract_target: Target) -
     assert BedrockControl(contract_target).foundation_model_ids()
     statuses = CostAllocationTags(contract_target).status(["Application"])
     assert statuses[0].status in ("Active", "Inactive", "NotFound")
+
+
+def test_guard_resources_are_readable_and_a_budget_round_trips(contract_target: Target) -> None:
+    """Budgets, alarms and IAM reads of the guards; one budget created, updated and deleted."""
+    from aipctl.aws.budgets import Budgets
+    from aipctl.aws.cloudwatch import Alarms
+    from aipctl.aws.iam import Iam
+
+    prefix = f"aipctl-contract-{uuid.uuid4().hex[:8]}-"
+    assert Alarms(contract_target).managed(prefix) == {}
+    assert isinstance(Iam(contract_target).principals_matching(["arn:aws:iam::*:role/aipctl-contract-nobody"]), list)
+    budgets = Budgets(contract_target)
+    name = prefix + "caller"
+    budget = {
+        "BudgetName": name,
+        "BudgetLimit": {"Amount": "1.00", "Unit": "USD"},
+        "CostFilters": {"TagKeyValue": ["user:Application$aipctl-contract"]},
+        "TimeUnit": "MONTHLY",
+        "BudgetType": "COST",
+    }
+    budgets.put(budget, [], None)
+    try:
+        live = budgets.managed(prefix)
+        assert float(live[name]["budget"]["BudgetLimit"]["Amount"]) == 1.0
+        budgets.put({**budget, "BudgetLimit": {"Amount": "2.00", "Unit": "USD"}}, [], live[name])
+        assert float(budgets.managed(prefix)[name]["budget"]["BudgetLimit"]["Amount"]) == 2.0
+    finally:
+        budgets.delete(name)
+    assert budgets.managed(prefix) == {}
