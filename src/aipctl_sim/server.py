@@ -432,7 +432,7 @@ class EmulatorServer:
         from waitress.server import create_server
 
         self._server = create_server(app, host=self.host, port=self.port, threads=8, ident="aipctl-sim", channel_timeout=300)
-        serve = threading.Thread(target=self._server.run, name="aipctl-sim", daemon=True)
+        serve = threading.Thread(target=self._serve, name="aipctl-sim", daemon=True)
         serve.start()
         self._threads.append(serve)
         if self._state is not None and self.autosave_s > 0:
@@ -441,6 +441,14 @@ class EmulatorServer:
             self._threads.append(saver)
         self._app = app
         return self
+
+    def _serve(self) -> None:
+        try:
+            self._server.run()
+        except (OSError, ValueError):
+            # stop() closes the sockets while the loop may sit in select(): EBADF then is the exit.
+            if not self._stopped.is_set():
+                raise
 
     def save(self) -> None:
         if self._state is None:
