@@ -220,3 +220,19 @@ def test_guard_watch_from_the_ledger_and_from_cost_explorer(source: str, cli, gu
     row = next(r for r in result.json["callers"] if r["caller"] == "acme")
     assert row["percent"] >= 100 and row["braked"] is True
     assert _denied(acme_rt, guarded["arns"][("acme", "sonnet")])
+
+
+def test_an_undeliverable_alert_does_not_stop_the_brake(cli, guarded, session, emulator, workdir: Path) -> None:
+    sns = session.client("sns", endpoint_url=emulator)
+    sns.delete_topic(TopicArn="arn:aws:sns:eu-central-1:123456789012:finops")
+    acme_rt = _runtime_as("acme-task", session, emulator)
+    for _ in range(12):
+        acme_rt.converse(
+            modelId=guarded["arns"][("acme", "sonnet")], messages=[{"role": "user", "content": [{"text": "x" * 4000}]}]
+        )
+    result = cli("guard", "watch", "--once", "--source", "cloudwatch", "--state-file", "state/guard.json", "--json")
+    assert result.code == 0, result.err
+    alerts = [e for e in result.json["events"] if e["kind"] == "alert"]
+    assert alerts and all("not delivered" in e["message"] and e["delivered_to"] is None for e in alerts)
+    assert ("acme", "brake") in [(e["caller"], e["kind"]) for e in result.json["events"]]
+    assert json.loads((workdir / "state/guard.json").read_text())["alerted"]

@@ -159,11 +159,17 @@ class Watch:
     def _alert(self, caller: str, threshold: float, amount: float, budget: float) -> dict[str, Any]:
         message = f"reached {threshold:g}% of its ${budget:g} monthly budget (${amount:.2f} month to date)"
         alerts = self.loaded.inventory.alerts
+        delivered = None
         if alerts and alerts.sns_topic_arn and not self.dry_run:
+            from aipctl._exceptions import AwsError
             from aipctl.aws.sns import Topics
 
-            Topics(self.target).publish(alerts.sns_topic_arn, f"aipctl budget alert: {caller}", f"{caller} {message}")
-        return {"caller": caller, "kind": "alert", "threshold": threshold, "message": message}
+            try:
+                Topics(self.target).publish(alerts.sns_topic_arn, f"aipctl budget alert: {caller}", f"{caller} {message}")
+                delivered = alerts.sns_topic_arn
+            except AwsError as exc:  # an undeliverable alert must not stop the brake below
+                message += f" (alert not delivered: {exc.code})"
+        return {"caller": caller, "kind": "alert", "threshold": threshold, "message": message, "delivered_to": delivered}
 
     def _act(self, caller: str, action: str, reason: str, profiles: list[Any]) -> dict[str, Any]:
         if not self.dry_run:

@@ -183,6 +183,13 @@ def guard_group() -> None:
 @click.option("--ledger", default=None, type=click.Path(dir_okay=False), help="Ledger file (default .aipctl/ledger.duckdb).")
 @click.option("--ingest", "ingest_from", default=None, help="Ingest this log source into the ledger before each pass.")
 @click.option("--dry-run", is_flag=True, help="Report what would be braked or released; change nothing.")
+@click.option(
+    "--state-file",
+    default=".aipctl/guard-state.json",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Which alerts went out this month (keep it on durable storage when run from cron or Lambda).",
+)
 @click.option("--passes", default=0, type=click.IntRange(0), help="Stop after N passes (0: run until interrupted).")
 @json_option
 @pass_options
@@ -195,6 +202,7 @@ def guard_watch_cmd(
     ledger: str | None,
     ingest_from: str | None,
     dry_run: bool,
+    state_file: str,
     passes: int,
     as_json: bool,
 ) -> None:
@@ -206,7 +214,9 @@ def guard_watch_cmd(
     loaded = load_inventory(inventory_file)
     with opts.open(loaded.inventory.region) as target:
         console.announce(target)
-        watch = Watch(loaded, target, source=source, ledger=ledger, ingest_from=ingest_from, dry_run=dry_run)
+        watch = Watch(
+            loaded, target, source=source, ledger=ledger, ingest_from=ingest_from, dry_run=dry_run, state_file=state_file
+        )
         count = 0
         try:
             while True:
