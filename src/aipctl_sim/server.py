@@ -55,6 +55,7 @@ SIGNING_NAMES: dict[str, tuple[str, ...]] = {
     "cloudtrail": ("cloudtrail",),
     "monitoring": ("cloudwatch",),
     "budgets": ("budgets",),
+    "athena": ("athena",),
 }
 
 
@@ -67,6 +68,7 @@ class _Service:
 
 
 def _load_services() -> dict[str, _Service]:
+    from aipctl_sim.athena import urls as athena_urls
     from aipctl_sim.bedrock import urls as bedrock_urls
     from aipctl_sim.budgets import urls as budgets_urls
     from aipctl_sim.ce import urls as ce_urls
@@ -76,7 +78,16 @@ def _load_services() -> dict[str, _Service]:
     from aipctl_sim.tagging import urls as tagging_urls
 
     out = {}
-    for module in (bedrock_urls, runtime_urls, ce_urls, tagging_urls, cloudtrail_urls, cloudwatch_urls, budgets_urls):
+    for module in (
+        bedrock_urls,
+        runtime_urls,
+        ce_urls,
+        tagging_urls,
+        cloudtrail_urls,
+        cloudwatch_urls,
+        budgets_urls,
+        athena_urls,
+    ):
         out[module.SERVICE] = _Service(module.SERVICE, Router(module.SERVICE), module.operations, getattr(module, "claims", None))
     return out
 

@@ -34,6 +34,7 @@ COMMANDS = [
     ("release", ["release", "acme"]),
     ("guard watch", ["guard", "watch", "--once", "--source", "cloudwatch"]),
     ("meter ingest", ["meter", "ingest", "s3://trace-logs/raw", "--cloudtrail-since", "1d"]),
+    ("meter athena", ["meter", "athena", "--logs", "s3://trace-logs/raw", "--run", "--output", "s3://trace-logs/athena/"]),
 ]
 
 

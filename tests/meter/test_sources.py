@@ -123,3 +123,20 @@ def test_report_reads_the_ledger_as_third_source(cli, both_logs: str, sim) -> No
     assert data["total_metered_usd"] > 0
     top = cli("meter", "query", "--top", "2", "--csv", "-")
     assert top.code == 0 and top.out.splitlines()[0].startswith("caller,calls") and len(top.out.splitlines()) == 3
+
+
+def test_meter_athena_run_equals_the_ledger(cli, both_logs: str) -> None:
+    """The emulator executes Athena's SQL (transpiled back to DuckDB) over the emulated S3."""
+    assert cli("meter", "ingest", both_logs, "--json").code == 0
+    ledger = {r["caller"]: r for r in cli("meter", "query", "--by", "caller", "--json").json}
+    missing_output = cli("meter", "athena", "--logs", both_logs, "--run")
+    assert missing_output.code == 2 and "--output" in missing_output.err
+    ran = cli("meter", "athena", "--logs", both_logs, "--run", "--output", "s3://logs-both/athena-results/", "--json")
+    assert ran.code == 0, ran.err
+    athena = {r["caller"]: r for r in ran.json}
+    assert set(athena) == set(ledger)
+    for caller, row in ledger.items():
+        assert athena[caller]["calls"] == row["calls"] and athena[caller]["input_tokens"] == row["input_tokens"]
+        assert athena[caller]["cost_usd"] == pytest.approx(row["cost_usd"], rel=1e-9)
+    by_day = cli("meter", "athena", "--logs", both_logs, "--run", "--by", "day", "--output", "s3://logs-both/r/", "--json")
+    assert by_day.code == 0 and all(len(r["day"]) == 10 for r in by_day.json)

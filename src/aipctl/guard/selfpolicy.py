@@ -80,7 +80,7 @@ COMMAND_CALLS: dict[str, tuple[str, ...]] = {
         "cloudtrail.Trail.runtime_calls",
     ),
     "meter ingest": (*_READ_AIPS, *_SPEND[3:], "cloudtrail.Trail.runtime_calls"),
-    "meter athena": _READ_AIPS,
+    "meter athena": (*_READ_AIPS, "athena.Athena.run"),
     "iam render": _BRAKE,
     "brake": (*_BRAKE, *_BRAKE_TAGS),
     "release": (*_BRAKE, *_BRAKE_TAGS),
@@ -93,6 +93,7 @@ ALWAYS = ("sts:GetCallerIdentity",)
 
 def _import_adapters() -> None:
     for name in (
+        "athena",
         "bedrock",
         "budgets",
         "ce",

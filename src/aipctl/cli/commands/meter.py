@@ -115,6 +115,10 @@ def query_cmd(
         return
     if csv_out == "-":
         return
+    _print_rows(rows)
+
+
+def _print_rows(rows: list[dict[str, object]]) -> None:
     from rich.table import Table
 
     table = Table(header_style="bold")
@@ -127,33 +131,79 @@ def query_cmd(
     console.out.print(table)
 
 
+def _typed(row: dict[str, str | None]) -> dict[str, object]:
+    """Athena returns strings: counts and tokens back to int, cost to float."""
+    out: dict[str, object] = {}
+    for key, value in row.items():
+        if value is not None and key in ("calls", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"):
+            out[key] = int(float(value))
+        elif value is not None and key == "cost_usd":
+            out[key] = float(value)
+        else:
+            out[key] = value
+    return out
+
+
 @meter_group.command("athena")
 @click.option("--logs", "log_uri", required=True, help="Where Bedrock writes invocation logs: s3://bucket/prefix.")
 @BY
 @optional_file_option("Inventory (its identities attribute calls made without an AIP).")
 @click.option("--table", default="bedrock_invocation_logs", show_default=True)
+@click.option("--run", "run_it", is_flag=True, help="Run the DDL and the query on Athena and print the result.")
+@click.option("--database", default="default", show_default=True, help="Glue database of the table (with --run).")
+@click.option("--output", default=None, help="s3:// location for Athena's results (required with --run).")
+@click.option("--workgroup", default="primary", show_default=True)
 @json_option
 @pass_options
-def athena_cmd(opts: GlobalOptions, log_uri: str, by: str, inventory_file: str | None, table: str, as_json: bool) -> None:
-    """Print the Glue/Athena table DDL (partition projection) and the ledger's query in Athena's SQL.
+def athena_cmd(
+    opts: GlobalOptions,
+    log_uri: str,
+    by: str,
+    inventory_file: str | None,
+    table: str,
+    run_it: bool,
+    database: str,
+    output: str | None,
+    workgroup: str,
+    as_json: bool,
+) -> None:
+    """Print (or --run) the Glue/Athena table DDL (partition projection) and the ledger's query in Athena's SQL.
 
     The query is the very SQL DuckDB runs during ingest, transpiled to Trino; run both in the
-    Athena console or with `aws athena start-query-execution`.
+    Athena console, with `aws athena start-query-execution`, or with --run.
     """
     from aipctl.aws.s3logs import parse_s3_uri
     from aipctl.meter.sql import Lookups, athena_ddl, attributed_select, report_select, to_athena
     from aipctl.plan.reconcile import read_live_state
 
     parse_s3_uri(log_uri)
+    if run_it and not output:
+        raise UsageError("--run needs --output s3://bucket/prefix/ for Athena's results")
+    if output:
+        parse_s3_uri(output)
     loaded = load_inventory(inventory_file or DEFAULT_INVENTORY) if inventory_file or Path(DEFAULT_INVENTORY).exists() else None
     with opts.open(loaded.inventory.region if loaded else None) as target:
         console.announce(target)
         profiles = read_live_state(target, []).profiles
         account, region = target.account, target.region
-    lookups = Lookups.build(loaded, profiles)
-    ddl = athena_ddl(log_uri, account, region, table)
-    attributed = f"({attributed_select(table, lookups)})"
-    sql = to_athena(report_select(attributed, by))
+        lookups = Lookups.build(loaded, profiles)
+        ddl = athena_ddl(log_uri, account, region, table)
+        attributed = f"({attributed_select(table, lookups)})"
+        sql = to_athena(report_select(attributed, by))
+        if run_it:
+            from aipctl.aws.athena import Athena
+
+            athena = Athena(target)
+            assert output is not None
+            athena.run(ddl, database=database, output=output, workgroup=workgroup)
+            result = athena.run(sql, database=database, output=output, workgroup=workgroup)
+            rows = [_typed(dict(zip(result["columns"], values, strict=True))) for values in result["rows"]]
+            if as_json:
+                console.print_json(rows)
+            else:
+                _print_rows(rows)
+                console.note(f"Athena query {result['id']} in database {database}; results also under {output}")
+            return
     if as_json:
         console.print_json({"ddl": ddl, "query": sql, "account": account, "region": region})
     else:
