@@ -20,7 +20,7 @@ def _ledger_counts(path: Path) -> tuple[int, int, int, int]:
     if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'invocations'").fetchone()[0]:
         return (0, 0, 0, 0)  # killed before the schema was committed
     rows, distinct, tokens = con.execute(
-        "SELECT count(*), count(DISTINCT request_id), sum(input_tokens) FROM invocations"
+        "SELECT count(*), count(DISTINCT (request_id, request_key)), sum(input_tokens) FROM invocations"
     ).fetchone()
     rolled = con.execute("SELECT coalesce(sum(calls), 0) FROM usage_hourly").fetchone()[0]
     con.close()

@@ -63,3 +63,36 @@ def test_ingest_attributes_prices_and_is_idempotent(cli, logged_traffic: str, wo
     assert dup["files"] >= 2 and dup["new_records"] == 0
     daily = cli("meter", "query", "--by", "day", "--json").json
     assert sum(r["calls"] for r in daily) == sum(c for c, _ in expected.values()) and "day" in daily[0]
+
+
+def _record(request_id: str, ts: str, tokens: int) -> dict:
+    return {
+        "schemaType": "ModelInvocationLog",
+        "schemaVersion": "1.0",
+        "timestamp": ts,
+        "accountId": "123456789012",
+        "identity": {"arn": "arn:aws:sts::123456789012:assumed-role/somebody/x"},
+        "region": "eu-central-1",
+        "requestId": request_id,
+        "operation": "Converse",
+        "modelId": "eu.anthropic.claude-haiku-4-5-20251001-v1:0",
+        "input": {"inputContentType": "application/json", "inputTokenCount": tokens},
+        "output": {"outputContentType": "application/json", "outputTokenCount": 10},
+    }
+
+
+def test_duplicates_count_once_whether_ids_are_uuids_or_not(cli, workdir: Path) -> None:
+    import gzip
+
+    uuid_id = "7f6c2a3e-1b2c-4d5e-8f90-0123456789ab"
+    first = [_record(uuid_id, "2026-11-20T10:00:00.000Z", 100), _record("req-not-a-uuid", "2026-11-20T10:00:01.000Z", 200)]
+    second = [*first, _record("req-other", "2026-11-20T10:00:02.000Z", 300), first[1]]  # redelivered, and twice in one file
+    folder = workdir / "logs"
+    folder.mkdir()
+    (folder / "a.json.gz").write_bytes(gzip.compress("\n".join(json.dumps(r) for r in first).encode()))
+    assert cli("meter", "ingest", str(folder), "--json").json["new_records"] == 2
+    (folder / "b.json").write_text("\n".join(json.dumps(r) for r in second))
+    again = cli("meter", "ingest", str(folder), "--json").json
+    assert (again["read_records"], again["new_records"], again["ledger_records"]) == (4, 1, 3)
+    rows = cli("meter", "query", "--by", "caller", "--json").json
+    assert [(r["caller"], r["calls"], r["input_tokens"]) for r in rows] == [("unattributed", 3, 600)]

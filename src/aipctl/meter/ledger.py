@@ -17,7 +17,8 @@ batch is then one transaction:
 
 A kill at any point loses at most the batch in flight, which the next run ingests again; a
 request id never counts twice. Memory is bounded by the batch, not by the ledger (no index on
-``request_id``).
+``request_id``). Request ids are stored as UUIDs (Bedrock's are), the rare other id as text in
+``request_key``; duplicates are found by the pair.
 """
 
 from __future__ import annotations
@@ -36,13 +37,14 @@ from aipctl._exceptions import UsageError
 from aipctl.meter.sql import RECORD_COLUMNS, Lookups, attributed_select
 
 DEFAULT_LEDGER = ".aipctl/ledger.duckdb"
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 BATCH_BYTES = 40 << 20  # compressed, about 1M records; DuckDB streams a batch, memory does not grow with it
 BATCH_UNITS = 512
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
 CREATE TABLE IF NOT EXISTS invocations (
-    request_id VARCHAR NOT NULL,
+    request_id UUID,                  -- Bedrock's requestId (a UUID: 16 bytes, 3x cheaper to store than text)
+    request_key VARCHAR,              -- the id as text, only when it is not a UUID
     ts TIMESTAMPTZ NOT NULL,
     account VARCHAR,
     region VARCHAR,
@@ -53,10 +55,10 @@ CREATE TABLE IF NOT EXISTS invocations (
     attributed_by VARCHAR NOT NULL,   -- aip | identity | none
     base_model VARCHAR,
     geo VARCHAR,
-    input_tokens BIGINT,
-    output_tokens BIGINT,
-    cache_read BIGINT,
-    cache_write BIGINT,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    cache_read INTEGER,
+    cache_write INTEGER,
     error_code VARCHAR,
     cost_usd DOUBLE,
     batch BIGINT NOT NULL             -- the ingest transaction that added the row
@@ -112,8 +114,18 @@ def open_ledger(path: str | Path = DEFAULT_LEDGER, *, memory_limit: str | None =
     con.execute(f"SET memory_limit = '{memory_limit or os.environ.get('AIPCTL_METER_MEMORY', '256MB')}'")
     con.execute("SET preserve_insertion_order = false")
     tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
-    if "invocations" in tables and "ledger_meta" not in tables:
-        raise UsageError(f"{path} was written by an earlier aipctl (ledger schema 1); move it away and ingest again")
+    if "invocations" in tables:
+        version = (
+            con.execute("SELECT value FROM ledger_meta WHERE key = 'schema_version'").fetchone()
+            if "ledger_meta" in tables
+            else None
+        )
+        if version is None or version[0] != SCHEMA_VERSION:
+            found = version[0] if version else "1"
+            raise UsageError(
+                f"{path} was written by an earlier aipctl (ledger schema {found}, now {SCHEMA_VERSION}); "
+                "move it away and ingest again (the logs are the source of truth)"
+            )
     con.execute("BEGIN TRANSACTION")  # a kill while creating leaves no half-made ledger
     con.execute(SCHEMA)
     con.execute("INSERT OR IGNORE INTO ledger_meta VALUES ('schema_version', ?), ('next_batch', '1')", [SCHEMA_VERSION])
@@ -208,16 +220,21 @@ def _ingest_batch(con: Any, units: Sequence[Unit], paths: Sequence[Path], lookup
             select = attributed_select(read_logs_sql(paths), lookups)
             # Straight into the ledger, tagged with the batch number; the batch is then checked
             # for request ids seen before (zone maps on ``batch`` and ``ts`` keep that cheap).
-            con.execute(f"INSERT INTO invocations SELECT * REPLACE (CAST(ts AS TIMESTAMPTZ) AS ts), {batch} FROM ({select})")
+            con.execute(
+                "INSERT INTO invocations SELECT TRY_CAST(request_id AS UUID), "
+                "CASE WHEN TRY_CAST(request_id AS UUID) IS NULL THEN request_id END, "
+                f"* EXCLUDE (request_id) REPLACE (CAST(ts AS TIMESTAMPTZ) AS ts), {batch} FROM ({select})"
+            )
             read, unique, lo, hi = con.execute(
-                "SELECT count(*), count(DISTINCT hash(request_id)), min(ts)::VARCHAR, max(ts)::VARCHAR FROM invocations WHERE batch = ?",
+                "SELECT count(*), count(DISTINCT hash(request_id, request_key)), min(ts)::VARCHAR, max(ts)::VARCHAR "
+                "FROM invocations WHERE batch = ?",
                 [batch],
             ).fetchone()
             # A duplicate delivery carries the same timestamp, so earlier copies lie in [lo, hi].
             earlier = (
                 con.execute(
                     f"SELECT count(*) FROM invocations WHERE batch < {batch} AND ts BETWEEN '{lo}'::TIMESTAMPTZ AND '{hi}'::TIMESTAMPTZ "
-                    f"AND request_id IN (SELECT request_id FROM invocations WHERE batch = {batch})"
+                    f"AND hash(request_id, request_key) IN (SELECT hash(request_id, request_key) FROM invocations WHERE batch = {batch})"
                 ).fetchone()[0]
                 if read
                 else 0
@@ -227,10 +244,12 @@ def _ingest_batch(con: Any, units: Sequence[Unit], paths: Sequence[Path], lookup
                 fresh -= con.execute(f"""
                     DELETE FROM invocations WHERE rowid IN (
                         SELECT rowid FROM (
-                            SELECT rowid, batch, row_number() OVER (PARTITION BY request_id ORDER BY batch, rowid) AS copy
+                            SELECT rowid, batch,
+                                   row_number() OVER (PARTITION BY request_id, request_key ORDER BY batch, rowid) AS copy
                             FROM invocations
                             WHERE ts BETWEEN '{lo}'::TIMESTAMPTZ AND '{hi}'::TIMESTAMPTZ
-                              AND request_id IN (SELECT request_id FROM invocations WHERE batch = {batch})
+                              AND hash(request_id, request_key) IN (
+                                  SELECT hash(request_id, request_key) FROM invocations WHERE batch = {batch})
                         ) WHERE copy > 1 AND batch = {batch})
                 """).fetchone()[0]
             con.execute(f"""
