@@ -27,7 +27,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-ARN = "arn:aws:bedrock:eu-central-1:123456789012:application-inference-profile/abcdefabcdef"
 MESSAGES = [{"role": "user", "content": [{"text": "Summarise the quarterly numbers for the board, please."}]}]
 INVENTORY = """\
 name: bench
@@ -48,14 +47,6 @@ callers:
 TIERS = {"gold-co": ("gold", 4.0), "silver-co": ("silver", 2.0), "bronze-co": ("bronze", 1.0)}
 
 
-class _StaticResolver:
-    def profiles_of(self, caller: str) -> dict[str, Any]:
-        from aipctl.pricing import ModelRef
-        from aipctl.wiring import AipInfo
-
-        return {"sonnet": AipInfo(ARN, "abcdefabcdef", caller, "sonnet", ModelRef("anthropic.claude-sonnet-4-6", "eu"), "bench")}
-
-
 def _per_call_us(client: Any, iterations: int) -> float:
     emit = client.meta.events.emit
     model = client.meta.service_model.operation_model("Converse")
@@ -72,13 +63,14 @@ def _per_call_us(client: Any, iterations: int) -> float:
 def overhead(iterations: int, redis_url: str | None) -> dict[str, Any]:
     import boto3
 
+    from aipctl.bench.wiring import StaticResolver
     from aipctl.guard.limits import MemoryStore, RedisStore
     from aipctl.wiring import attach
 
     session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="y", region_name="eu-central-1")
     limits = {"rpm": 1e9, "tpm": 1e12, "daily_usd": 1e9, "tier": "gold"}
     plain = session.client("bedrock-runtime")
-    resolver: Any = _StaticResolver()
+    resolver: Any = StaticResolver()
     routed = attach(session.client("bedrock-runtime"), "bench", resolver=resolver)
     limited = attach(session.client("bedrock-runtime"), "bench", resolver=resolver, limits=limits, store=MemoryStore())
     baseline = min(_per_call_us(plain, iterations) for _ in range(3))

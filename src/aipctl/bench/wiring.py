@@ -14,7 +14,7 @@ from typing import Any
 ARN = "arn:aws:bedrock:eu-central-1:123456789012:application-inference-profile/abcdefabcdef"
 
 
-class _StaticResolver:
+class StaticResolver:
     """Stands in for the live account: attach() resolves once, at attach time."""
 
     def profiles_of(self, caller: str) -> dict[str, Any]:
@@ -41,7 +41,7 @@ def run(iterations: int = 200_000) -> dict[str, Any]:
 
     session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="y", region_name="eu-central-1")
     plain = session.client("bedrock-runtime")
-    wired = attach(session.client("bedrock-runtime"), "bench", resolver=_StaticResolver())  # type: ignore[arg-type]
+    wired = attach(session.client("bedrock-runtime"), "bench", resolver=StaticResolver())  # type: ignore[arg-type]
     params = {"modelId": "sonnet", "messages": []}
     wired.meta.events.emit("provide-client-params.bedrock-runtime.Converse", params=params, model=None, context={})
     assert params["modelId"] == ARN, "the handler rewrote the alias"
