@@ -12,6 +12,13 @@ from aipctl.aws.target import Target
 
 NAMESPACE = "AWS/Bedrock"
 MAX_QUERIES = 500
+#: The token counts a call is priced from: input, output, cache read, cache write (in this order).
+TOKEN_METRICS = (
+    ("InputTokenCount", "Sum"),
+    ("OutputTokenCount", "Sum"),
+    ("CacheReadInputTokenCount", "Sum"),
+    ("CacheWriteInputTokenCount", "Sum"),
+)
 
 
 class BedrockMetrics:

@@ -22,12 +22,6 @@ from aipctl.pricing import ModelRef, price_book
 
 STATE_FILE = ".aipctl/guard-state.json"
 GUARD_REASON = "guard:"
-TOKEN_METRICS = (
-    ("InputTokenCount", "Sum"),
-    ("OutputTokenCount", "Sum"),
-    ("CacheReadInputTokenCount", "Sum"),
-    ("CacheWriteInputTokenCount", "Sum"),
-)
 
 
 class Watch:
@@ -71,7 +65,7 @@ class Watch:
                 ingest(con, self.ingest_from, loaded=self.loaded, profiles=profiles, target=self.target)
             return {r["caller"]: float(r["cost_usd"] or 0) for r in query(con, "caller", start) if r["caller"] in callers}
         if self.source == "cloudwatch":
-            from aipctl.aws.cloudwatch import BedrockMetrics
+            from aipctl.aws.cloudwatch import TOKEN_METRICS, BedrockMetrics
 
             period = max(60, int((now - start).total_seconds()) // 60 * 60 + 60)
             values = BedrockMetrics(self.target).values([p.profile_id for p in profiles], TOKEN_METRICS, start, now, period)

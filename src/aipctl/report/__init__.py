@@ -21,20 +21,13 @@ from decimal import Decimal
 from typing import Any
 
 from aipctl.aws.ce import CostAllocationTags, CostExplorer
-from aipctl.aws.cloudwatch import BedrockMetrics
+from aipctl.aws.cloudwatch import TOKEN_METRICS, BedrockMetrics
 from aipctl.aws.target import Target
 from aipctl.inventory import LoadedInventory, rules
 from aipctl.pricing import ModelRef, price_book
 
 CALLER_TAG = rules.TAG_APPLICATION
 BILLING_LAG = dt.timedelta(hours=24)
-#: Per day, for the estimate and the trend.
-DAILY_METRICS = (
-    ("InputTokenCount", "Sum"),
-    ("OutputTokenCount", "Sum"),
-    ("CacheReadInputTokenCount", "Sum"),
-    ("CacheWriteInputTokenCount", "Sum"),
-)
 #: Once for the whole period.
 PERIOD_METRICS = (
     ("Invocations", "Sum"),
@@ -212,14 +205,14 @@ def build_report(
     unpriced: set[str] = set()
     first, last = dt.datetime.combine(start, dt.time(), dt.timezone.utc), dt.datetime.combine(end, dt.time(), dt.timezone.utc)
     ids = [p.profile_id for p in aips]
-    daily = BedrockMetrics(target).values(ids, DAILY_METRICS, first, last, 86400) if aips else {}
+    daily = BedrockMetrics(target).values(ids, TOKEN_METRICS, first, last, 86400) if aips else {}
     whole = BedrockMetrics(target).values(ids, PERIOD_METRICS, first, last, int((last - first).total_seconds())) if aips else {}
     busiest: dict[str, float] = {}
     for profile in aips:
         entry = costs[profile.tags[rules.TAG_CALLER]]
         ref = ModelRef.from_source(profile.tags.get(rules.TAG_SOURCE, ""))
         for day, values in _by_day(daily, profile.profile_id).items():
-            tokens = [int(values.get(metric, 0)) for metric, _ in DAILY_METRICS]
+            tokens = [int(values.get(metric, 0)) for metric, _ in TOKEN_METRICS]
             entry.input_tokens += tokens[0]
             entry.output_tokens += tokens[1]
             entry.cache_read_tokens += tokens[2]
@@ -291,7 +284,7 @@ def _period_sum(metrics: dict[tuple[str, str, str], list[tuple[dt.datetime, floa
 
 def _by_day(metrics: dict[tuple[str, str, str], list[tuple[dt.datetime, float]]], model_id: str) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = defaultdict(dict)
-    for metric, stat in DAILY_METRICS:
+    for metric, stat in TOKEN_METRICS:
         for when, value in metrics.get((model_id, metric, stat), []):
             day = when.astimezone(dt.timezone.utc).date().isoformat()
             out[day][metric] = out[day].get(metric, 0.0) + value
