@@ -98,11 +98,3 @@ class Iam:
                 return False
             raise
         return True
-
-    @requires("iam:ListRolePolicies", "iam:ListUserPolicies")
-    def policy_names(self, principal: Principal) -> list[str]:
-        if principal.kind == "role":
-            with aws_call("iam", "ListRolePolicies", principal.arn):
-                return list(self.client.list_role_policies(RoleName=principal.name).get("PolicyNames", []))
-        with aws_call("iam", "ListUserPolicies", principal.arn):
-            return list(self.client.list_user_policies(UserName=principal.name).get("PolicyNames", []))

@@ -33,27 +33,6 @@ RECORD_COLUMNS = {
     "errorCode": "VARCHAR",
 }
 
-#: Output columns of :func:`attributed_select`, in order.
-LEDGER_COLUMNS = (
-    "request_id",
-    "ts",
-    "account",
-    "region",
-    "operation",
-    "model_id",
-    "identity_arn",
-    "caller",
-    "attributed_by",
-    "base_model",
-    "geo",
-    "input_tokens",
-    "output_tokens",
-    "cache_read",
-    "cache_write",
-    "error_code",
-    "cost_usd",
-)
-
 
 def _lit(value: Any) -> str:
     if value is None:
@@ -172,11 +151,11 @@ SELECT m.request_id, m.ts, m.account, m.region, m.operation, m.model_id, m.ident
 FROM modeled AS m LEFT JOIN prices AS p ON p.base_model = m.base_model AND p.geo = coalesce(m.geo, '')"""
 
 
-def report_select(relation: str, by: str, since: str | None = None) -> str:
+def report_select(relation: str, by: str) -> str:
     """Calls, tokens and cost per caller (× day, hour or model) over an attributed relation.
 
-    ``relation`` has :data:`LEDGER_COLUMNS` with ``ts`` as ISO-8601 text, so the grouping keys
-    are substrings and the same query runs on DuckDB and Athena.
+    ``relation`` has the columns of :func:`attributed_select`, with ``ts`` as ISO-8601 text, so the
+    grouping keys are substrings and the same query runs on DuckDB and Athena.
     """
     keys = {
         "caller": [],
@@ -186,11 +165,10 @@ def report_select(relation: str, by: str, since: str | None = None) -> str:
     }[by]
     select = ", ".join(["caller", *keys])
     group = ", ".join(str(i) for i in range(1, len(keys) + 2))
-    where = f"WHERE ts >= {_lit(since)}" if since else ""
     return (
         f"SELECT {select}, count(*) AS calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, "
         f"sum(cache_read) AS cache_read_tokens, sum(cache_write) AS cache_write_tokens, sum(coalesce(cost_usd, 0)) AS cost_usd "
-        f"FROM {relation} {where} GROUP BY {group} ORDER BY cost_usd DESC, caller"
+        f"FROM {relation} GROUP BY {group} ORDER BY cost_usd DESC, caller"
     )
 
 
