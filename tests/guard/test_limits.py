@@ -144,3 +144,17 @@ def test_unreachable_redis_fails_open_by_default_or_closed_when_asked(applied, r
     strict = _client(session, emulator, resolver, limits={"rpm": 1}, store=RedisStore(dead, fail_open=False))
     with pytest.raises(aipctl.TargetError, match="unreachable"):
         strict.converse(modelId="haiku", messages=MESSAGES)
+
+
+def test_redis_tier_state_is_found_whatever_was_asked_first(redis_url: str) -> None:
+    import redis
+
+    from aipctl.guard.limits import LimitSpec
+
+    redis.Redis.from_url(redis_url).flushdb()
+    store = RedisStore(redis_url, background_settle=False)
+    spec = LimitSpec(tier="gold", tier_weight=4.0)
+    assert store.spent("t", "2026-11-22") == 0.0  # keys for the caller looked up without a tier first
+    store.throttled("gold", 4.0)  # Bedrock throttled gold: its bucket starts empty
+    limit, wait = store.admit("t", spec, 0, "2026-11-22")
+    assert limit == "tier" and wait > 0

@@ -260,7 +260,7 @@ class RedisStore:
         self._admit = self.client.register_script(_ADMIT)
         self._settle = self.client.register_script(_SETTLE)
         self._throttled = self.client.register_script(_THROTTLED)
-        self._keys: dict[tuple[str, str], list[str]] = {}
+        self._keys: dict[tuple[str, str | None, str], list[str]] = {}
         self._queue: Any = None
         if background_settle:
             import queue
@@ -287,12 +287,15 @@ class RedisStore:
             self._queue.put((None, None, done))
             done.wait(timeout)
 
+    def _tier_key(self, tier: str | None) -> str:
+        return f"{self.prefix}:tier:{tier or '-'}"
+
     def _caller_keys(self, caller: str, tier: str | None, day: str) -> list[str]:
-        cached = self._keys.get((caller, day))
+        cached = self._keys.get((caller, tier, day))
         if cached is None:
             base = f"{self.prefix}:{{{caller}}}"  # one hash slot per caller (Redis Cluster)
-            cached = [f"{base}:rpm", f"{base}:tpm", f"{base}:usd:{day}", f"{self.prefix}:tier:{tier or '-'}"]
-            self._keys[(caller, day)] = cached
+            cached = [f"{base}:rpm", f"{base}:tpm", f"{base}:usd:{day}", self._tier_key(tier)]
+            self._keys[(caller, tier, day)] = cached
         return cached
 
     def admit(self, caller: str, spec: LimitSpec, tokens: float, day: str) -> tuple[str | None, float]:
@@ -335,7 +338,7 @@ class RedisStore:
 
     def throttled(self, tier: str, weight: float) -> None:
         with contextlib.suppress(self._errors):
-            self._throttled(keys=[f"{self.prefix}:tier:{tier}"], args=[_decrease(weight), TIER_CALM_S, TIER_START_RATE])
+            self._throttled(keys=[self._tier_key(tier)], args=[_decrease(weight), TIER_CALM_S, TIER_START_RATE])
 
     def spent(self, caller: str, day: str) -> float:
         self.flush()
