@@ -39,6 +39,13 @@ def optional_file_option(help_text: str) -> Callable[[F], F]:
     )
 
 
+def load_optional_inventory(inventory_file: str | None) -> LoadedInventory | None:
+    """The inventory given with -f, else ./aipctl.yaml when present, else None (see optional_file_option)."""
+    if inventory_file or Path(DEFAULT_INVENTORY).exists():
+        return load_inventory(inventory_file or DEFAULT_INVENTORY)
+    return None
+
+
 pass_options = click.make_pass_decorator(GlobalOptions)
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -178,10 +185,8 @@ def list_cmd(opts: GlobalOptions, inventory_file: str | None, as_json: bool, sho
     """List application inference profiles with their caller, model source, ARN and tags."""
     from aipctl.plan.reconcile import read_live_state
 
-    region = None
-    if inventory_file or Path(DEFAULT_INVENTORY).exists():
-        region = load_inventory(inventory_file or DEFAULT_INVENTORY).inventory.region
-    with opts.open(region) as target:
+    loaded = load_optional_inventory(inventory_file)
+    with opts.open(loaded.inventory.region if loaded else None) as target:
         console.announce(target)
         live = read_live_state(target, [])
     for warning in live.warnings:

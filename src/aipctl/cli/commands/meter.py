@@ -11,9 +11,8 @@ import click
 
 from aipctl._exceptions import UsageError
 from aipctl.cli import console
-from aipctl.cli.commands.core import json_option, optional_file_option, pass_options
+from aipctl.cli.commands.core import json_option, load_optional_inventory, optional_file_option, pass_options
 from aipctl.cli.main import GlobalOptions
-from aipctl.inventory import DEFAULT_INVENTORY, load_inventory
 from aipctl.meter import DEFAULT_LEDGER
 from aipctl.timeparse import parse_duration
 
@@ -48,7 +47,7 @@ def ingest_cmd(
     from aipctl.meter.ledger import batch_bytes
     from aipctl.plan.reconcile import read_live_state
 
-    loaded = load_inventory(inventory_file or DEFAULT_INVENTORY) if inventory_file or Path(DEFAULT_INVENTORY).exists() else None
+    loaded = load_optional_inventory(inventory_file)
     since = dt.timedelta(seconds=parse_duration(cloudtrail_since)) if cloudtrail_since else None
     batch_bytes()  # a bad AIPCTL_METER_BATCH_MB fails before anything is opened
     if not source.startswith(("s3://", "logs://")) and not Path(source).exists():
@@ -181,7 +180,7 @@ def athena_cmd(
         raise UsageError("--run needs --output s3://bucket/prefix/ for Athena's results")
     if output:
         parse_s3_uri(output)
-    loaded = load_inventory(inventory_file or DEFAULT_INVENTORY) if inventory_file or Path(DEFAULT_INVENTORY).exists() else None
+    loaded = load_optional_inventory(inventory_file)
     with opts.open(loaded.inventory.region if loaded else None) as target:
         console.announce(target)
         profiles = read_live_state(target, []).profiles
