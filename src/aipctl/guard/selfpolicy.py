@@ -8,6 +8,7 @@ emulator with call tracing on and fails when a traced AWS call is not covered he
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from typing import Any
 
 from aipctl.aws.permissions import REGISTRY
@@ -87,27 +88,12 @@ COMMAND_CALLS: dict[str, tuple[str, ...]] = {
     "guard watch": (*_BRAKE, *_BRAKE_TAGS, *_SPEND, "sns.Topics.publish"),
 }
 
-#: Needed by every command that talks to AWS (account shown before acting); allowed for any principal.
-ALWAYS = ("sts:GetCallerIdentity",)
-
-
 def _import_adapters() -> None:
-    for name in (
-        "athena",
-        "bedrock",
-        "budgets",
-        "ce",
-        "cloudformation",
-        "cloudtrail",
-        "cloudwatch",
-        "iam",
-        "logs",
-        "s3logs",
-        "sns",
-        "ssm",
-        "tagging",
-    ):
-        importlib.import_module(f"aipctl.aws.{name}")
+    """Import every adapter module, so each ``@requires`` is in the registry."""
+    import aipctl.aws
+
+    for module in pkgutil.iter_modules(aipctl.aws.__path__):
+        importlib.import_module(f"aipctl.aws.{module.name}")
 
 
 def actions_of(command: str) -> list[str]:
