@@ -44,31 +44,44 @@ def _role_pattern(pattern: str) -> tuple[str, str] | None:
 class Iam:
     def __init__(self, target: Target) -> None:
         self.client = target.client("iam")
+        self._listed: dict[str, list[Principal]] = {}  # kind -> every role or user, listed once per instance
 
     @requires("iam:ListRoles", "iam:ListUsers")
-    def principals_matching(self, patterns: list[str]) -> list[Principal]:
-        """Roles and users of the account whose ARN matches one of the identity patterns."""
-        wanted = [p for p in (_role_pattern(x) for x in patterns) if p is not None]
-        found: dict[str, Principal] = {}
-        for kind, operation, key in (("role", "list_roles", "Roles"), ("user", "list_users", "Users")):
-            arn_patterns = [arn for k, arn in wanted if k == kind]
-            if not arn_patterns:
-                continue
+    def _all(self, kind: str) -> list[Principal]:
+        if kind not in self._listed:
+            operation, key, name_key = (
+                ("list_roles", "Roles", "RoleName") if kind == "role" else ("list_users", "Users", "UserName")
+            )
+            found: list[Principal] = []
             kwargs: dict[str, Any] = {}
             while True:
                 with aws_call("iam", operation.title().replace("_", "")):
                     page = getattr(self.client, operation)(**kwargs)
-                for item in page.get(key, []):
-                    arn = item["Arn"]
-                    # A role ARN may carry a path (role/service/name); patterns usually say role/name.
-                    head, _, resource = arn.rpartition(":")
-                    pathless = f"{head}:{resource.split('/')[0]}/{resource.rsplit('/', 1)[-1]}"
-                    if any(fnmatch.fnmatchcase(arn, p) or fnmatch.fnmatchcase(pathless, p) for p in arn_patterns):
-                        name = item["RoleName"] if kind == "role" else item["UserName"]
-                        found[arn] = Principal(kind, name, arn)
+                found += [Principal(kind, item[name_key], item["Arn"]) for item in page.get(key, [])]
                 if not page.get("IsTruncated"):
                     break
                 kwargs["Marker"] = page["Marker"]
+            self._listed[kind] = found
+        return self._listed[kind]
+
+    @requires("iam:ListRoles", "iam:ListUsers")  # through _all
+    def principals_matching(self, patterns: list[str]) -> list[Principal]:
+        """Roles and users of the account whose ARN matches one of the identity patterns.
+
+        The account's roles and users are listed once per :class:`Iam`, however many callers ask.
+        """
+        wanted = [p for p in (_role_pattern(x) for x in patterns) if p is not None]
+        found: dict[str, Principal] = {}
+        for kind in ("role", "user"):
+            arn_patterns = [arn for k, arn in wanted if k == kind]
+            if not arn_patterns:
+                continue
+            for principal in self._all(kind):
+                # A role ARN may carry a path (role/service/name); patterns usually say role/name.
+                head, _, resource = principal.arn.rpartition(":")
+                pathless = f"{head}:{resource.split('/')[0]}/{resource.rsplit('/', 1)[-1]}"
+                if any(fnmatch.fnmatchcase(principal.arn, p) or fnmatch.fnmatchcase(pathless, p) for p in arn_patterns):
+                    found[principal.arn] = principal
         return sorted(found.values(), key=lambda p: p.arn)
 
     @requires("iam:PutRolePolicy", "iam:PutUserPolicy")

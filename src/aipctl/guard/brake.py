@@ -47,14 +47,14 @@ def caller_aips(loaded: LoadedInventory, profiles: list[LiveProfile], caller: st
     return own
 
 
-def principals_of(loaded: LoadedInventory, target: Target, caller: str) -> list[Principal]:
+def principals_of(loaded: LoadedInventory, target: Target, caller: str, iam: Iam | None = None) -> list[Principal]:
     patterns = loaded.inventory.callers[caller].identities
     if not patterns:
         raise UsageError(
             f"caller {caller!r} lists no identities: aipctl cannot tell which IAM roles or users to act on",
             hint="add its role ARNs under `identities:` in the inventory",
         )
-    found = Iam(target).principals_matching(patterns)
+    found = (iam or Iam(target)).principals_matching(patterns)
     if not found:
         raise UsageError(f"no IAM role or user in account {target.account} matches {', '.join(patterns)} (caller {caller!r})")
     return found
@@ -67,10 +67,10 @@ def _tag_value(now: dt.datetime, reason: str) -> str:
 
 def brake(loaded: LoadedInventory, target: Target, profiles: list[LiveProfile], caller: str, reason: str) -> BrakeResult:
     aips = caller_aips(loaded, profiles, caller)
-    principals = principals_of(loaded, target, caller)
+    iam = Iam(target)
+    principals = principals_of(loaded, target, caller, iam)
     arns = sorted(p.arn for p in aips)
     already = all(rules.TAG_BRAKE in p.tags for p in aips)
-    iam = Iam(target)
     for principal in principals:
         iam.put_policy(principal, brake_name(caller), brake_policy(caller, arns, reason))
     bedrock = BedrockControl(target)
@@ -84,8 +84,8 @@ def brake(loaded: LoadedInventory, target: Target, profiles: list[LiveProfile], 
 
 def release(loaded: LoadedInventory, target: Target, profiles: list[LiveProfile], caller: str) -> BrakeResult:
     aips = caller_aips(loaded, profiles, caller)
-    principals = principals_of(loaded, target, caller)
     iam = Iam(target)
+    principals = principals_of(loaded, target, caller, iam)
     removed = [p.arn for p in principals if iam.delete_policy(p, brake_name(caller))]
     bedrock = BedrockControl(target)
     tagged = [p for p in aips if rules.TAG_BRAKE in p.tags]

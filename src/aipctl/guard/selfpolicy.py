@@ -88,6 +88,7 @@ COMMAND_CALLS: dict[str, tuple[str, ...]] = {
     "guard watch": (*_BRAKE, *_BRAKE_TAGS, *_SPEND, "sns.Topics.publish"),
 }
 
+
 def _import_adapters() -> None:
     """Import every adapter module, so each ``@requires`` is in the registry."""
     import aipctl.aws

@@ -15,7 +15,7 @@ from aipctl.cli.main import GlobalOptions
 from aipctl.inventory import load_inventory
 
 
-def _managed_profiles(target: Any) -> list[Any]:
+def _live_profiles(target: Any) -> list[Any]:
     from aipctl.plan.reconcile import read_live_state
 
     return list(read_live_state(target, []).profiles)
@@ -53,14 +53,14 @@ def iam_render_cmd(
     callers = list(only) or list(loaded.inventory.callers)
     with opts.open(loaded.inventory.region) as target:
         info = console.announce(target)
-        profiles = _managed_profiles(target)
+        profiles = _live_profiles(target)
         partition = "aws"
         documents = {c: aip_only_policy(c, [p.arn for p in caller_aips(loaded, profiles, c)], partition) for c in callers}
         attached: dict[str, list[str]] = {}
         if attach or detach:
             iam = Iam(target)
             for caller in callers:
-                principals = principals_of(loaded, target, caller)
+                principals = principals_of(loaded, target, caller, iam)
                 for principal in principals:
                     if attach:
                         iam.put_policy(principal, aip_only_name(caller), documents[caller])
@@ -126,7 +126,7 @@ def _brake_common(opts: GlobalOptions, inventory_file: str, caller: str, action:
     loaded = load_inventory(inventory_file)
     with opts.open(loaded.inventory.region) as target:
         console.announce(target)
-        profiles = _managed_profiles(target)
+        profiles = _live_profiles(target)
         if action == "brake":
             result = brakes.brake(loaded, target, profiles, caller, reason)
         else:
