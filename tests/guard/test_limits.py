@@ -158,3 +158,19 @@ def test_redis_tier_state_is_found_whatever_was_asked_first(redis_url: str) -> N
     store.throttled("gold", 4.0)  # Bedrock throttled gold: its bucket starts empty
     limit, wait = store.admit("t", spec, 0, "2026-11-22")
     assert limit == "tier" and wait > 0
+
+
+def test_limit_spec_from_a_mapping_or_the_inventory() -> None:
+    from aipctl.guard.limits import LimitSpec
+    from aipctl.inventory import example_inventory, parse_inventory
+
+    callers = parse_inventory(example_inventory(), "aipctl.yaml").inventory.callers
+    assert LimitSpec.of(callers["mcp-whatsapp"]) == LimitSpec(rpm=600, tpm=400000, daily_usd=40)
+    assert LimitSpec.of(callers["mcp-whatsapp"].limits) == LimitSpec(rpm=600, tpm=400000, daily_usd=40)
+    assert LimitSpec.of(callers["mcp-hosted"]) == LimitSpec(tier="gold", tier_weight=4.0)
+    assert LimitSpec.of({"rpm": 5, "tier": "vip", "tier_weight": 9}) == LimitSpec(rpm=5, tier="vip", tier_weight=9.0)
+    with pytest.raises(aipctl.UsageError, match="tier 'vip' has no weight"):
+        LimitSpec.of({"tier": "vip"})
+    with pytest.raises(aipctl.UsageError, match="unknown limit"):
+        LimitSpec.of({"rpn": 5})
+    assert LimitSpec.of(callers["daily-briefing"]).empty

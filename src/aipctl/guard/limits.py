@@ -56,18 +56,32 @@ class LimitSpec:
     tier_weight: float = 0.0
 
     @classmethod
-    def from_inventory(cls, caller: Any, tiers: Mapping[str, float] | None = None) -> LimitSpec:
-        limits = getattr(caller, "limits", None)
-        tier = getattr(caller, "tier", None)
-        weights = dict(tiers or DEFAULT_TIERS)
-        if tier is not None and tier not in weights:
-            raise UsageError(f"tier {tier!r} has no weight (known: {', '.join(sorted(weights))})")
+    def of(cls, limits: Any, tiers: Mapping[str, float] | None = None) -> LimitSpec:
+        """From a mapping (``rpm``, ``tpm``, ``daily_usd``, ``tier``, ``tier_weight``), the inventory's
+        caller entry (its ``limits`` and ``tier``) or its ``limits`` entry alone."""
+        if isinstance(limits, LimitSpec):
+            return limits
+        if isinstance(limits, Mapping):
+            known = {"rpm", "tpm", "daily_usd", "tier", "tier_weight"}
+            unknown = set(limits) - known
+            if unknown:
+                raise UsageError(f"unknown limit(s) {', '.join(sorted(unknown))}: use {', '.join(sorted(known))}")
+            values, tier, weight = dict(limits), limits.get("tier"), limits.get("tier_weight")
+        else:  # the inventory's Caller (limits + tier) or Limits
+            entry = getattr(limits, "limits", limits)
+            values = {k: getattr(entry, k, None) for k in ("rpm", "tpm", "daily_usd")}
+            tier, weight = getattr(limits, "tier", None), None
+        if tier and not weight:
+            weights = dict(tiers or DEFAULT_TIERS)
+            if tier not in weights:
+                raise UsageError(f"tier {tier!r} has no weight (known: {', '.join(sorted(weights))}); pass tier_weight")
+            weight = weights[tier]
         return cls(
-            rpm=float(getattr(limits, "rpm", None) or 0),
-            tpm=float(getattr(limits, "tpm", None) or 0),
-            daily_usd=float(getattr(limits, "daily_usd", None) or 0),
-            tier=tier,
-            tier_weight=weights.get(tier, 0.0) if tier else 0.0,
+            rpm=float(values.get("rpm") or 0),
+            tpm=float(values.get("tpm") or 0),
+            daily_usd=float(values.get("daily_usd") or 0),
+            tier=str(tier) if tier else None,
+            tier_weight=float(weight or 0),
         )
 
     @property

@@ -314,32 +314,8 @@ def _limiter(caller: str, limits: Any, store: Any, on_limit: str) -> Any:
         return None
     from aipctl.guard.limits import Limiter, LimitSpec
 
-    if isinstance(limits, LimitSpec):
-        spec = limits
-    elif isinstance(limits, Mapping):
-        known = {"rpm", "tpm", "daily_usd", "tier", "tier_weight"}
-        unknown = set(limits) - known
-        if unknown:
-            raise UsageError(f"unknown limit(s) {', '.join(sorted(unknown))}: use {', '.join(sorted(known))}")
-        spec = LimitSpec(**{k: v for k, v in limits.items() if k != "tier"})
-        if limits.get("tier"):
-            from aipctl.guard.limits import DEFAULT_TIERS
-
-            weight = limits.get("tier_weight") or DEFAULT_TIERS.get(str(limits["tier"]))
-            if weight is None:
-                raise UsageError(f"tier {limits['tier']!r} has no weight: pass tier_weight")
-            spec = LimitSpec(spec.rpm, spec.tpm, spec.daily_usd, str(limits["tier"]), float(weight))
-    else:  # the inventory's Caller or Limits
-        spec = LimitSpec.from_inventory(limits if hasattr(limits, "limits") else _Holder(limits))
-    if spec.empty:
-        return None
-    return Limiter(caller, spec, store=store, on_limit=on_limit)
-
-
-@dataclass(frozen=True)
-class _Holder:
-    limits: Any
-    tier: str | None = None
+    spec = LimitSpec.of(limits)
+    return None if spec.empty else Limiter(caller, spec, store=store, on_limit=on_limit)
 
 
 def for_tenant(
