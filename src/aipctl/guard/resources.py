@@ -296,5 +296,5 @@ def _with_model_id(change: GuardChange, new_ids: Mapping[tuple[str, str], str]) 
             from aipctl._exceptions import AipctlError
 
             raise AipctlError(f"the AIP of {change.caller}/{change.alias} was not created; alarm {change.name} skipped")
-        text = text.replace(json.dumps(NEW_AIP)[1:-1], model_id)
+        text = text.replace(NEW_AIP, model_id)
     return dict(json.loads(text))
