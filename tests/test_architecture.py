@@ -103,3 +103,31 @@ def test_public_surface_is_sorted_and_real() -> None:
     assert aipctl.__all__ == sorted(aipctl.__all__)
     for name in aipctl.__all__:
         assert hasattr(aipctl, name)
+
+
+def test_public_surface_is_complete() -> None:
+    """Every exception of the drawn tree and every lazily loaded name is exported, and drawn."""
+    import inspect
+
+    from aipctl import _exceptions
+
+    errors = [
+        name
+        for name, value in vars(_exceptions).items()
+        if inspect.isclass(value) and issubclass(value, _exceptions.AipctlError) and value.__module__ == _exceptions.__name__
+    ]
+    assert len(errors) >= 10
+    missing = sorted(set(errors) - set(aipctl.__all__))
+    assert missing == [], f"exceptions not in aipctl.__all__: {missing}"
+    undrawn = sorted(name for name in errors if name not in (_exceptions.__doc__ or ""))
+    assert undrawn == [], f"exceptions missing from the tree in _exceptions.py's docstring: {undrawn}"
+    lazy = sorted(set(aipctl._LAZY) - set(aipctl.__all__))
+    assert lazy == [], f"lazily loaded names not in __all__: {lazy}"
+
+
+def test_product_and_emulator_agree_on_the_geo_prefixes() -> None:
+    """The emulator keeps its own copy (it never imports the product); both must name the same geos."""
+    from aipctl.inventory.rules import GEO_PREFIXES
+    from aipctl_sim.bedrock.catalog import GEO_PREFIXES as EMULATED
+
+    assert EMULATED == GEO_PREFIXES

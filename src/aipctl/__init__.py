@@ -13,7 +13,10 @@ from aipctl._exceptions import (
     LimitExceeded,
     PlanConflict,
     TargetError,
+    UnknownCaller,
+    UnknownModelForCaller,
     UsageError,
+    WiringError,
 )
 
 __version__ = "0.1.0"
@@ -26,8 +29,6 @@ _LAZY = {
     "for_tenant": "aipctl.wiring",
     "resolve": "aipctl.wiring",
     "Resolver": "aipctl.wiring",
-    "UnknownCaller": "aipctl.wiring",
-    "UnknownModelForCaller": "aipctl.wiring",
 }
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "UnknownCaller",
     "UnknownModelForCaller",
     "UsageError",
+    "WiringError",
     "__version__",
     "attach",
     "cost_of",

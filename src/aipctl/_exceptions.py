@@ -11,7 +11,10 @@ exit codes in one place (``aipctl.cli.errors``)::
     │   └── AwsAccessDenied
     ├── PlanConflict                 exit 1  live state blocks the plan (e.g. an unmanaged AIP holds a name)
     ├── ApplyFailed                  exit 1  some changes of an apply failed; carries the per-change results
-    └── LimitExceeded                exit 1  an in-path limit (rpm, tpm, daily_usd, tier) refused a runtime call
+    ├── LimitExceeded                exit 1  an in-path limit (rpm, tpm, daily_usd, tier) refused a runtime call
+    └── WiringError                  exit 1  a caller cannot be wired to its AIPs
+        ├── UnknownCaller                    no AIP is tagged for this caller (or tenant)
+        └── UnknownModelForCaller            ``attach(strict=True)``: the model id names none of the caller's AIPs
 
 botocore's ``ClientError`` is translated to :class:`AwsError` at the adapter boundary
 (``aipctl.aws``) with ``raise AwsError(...) from exc`` and nowhere else.
@@ -124,3 +127,15 @@ class LimitExceeded(AipctlError):
         self.caller = caller
         self.limit = limit
         self.retry_after = retry_after
+
+
+class WiringError(AipctlError):
+    """A caller's code cannot be routed to its AIPs."""
+
+
+class UnknownCaller(WiringError):
+    """No AIP is tagged for this caller (or tenant)."""
+
+
+class UnknownModelForCaller(WiringError):
+    """``attach(strict=True)``: the model id names no AIP of the caller, so the call would bypass it."""

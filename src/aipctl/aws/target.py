@@ -2,8 +2,9 @@
 
 The product code is identical for both: it receives a :class:`Target` and asks it for boto3
 clients. For ``sim`` the target starts the emulator on loopback (state in ``<state-dir>/sim``) or
-uses a running ``aipctl sim serve`` given by ``endpoint_url``; this module is the only product
-module that imports the emulator, and only to start it.
+uses a running ``aipctl sim serve`` given by ``endpoint_url``. This module and the ``sim serve``
+command are the only product modules that import the emulator, and only to start it
+(``tests/test_architecture.py`` checks it).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The least-privilege IAM policy aipctl itself needs, per command (``aipctl iam policy``).
 
 Each command lists the adapter methods it may call; their ``@requires`` declarations (in
-``aipctl.aws``) give the actions. ``tests/guard/test_iam.py`` runs the commands against the
+``aipctl.aws``) give the actions. ``tests/guard/test_self_policy.py`` runs the commands against the
 emulator with call tracing on and fails when a traced AWS call is not covered here.
 """
 

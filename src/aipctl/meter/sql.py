@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aipctl.inventory import LoadedInventory, rules
+from aipctl.inventory.rules import GEO_PREFIXES
 from aipctl.pricing import ModelRef, price_book
-
-GEOS = ("us", "eu", "apac", "jp", "au", "ca", "us-gov", "global")
 
 #: The columns of an invocation-log record that metering reads (schema 1.0), as DuckDB types.
 RECORD_COLUMNS = {
@@ -75,7 +74,7 @@ class Lookups:
         book = price_book()
         prices = []
         for model_id in sorted(book.models):
-            for geo in (None, *GEOS):
+            for geo in (None, *GEO_PREFIXES):
                 p = book.price(ModelRef(model_id, geo))
                 prices.append((model_id, geo or "", float(p.input), float(p.output), float(p.cache_read), float(p.cache_write)))
         return [
@@ -109,7 +108,7 @@ def attributed_select(source: str, lookups: Lookups) -> str:
     Duplicates inside ``source`` are not removed here; the caller decides how (DuckDB's ingest
     drops request ids already in the ledger).
     """
-    geo_list = ", ".join(_lit(g) for g in GEOS)
+    geo_list = ", ".join(_lit(g) for g in GEO_PREFIXES)
     ctes = ",\n".join(lookups.ctes())
     return f"""WITH {ctes},
 raw AS (

@@ -22,20 +22,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from aipctl._exceptions import AipctlError, AwsError, UsageError
+from aipctl._exceptions import AwsError, UnknownCaller, UnknownModelForCaller, UsageError
 from aipctl.inventory import rules
 from aipctl.pricing import ModelRef
 
 RUNTIME_OPERATIONS = ("Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream")
 SSM_PREFIX = "/aipctl"
-
-
-class UnknownModelForCaller(AipctlError):
-    """``attach(strict=True)``: the model id names no AIP of the caller, so the call would bypass it."""
-
-
-class UnknownCaller(AipctlError):
-    """No AIP is tagged for this caller (or tenant)."""
 
 
 def env_name(alias: str | None) -> str:

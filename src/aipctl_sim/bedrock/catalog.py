@@ -12,7 +12,20 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-GEO_NAMES = {"us": "US", "eu": "EU", "apac": "APAC", "jp": "JP", "global": "Global"}
+#: Prefixes of system-defined (cross-Region) profile ids and the names AWS gives them ("EU Claude ...").
+#: The product keeps the same list (aipctl.inventory.rules.GEO_PREFIXES); tests/test_architecture.py checks
+#: they agree, since the emulator never imports the product.
+GEO_NAMES = {
+    "us": "US",
+    "us-gov": "US-GOV",
+    "eu": "EU",
+    "apac": "APAC",
+    "jp": "JP",
+    "au": "AU",
+    "ca": "CA",
+    "global": "Global",
+}
+GEO_PREFIXES = tuple(GEO_NAMES)
 #: System profiles and models existed long before any simulated clock starts.
 CATALOG_EPOCH = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
 
