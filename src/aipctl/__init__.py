@@ -23,10 +23,12 @@ __version__ = "0.1.0"
 
 #: Imported on first use, so that `import aipctl` (and `aipctl --help`) stays fast.
 _LAZY = {
+    "Progress": "aipctl.progress",
+    "Project": "aipctl.project",
     "attach": "aipctl.wiring",
     "cost_of": "aipctl.wiring",
     "describe": "aipctl.wiring",
-    "for_tenant": "aipctl.wiring",
+    "for_tenant": "aipctl.integrations",
     "resolve": "aipctl.wiring",
     "Resolver": "aipctl.wiring",
 }
@@ -39,6 +41,8 @@ __all__ = [
     "InventoryError",
     "LimitExceeded",
     "PlanConflict",
+    "Progress",
+    "Project",
     "Resolver",
     "TargetError",
     "UnknownCaller",

@@ -79,7 +79,7 @@ def test_athena_sql_is_the_ledger_sql(cli, both_logs: str, target, session, emul
     from aipctl.inventory import load_inventory
     from aipctl.meter.ledger import read_logs_sql
     from aipctl.meter.sql import Lookups, attributed_select, report_select
-    from aipctl.plan.reconcile import read_live_state
+    from aipctl.aws.live import read_live_state
 
     result = cli("meter", "athena", "--logs", both_logs, "--by", "caller", "--json")
     assert result.code == 0, result.err
@@ -90,7 +90,7 @@ def test_athena_sql_is_the_ledger_sql(cli, both_logs: str, target, session, emul
     assert "bedrock_invocation_logs" in {t.name for t in parsed.find_all(sqlglot.exp.Table)}
     # the same statement, run on DuckDB over the very logs, equals the ledger
     assert cli("meter", "ingest", both_logs, "--json").code == 0
-    lookups = Lookups.build(load_inventory("aipctl.yaml"), read_live_state(target, []).profiles)
+    lookups = Lookups.build(load_inventory("aipctl.yaml"), read_live_state(target).profiles)
     rows = cli("meter", "query", "--by", "caller", "--json").json
     local = workdir / "logs-local"
     local.mkdir()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
+import itertools
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from aipctl.aws.errors import aws_call
 from aipctl.aws.permissions import requires
 from aipctl.aws.target import Target
+from aipctl.progress import NO_PROGRESS, Progress
 
 
 @dataclass(frozen=True)
@@ -78,17 +80,17 @@ class BedrockControl:
         return {t["key"]: t["value"] for t in answer.get("tags", [])}
 
     def with_tags(
-        self, profiles: Iterable[LiveProfile], concurrency: int = 16, on_done: Callable[[], None] | None = None
+        self, profiles: Iterable[LiveProfile], concurrency: int = 16, progress: Progress = NO_PROGRESS
     ) -> list[LiveProfile]:
         """Fetch tags of many profiles concurrently (one ListTagsForResource each)."""
+        profiles = list(profiles)
+        done = itertools.count(1)
 
         def fetch(profile: LiveProfile) -> LiveProfile:
             tagged = profile.with_tags(self.tags_of(profile.arn))
-            if on_done:
-                on_done()
+            progress("reading tags", next(done), len(profiles))
             return tagged
 
-        profiles = list(profiles)
         if len(profiles) <= 1:
             return [fetch(p) for p in profiles]
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="aipctl-tags") as pool:

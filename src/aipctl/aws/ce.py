@@ -1,10 +1,17 @@
-"""Billing adapter: cost-allocation tag status (Cost Explorer API, always in us-east-1)."""
+"""Billing adapter: cost-allocation tags and cost by tag (Cost Explorer API, always in us-east-1).
+
+Cost Explorer's answers are parsed here and nowhere else: a tag group comes back as
+``Keys: ["Application$open-webui"]`` (``"Application$"`` for usage without the tag), which
+:meth:`CostExplorer.cost_by_tags` turns into :class:`TagCost` rows.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from decimal import Decimal
+from typing import Any, Literal
 
 from aipctl.aws.errors import aws_call
 from aipctl.aws.permissions import requires
@@ -66,6 +73,15 @@ class CostAllocationTags:
         return ActivationResult(tuple(k for k in keys if k not in refused), tuple(pending))
 
 
+@dataclass(frozen=True)
+class TagCost:
+    """Unblended cost of one period for one combination of tag values (``None``: usage without the tag)."""
+
+    period_start: dt.date
+    values: tuple[str | None, ...]
+    usd: Decimal
+
+
 class CostExplorer:
     """GetCostAndUsage with its NextPageToken loop (botocore has no paginator for it)."""
 
@@ -88,6 +104,34 @@ class CostExplorer:
             token = page.get("NextPageToken")
             if not token:
                 return results
+
+    @requires("ce:GetCostAndUsage", "ce:GetDimensionValues")
+    def cost_by_tags(
+        self,
+        start: dt.date,
+        end: dt.date,
+        keys: Sequence[str],
+        *,
+        services: Sequence[str],
+        granularity: Literal["DAILY", "MONTHLY"] = "DAILY",
+    ) -> list[TagCost]:
+        """Cost of ``services`` in [start, end) grouped by up to two tag ``keys``, one row per period × values."""
+        if not services:
+            return []
+        results = self.cost_and_usage(
+            TimePeriod={"Start": start.isoformat(), "End": end.isoformat()},
+            Granularity=granularity,
+            Metrics=["UnblendedCost"],
+            GroupBy=[{"Type": "TAG", "Key": key} for key in keys],
+            Filter={"Dimensions": {"Key": "SERVICE", "Values": list(services)}},
+        )
+        rows = []
+        for period in results:
+            day = dt.date.fromisoformat(period["TimePeriod"]["Start"])
+            for group in period.get("Groups", []):
+                values = tuple(key.split("$", 1)[1] or None for key in group["Keys"])
+                rows.append(TagCost(day, values, Decimal(group["Metrics"]["UnblendedCost"]["Amount"])))
+        return rows
 
     @requires("ce:GetDimensionValues")
     def services_matching(self, start: str, end: str, text: str) -> list[str]:

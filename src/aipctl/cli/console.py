@@ -52,23 +52,24 @@ def print_json(data: Any) -> None:
 
 
 class _Bar:
-    def __init__(self, progress: Progress | None, task: Any) -> None:
-        self._progress, self._task = progress, task
+    """A :class:`aipctl.progress.Progress` drawn as a Rich bar; ``prefix`` goes before every task."""
 
-    def update(self, description: str, completed: int, total: int) -> None:
-        if self._progress is not None:
-            self._progress.update(self._task, description=description, completed=completed, total=total)
+    def __init__(self, progress: Progress | None, task: Any, prefix: str = "") -> None:
+        self._progress, self._task, self._prefix = progress, task, prefix
 
-    def advance(self, step: int = 1) -> None:
+    def __call__(self, task: str, done: int = 0, total: int | None = None) -> None:
         if self._progress is not None:
-            self._progress.advance(self._task, step)
+            self._progress.update(self._task, description=self._prefix + task, completed=done, total=total)
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None = None) -> Iterator[_Bar]:
-    """A progress bar on stderr when it is a terminal; silent otherwise (CI logs stay clean)."""
+def progress_bar(description: str, total: int | None = None, *, prefix: str = "") -> Iterator[_Bar]:
+    """A progress bar on stderr when it is a terminal; silent otherwise (CI logs stay clean).
+
+    The bar is a :class:`aipctl.progress.Progress`: pass it to anything that takes ``progress=``.
+    """
     if not err.is_terminal:
-        yield _Bar(None, None)
+        yield _Bar(None, None, prefix)
         return
     progress = Progress(
         TextColumn("{task.description}"),
@@ -79,5 +80,5 @@ def progress_bar(description: str, total: int | None = None) -> Iterator[_Bar]:
         transient=True,
     )
     with progress:
-        task = progress.add_task(description, total=total)
-        yield _Bar(progress, task)
+        task = progress.add_task(prefix + description, total=total)
+        yield _Bar(progress, task, prefix)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
+from aipctl.aws.bedrock import LiveProfile
+from aipctl.inventory import rules
 from aipctl.plan.apply import ApplyReport
 from aipctl.plan.model import Action, Plan, ProfileChange
 
@@ -40,19 +43,21 @@ def change_line(change: ProfileChange) -> Text:
     return line
 
 
+_STYLE = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red"}
+_MARK = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
+
+
 def plan_text(plan: Plan, *, show_noop: bool = False, limit: int | None = None) -> list[Text]:
     """The terraform-like plan; ``limit`` caps the change lines (the summary always shows totals)."""
+    if plan.via == "cloudformation":
+        return _stack_plan_text(plan)
     lines = [Text(f"Plan for inventory {plan.inventory_name!r} ({plan.inventory_path})", style="bold")]
     shown = [c for c in plan.changes if c.action is not Action.NOOP or show_noop]
     for change in shown[:limit]:
         lines.append(change_line(change))
     if limit is not None and len(shown) > limit:
         lines.append(Text(f"  ... and {len(shown) - limit} more (`aipctl plan` lists them all)", style="dim"))
-    for key in plan.cost_tags:
-        note = (
-            " (Billing has not seen this key yet; it appears after tagged usage, up to 24 h)" if key.current == "NotFound" else ""
-        )
-        lines.append(Text(f"    + activate cost-allocation tag {key.key} (now {key.current}){note}", style="green"))
+    lines += _cost_tag_lines(plan)
     if plan.orphans:
         lines.append(
             Text(
@@ -62,9 +67,12 @@ def plan_text(plan: Plan, *, show_noop: bool = False, limit: int | None = None) 
         )
         lines.extend(Text(f"      {o.name}  {o.arn}", style="yellow") for o in plan.orphans)
     for guard in plan.guard_actions:
-        style = {"create": "green", "update": "yellow", "delete": "red"}[guard.action]
-        mark = {"create": "+", "update": "~", "delete": "-"}[guard.action]
-        lines.append(Text(f"  {mark} {guard.action} {guard.kind} {guard.name}  ({guard.reason})", style=style))
+        lines.append(
+            Text(
+                f"  {_MARK[guard.action]} {guard.action.value} {guard.kind.value} {guard.name}  ({guard.reason})",
+                style=_STYLE[guard.action],
+            )
+        )
     if plan.guard_orphans:
         names = ", ".join(g.name for g in plan.guard_orphans)
         lines.append(
@@ -90,7 +98,39 @@ def plan_text(plan: Plan, *, show_noop: bool = False, limit: int | None = None) 
     return lines
 
 
+def _cost_tag_lines(plan: Plan) -> list[Text]:
+    lines = []
+    for key in plan.cost_tags:
+        note = (
+            " (Billing has not seen this key yet; it appears after tagged usage, up to 24 h)" if key.current == "NotFound" else ""
+        )
+        lines.append(Text(f"    + activate cost-allocation tag {key.key} (now {key.current}){note}", style="green"))
+    return lines
+
+
+def _stack_plan_text(plan: Plan) -> list[Text]:
+    lines = [Text(f"Plan for inventory {plan.inventory_name!r} ({plan.inventory_path}) via CloudFormation", style="bold")]
+    lines += [Text(f"  {s.action.value:<7} stack {s.stack}", style=_STYLE.get(s.action, "")) for s in plan.stack_actions]
+    lines += _cost_tag_lines(plan)
+    todo = len(plan.stack_actions)
+    if todo:
+        lines.append(Text(f"Plan: {todo} stack change(s), {len(plan.stacks) - todo} unchanged.", style="bold"))
+    else:
+        lines.append(Text(f"No changes. {len(plan.stacks)} stack(s) up to date.", style="bold"))
+    return lines
+
+
+def apply_json(plan: Plan, report: ApplyReport | None) -> dict[str, Any]:
+    """What ``apply --json`` prints: the plan and its result (CloudFormation: the stacks and their outputs)."""
+    if plan.via == "cloudformation":
+        result = report.to_dict() if report else {"applied": [], "failed": []}
+        return {"changes": [s.to_dict() for s in plan.stacks], **result}
+    return {"plan": plan.to_dict(), "result": report.to_dict() if report else None}
+
+
 def report_text(report: ApplyReport) -> list[Text]:
+    if report.via == "cloudformation":
+        return _stack_report_text(report)
     ok = [r for r in report.results if r.ok]
     lines = []
     for result in sorted(report.failures, key=lambda r: r.change.name):
@@ -115,8 +155,39 @@ def report_text(report: ApplyReport) -> list[Text]:
         done_guards = [g for g, e in report.guards if not e]
         lines.append(Text(f"Budgets and alarms: {len(done_guards)} applied, {len(report.guard_failures)} failed."))
         for guard, error in report.guard_failures:
-            lines.append(Text(f"  failed {guard.action} {guard.kind} {guard.name}: {error}", style="red"))
+            lines.append(Text(f"  failed {guard.action.value} {guard.kind.value} {guard.name}: {error}", style="red"))
     return lines
+
+
+def _stack_report_text(report: ApplyReport) -> list[Text]:
+    lines = []
+    for result in report.stacks:
+        if result.ok:
+            outputs = "".join(f"\n    {k}: {v}" for k, v in sorted(result.outputs.items()))
+            lines.append(Text(f"{result.change.action.value}d stack {result.change.stack}{outputs}"))
+        else:
+            lines.append(Text(f"failed {result.change.action.value} {result.change.stack}: {result.error}", style="red"))
+    if report.cost_tags and report.cost_tags.activated:
+        lines.append(Text(f"Cost-allocation tags activated: {', '.join(report.cost_tags.activated)}."))
+    return lines
+
+
+def profile_row(profile: LiveProfile) -> dict[str, Any]:
+    """One AIP as ``aipctl list`` shows it (and prints with --json)."""
+    return {
+        "caller": profile.tags.get(rules.TAG_CALLER),
+        "alias": profile.tags.get(rules.TAG_ALIAS),
+        "name": profile.name,
+        "arn": profile.arn,
+        "profile_id": profile.profile_id,
+        "model_source": profile.tags.get(rules.TAG_SOURCE),
+        "models": list(profile.models),
+        "inventory": profile.tags.get(rules.TAG_MANAGED),
+        "managed": rules.TAG_MANAGED in profile.tags,
+        "brake": profile.tags.get(rules.TAG_BRAKE),
+        "tags": dict(profile.tags),
+        "created_at": profile.created_at.isoformat() if profile.created_at else None,
+    }
 
 
 def profiles_table(rows: Iterable[Mapping[str, object]]) -> Table:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path as FsPath
@@ -51,7 +52,7 @@ class LoadedInventory:
         return f"{self.path}:{line}" if line else self.path
 
 
-def load_inventory(path: str | FsPath = DEFAULT_INVENTORY) -> LoadedInventory:
+def load_inventory(path: str | os.PathLike[str] = DEFAULT_INVENTORY) -> LoadedInventory:
     """Read, parse and validate an inventory. Raises InventoryError (all problems) or UsageError."""
     file = str(path)
     try:

@@ -52,6 +52,18 @@ STANDARD_TAG_KEYS = (TAG_APPLICATION, TAG_OWNER, TAG_ENVIRONMENT)
 AIPCTL_TAG_KEYS = (TAG_MANAGED, TAG_CALLER, TAG_ALIAS, TAG_SOURCE)
 
 
+def brake_tag(at: str, reason: str) -> str:
+    """The ``aipctl:brake`` value: ``<UTC time> <reason>``, the reason reduced to tag characters."""
+    text = re.sub(r"[^\w\s.:/=+@-]", " ", reason, flags=re.ASCII).strip()
+    return f"{at} {text}".strip()[:TAG_VALUE_MAX]
+
+
+def parse_brake_tag(value: str) -> tuple[str, str]:
+    """(time, reason) of an ``aipctl:brake`` value."""
+    at, _, reason = value.partition(" ")
+    return at, reason
+
+
 def check_tag_key(key: str) -> str | None:
     """Return a problem description for an invalid tag key, else None."""
     if not 1 <= len(key) <= TAG_KEY_MAX:

@@ -8,7 +8,7 @@ Logs); ``query`` answers per caller × day/hour/model. The attribution SQL lives
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from aipctl._exceptions import UsageError
 from aipctl.inventory import LoadedInventory
 from aipctl.meter.ledger import DEFAULT_LEDGER, IngestResult, Unit, ingest_units, ingested_names, log_cursors, open_ledger, query
 from aipctl.meter.sql import Lookups
+from aipctl.progress import NO_PROGRESS, Progress
 
 LOG_SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz")
 
@@ -93,7 +94,7 @@ def ingest(
     profiles: Iterable[Any] = (),
     target: Any = None,
     trail: list[tuple[str, str]] | None = None,
-    on_progress: Callable[[int, int, int], None] | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> IngestResult:
     """Ingest a local folder or file, ``s3://bucket/prefix`` or ``logs://LOG_GROUP`` (incremental, idempotent)."""
     lookups = Lookups.build(loaded, profiles)
@@ -107,7 +108,7 @@ def ingest(
         units, skipped = _logs_units(source, target, con)
     else:
         units, skipped = _local_units(source, ingested_names(con))
-    return ingest_units(con, units, lookups, skipped=skipped, fetch_workers=8 if remote else 2, on_progress=on_progress)
+    return ingest_units(con, units, lookups, skipped=skipped, fetch_workers=8 if remote else 2, progress=progress)
 
 
 __all__ = ["DEFAULT_LEDGER", "IngestResult", "Lookups", "ingest", "open_ledger", "query", "trail_identities"]

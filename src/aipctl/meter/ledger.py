@@ -35,6 +35,7 @@ from typing import Any
 
 from aipctl._exceptions import UsageError
 from aipctl.meter.sql import RECORD_COLUMNS, Lookups, attributed_select
+from aipctl.progress import NO_PROGRESS, Progress
 
 DEFAULT_LEDGER = ".aipctl/ledger.duckdb"
 SCHEMA_VERSION = "3"
@@ -101,7 +102,7 @@ class Unit:
     path: Path | None = None  # a local file DuckDB reads (and decompresses) itself
 
 
-def open_ledger(path: str | Path = DEFAULT_LEDGER, *, memory_limit: str | None = None) -> Any:
+def open_ledger(path: str | os.PathLike[str] = DEFAULT_LEDGER, *, memory_limit: str | None = None) -> Any:
     """Open (or create) the ledger; ``AIPCTL_METER_MEMORY`` caps DuckDB's memory (default 256MB)."""
     import duckdb
 
@@ -283,7 +284,7 @@ def ingest_units(
     *,
     skipped: int = 0,
     fetch_workers: int = 2,
-    on_progress: Callable[[int, int, int], None] | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> IngestResult:
     """Ingest ``units`` in batches, staging batch k+1 while batch k is in DuckDB."""
     batches = list(_batches(units))
@@ -306,8 +307,7 @@ def ingest_units(
                 done += len(batch)
                 read_total += read
                 new_total += fresh
-                if on_progress:
-                    on_progress(done, len(units), new_total)
+                progress("ingesting", done, len(units))
     finally:
         stager.close()
         con.execute("RESET disabled_optimizers")

@@ -18,6 +18,9 @@ from aipctl.inventory import LoadedInventory, rules
 from aipctl.inventory.rules import GEO_PREFIXES
 from aipctl.pricing import ModelRef, price_book
 
+#: The caller of a record neither an AIP nor an identity pattern attributes.
+UNATTRIBUTED = "unattributed"
+
 #: The columns of an invocation-log record that metering reads (schema 1.0), as DuckDB types.
 RECORD_COLUMNS = {
     "requestId": "VARCHAR",
@@ -135,7 +138,7 @@ identified AS (
     FROM roled AS r
 ),
 modeled AS (
-    SELECT a.*, coalesce(a.aip_caller, a.id_caller, 'unattributed') AS caller,
+    SELECT a.*, coalesce(a.aip_caller, a.id_caller, {_lit(UNATTRIBUTED)}) AS caller,
            CASE WHEN a.aip_caller IS NOT NULL THEN 'aip' WHEN a.id_caller IS NOT NULL THEN 'identity' ELSE 'none' END AS attributed_by,
            coalesce(a.aip_model, CASE WHEN split_part(a.tail, '.', 1) IN ({geo_list})
                                       THEN substr(a.tail, length(split_part(a.tail, '.', 1)) + 2) ELSE a.tail END) AS base_model,

@@ -3,25 +3,32 @@
 AWS has no transactions, so an apply that fails half-way leaves some changes done; each change is
 atomic on its own (one create carries its tags), failures are collected rather than aborting the
 rest, and re-running ``apply`` converges because planning starts again from live state.
+
+Both paths end the same way: the API path applies the AIPs, then their budgets and alarms; the
+CloudFormation path deploys one stack per caller. Each then activates the plan's cost-allocation tags.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aipctl._exceptions import AipctlError, PlanConflict
 from aipctl.aws.bedrock import BedrockControl
 from aipctl.aws.ce import ActivationResult, CostAllocationTags
+from aipctl.aws.live import CFN_STACK_TAG
 from aipctl.aws.target import Target
 from aipctl.inventory import rules
-from aipctl.plan.model import Action, Plan, ProfileChange
-from aipctl.plan.reconcile import CFN_STACK_TAG
+from aipctl.plan.guards import apply_guards
+from aipctl.plan.model import Action, GuardChange, Plan, ProfileChange
+from aipctl.plan.stacks import StackResult, apply_stacks
+from aipctl.progress import NO_PROGRESS, Progress
 
 
 @dataclass(frozen=True)
@@ -32,23 +39,59 @@ class ChangeResult:
     error: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class ApplyReport:
-    results: list[ChangeResult] = field(default_factory=list)
+    """What an apply did, per change; ``failures`` empty means the account matches the plan."""
+
+    results: tuple[ChangeResult, ...] = ()
     cost_tags: ActivationResult | None = None
     interrupted: bool = False
-    #: (GuardChange, error or None) per budget/alarm change
-    guards: list[tuple[Any, str | None]] = field(default_factory=list)
+    #: (budget or alarm change, error or None)
+    guards: tuple[tuple[GuardChange, str | None], ...] = ()
+    stacks: tuple[StackResult, ...] = ()
+    via: str = "api"
 
     @property
-    def guard_failures(self) -> list[tuple[Any, str | None]]:
+    def guard_failures(self) -> list[tuple[GuardChange, str | None]]:
         return [(g, e) for g, e in self.guards if e]
 
     @property
     def failures(self) -> list[ChangeResult]:
         return [r for r in self.results if not r.ok]
 
-    def to_dict(self) -> dict[str, object]:
+    @property
+    def stack_failures(self) -> list[StackResult]:
+        return [r for r in self.stacks if not r.ok]
+
+    def failed_names(self) -> list[tuple[str, str]]:
+        """(resource name, error) of every failed change, whatever its kind."""
+        return (
+            [(r.change.name, r.error or "") for r in self.failures]
+            + [(g.name, e or "") for g, e in self.guard_failures]
+            + [(r.change.stack, r.error or "") for r in self.stack_failures]
+        )
+
+    def _cost_tags_dict(self) -> dict[str, Any]:
+        return {
+            "activated": list(self.cost_tags.activated) if self.cost_tags else [],
+            "pending": [{"key": k, "reason": why} for k, why in self.cost_tags.pending] if self.cost_tags else [],
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.via == "cloudformation":
+            return {
+                "applied": [
+                    {"action": r.change.action.value, "stack": r.change.stack, "outputs": r.outputs} for r in self.stacks if r.ok
+                ],
+                "failed": [
+                    {"action": r.change.action.value, "stack": r.change.stack, "error": r.error} for r in self.stack_failures
+                ],
+                # (pairs, as this path has always printed them)
+                "cost_tags": {"activated": list(self.cost_tags.activated), "pending": [list(p) for p in self.cost_tags.pending]}
+                if self.cost_tags
+                else None,
+                "interrupted": self.interrupted,
+            }
         return {
             "applied": [
                 {
@@ -62,10 +105,7 @@ class ApplyReport:
                 if r.ok
             ],
             "failed": [{"action": r.change.action.value, "name": r.change.name, "error": r.error} for r in self.failures],
-            "cost_tags": {
-                "activated": list(self.cost_tags.activated) if self.cost_tags else [],
-                "pending": [{"key": k, "reason": why} for k, why in self.cost_tags.pending] if self.cost_tags else [],
-            },
+            "cost_tags": self._cost_tags_dict(),
             "guards": [{**g.to_dict(), "error": e} for g, e in self.guards],
             "interrupted": self.interrupted,
         }
@@ -82,14 +122,41 @@ def apply_plan(
     *,
     concurrency: int = 8,
     activate_cost_tags: bool = True,
-    on_result: Callable[[ChangeResult], None] | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> ApplyReport:
     """Apply ``plan`` to ``target``. Never raises for a single failed change: see the report."""
+    if plan.via == "cloudformation":
+        stacks = tuple(apply_stacks(plan.inventory_name, target, plan.stack_actions))
+        activated = None
+        if activate_cost_tags and plan.cost_tags and not any(not r.ok for r in stacks):
+            activated = CostAllocationTags(target).activate([c.key for c in plan.cost_tags])
+        return ApplyReport(stacks=stacks, cost_tags=activated, via="cloudformation")
+    results, interrupted = _apply_profiles(plan, target, concurrency, progress)
+    if interrupted:
+        return ApplyReport(tuple(results), interrupted=True)
+    activated = None
+    if activate_cost_tags and plan.cost_tags:
+        activated = CostAllocationTags(target).activate([c.key for c in plan.cost_tags])
+    guards: list[tuple[GuardChange, str | None]] = []
+    if plan.guard_actions:
+        new_ids = {
+            (r.change.caller or "", r.change.alias or ""): r.arn.rsplit("/", 1)[-1]
+            for r in results
+            if r.ok and r.arn and r.change.action in (Action.CREATE, Action.REPLACE)
+        }
+        guards = apply_guards(target, plan.guard_actions, new_ids)
+    return ApplyReport(tuple(results), activated, guards=tuple(guards))
+
+
+def _apply_profiles(plan: Plan, target: Target, concurrency: int, progress: Progress) -> tuple[list[ChangeResult], bool]:
+    """The AIP changes: creates, retags and replaces first, deletes last. (results, interrupted)."""
     bedrock = BedrockControl(target)
     run_id = uuid.uuid4().hex
-    report = ApplyReport()
+    results: list[ChangeResult] = []
     lock = threading.Lock()
     stop = threading.Event()
+    done = itertools.count(1)
+    total = len(plan.actionable)
 
     def run(change: ProfileChange) -> None:
         if stop.is_set():
@@ -100,14 +167,13 @@ def apply_plan(
         except AipctlError as exc:
             result = ChangeResult(change, False, arn=change.arn, error=str(exc))
         with lock:
-            report.results.append(result)
-        if on_result:
-            on_result(result)
+            results.append(result)
+        progress("applying", next(done), total)
 
-    phases = [
+    phases: Sequence[Sequence[ProfileChange]] = (
         [c for c in plan.actionable if c.action is not Action.DELETE],
         [c for c in plan.actionable if c.action is Action.DELETE],  # prune last: creates first keep callers served
-    ]
+    )
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="aipctl-apply") as pool:
         for phase in phases:
             futures: list[Future[None]] = [pool.submit(run, change) for change in phase]
@@ -118,20 +184,8 @@ def apply_plan(
                 for future in futures:
                     future.cancel()
                 wait(futures)
-                report.interrupted = True
-                return report
-    if activate_cost_tags and plan.cost_tags:
-        report.cost_tags = CostAllocationTags(target).activate([c.key for c in plan.cost_tags])
-    if plan.guard_actions:
-        from aipctl.guard.resources import apply_guards
-
-        new_ids = {
-            (r.change.caller or "", r.change.alias or ""): r.arn.rsplit("/", 1)[-1]
-            for r in report.results
-            if r.ok and r.arn and r.change.action in (Action.CREATE, Action.REPLACE)
-        }
-        report.guards = apply_guards(target, plan.guard_actions, new_ids)
-    return report
+                return results, True
+    return results, False
 
 
 def _apply_one(bedrock: BedrockControl, change: ProfileChange, run_id: str, inventory_name: str) -> str | None:

@@ -1,4 +1,13 @@
-"""The plan: what ``apply`` would change, computed once and consumed by rendering and applying."""
+"""The plan: what ``apply`` would change, computed once and consumed by rendering and applying.
+
+One vocabulary for every kind of change: a :class:`ResourceKind` (what) and an :class:`Action`
+(how). AIPs are created, retagged, replaced or deleted; budgets, alarms and stacks are created,
+updated or deleted; cost-allocation tags are activated::
+
+    plan = make_plan(loaded, target)                     # API path: AIPs, budgets, alarms
+    plan = make_plan(loaded, target, via="cloudformation")  # one stack per caller
+    plan.counts()  # {"create": 3, ..., "budget-create": 1, "stack-update": 2, "activate-cost-tags": 1}
+"""
 
 from __future__ import annotations
 
@@ -6,15 +15,31 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
+
+Via = Literal["api", "cloudformation"]
 
 
 class Action(str, Enum):
     CREATE = "create"
     RETAG = "retag"
     REPLACE = "replace"
+    UPDATE = "update"
     DELETE = "delete"
+    ACTIVATE = "activate"
     NOOP = "no-op"
+
+
+class ResourceKind(str, Enum):
+    PROFILE = "profile"
+    BUDGET = "budget"
+    ALARM = "alarm"
+    STACK = "stack"
+    COST_TAG = "cost-tag"
+
+
+#: The actions an AIP can take (the plan's summary always names all of them).
+PROFILE_ACTIONS = (Action.CREATE, Action.RETAG, Action.REPLACE, Action.DELETE, Action.NOOP)
 
 
 @dataclass(frozen=True)
@@ -33,8 +58,9 @@ class ProfileChange:
     remove_tags: tuple[str, ...] = ()
     old_source: str | None = None
     reason: str = ""
+    kind: ResourceKind = ResourceKind.PROFILE
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "action": self.action.value,
             "name": self.name,
@@ -50,12 +76,56 @@ class ProfileChange:
 
 
 @dataclass(frozen=True)
+class GuardChange:
+    """A budget or alarm change. ``spec`` is the AWS request shape (CreateBudget's Budget, PutMetricAlarm's arguments)."""
+
+    kind: ResourceKind  # BUDGET | ALARM
+    action: Action  # CREATE | UPDATE | DELETE | NOOP
+    name: str
+    caller: str | None
+    spec: Mapping[str, Any] = field(default_factory=dict)
+    notifications: tuple[Mapping[str, Any], ...] = ()
+    alias: str | None = None  # alarms: the AIP (new AIPs get their id at apply time)
+    reason: str = ""
+    existing: Mapping[str, Any] | None = None  # budgets: the live budget and notifications (update)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "kind": self.kind.value,
+            "action": self.action.value,
+            "name": self.name,
+            "caller": self.caller,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class StackChange:
+    """One CloudFormation stack (``bedrock-aip-<caller>``) to create, update or delete."""
+
+    action: Action  # CREATE | UPDATE | DELETE | NOOP
+    stack: str
+    caller: str | None
+    template: Mapping[str, Any] | None = None
+    kind: ResourceKind = ResourceKind.STACK
+
+    @property
+    def name(self) -> str:
+        return self.stack
+
+    def to_dict(self) -> dict[str, object]:
+        return {"action": self.action.value, "stack": self.stack, "caller": self.caller}
+
+
+@dataclass(frozen=True)
 class CostTagChange:
     key: str
     current: str  # Active | Inactive | NotFound
+    kind: ResourceKind = ResourceKind.COST_TAG
+    action: Action = Action.ACTIVATE
 
     def to_dict(self) -> dict[str, str]:
-        return {"key": self.key, "current": self.current, "action": "activate"}
+        return {"key": self.key, "current": self.current, "action": self.action.value}
 
 
 @dataclass(frozen=True)
@@ -68,31 +138,45 @@ class Plan:
     #: Managed AIPs no longer in the inventory, kept because --prune was not given.
     orphans: tuple[ProfileChange, ...] = ()
     warnings: tuple[str, ...] = ()
-    #: Budgets and alarms (aipctl.guard.resources.GuardChange), applied after the AIPs.
-    guards: tuple[Any, ...] = ()
-    guard_orphans: tuple[Any, ...] = ()
+    #: Budgets and alarms, applied after the AIPs.
+    guards: tuple[GuardChange, ...] = ()
+    guard_orphans: tuple[GuardChange, ...] = ()
+    #: How the AIPs are made: with the Bedrock API (``changes``) or as CloudFormation stacks (``stacks``).
+    via: Via = "api"
+    stacks: tuple[StackChange, ...] = ()
 
     @property
-    def guard_actions(self) -> tuple[Any, ...]:
-        return tuple(g for g in self.guards if g.action != "no-op")
+    def guard_actions(self) -> tuple[GuardChange, ...]:
+        return tuple(g for g in self.guards if g.action is not Action.NOOP)
 
     @property
     def actionable(self) -> tuple[ProfileChange, ...]:
         return tuple(c for c in self.changes if c.action is not Action.NOOP)
 
     @property
+    def stack_actions(self) -> tuple[StackChange, ...]:
+        return tuple(s for s in self.stacks if s.action is not Action.NOOP)
+
+    @property
     def has_changes(self) -> bool:
-        return bool(self.actionable or self.cost_tags or self.guard_actions)
+        return bool(self.actionable or self.cost_tags or self.guard_actions or self.stack_actions)
 
     def counts(self) -> dict[str, int]:
-        counter = Counter(c.action.value for c in self.changes)
-        guards = Counter(f"{g.kind}-{g.action}" for g in self.guard_actions)
-        return {a.value: counter.get(a.value, 0) for a in Action} | {"activate-cost-tags": len(self.cost_tags)} | dict(guards)
+        profiles = Counter(c.action for c in self.changes)
+        others = Counter(f"{c.kind.value}-{c.action.value}" for c in self.guard_actions) + Counter(
+            f"{c.kind.value}-{c.action.value}" for c in self.stack_actions
+        )
+        return (
+            {a.value: profiles.get(a, 0) for a in PROFILE_ACTIONS}
+            | {"activate-cost-tags": len(self.cost_tags)}
+            | dict(sorted(others.items()))
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "inventory": {"name": self.inventory_name, "path": self.inventory_path},
             "target": dict(self.target),
+            "via": self.via,
             "summary": self.counts(),
             "has_changes": self.has_changes,
             "changes": [c.to_dict() for c in self.changes],
@@ -100,5 +184,6 @@ class Plan:
             "orphans": [c.to_dict() for c in self.orphans],
             "guards": [g.to_dict() for g in self.guard_actions],
             "guard_orphans": [g.to_dict() for g in self.guard_orphans],
+            "stacks": [s.to_dict() for s in self.stacks],
             "warnings": list(self.warnings),
         }

@@ -11,61 +11,24 @@ Ownership rules (the safety contract):
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from aipctl._exceptions import AwsError, InventoryError, InventoryProblem, PlanConflict
 from aipctl.aws.bedrock import BedrockControl, LiveProfile
-from aipctl.aws.ce import CostAllocationTags, CostTagStatus
-from aipctl.aws.tagging import AIP_RESOURCE_TYPE, ResourceTags
+from aipctl.aws.budgets import Budgets
+from aipctl.aws.cloudwatch import Alarms
+from aipctl.aws.live import CFN_STACK_TAG, LiveState, read_live_state
 from aipctl.aws.target import Target
 from aipctl.inventory import rules
 from aipctl.inventory.loader import DesiredProfile, LoadedInventory
-from aipctl.plan.model import Action, CostTagChange, Plan, ProfileChange
+from aipctl.plan.guards import plan_guards, prefix
+from aipctl.plan.model import Action, CostTagChange, Plan, ProfileChange, Via
+from aipctl.plan.stacks import plan_stacks
+from aipctl.progress import NO_PROGRESS, Progress
 
-CFN_STACK_TAG = "aws:cloudformation:stack-name"
 DEFAULT_PROFILE_QUOTA = 1000
-
-
-@dataclass(frozen=True)
-class LiveState:
-    profiles: tuple[LiveProfile, ...]
-    cost_tags: tuple[CostTagStatus, ...]
-    warnings: tuple[str, ...] = ()
-
-
-def read_live_state(
-    target: Target, cost_tag_keys: list[str], on_progress: Callable[[str, int, int], None] | None = None
-) -> LiveState:
-    """List every AIP of the Region with its tags, and the status of the cost-allocation tags.
-
-    ListInferenceProfiles is the authoritative list. Tags come from the tagging API's index (100
-    per call) unless AIPCTL_TAG_READS=per-resource; AIPs the index does not return (new, untagged,
-    or the API is not permitted) are read with one ListTagsForResource each.
-    """
-    bedrock = BedrockControl(target)
-    listed = bedrock.list_application_profiles()
-    warnings: list[str] = []
-    indexed: dict[str, dict[str, str]] = {}
-    if listed and os.environ.get("AIPCTL_TAG_READS", "index") != "per-resource":
-        try:
-            indexed = ResourceTags(target).of_type(AIP_RESOURCE_TYPE)
-        except AwsError as exc:  # e.g. tag:GetResources not permitted
-            warnings.append(f"tagging API unavailable ({exc.code}); reading tags one AIP at a time")
-    known = [p.with_tags(indexed[p.arn]) for p in listed if p.arn in indexed]
-    missing = [p for p in listed if p.arn not in indexed]
-    done = [0]
-
-    def tick() -> None:
-        done[0] += 1
-        if on_progress:
-            on_progress("reading tags", done[0], len(missing))
-
-    profiles = known + bedrock.with_tags(missing, on_done=tick)
-    cost_tags = CostAllocationTags(target).status(cost_tag_keys) if cost_tag_keys else []
-    return LiveState(tuple(sorted(profiles, key=lambda p: p.name)), tuple(cost_tags), tuple(warnings))
 
 
 def plan_changes(
@@ -235,11 +198,20 @@ def make_plan(
     target: Target,
     *,
     prune: bool = False,
-    on_progress: Callable[[str, int, int], None] | None = None,
+    via: Via = "api",
+    progress: Progress = NO_PROGRESS,
 ) -> Plan:
-    """Read live state from ``target`` and plan; validates model sources the plan needs."""
+    """Read live state from ``target`` and plan; validates model sources the plan needs.
+
+    ``via="api"`` plans the AIPs themselves (and their budgets and alarms); ``via="cloudformation"``
+    plans one stack per caller instead. Both plan the cost-allocation tags to activate.
+    """
     info = target.describe()
-    live = read_live_state(target, list(loaded.inventory.cost_tags), on_progress)
+    live = read_live_state(target, list(loaded.inventory.cost_tags), progress)
+    if via == "cloudformation":
+        stacks = plan_stacks(loaded, target, live, prune=prune)
+        cost_tags = tuple(CostTagChange(s.key, s.status) for s in live.cost_tags if s.status != "Active")
+        return Plan(loaded.inventory.name, loaded.path, dict(info), (), cost_tags, warnings=live.warnings, via=via, stacks=stacks)
     plan = plan_changes(loaded, live, account=target.account, prune=prune, target_info=info)
     check_model_sources(loaded, plan, BedrockControl(target))
     return _with_guards(loaded, target, plan, live, prune)
@@ -247,10 +219,6 @@ def make_plan(
 
 def _with_guards(loaded: LoadedInventory, target: Target, plan: Plan, live: LiveState, prune: bool) -> Plan:
     """Add the budgets and alarms the inventory asks for (and managed ones it no longer does)."""
-    from aipctl.aws.budgets import Budgets
-    from aipctl.aws.cloudwatch import Alarms
-    from aipctl.guard.resources import plan_guards, prefix
-
     callers = loaded.inventory.callers.values()
     wants_budgets = any(c.budget for c in callers)
     wants_alarms = any(c.budget or c.limits for c in callers)
@@ -267,7 +235,7 @@ def _with_guards(loaded: LoadedInventory, target: Target, plan: Plan, live: Live
 
     live_budgets = read("budgets", Budgets(target).managed, wants_budgets)
     live_alarms = read("alarms", Alarms(target).managed, wants_alarms)
-    changes, orphans = plan_guards(loaded, live.profiles, live_budgets, live_alarms, prune=prune)
+    changes, orphans = plan_guards(loaded, live.managed(loaded), live_budgets, live_alarms, prune=prune)
     if wants_budgets and not loaded.inventory.alerts:
         warnings.append("budgets have no notifications: add `alerts: {sns_topic_arn: ..., emails: [...]}` to the inventory")
     return replace(plan, guards=tuple(changes), guard_orphans=tuple(orphans), warnings=tuple(warnings))

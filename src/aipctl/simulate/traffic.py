@@ -17,16 +17,17 @@ import json
 import math
 import random
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from aipctl._exceptions import AwsError, UsageError
 from aipctl.aws.errors import aws_call
+from aipctl.aws.live import ManagedProfiles, read_live_state
 from aipctl.aws.simctl import SimControl
 from aipctl.aws.target import Target
-from aipctl.inventory import LoadedInventory, rules
+from aipctl.inventory import LoadedInventory
+from aipctl.progress import NO_PROGRESS, Progress
 
 EMBEDDING_HINTS = ("embed",)
 _TOPICS = (
@@ -88,13 +89,9 @@ def diurnal(hour: int) -> float:
     return 0.15 + 0.85 * max(0.0, math.sin(math.pi * (hour - 6) / 14)) if 6 <= hour <= 20 else 0.15
 
 
-def plan_callers(loaded: LoadedInventory, live: list[Any], bypass: str | None, account: str) -> list[CallerPlan]:
+def plan_callers(loaded: LoadedInventory, managed: ManagedProfiles, bypass: str | None, account: str) -> list[CallerPlan]:
     inventory = loaded.inventory
-    arns = {
-        (p.tags.get(rules.TAG_CALLER), p.tags.get(rules.TAG_ALIAS)): p.arn
-        for p in live
-        if p.tags.get(rules.TAG_MANAGED) == inventory.name
-    }
+    arns = {(d.caller, d.alias): p.arn for d in loaded.profiles if (p := managed.get(d.caller, d.alias))}
     missing = sorted(f"{d.caller}/{d.alias}" for d in loaded.profiles if (d.caller, d.alias) not in arns)
     if missing:
         raise UsageError(
@@ -158,7 +155,7 @@ def run_traffic(
     calls_per_day: int = 40,
     bypass: str | None = None,
     concurrency: int = 4,
-    on_hour: Callable[[int, int], None] | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> TrafficReport:
     """Drive ``days`` of traffic; returns what was sent (the emulator records what it received)."""
     if target.kind != "sim" or not target.endpoint_url:
@@ -166,11 +163,8 @@ def run_traffic(
     import boto3
     from botocore.config import Config
 
-    from aipctl.plan.reconcile import read_live_state
-
     control = SimControl(target.endpoint_url)
-    live = list(read_live_state(target, []).profiles)
-    plans = plan_callers(loaded, live, bypass, target.account)
+    plans = plan_callers(loaded, read_live_state(target).managed(loaded), bypass, target.account)
     config = Config(retries={"mode": "standard", "total_max_attempts": 6}, max_pool_connections=concurrency * 2)
     clients = {
         p.caller: boto3.Session(region_name=target.region, **_credentials(target, p)).client(
@@ -208,8 +202,7 @@ def run_traffic(
                     report.errors[caller] += 1
         control.advance(3600)
         report.hours += 1
-        if on_hour:
-            on_hour(index + 1, hours)
+        progress("simulating traffic", index + 1, hours)
     report.end = control.clock()["now"]
     return report
 

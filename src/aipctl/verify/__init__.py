@@ -18,13 +18,16 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aipctl.aws.cloudtrail import RuntimeCall, Trail, reading_estimate
+from aipctl.aws.live import ManagedProfiles, read_live_state
+from aipctl.aws.s3logs import InvocationLogs
 from aipctl.aws.target import Target
-from aipctl.inventory import LoadedInventory, rules
+from aipctl.inventory import LoadedInventory
+from aipctl.progress import NO_PROGRESS, Progress
 
 
 @dataclass
@@ -151,18 +154,6 @@ def _role_of(principal_arn: str) -> str | None:
     return f"{partition_account}:role/{rest.split('/')[0]}"
 
 
-def aip_owners(loaded: LoadedInventory, profiles: Iterable[Any]) -> dict[str, str]:
-    """ARN and short id of each of the inventory's AIPs -> caller."""
-    owners = {}
-    for profile in profiles:
-        if (
-            profile.tags.get(rules.TAG_MANAGED) == loaded.inventory.name
-            and profile.tags.get(rules.TAG_CALLER) in loaded.inventory.callers
-        ):
-            owners[profile.arn] = owners[profile.profile_id] = profile.tags[rules.TAG_CALLER]
-    return owners
-
-
 def log_record_call(record: dict[str, Any]) -> RuntimeCall:
     """A model invocation log record as a RuntimeCall (no session issuer: the role is derived)."""
     arn = str((record.get("identity") or {}).get("arn", ""))
@@ -185,16 +176,15 @@ def verify(
     now: dt.datetime | None = None,
     use_cloudtrail: bool = True,
     logs_uri: str | None = None,
-    on_progress: Callable[[str], None] | None = None,
+    managed: ManagedProfiles | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> VerifyReport:
-    from aipctl.aws.s3logs import InvocationLogs
-    from aipctl.plan.reconcile import read_live_state
-
+    """Classify every runtime call of the last ``since`` from CloudTrail and/or invocation logs."""
     end = now or dt.datetime.now(dt.timezone.utc)
     start = end - since
-    live = read_live_state(target, [])
+    mine = managed if managed is not None else read_live_state(target).managed(loaded)
     classifier = Classifier(
-        aip_owners(loaded, live.profiles),
+        mine.owners(),
         [(c, p) for c, entry in loaded.inventory.callers.items() for p in entry.identities],
         loaded.inventory.callers,
     )
@@ -208,11 +198,9 @@ def verify(
         def page_read(name: str, count: int, oldest: dt.datetime | None) -> None:
             nonlocal pages
             pages += 1
-            if on_progress and oldest is not None:
+            if oldest is not None:
                 left = reading_estimate(start, end, oldest, pages, trail.rate or 1e9)
-                on_progress(
-                    f"CloudTrail {name}: {classifier.count:,} calls read, ~{left:.0f} s left at {trail.rate:g} requests/s"
-                )
+                progress(f"CloudTrail {name}: {classifier.count:,} calls read, ~{left:.0f} s left at {trail.rate:g} requests/s")
 
         for call in trail.runtime_calls(start, end, page_read):
             classifier.add(call)

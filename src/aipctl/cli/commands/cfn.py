@@ -1,4 +1,4 @@
-"""aipctl cfn render, and the CloudFormation flavour of apply."""
+"""aipctl cfn render (``apply --via cloudformation`` deploys the same templates as stacks)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ from pathlib import Path
 
 import click
 
-from aipctl._exceptions import ApplyFailed
 from aipctl.cli import console
-from aipctl.cli.commands.core import _confirm, file_option
-from aipctl.cli.main import GlobalOptions
-from aipctl.inventory import LoadedInventory, load_inventory
+from aipctl.cli.options import file_option
+from aipctl.inventory import load_inventory
 
 
 @click.group("cfn")
@@ -45,44 +43,3 @@ def render_cmd(inventory_file: str, out_dir: str, callers: tuple[str, ...]) -> N
         path = out / f"{stack_name(caller)}.yaml"
         path.write_text(to_yaml(render_caller_template(loaded, caller)), encoding="utf-8")
         console.note(f"wrote {path}")
-
-
-def apply_stacks(
-    opts: GlobalOptions, loaded: LoadedInventory, *, as_json: bool, yes: bool, prune: bool, skip_cost_tags: bool
-) -> int:
-    from aipctl.aws.ce import CostAllocationTags
-    from aipctl.cfn import deploy
-
-    with opts.open(loaded.inventory.region) as target:
-        info = console.announce(target)
-        changes = deploy.plan_stacks(loaded, target, prune=prune)
-        todo = [c for c in changes if c.action != "no-op"]
-        for change in todo:
-            console.err.print(f"  {change.action:<7} stack {change.stack}", highlight=False)
-        if not todo:
-            console.note(f"No changes. {len(changes)} stack(s) up to date.")
-            if as_json:
-                console.print_json(deploy.StackReport(changes).to_dict())
-            return 0
-        _confirm(yes, info)
-        report = deploy.apply_stacks(loaded, target, todo)
-        activation = None
-        if not skip_cost_tags and not report.failed:
-            activation = CostAllocationTags(target).activate(loaded.inventory.cost_tags)
-    if as_json:
-        out = report.to_dict()
-        out["cost_tags"] = (
-            {"activated": list(activation.activated), "pending": [list(p) for p in activation.pending]} if activation else None
-        )
-        console.print_json(out)
-    else:
-        for change, outputs in report.applied:
-            console.out.print(
-                f"{change.action}d stack {change.stack}" + "".join(f"\n    {k}: {v}" for k, v in sorted(outputs.items())),
-                highlight=False,
-            )
-        for change, error in report.failed:
-            console.err.print(f"[red]failed[/] {change.action} {change.stack}: {error}", highlight=False)
-    if report.failed:
-        raise ApplyFailed(f"{len(report.failed)} stack(s) failed", failures=[(c.stack, e) for c, e in report.failed])
-    return 0

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from aipctl._exceptions import UsageError
 from aipctl.cli import console
-from aipctl.cli.commands.core import file_option, json_option, pass_options
 from aipctl.cli.main import GlobalOptions
+from aipctl.cli.options import file_option, json_option, open_project, pass_options
 from aipctl.inventory import load_inventory
 
-
-def _live_profiles(target: Any) -> list[Any]:
-    from aipctl.plan.reconcile import read_live_state
-
-    return list(read_live_state(target, []).profiles)
+if TYPE_CHECKING:
+    from aipctl.guard.watch import WatchPass
 
 
 @click.group("iam")
@@ -47,20 +44,17 @@ def iam_render_cmd(
     if (attach or detach) and not yes:
         raise UsageError("--attach/--detach change what callers may invoke; pass --yes to confirm")
     loaded = load_inventory(inventory_file)
-    unknown = sorted(set(only) - set(loaded.inventory.callers))
-    if unknown:
-        raise UsageError(f"unknown caller(s) {', '.join(unknown)} in {loaded.path}")
     callers = list(only) or list(loaded.inventory.callers)
-    with opts.open(loaded.inventory.region) as target:
-        info = console.announce(target)
-        profiles = _live_profiles(target)
-        partition = "aws"
-        documents = {c: aip_only_policy(c, [p.arn for p in caller_aips(loaded, profiles, c)], partition) for c in callers}
+    with open_project(opts, loaded) as project:
+        project.check_callers(only)
+        info = project.describe()
+        managed = project.managed()
+        documents = {c: aip_only_policy(c, [p.arn for p in caller_aips(loaded, managed, c)], "aws") for c in callers}
         attached: dict[str, list[str]] = {}
         if attach or detach:
-            iam = Iam(target)
+            iam = Iam(project.target)
             for caller in callers:
-                principals = principals_of(loaded, target, caller, iam)
+                principals = principals_of(loaded, project.target, caller, iam)
                 for principal in principals:
                     if attach:
                         iam.put_policy(principal, aip_only_name(caller), documents[caller])
@@ -100,37 +94,28 @@ def iam_policy_cmd(command: str | None, as_json: bool) -> None:
         console.out.print(json.dumps(document, indent=2), highlight=False)
 
 
-def _print_pass(result: dict[str, Any], count: int) -> None:
+def _print_pass(result: WatchPass, count: int) -> None:
     from rich.table import Table
 
-    table = Table(header_style="bold", title=f"guard pass {count} at {result['at'][:19]}Z, spend from {result['source']}")
+    table = Table(header_style="bold", title=f"guard pass {count} at {result.at[:19]}Z, spend from {result.source}")
     for column in ("caller", "month to date", "budget", "used", "state"):
         table.add_column(column, justify="left" if column in ("caller", "state") else "right")
-    for row in result["callers"]:
-        budget = row.get("budget_usd")
+    for row in result.callers:
         table.add_row(
-            row["caller"],
-            f"${row['spent_usd']:,.4f}",
-            f"${budget:,.2f}" if budget else "–",
-            f"{row['percent']:.1f}%" if budget else "–",
-            "[red]braked[/red]" if row["braked"] else "",
+            row.caller,
+            f"${row.spent_usd:,.4f}",
+            f"${row.budget_usd:,.2f}" if row.budget_usd else "–",
+            f"{row.percent:.1f}%" if row.budget_usd and row.percent is not None else "–",
+            "[red]braked[/red]" if row.braked else "",
         )
     console.out.print(table)
-    for event in result["events"]:
-        console.out.print(f"{event['caller']}: {event['kind']}: {event['message']}")
+    for event in result.events:
+        console.out.print(f"{event.caller}: {event.kind}: {event.message}")
 
 
 def _brake_common(opts: GlobalOptions, inventory_file: str, caller: str, action: str, reason: str, as_json: bool) -> None:
-    from aipctl.guard import brake as brakes
-
-    loaded = load_inventory(inventory_file)
-    with opts.open(loaded.inventory.region) as target:
-        console.announce(target)
-        profiles = _live_profiles(target)
-        if action == "brake":
-            result = brakes.brake(loaded, target, profiles, caller, reason)
-        else:
-            result = brakes.release(loaded, target, profiles, caller)
+    with open_project(opts, load_inventory(inventory_file)) as project:
+        result = project.brake(caller, reason) if action == "brake" else project.release(caller)
     if as_json:
         console.print_json(result.to_dict())
         return
@@ -209,13 +194,13 @@ def guard_watch_cmd(
     """Compute month-to-date spend per caller, alert at thresholds, brake at brake_at, release next month."""
     import time
 
-    from aipctl.guard.watch import Watch
-
-    loaded = load_inventory(inventory_file)
-    with opts.open(loaded.inventory.region) as target:
-        console.announce(target)
-        watch = Watch(
-            loaded, target, source=source, ledger=ledger, ingest_from=ingest_from, dry_run=dry_run, state_file=state_file
+    with open_project(opts, load_inventory(inventory_file)) as project:
+        watch = project.watch(
+            source=source,  # type: ignore[arg-type]
+            ledger=ledger,
+            ingest_from=ingest_from,
+            dry_run=dry_run,
+            state_file=state_file,
         )
         count = 0
         try:
@@ -223,7 +208,7 @@ def guard_watch_cmd(
                 result = watch.run_once()
                 count += 1
                 if as_json:
-                    console.print_json(result)
+                    console.print_json(result.to_dict())
                 else:
                     _print_pass(result, count)
                 sys.stdout.flush()

@@ -11,8 +11,8 @@ import click
 
 from aipctl._exceptions import UsageError
 from aipctl.cli import console
-from aipctl.cli.commands.core import json_option, load_optional_inventory, optional_file_option, pass_options
 from aipctl.cli.main import GlobalOptions
+from aipctl.cli.options import json_option, load_optional_inventory, open_project, optional_file_option, pass_options
 from aipctl.meter import DEFAULT_LEDGER
 from aipctl.timeparse import parse_duration
 
@@ -43,30 +43,17 @@ def ingest_cmd(
     opts: GlobalOptions, source: str, inventory_file: str | None, cloudtrail_since: str | None, ledger: str, as_json: bool
 ) -> None:
     """Ingest invocation logs: a local folder, s3://bucket/prefix or logs://LOG_GROUP (incremental, idempotent)."""
-    from aipctl.meter import ingest, open_ledger, trail_identities
+    from aipctl.meter import open_ledger
     from aipctl.meter.ledger import batch_bytes
-    from aipctl.plan.reconcile import read_live_state
 
     loaded = load_optional_inventory(inventory_file)
     since = dt.timedelta(seconds=parse_duration(cloudtrail_since)) if cloudtrail_since else None
     batch_bytes()  # a bad AIPCTL_METER_BATCH_MB fails before anything is opened
     if not source.startswith(("s3://", "logs://")) and not Path(source).exists():
         raise UsageError(f"no such folder or file {source!r}")
-    con = open_ledger(ledger)
-    with opts.open(loaded.inventory.region if loaded else None) as target:
-        console.announce(target)
-        profiles = read_live_state(target, []).profiles
-        trail = trail_identities(target, since) if since else None
-        with console.progress_bar("ingesting") as bar:
-            result = ingest(
-                con,
-                source,
-                loaded=loaded,
-                profiles=profiles,
-                target=target,
-                trail=trail,
-                on_progress=lambda done, total, _new: bar.update("ingesting", done, total),
-            )
+    open_ledger(ledger).close()  # an unusable ledger fails before the target is opened
+    with open_project(opts, loaded) as project, console.progress_bar("ingesting") as bar:
+        result = project.ingest(source, ledger, trail_since=since, progress=bar)
     data = {
         "files": result.files,
         "skipped_files": result.skipped_files,
@@ -173,7 +160,6 @@ def athena_cmd(
     """
     from aipctl.aws.s3logs import parse_s3_uri
     from aipctl.meter.sql import Lookups, athena_ddl, attributed_select, report_select, to_athena
-    from aipctl.plan.reconcile import read_live_state
 
     parse_s3_uri(log_uri)
     if run_it and not output:
@@ -181,11 +167,10 @@ def athena_cmd(
     if output:
         parse_s3_uri(output)
     loaded = load_optional_inventory(inventory_file)
-    with opts.open(loaded.inventory.region if loaded else None) as target:
-        console.announce(target)
-        profiles = read_live_state(target, []).profiles
+    with open_project(opts, loaded) as project:
+        target = project.target
         account, region = target.account, target.region
-        lookups = Lookups.build(loaded, profiles)
+        lookups = Lookups.build(loaded, project.live().profiles)
         ddl = athena_ddl(log_uri, account, region, table)
         attributed = f"({attributed_select(table, lookups)})"
         sql = to_athena(report_select(attributed, by))

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from aipctl.cli import console
-from aipctl.cli.commands.core import file_option, json_option, pass_options
 from aipctl.cli.main import GlobalOptions
+from aipctl.cli.options import file_option, json_option, open_project, pass_options
 from aipctl.inventory import load_inventory
 from aipctl.timeparse import parse_duration
+
+if TYPE_CHECKING:
+    from aipctl.report import CostReport
 
 
 @click.command("report")
@@ -53,39 +56,21 @@ def report_cmd(
 ) -> None:
     """Cost per caller from Cost Explorer, CloudWatch metrics per AIP, a token-based estimate and the ledger."""
     from aipctl.meter import DEFAULT_LEDGER
-    from aipctl.report import add_ledger, build_report
 
     if ledger is not None and not Path(ledger).exists():
         raise click.BadParameter(f"no ledger at {ledger} (create one with `aipctl meter ingest`)", param_hint="--ledger")
     ledger = ledger or (DEFAULT_LEDGER if Path(DEFAULT_LEDGER).exists() else None)
-
-    loaded = load_inventory(inventory_file)
     window = dt.timedelta(seconds=parse_duration(since))
-    with opts.open(loaded.inventory.region) as target:
-        info = console.announce(target)
-        now = target.now()
-        with console.progress_bar("reading") as bar:
-            report = build_report(
-                loaded,
-                target,
-                since=window,
-                now=now,
-                second_key=second_key,
-                on_step=lambda text: bar.update(f"reading {text}", 0, 0),
-            )
-            if with_coverage:
-                from aipctl.verify import verify
-
-                checked = verify(loaded, target, since=window, now=now)
-                report.coverage = {c.caller: c.to_dict(1.0) for c in checked.callers}
-            if ledger:
-                bar.update("reading the ledger", 0, 0)
-                add_ledger(report, ledger)
+    with open_project(opts, load_inventory(inventory_file)) as project, console.progress_bar("reading") as bar:
+        now = project.now()
+        coverage = project.verify(window, now=now) if with_coverage else None
+        report = project.report(window, second_key=second_key, ledger=ledger, coverage=coverage, now=now, progress=bar)
+        info = project.describe()
     emit(report, info, top=top, as_json=as_json, csv_out=csv_out, markdown_out=markdown_out, html_out=html_out)
 
 
 def emit(
-    report: Any,
+    report: CostReport,
     info: dict[str, str],
     *,
     top: int,
@@ -115,7 +100,7 @@ def emit(
         _table(report, top)
 
 
-def _table(report: Any, top: int) -> None:
+def _table(report: CostReport, top: int) -> None:
     from rich.table import Table
 
     data = report.to_dict()

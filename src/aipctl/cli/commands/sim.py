@@ -13,8 +13,8 @@ import click
 from aipctl._exceptions import UsageError
 from aipctl.aws.simctl import SimControl
 from aipctl.cli import console
-from aipctl.cli.commands.core import json_option, pass_options
 from aipctl.cli.main import GlobalOptions
+from aipctl.cli.options import json_option, open_project, pass_options
 from aipctl.timeparse import parse_duration
 
 endpoint_option = click.option(
@@ -198,24 +198,13 @@ def traffic_cmd(
     from dataclasses import replace
 
     from aipctl.inventory import load_inventory
-    from aipctl.simulate.traffic import run_traffic
 
     loaded = load_inventory(inventory_file)
     if opts.target != "sim":
         raise UsageError("traffic is generated against the emulator only (drop --target aws)")
     scoped = replace(opts, endpoint_url=endpoint or opts.endpoint_url)
-    with scoped.open(loaded.inventory.region) as target:
-        console.announce(target)
-        with console.progress_bar("simulating traffic", total=round(days * 24)) as bar:
-            report = run_traffic(
-                loaded,
-                target,
-                days=days,
-                seed=seed,
-                calls_per_day=calls_per_day,
-                bypass=bypass,
-                on_hour=lambda done, total: bar.update("simulating traffic", done, total),
-            )
+    with open_project(scoped, loaded) as project, console.progress_bar("simulating traffic", total=round(days * 24)) as bar:
+        report = project.traffic(days, seed=seed, calls_per_day=calls_per_day, bypass=bypass, progress=bar)
     if as_json:
         console.print_json(report.to_dict())
         return

@@ -5,21 +5,21 @@ from __future__ import annotations
 import click
 
 from aipctl.cli import console
-from aipctl.cli.commands.core import json_option, optional_file_option, pass_options
 from aipctl.cli.main import GlobalOptions
-from aipctl.inventory import DEFAULT_INVENTORY, load_inventory
+from aipctl.cli.options import json_option, open_project, optional_file_option, pass_options
+from aipctl.inventory import DEFAULT_INVENTORY, LoadedInventory, load_inventory
 
 NOT_RETROACTIVE = (
     "activation is not retroactive: only usage after activation carries the tag, and Cost Explorer shows it within about 24 hours"
 )
 
 
-def _keys_and_region(inventory_file: str | None, keys: tuple[str, ...]) -> tuple[list[str], str | None]:
+def _keys_and_inventory(inventory_file: str | None, keys: tuple[str, ...]) -> tuple[list[str], LoadedInventory | None]:
+    """--key values (the inventory, if given, only picks the Region), else the inventory's cost_tags."""
     if keys:
-        region = load_inventory(inventory_file).inventory.region if inventory_file else None
-        return list(keys), region
+        return list(keys), load_inventory(inventory_file) if inventory_file else None
     loaded = load_inventory(inventory_file or DEFAULT_INVENTORY)
-    return list(loaded.inventory.cost_tags), loaded.inventory.region
+    return list(loaded.inventory.cost_tags), loaded
 
 
 keys_option = click.option(
@@ -41,10 +41,9 @@ def activate_cmd(opts: GlobalOptions, inventory_file: str | None, keys: tuple[st
     """Activate tag keys for cost allocation (UpdateCostAllocationTagsStatus, 20 per call)."""
     from aipctl.aws.ce import CostAllocationTags
 
-    wanted, region = _keys_and_region(inventory_file, keys)
-    with opts.open(region) as target:
-        console.announce(target)
-        result = CostAllocationTags(target).activate(wanted)
+    wanted, loaded = _keys_and_inventory(inventory_file, keys)
+    with open_project(opts, loaded) as project:
+        result = CostAllocationTags(project.target).activate(wanted)
     if as_json:
         console.print_json({"activated": list(result.activated), "pending": [{"key": k, "reason": r} for k, r in result.pending]})
     else:
@@ -67,10 +66,9 @@ def status_cmd(opts: GlobalOptions, inventory_file: str | None, keys: tuple[str,
 
     from aipctl.aws.ce import CostAllocationTags
 
-    wanted, region = _keys_and_region(inventory_file, keys)
-    with opts.open(region) as target:
-        console.announce(target)
-        statuses = CostAllocationTags(target).status(wanted)
+    wanted, loaded = _keys_and_inventory(inventory_file, keys)
+    with open_project(opts, loaded) as project:
+        statuses = CostAllocationTags(project.target).status(wanted)
     if as_json:
         console.print_json([{"key": s.key, "status": s.status, "last_updated": s.last_updated} for s in statuses])
         return

@@ -7,8 +7,8 @@ import datetime as dt
 import click
 
 from aipctl.cli import console
-from aipctl.cli.commands.core import file_option, json_option, pass_options
 from aipctl.cli.main import GlobalOptions
+from aipctl.cli.options import file_option, json_option, open_project, pass_options
 from aipctl.inventory import load_inventory
 from aipctl.timeparse import parse_duration
 from aipctl.verify import VerifyReport
@@ -41,28 +41,23 @@ def verify_cmd(
 ) -> int:
     """Prove from CloudTrail (and invocation logs) that each caller calls its AIPs; name bypassers."""
     from aipctl._exceptions import UsageError
-    from aipctl.verify import verify
+    from aipctl.aws.cloudtrail import lookup_rate
 
     loaded = load_inventory(inventory_file)
     window = dt.timedelta(seconds=parse_duration(since))
     if source in ("logs", "both") and not logs_uri:
         raise UsageError("--source logs needs --logs s3://bucket/prefix")
-    with opts.open(loaded.inventory.region) as target:
-        console.announce(target)
-        from aipctl.aws.cloudtrail import lookup_rate
-
-        console.note(
-            f"reading CloudTrail LookupEvents at most {lookup_rate():g} requests/s (50 events each) for the last {since}"
-        )
-        with console.progress_bar("reading CloudTrail") as bar:
-            report = verify(
-                loaded,
-                target,
-                since=window,
-                now=target.now(),
+    with open_project(opts, loaded) as project:
+        if source != "logs":
+            console.note(
+                f"reading CloudTrail LookupEvents at most {lookup_rate():g} requests/s (50 events each) for the last {since}"
+            )
+        with console.progress_bar("reading CloudTrail" if source != "logs" else "reading invocation logs") as bar:
+            report = project.verify(
+                window,
                 use_cloudtrail=source != "logs",
                 logs_uri=logs_uri if source != "cloudtrail" else None,
-                on_progress=lambda text: bar.update(text, 0, 0),
+                progress=bar,
             )
     failing = report.failing(min_coverage)
     if as_json:

@@ -7,50 +7,37 @@ conflict, so the two ways of managing one caller never fight over it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from aipctl._exceptions import AipctlError, PlanConflict
-from aipctl.aws.bedrock import BedrockControl
 from aipctl.aws.cloudformation import Stacks
+from aipctl.aws.live import CFN_STACK_TAG, LiveState
 from aipctl.aws.target import Target
 from aipctl.cfn.template import STACK_PREFIX, render_caller_template, stack_name, template_parameters
 from aipctl.inventory import rules
 from aipctl.inventory.loader import LoadedInventory
-from aipctl.plan.reconcile import CFN_STACK_TAG
+from aipctl.plan.model import Action, StackChange
 
 
 @dataclass(frozen=True)
-class StackChange:
-    action: str  # create | update | delete | no-op
-    stack: str
-    caller: str | None
-    template: dict[str, Any] | None = None
+class StackResult:
+    """What applying one stack change did: its outputs (the AIP ARNs), or the error."""
+
+    change: StackChange
+    outputs: dict[str, str]
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
 
 
-@dataclass
-class StackReport:
-    changes: list[StackChange]
-    applied: list[tuple[StackChange, dict[str, str]]] = field(default_factory=list)
-    failed: list[tuple[StackChange, str]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "changes": [{"action": c.action, "stack": c.stack, "caller": c.caller} for c in self.changes],
-            "applied": [{"action": c.action, "stack": c.stack, "outputs": outputs} for c, outputs in self.applied],
-            "failed": [{"action": c.action, "stack": c.stack, "error": error} for c, error in self.failed],
-        }
-
-
-def plan_stacks(loaded: LoadedInventory, target: Target, prune: bool = False) -> list[StackChange]:
+def plan_stacks(loaded: LoadedInventory, target: Target, live: LiveState, prune: bool = False) -> tuple[StackChange, ...]:
     inventory = loaded.inventory
     stacks = Stacks(target)
     existing = {s.name: s for s in stacks.list_stacks() if s.status != "DELETE_COMPLETE"}
-    api_managed = {
-        p.name: p
-        for p in BedrockControl(target).with_tags(BedrockControl(target).list_application_profiles())
-        if CFN_STACK_TAG not in p.tags
-    }
+    api_managed = {p.name: p for p in live.profiles if CFN_STACK_TAG not in p.tags}
     conflicts = [
         f"{loaded.where('callers', d.caller)}: AIP {d.name!r} already exists outside CloudFormation ({api_managed[d.name].arn})"
         for d in loaded.profiles
@@ -72,38 +59,40 @@ def plan_stacks(loaded: LoadedInventory, target: Target, prune: bool = False) ->
         name = stack_name(caller)
         template = render_caller_template(loaded, caller)
         if name not in existing:
-            changes.append(StackChange("create", name, caller, template))
+            changes.append(StackChange(Action.CREATE, name, caller, template))
         elif (
             stacks.template_of(name) != template
             or dict(existing[name].parameters) != template_parameters(template)
             or existing[name].status.endswith("FAILED")
         ):
-            changes.append(StackChange("update", name, caller, template))
+            changes.append(StackChange(Action.UPDATE, name, caller, template))
         else:
-            changes.append(StackChange("no-op", name, caller))
+            changes.append(StackChange(Action.NOOP, name, caller))
     if prune:
         wanted = {stack_name(c) for c in inventory.callers}
         changes.extend(
-            StackChange("delete", s.name, s.tags.get(rules.TAG_CALLER))
+            StackChange(Action.DELETE, s.name, s.tags.get(rules.TAG_CALLER))
             for s in existing.values()
             if s.name.startswith(STACK_PREFIX) and s.tags.get(rules.TAG_MANAGED) == inventory.name and s.name not in wanted
         )
-    return changes
+    return tuple(changes)
 
 
-def apply_stacks(loaded: LoadedInventory, target: Target, changes: list[StackChange]) -> StackReport:
+def apply_stacks(inventory_name: str, target: Target, changes: Sequence[StackChange]) -> list[StackResult]:
+    """Deploy the changes one stack at a time (each waits for its stack to settle)."""
     stacks = Stacks(target)
-    report = StackReport(changes)
+    results: list[StackResult] = []
     for change in changes:
-        tags = {rules.TAG_MANAGED: loaded.inventory.name, rules.TAG_CALLER: change.caller or ""}
+        tags = {rules.TAG_MANAGED: inventory_name, rules.TAG_CALLER: change.caller or ""}
         try:
-            if change.action in ("create", "update") and change.template:
-                deploy = stacks.create if change.action == "create" else stacks.update
-                stack = deploy(change.stack, change.template, template_parameters(change.template), tags)
-                report.applied.append((change, dict(stack.outputs)))
-            elif change.action == "delete":
+            if change.action in (Action.CREATE, Action.UPDATE) and change.template:
+                deploy = stacks.create if change.action is Action.CREATE else stacks.update
+                template = dict(change.template)
+                stack = deploy(change.stack, template, template_parameters(template), tags)
+                results.append(StackResult(change, dict(stack.outputs)))
+            elif change.action is Action.DELETE:
                 stacks.delete(change.stack)
-                report.applied.append((change, {}))
+                results.append(StackResult(change, {}))
         except AipctlError as exc:
-            report.failed.append((change, str(exc)))
-    return report
+            results.append(StackResult(change, {}, str(exc)))
+    return results

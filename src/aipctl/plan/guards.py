@@ -13,32 +13,23 @@ Deletes (a caller or its budget left the inventory) need ``--prune``, like AIP d
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
+from aipctl._exceptions import AipctlError
+from aipctl.aws.budgets import Budgets
+from aipctl.aws.cloudwatch import Alarms
+from aipctl.aws.live import ManagedProfiles
+from aipctl.aws.target import Target
 from aipctl.inventory import LoadedInventory, rules
+from aipctl.plan.model import Action, GuardChange, ResourceKind
 
 NEW_AIP = "<new AIP>"
 
 
-@dataclass(frozen=True)
-class GuardChange:
-    kind: str  # budget | alarm
-    action: str  # create | update | delete | no-op
-    name: str
-    caller: str | None
-    spec: Mapping[str, Any] = field(default_factory=dict)
-    notifications: tuple[Mapping[str, Any], ...] = ()
-    alias: str | None = None  # alarms: the AIP (new AIPs get their id at apply time)
-    reason: str = ""
-    existing: Mapping[str, Any] | None = None  # budgets: the live budget and notifications (update)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "action": self.action, "name": self.name, "caller": self.caller, "reason": self.reason}
-
-
 def prefix(loaded: LoadedInventory) -> str:
+    """Budgets and alarms aipctl owns are named ``aipctl-<inventory>-…``."""
     return f"aipctl-{loaded.inventory.name}-"
 
 
@@ -81,21 +72,17 @@ def desired_budgets(loaded: LoadedInventory) -> dict[str, tuple[str, dict[str, A
     return out
 
 
-def desired_alarms(loaded: LoadedInventory, profiles: Iterable[Any]) -> dict[str, tuple[str, str, dict[str, Any]]]:
+def desired_alarms(loaded: LoadedInventory, managed: ManagedProfiles) -> dict[str, tuple[str, str, dict[str, Any]]]:
     """name -> (caller, alias, PutMetricAlarm arguments); a new AIP's ModelId is :data:`NEW_AIP`."""
     inv = loaded.inventory
-    ids = {
-        (p.tags.get(rules.TAG_CALLER), p.tags.get(rules.TAG_ALIAS)): p.profile_id
-        for p in profiles
-        if p.tags.get(rules.TAG_MANAGED) == inv.name
-    }
     actions = [inv.alerts.sns_topic_arn] if inv.alerts and inv.alerts.sns_topic_arn else []
     out: dict[str, tuple[str, str, dict[str, Any]]] = {}
     for caller, entry in inv.callers.items():
         if entry.limits is None and entry.budget is None:
             continue
         for alias in entry.models:
-            model_id = ids.get((caller, alias), NEW_AIP)
+            live = managed.get(caller, alias)
+            model_id = live.profile_id if live else NEW_AIP
             base = f"{prefix(loaded)}{caller}-{alias}"
             dims = [{"Name": "ModelId", "Value": model_id}]
             common = {"ActionsEnabled": bool(actions), "AlarmActions": actions, "TreatMissingData": "notBreaching"}
@@ -206,7 +193,7 @@ def _budget_differs(live: Mapping[str, Any], want: Mapping[str, Any], live_notes
 
 def plan_guards(
     loaded: LoadedInventory,
-    profiles: Iterable[Any],
+    managed: ManagedProfiles,
     live_budgets: Mapping[str, Mapping[str, Any]],
     live_alarms: Mapping[str, Mapping[str, Any]],
     *,
@@ -217,12 +204,14 @@ def plan_guards(
     orphans: list[GuardChange] = []
     for name, (caller, budget, notes) in sorted(desired_budgets(loaded).items()):
         if name not in live_budgets:
-            changes.append(GuardChange("budget", "create", name, caller, budget, tuple(notes), reason="new budget"))
+            changes.append(
+                GuardChange(ResourceKind.BUDGET, Action.CREATE, name, caller, budget, tuple(notes), reason="new budget")
+            )
         elif _budget_differs(live_budgets[name], budget, live_budgets[name].get("notifications", []), notes):
             changes.append(
                 GuardChange(
-                    "budget",
-                    "update",
+                    ResourceKind.BUDGET,
+                    Action.UPDATE,
                     name,
                     caller,
                     budget,
@@ -232,43 +221,41 @@ def plan_guards(
                 )
             )
         else:
-            changes.append(GuardChange("budget", "no-op", name, caller, budget, tuple(notes)))
+            changes.append(GuardChange(ResourceKind.BUDGET, Action.NOOP, name, caller, budget, tuple(notes)))
     wanted_budgets = desired_budgets(loaded)
     for name in sorted(set(live_budgets) - set(wanted_budgets)):
-        change = GuardChange("budget", "delete", name, None, reason="no longer in the inventory")
+        change = GuardChange(ResourceKind.BUDGET, Action.DELETE, name, None, reason="no longer in the inventory")
         (changes if prune else orphans).append(change)
-    alarms = desired_alarms(loaded, profiles)
+    alarms = desired_alarms(loaded, managed)
     for name, (caller, alias, spec) in sorted(alarms.items()):
         if name not in live_alarms:
-            changes.append(GuardChange("alarm", "create", name, caller, spec, alias=alias, reason="new alarm"))
+            changes.append(GuardChange(ResourceKind.ALARM, Action.CREATE, name, caller, spec, alias=alias, reason="new alarm"))
         elif _alarm_differs(live_alarms[name], spec):
-            changes.append(GuardChange("alarm", "update", name, caller, spec, alias=alias, reason="alarm changed"))
+            changes.append(
+                GuardChange(ResourceKind.ALARM, Action.UPDATE, name, caller, spec, alias=alias, reason="alarm changed")
+            )
         else:
-            changes.append(GuardChange("alarm", "no-op", name, caller, spec, alias=alias))
+            changes.append(GuardChange(ResourceKind.ALARM, Action.NOOP, name, caller, spec, alias=alias))
     for name in sorted(set(live_alarms) - set(alarms)):
-        change = GuardChange("alarm", "delete", name, None, reason="no longer in the inventory")
+        change = GuardChange(ResourceKind.ALARM, Action.DELETE, name, None, reason="no longer in the inventory")
         (changes if prune else orphans).append(change)
     return changes, orphans
 
 
 def apply_guards(
-    target: Any, changes: Iterable[GuardChange], new_ids: Mapping[tuple[str, str], str]
+    target: Target, changes: Iterable[GuardChange], new_ids: Mapping[tuple[str, str], str]
 ) -> list[tuple[GuardChange, str | None]]:
     """Apply budget/alarm changes after the AIPs; returns (change, error or None) per change."""
-    from aipctl._exceptions import AipctlError
-    from aipctl.aws.budgets import Budgets
-    from aipctl.aws.cloudwatch import Alarms
-
     results: list[tuple[GuardChange, str | None]] = []
     budgets: Budgets | None = None
     alarms = Alarms(target)
     for change in changes:
-        if change.action == "no-op":
+        if change.action is Action.NOOP:
             continue
         try:
-            if change.kind == "budget":
+            if change.kind is ResourceKind.BUDGET:
                 budgets = budgets or Budgets(target)
-                if change.action == "delete":
+                if change.action is Action.DELETE:
                     budgets.delete(change.name)
                 else:
                     budgets.put(
@@ -276,7 +263,7 @@ def apply_guards(
                         [dict(n) for n in change.notifications],
                         dict(change.existing) if change.existing else None,
                     )
-            elif change.action == "delete":
+            elif change.action is Action.DELETE:
                 alarms.delete([change.name])
             else:
                 alarms.put(_with_model_id(change, new_ids))
@@ -287,14 +274,10 @@ def apply_guards(
 
 
 def _with_model_id(change: GuardChange, new_ids: Mapping[tuple[str, str], str]) -> dict[str, Any]:
-    import json
-
     text = json.dumps(change.spec)
     if NEW_AIP in text:
         model_id = new_ids.get((change.caller or "", change.alias or ""))
         if model_id is None:
-            from aipctl._exceptions import AipctlError
-
             raise AipctlError(f"the AIP of {change.caller}/{change.alias} was not created; alarm {change.name} skipped")
         text = text.replace(NEW_AIP, model_id)
     return dict(json.loads(text))

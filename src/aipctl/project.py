@@ -1,0 +1,293 @@
+"""The Python facade: one inventory on one target, and everything aipctl does with them.
+
+The command line, ``aipctl demo`` and the benchmarks all go through :class:`Project`; so can your
+own scripts::
+
+    import datetime as dt
+    from aipctl import Project
+
+    with Project.open("aipctl.yaml", target="sim") as project:   # or target="aws", profile="prod"
+        plan = project.plan()
+        project.apply(plan)
+        report = project.report(since=dt.timedelta(days=3))
+        print(report.to_dict()["callers"][0])
+
+Methods never print; long ones take a ``progress`` callable (:mod:`aipctl.progress`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from aipctl._exceptions import UsageError
+from aipctl.aws.live import LiveState, ManagedProfiles, read_live_state
+from aipctl.aws.target import DEFAULT_STATE_DIR, Target, TargetKind, open_target
+from aipctl.inventory import LoadedInventory, load_inventory
+from aipctl.progress import NO_PROGRESS, Progress
+
+if TYPE_CHECKING:
+    from aipctl.guard.brake import BrakeResult
+    from aipctl.guard.watch import SourceName, Watch
+    from aipctl.meter.ledger import IngestResult
+    from aipctl.plan.apply import ApplyReport
+    from aipctl.plan.model import Plan, Via
+    from aipctl.report import CostReport
+    from aipctl.simulate.traffic import TrafficReport
+    from aipctl.verify import VerifyReport
+    from aipctl.wiring.rows import WiringRow
+
+
+class Project:
+    """An inventory (optional for the commands that work without one) on an open :class:`Target`."""
+
+    def __init__(self, loaded: LoadedInventory | None, target: Target) -> None:
+        self._loaded = loaded
+        self.target = target
+        self._live: LiveState | None = None
+
+    @classmethod
+    @contextmanager
+    def open(
+        cls,
+        inventory: str | os.PathLike[str] | LoadedInventory | None,
+        *,
+        target: TargetKind = "sim",
+        region: str | None = None,
+        profile: str | None = None,
+        state_dir: str | os.PathLike[str] = DEFAULT_STATE_DIR,
+        endpoint_url: str | None = None,
+    ) -> Iterator[Project]:
+        """Load the inventory (a path, or an already loaded one) and open the target in its Region."""
+        loaded = inventory if isinstance(inventory, LoadedInventory) or inventory is None else load_inventory(inventory)
+        if loaded is not None and region and region != loaded.inventory.region:
+            raise UsageError(
+                f"--region {region} differs from the inventory's region {loaded.inventory.region}",
+                hint="an inventory describes one Region; change `region:` in the file to act elsewhere",
+            )
+        where = loaded.inventory.region if loaded else region
+        with open_target(target, region=where, profile=profile, state_dir=state_dir, endpoint_url=endpoint_url) as opened:
+            yield cls(loaded, opened)
+
+    # -- what it acts on -----------------------------------------------------------------------
+    @property
+    def loaded(self) -> LoadedInventory:
+        if self._loaded is None:
+            raise UsageError("this needs an inventory", hint="pass -f FILE (create one with `aipctl init`)")
+        return self._loaded
+
+    @property
+    def has_inventory(self) -> bool:
+        return self._loaded is not None
+
+    def describe(self) -> dict[str, str]:
+        """Account, Region, endpoint (and emulator state) this project acts on."""
+        return self.target.describe()
+
+    def now(self) -> dt.datetime:
+        result: dt.datetime = self.target.now()
+        return result
+
+    # -- live state ----------------------------------------------------------------------------
+    def live(self, *, refresh: bool = False, progress: Progress = NO_PROGRESS) -> LiveState:
+        """Every AIP of the Region with its tags (read once; changes made through the project re-read it)."""
+        if self._live is None or refresh:
+            self._live = read_live_state(self.target, progress=progress)
+        return self._live
+
+    def managed(self, *, refresh: bool = False) -> ManagedProfiles:
+        """The AIPs this inventory manages."""
+        return self.live(refresh=refresh).managed(self.loaded)
+
+    def _changed(self) -> None:
+        self._live = None
+
+    # -- plan / apply --------------------------------------------------------------------------
+    def plan(self, *, prune: bool = False, via: Via = "api", progress: Progress = NO_PROGRESS) -> Plan:
+        from aipctl.plan import make_plan
+
+        return make_plan(self.loaded, self.target, prune=prune, via=via, progress=progress)
+
+    def apply(
+        self,
+        plan: Plan | None = None,
+        *,
+        concurrency: int = 8,
+        activate_cost_tags: bool = True,
+        progress: Progress = NO_PROGRESS,
+    ) -> ApplyReport:
+        """Apply ``plan`` (default: a fresh plan without prune). Failed changes are in the report, not raised."""
+        from aipctl.plan import apply_plan
+
+        plan = plan or self.plan(progress=progress)
+        try:
+            return apply_plan(
+                plan, self.target, concurrency=concurrency, activate_cost_tags=activate_cost_tags, progress=progress
+            )
+        finally:
+            self._changed()
+
+    # -- callers' view -------------------------------------------------------------------------
+    def wiring(self, callers: Collection[str] = ()) -> list[WiringRow]:
+        """Each caller × alias with its AIP ARN, env var and SSM name (every AIP must exist)."""
+        from aipctl.wiring.rows import wiring_rows
+
+        self.check_callers(callers)
+        return wiring_rows(self.loaded, self.managed(), callers)
+
+    def check_callers(self, callers: Collection[str]) -> None:
+        unknown = sorted(set(callers) - set(self.loaded.inventory.callers))
+        if unknown:
+            raise UsageError(
+                f"unknown caller(s) {', '.join(unknown)} in {self.loaded.path}",
+                hint=f"callers: {', '.join(self.loaded.inventory.callers) or 'none'}",
+            )
+
+    # -- evidence and money --------------------------------------------------------------------
+    def verify(
+        self,
+        since: dt.timedelta,
+        *,
+        use_cloudtrail: bool = True,
+        logs_uri: str | None = None,
+        now: dt.datetime | None = None,
+        progress: Progress = NO_PROGRESS,
+    ) -> VerifyReport:
+        from aipctl.verify import verify
+
+        return verify(
+            self.loaded,
+            self.target,
+            since=since,
+            now=now or self.now(),
+            use_cloudtrail=use_cloudtrail,
+            logs_uri=logs_uri,
+            managed=self.managed(),
+            progress=progress,
+        )
+
+    def report(
+        self,
+        since: dt.timedelta,
+        *,
+        second_key: str | None = None,
+        ledger: str | os.PathLike[str] | None = None,
+        coverage: VerifyReport | None = None,
+        now: dt.datetime | None = None,
+        progress: Progress = NO_PROGRESS,
+    ) -> CostReport:
+        """Cost per caller over whole UTC days: Cost Explorer, CloudWatch × price, and the ledger when given."""
+        from aipctl.report import build_report, read_health, report_window
+        from aipctl.spend import CostSource
+        from aipctl.spend.cloudwatch import CloudWatchSource
+        from aipctl.spend.cost_explorer import CostExplorerSource
+        from aipctl.spend.ledger import LedgerSource
+
+        now = now or self.now()
+        window = report_window(since, now)
+        managed = self.managed()
+        sources: list[CostSource] = [
+            CostExplorerSource(self.target, now=now, second_key=second_key, check_tags=True),
+            CloudWatchSource(self.target, managed),
+        ]
+        if ledger is not None:
+            sources.append(LedgerSource(ledger))
+        progress("reading CloudWatch health")
+        health = read_health(self.target, managed, window)
+        return build_report(
+            self.loaded,
+            sources,
+            window,
+            health=health,
+            brakes=managed.brakes(),
+            coverage={c.caller: c.to_dict(1.0) for c in coverage.callers} if coverage else None,
+            second_key=second_key,
+            progress=progress,
+        )
+
+    def ingest(
+        self,
+        source: str,
+        ledger: str | os.PathLike[str],
+        *,
+        trail_since: dt.timedelta | None = None,
+        progress: Progress = NO_PROGRESS,
+    ) -> IngestResult:
+        """Meter invocation logs (a folder, ``s3://…`` or ``logs://…``) into the ledger; works without an inventory."""
+        from aipctl.meter import ingest, open_ledger, trail_identities
+
+        trail = trail_identities(self.target, trail_since) if trail_since else None
+        return ingest(
+            open_ledger(ledger),
+            source,
+            loaded=self._loaded,
+            profiles=self.live().profiles,
+            target=self.target,
+            trail=trail,
+            progress=progress,
+        )
+
+    # -- guards --------------------------------------------------------------------------------
+    def brake(self, caller: str, reason: str) -> BrakeResult:
+        from aipctl.guard.brake import brake
+
+        try:
+            return brake(self.loaded, self.target, self.managed(), caller, reason)
+        finally:
+            self._changed()
+
+    def release(self, caller: str) -> BrakeResult:
+        from aipctl.guard.brake import release
+
+        try:
+            return release(self.loaded, self.target, self.managed(), caller)
+        finally:
+            self._changed()
+
+    def watch(
+        self,
+        *,
+        source: SourceName = "auto",
+        ledger: str | None = None,
+        ingest_from: str | None = None,
+        dry_run: bool = False,
+        state_file: str | None = None,
+    ) -> Watch:
+        """The budget guard; ``watch.run_once()`` is one pass."""
+        from aipctl.guard.watch import STATE_FILE, Watch
+
+        return Watch(
+            self.loaded,
+            self.target,
+            source=source,
+            ledger=ledger,
+            ingest_from=ingest_from,
+            dry_run=dry_run,
+            state_file=state_file or STATE_FILE,
+        )
+
+    # -- the emulator --------------------------------------------------------------------------
+    def traffic(
+        self,
+        days: float,
+        *,
+        seed: int = 7,
+        calls_per_day: int = 40,
+        bypass: str | None = None,
+        progress: Progress = NO_PROGRESS,
+    ) -> TrafficReport:
+        """Simulated traffic through the callers' AIPs (emulator only)."""
+        from aipctl.simulate.traffic import run_traffic
+
+        return run_traffic(
+            self.loaded, self.target, days=days, seed=seed, calls_per_day=calls_per_day, bypass=bypass, progress=progress
+        )
+
+    def enable_invocation_logs(self, bucket: str, prefix: str) -> str:
+        """Point Bedrock's model invocation logging at ``s3://bucket/prefix`` (metadata only); returns the URI."""
+        from aipctl.aws.s3logs import InvocationLogs
+
+        return InvocationLogs(self.target).enable(bucket, prefix)

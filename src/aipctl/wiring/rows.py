@@ -1,0 +1,108 @@
+"""Which AIP each caller's code should call, from live state (never guessed ARNs), and the files that say so.
+
+``aipctl wire`` renders :func:`wiring_rows` as environment variables (:func:`render_env`), a LiteLLM
+proxy ``model_list`` (:func:`render_litellm`), SSM parameters or JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import asdict, dataclass
+
+from aipctl._exceptions import UsageError
+from aipctl.aws.live import ManagedProfiles
+from aipctl.inventory import LoadedInventory, rules
+from aipctl.pricing import ModelRef
+from aipctl.wiring import env_name, ssm_name
+
+
+@dataclass(frozen=True)
+class WiringRow:
+    """One caller × model alias and the AIP it calls."""
+
+    caller: str
+    alias: str
+    arn: str
+    profile_id: str
+    model_source: str | None
+    base_model: str
+    geo: str | None
+    env_var: str
+    env_var_single: str | None  # BEDROCK_AIP_ARN, for a caller with one model
+    ssm_parameter: str
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def wiring_rows(loaded: LoadedInventory, managed: ManagedProfiles, callers: Collection[str] = ()) -> list[WiringRow]:
+    """One row per caller × alias of the inventory (only ``callers`` when given); every AIP must exist."""
+    wanted = set(callers) or set(loaded.inventory.callers)
+    rows, missing = [], []
+    for desired in loaded.profiles:
+        if desired.caller not in wanted:
+            continue
+        profile = managed.get(desired.caller, desired.alias)
+        if profile is None:
+            missing.append(desired.name)
+            continue
+        ref = ModelRef.from_source(profile.tags.get(rules.TAG_SOURCE, desired.source.model_id))
+        single = len(loaded.inventory.callers[desired.caller].models) == 1
+        rows.append(
+            WiringRow(
+                caller=desired.caller,
+                alias=desired.alias,
+                arn=profile.arn,
+                profile_id=profile.profile_id,
+                model_source=profile.tags.get(rules.TAG_SOURCE),
+                base_model=ref.model_id,
+                geo=ref.geo,
+                env_var=env_name(desired.alias),
+                env_var_single=env_name(None) if single else None,
+                ssm_parameter=ssm_name(desired.caller, desired.alias),
+            )
+        )
+    if missing:
+        raise UsageError(
+            f"no AIP yet for {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}", hint="run `aipctl apply` first"
+        )
+    return rows
+
+
+def render_env(rows: Sequence[WiringRow]) -> str:
+    out: list[str] = []
+    current = None
+    for row in rows:
+        if row.caller != current:
+            current = row.caller
+            out += ([""] if out else []) + [f"# {current}", f"AIPCTL_CALLER={current}"]
+        if row.env_var_single:
+            out.append(f"{row.env_var_single}={row.arn}")
+        out.append(f"{row.env_var}={row.arn}")
+    return "\n".join(out) + "\n"
+
+
+def render_litellm(rows: Sequence[WiringRow], region: str, *, spend_callback: bool = False) -> str:
+    """A LiteLLM proxy model_list: bedrock/converse/<arn> (bedrock/<arn> finds no provider), priced as the base model.
+
+    With one caller the model names are its aliases; with several, ``<caller>/<alias>``.
+    """
+    import yaml
+
+    single_caller = len({r.caller for r in rows}) == 1
+    entries = []
+    for row in rows:
+        source = row.model_source or row.base_model
+        entries.append(
+            {
+                "model_name": row.alias if single_caller else f"{row.caller}/{row.alias}",
+                "litellm_params": {"model": f"bedrock/converse/{row.arn}", "aws_region_name": region},
+                # LiteLLM cannot price an opaque AIP ARN: tell it which model the AIP stands for.
+                "model_info": {"base_model": f"bedrock/{source}", "aipctl_caller": row.caller},
+            }
+        )
+    header = "# LiteLLM proxy config written by `aipctl wire --format litellm`: each model goes through its caller's AIP.\n"
+    config: dict[str, object] = {"model_list": entries}
+    if spend_callback:
+        config["litellm_settings"] = {"callbacks": ["aipctl.integrations.litellm_spend.spend_logger"]}
+    return header + yaml.safe_dump(config, sort_keys=False)
