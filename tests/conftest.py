@@ -179,7 +179,7 @@ def traffic_with_logs(
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A real redis-server on a free loopback port for the session (Debian's redis-server package)."""
-    from aipctl.bench.guard import local_redis
+    from benchmarks.guard import local_redis
 
     with local_redis() as url:
         if url is None:

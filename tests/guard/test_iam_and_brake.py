@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from aipctl.bench.guard import assumed_runtime
+from benchmarks.guard import assumed_runtime
 from tests.conftest import REGION
 
 INVENTORY = """\

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from aipctl.bench.guard import _World, fairness
+from benchmarks.guard import _World, fairness
 from tests.conftest import run_aipctl
 
 

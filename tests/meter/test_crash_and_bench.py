@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from aipctl.bench.meter import generate
+from benchmarks.meter import generate
 from tests.conftest import AIPCTL, aipctl_subprocess_env, run_aipctl
 
 RECORDS = 240_000

@@ -76,10 +76,10 @@ def test_athena_sql_is_the_ledger_sql(cli, both_logs: str, target, session, emul
     import duckdb
     import sqlglot
 
+    from aipctl.aws.live import read_live_state
     from aipctl.inventory import load_inventory
     from aipctl.meter.ledger import read_logs_sql
     from aipctl.meter.sql import Lookups, attributed_select, report_select
-    from aipctl.aws.live import read_live_state
 
     result = cli("meter", "athena", "--logs", both_logs, "--by", "caller", "--json")
     assert result.code == 0, result.err

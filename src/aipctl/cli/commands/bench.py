@@ -1,14 +1,47 @@
-"""aipctl bench: performance figures measured against baselines in the same run."""
+"""aipctl bench: performance figures measured against baselines in the same run.
+
+The benchmarks are not part of the product package: they live in ``benchmarks/`` beside ``src/``
+in an aipctl checkout. This command imports them from there (or from wherever they are installed).
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import click
 
+from aipctl._exceptions import UsageError
 from aipctl.cli import console
-from aipctl.cli.commands.core import json_option
+from aipctl.cli.options import json_option
+
+
+def benchmark(name: str) -> ModuleType:
+    """``benchmarks.<name>``, from the checkout this aipctl runs from when it is not importable as it is."""
+    try:
+        return importlib.import_module(f"benchmarks.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("benchmarks", f"benchmarks.{name}"):
+            raise
+    import aipctl
+
+    # An editable install runs from <checkout>/src/aipctl; the benchmarks sit in <checkout>/benchmarks.
+    checkout = Path(aipctl.__file__).resolve().parents[2]
+    if not ((checkout / "benchmarks" / "__init__.py").is_file() and (checkout / "src" / "aipctl").is_dir()):
+        raise UsageError(
+            "the benchmarks are not installed: they live in benchmarks/ of an aipctl checkout",
+            hint="git clone the aipctl repository, `pip install -e '.[dev]'` there, and run `aipctl bench` from it",
+        )
+    sys.path.insert(0, str(checkout))
+    return importlib.import_module(f"benchmarks.{name}")
+
+
+def _say(task: str, done: int = 0, total: int | None = None) -> None:
+    console.note(f"bench: {task} ...")
 
 
 def _emit(result: dict[str, Any], as_json: bool) -> None:
@@ -37,10 +70,7 @@ def bench_group() -> None:
 @json_option
 def foundation_cmd(callers: int, throttle: float, kill_at: float, parts: tuple[str, ...], as_json: bool) -> None:
     """plan/apply at N callers, apply under throttling, SIGKILL + re-run, --help start-up."""
-    from aipctl.bench.foundation import run
-
-    result = run(callers, throttle, kill_at, parts, on_step=lambda name: console.note(f"bench: {name} ..."))
-    _emit(result, as_json)
+    _emit(benchmark("foundation").run(callers, throttle, kill_at, parts, progress=_say), as_json)
 
 
 @bench_group.command("runtime")
@@ -50,10 +80,7 @@ def foundation_cmd(callers: int, throttle: float, kill_at: float, parts: tuple[s
 @json_option
 def runtime_cmd(records: int, seconds: float, parts: tuple[str, ...], as_json: bool) -> None:
     """Emulated runtime calls/s through boto3 (vs stock moto) and memory for N recorded calls (vs dicts)."""
-    from aipctl.bench.runtime import run
-
-    result = run(parts, records, seconds)
-    _emit(result, as_json)
+    _emit(benchmark("runtime").run(parts, records, seconds), as_json)
 
 
 @bench_group.command("report")
@@ -63,10 +90,7 @@ def runtime_cmd(records: int, seconds: float, parts: tuple[str, ...], as_json: b
 @json_option
 def report_cmd(callers: int, days: int, per_day: int, as_json: bool) -> None:
     """aipctl report over N callers x D days of recorded calls (vs aipctl plan on the same state)."""
-    from aipctl.bench.report import run
-
-    result = run(callers, days, per_day)
-    _emit(result, as_json)
+    _emit(benchmark("report").run(callers, days, per_day), as_json)
 
 
 @bench_group.command("wiring")
@@ -74,9 +98,7 @@ def report_cmd(callers: int, days: int, per_day: int, as_json: bool) -> None:
 @json_option
 def wiring_cmd(iterations: int, as_json: bool) -> None:
     """Per-call overhead of aipctl.attach (botocore handler) against a client without it."""
-    from aipctl.bench.wiring import run
-
-    _emit(run(iterations), as_json)
+    _emit(benchmark("wiring").run(iterations), as_json)
 
 
 @bench_group.command("meter")
@@ -91,9 +113,7 @@ def wiring_cmd(iterations: int, as_json: bool) -> None:
 @json_option
 def meter_cmd(records: int, callers: int, data: str | None, as_json: bool) -> None:
     """Ledger ingest (records/s, peak RSS, daily query) vs a plain Python loop and a bare DuckDB scan."""
-    from aipctl.bench.meter import run
-
-    _emit(run(records, callers=callers, folder=data, on_step=lambda name: console.note(f"bench: {name} ...")), as_json)
+    _emit(benchmark("meter").run(records, callers=callers, folder=data, progress=_say), as_json)
 
 
 @bench_group.command("guard")
@@ -104,13 +124,7 @@ def meter_cmd(records: int, callers: int, data: str | None, as_json: bool) -> No
 @json_option
 def guard_cmd(iterations: int, redis_url: str | None, fairness_seconds: float, parts: tuple[str, ...], as_json: bool) -> None:
     """Guards: per-call cost of limits (in-process, Redis), brake speed in and out of path, fairness per tier."""
-    from aipctl.bench.guard import run
-
-    result = run(
-        iterations,
-        redis_url=redis_url,
-        parts=parts,
-        fairness_seconds=fairness_seconds,
-        on_step=lambda n: console.note(f"bench: {n} ..."),
+    result = benchmark("guard").run(
+        iterations, redis_url=redis_url, parts=parts, fairness_seconds=fairness_seconds, progress=_say
     )
     _emit(result, as_json)

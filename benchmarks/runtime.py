@@ -21,13 +21,15 @@ import time
 from typing import Any
 
 from aipctl._exceptions import AipctlError
+from benchmarks import child
 
 
 def _throughput(url: str, model: str, seconds: float, processes: int = 2, threads: int = 4) -> float:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    argv, env = child("load_probe", url, model, str(seconds), str(threads))
+    env = {k: v for k, v in env.items() if not k.startswith("AWS_")}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "aipctl.bench.load_probe", url, model, str(seconds), str(threads)],
+            argv,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -84,8 +86,10 @@ def bench_throughput(seconds: float = 8.0) -> dict[str, Any]:
 
 def _memory(mode: str, records: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="aipctl-bench-mem-") as tmp:
+        argv, env = child("memory_probe", mode, str(records), os.path.join(tmp, "t.sqlite"))
         done = subprocess.run(
-            [sys.executable, "-m", "aipctl.bench.memory_probe", mode, str(records), os.path.join(tmp, "t.sqlite")],
+            argv,
+            env=env,
             capture_output=True,
             text=True,
             timeout=3600,

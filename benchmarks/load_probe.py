@@ -1,4 +1,4 @@
-"""Load generator of ``aipctl bench runtime``: ``python -m aipctl.bench.load_probe URL MODEL SECONDS THREADS``.
+"""Load generator of ``aipctl bench runtime``: ``python -m benchmarks.load_probe URL MODEL SECONDS THREADS``.
 
 Prints the number of InvokeModel calls completed (after one warm-up call per thread).
 """

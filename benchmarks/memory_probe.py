@@ -1,4 +1,4 @@
-"""Memory probe of ``aipctl bench runtime``: ``python -m aipctl.bench.memory_probe store|dicts N PATH``.
+"""Memory probe of ``aipctl bench runtime``: ``python -m benchmarks.memory_probe store|dicts N PATH``.
 
 Records N calls through the emulator's recording path (``store``) or keeps them as Python dicts
 (``dicts``, the baseline) and prints peak RSS growth and timings as JSON.

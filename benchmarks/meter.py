@@ -20,10 +20,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from aipctl.progress import NO_PROGRESS, Progress
+from benchmarks import child
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -174,27 +176,26 @@ def run(
     *,
     callers: int = 50,
     folder: str | None = None,
-    on_step: Callable[[str], None] | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> dict[str, Any]:
-    step = on_step or (lambda _name: None)
     with tempfile.TemporaryDirectory(prefix="aipctl-bench-meter-") as tmp:
         data = Path(folder) if folder else Path(tmp) / "logs"
         paths = sorted(data.glob("*.json.gz")) if data.exists() else []
         reuse = len(paths) > 0 and folder is not None
         started = time.perf_counter()
         if not reuse:
-            step(f"generating {records:,} records")
+            progress(f"generating {records:,} records")
             _child("generate", str(records), data.as_posix(), str(callers))
             paths = sorted(data.glob("*.json.gz"))
         generated_s = time.perf_counter() - started
         size = sum(p.stat().st_size for p in paths)
         # The ingest runs first, in a child of this still-small process: a child's peak RSS starts
         # at its parent's RSS when forked, and the scan below grows this process.
-        step("aipctl ingest")
+        progress("aipctl ingest")
         probe = _child("ingest", data.as_posix(), (Path(tmp) / "ledger.duckdb").as_posix(), str(callers))
-        step("plain Python loop")
+        progress("plain Python loop")
         loop_rps, loop_n = plain_loop(paths)
-        step("DuckDB scan")
+        progress("DuckDB scan")
         scan_rps, total = duckdb_scan(paths)
     ingest_rps = probe["read"] / probe["ingest_seconds"]
     return {
@@ -226,7 +227,8 @@ def run(
 
 
 def _child(mode: str, *args: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-m", "aipctl.bench.meter", mode, *args], check=True, capture_output=True, text=True)
+    argv, env = child("meter", mode, *args)
+    out = subprocess.run(argv, env=env, check=True, capture_output=True, text=True)
     return dict(json.loads(out.stdout))
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from aipctl._exceptions import AipctlError
-from aipctl.bench.foundation import expected_profiles, inventory_text
+from benchmarks.foundation import expected_profiles, inventory_text
 
 
 def _run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[float, subprocess.CompletedProcess[str]]:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from aipctl._exceptions import AipctlError
+from aipctl.progress import NO_PROGRESS, Progress
 
 MODELS = {"sonnet": "eu.anthropic.claude-sonnet-4-6", "haiku": "eu.anthropic.claude-haiku-4-5-20251001-v1:0"}
 
@@ -298,7 +299,7 @@ def run(
     throttle: float = 0.2,
     kill_at_fraction: float = 0.4,
     parts: tuple[str, ...] = (),
-    on_step: Callable[[str], None] | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> dict[str, Any]:
     steps: dict[str, Callable[[Path], dict[str, Any]]] = {
         "startup": lambda _w: bench_startup(),
@@ -311,8 +312,7 @@ def run(
     for name, step in steps.items():
         if parts and name not in parts:
             continue
-        if on_step:
-            on_step(name)
+        progress(name)
         with tempfile.TemporaryDirectory(prefix=f"aipctl-bench-{name}-") as tmp:
             out[name] = step(Path(tmp))
     return out

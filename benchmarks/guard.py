@@ -15,17 +15,19 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import socket
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from aipctl.progress import NO_PROGRESS, Progress
+from aipctl.project import Project
 
 MESSAGES = [{"role": "user", "content": [{"text": "Summarise the quarterly numbers for the board, please."}]}]
 INVENTORY = """\
@@ -63,9 +65,9 @@ def _per_call_us(client: Any, iterations: int) -> float:
 def overhead(iterations: int, redis_url: str | None) -> dict[str, Any]:
     import boto3
 
-    from aipctl.bench.wiring import StaticResolver
     from aipctl.guard.limits import MemoryStore, RedisStore
     from aipctl.wiring import attach
+    from benchmarks.wiring import StaticResolver
 
     session = boto3.Session(aws_access_key_id="x", aws_secret_access_key="y", region_name="eu-central-1")
     limits = {"rpm": 1e9, "tpm": 1e12, "daily_usd": 1e9, "tier": "gold"}
@@ -169,27 +171,15 @@ class _World:
         iam = self.session.client("iam", endpoint_url=self.url)
         for caller in (*TIERS, "capped"):
             iam.create_role(RoleName=caller, AssumeRolePolicyDocument="{}")
-        self.cli("apply", "--yes", "--skip-cost-tags")
+        with self.project() as project:
+            failed = project.apply(activate_cost_tags=False).failed_names()
+        if failed:
+            raise RuntimeError(f"bench setup: apply failed for {failed}")
 
-    def cli(self, *args: str) -> Any:
-        import contextlib
-        import io
-        import os
-
-        from aipctl.cli.errors import run_guarded
-        from aipctl.cli.main import cli
-
-        out = io.StringIO()
-        here = os.getcwd()
-        os.chdir(self.folder)
-        try:
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-                code = run_guarded(cli.main, args=[f"--endpoint-url={self.url}", *args], prog_name="aipctl")
-        finally:
-            os.chdir(here)
-        if code != 0:
-            raise RuntimeError(f"aipctl {' '.join(args)} failed ({code})")
-        return json.loads(out.getvalue()) if "--json" in args else out.getvalue()
+    @contextmanager
+    def project(self) -> Iterator[Project]:
+        with Project.open(self.folder / "aipctl.yaml", target="sim", endpoint_url=self.url) as project:
+            yield project
 
     def runtime(self, role: str, attempts: int = 1) -> Any:
         return assumed_runtime(self.session, self.url, role, attempts)
@@ -273,18 +263,16 @@ def outpath_brake(world: _World, interval: float = 0.5, budget_usd: float = 0.02
                     raise
             time.sleep(0.02)
 
-    def watch_pass() -> dict[str, Any]:
-        result = world.cli("guard", "watch", "--once", "--source", "cloudwatch", "--json")
-        return dict(result)
-
     thread = threading.Thread(target=spend, daemon=True)
     thread.start()
     passes = 0
     deadline = time.perf_counter() + 120
-    while not denied_at and time.perf_counter() < deadline:
-        watch_pass()
-        passes += 1
-        time.sleep(interval)
+    with world.project() as project:
+        watch = project.watch(source="cloudwatch", state_file=str(world.folder / "guard-state.json"))
+        while not denied_at and time.perf_counter() < deadline:
+            watch.run_once()
+            passes += 1
+            time.sleep(interval)
     stop.set()
     thread.join(timeout=10)
     seconds = (denied_at[0] - crossed_at[0]) if denied_at and crossed_at else None
@@ -369,13 +357,12 @@ def run(
     redis_url: str | None = None,
     parts: tuple[str, ...] = (),
     fairness_seconds: float = 8.0,
-    on_step: Callable[[str], None] | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> dict[str, Any]:
-    step = on_step or (lambda _name: None)
     wanted = set(parts) or {"overhead", "inpath", "watch", "fairness"}
     result: dict[str, Any] = {}
     if "overhead" in wanted:
-        step("overhead per call")
+        progress("overhead per call")
         if redis_url:
             result |= overhead(iterations, redis_url)
         else:
@@ -386,13 +373,13 @@ def run(
             world = _World(Path(tmp))
             try:
                 if "inpath" in wanted:
-                    step("in-path brake")
+                    progress("in-path brake")
                     result |= inpath_brake(world)
                 if "watch" in wanted:
-                    step("guard watch brake")
+                    progress("guard watch brake")
                     result |= outpath_brake(world)
                 if "fairness" in wanted:
-                    step("fairness under a throttled shared quota")
+                    progress("fairness under a throttled shared quota")
                     result["fairness"] = fairness(world, seconds=fairness_seconds)
             finally:
                 world.stop()
