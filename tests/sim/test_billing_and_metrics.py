@@ -42,10 +42,10 @@ def aip(bedrock) -> str:
     )["inferenceProfileArn"]
 
 
-def _window(sim) -> dict:
+def _window(sim, back_days: int = 1) -> dict:
     today = dt.datetime.fromisoformat(sim.clock()["now"]).date()
     return {
-        "TimePeriod": {"Start": str(today - dt.timedelta(days=1)), "End": str(today + dt.timedelta(days=3))},
+        "TimePeriod": {"Start": str(today - dt.timedelta(days=back_days)), "End": str(today + dt.timedelta(days=3))},
         "Granularity": "DAILY",
     }
 
@@ -66,7 +66,8 @@ def test_cost_by_caller_tag_is_not_retroactive_and_lags(clients, aip: str, sim) 
     ce.update_cost_allocation_tags_status(CostAllocationTagsStatus=[{"TagKey": "Application", "Status": "Active"}])
     tagged = [runtime.converse(modelId=aip, messages=MESSAGES, inferenceConfig={"maxTokens": 50 + i})["usage"] for i in range(4)]
     bypass = runtime.converse(modelId="global.anthropic.claude-sonnet-4-6", messages=MESSAGES)["usage"]
-    query = {**_window(sim), "Metrics": ["UnblendedCost", "UsageQuantity"], "GroupBy": [{"Type": "TAG", "Key": "Application"}]}
+    window = _window(sim, back_days=0)  # today, from before the advance: the day the usage lies on
+    query = {**window, "Metrics": ["UnblendedCost", "UsageQuantity"], "GroupBy": [{"Type": "TAG", "Key": "Application"}]}
     assert _groups(ce.get_cost_and_usage(**query)) == {}, "usage shows only after the billing lag"
     sim.advance(25 * 3600)
     groups = _groups(ce.get_cost_and_usage(**query))
@@ -84,20 +85,23 @@ def test_the_runbook_query_filters_by_service_and_groups_by_tag(clients, aip: st
     usage = runtime.converse(modelId=aip, messages=MESSAGES)["usage"]
     runtime.converse(modelId="eu.amazon.nova-lite-v1:0", messages=MESSAGES)  # other SERVICE: Amazon Bedrock
     sim.advance(25 * 3600)
+    # two days back: after 23:00 UTC, usage from before a 25 h advance lies on the day before yesterday
     answer = ce.get_cost_and_usage(
-        **_window(sim),
+        **_window(sim, back_days=2),
         Metrics=["UnblendedCost", "UsageQuantity"],
         GroupBy=[{"Type": "TAG", "Key": "Application"}],
         Filter={"Dimensions": {"Key": "SERVICE", "Values": ["Claude Sonnet 4.6 (Amazon Bedrock Edition)"]}},
     )
     assert _groups(answer) == {"Application$chat": cost(usage, SONNET, "regional").quantize(Decimal("1e-10")).normalize()}
     services = _groups(
-        ce.get_cost_and_usage(**_window(sim), Metrics=["UnblendedCost"], GroupBy=[{"Type": "DIMENSION", "Key": "SERVICE"}])
+        ce.get_cost_and_usage(
+            **_window(sim, back_days=2), Metrics=["UnblendedCost"], GroupBy=[{"Type": "DIMENSION", "Key": "SERVICE"}]
+        )
     )
     assert set(services) == {"Claude Sonnet 4.6 (Amazon Bedrock Edition)", "Amazon Bedrock"}
     usage_types = _groups(
         ce.get_cost_and_usage(
-            **_window(sim),
+            **_window(sim, back_days=2),
             Metrics=["UsageQuantity"],
             GroupBy=[{"Type": "DIMENSION", "Key": "USAGE_TYPE"}],
             Filter={"Not": {"Dimensions": {"Key": "SERVICE", "Values": ["Amazon Bedrock"]}}},
