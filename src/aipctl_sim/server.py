@@ -13,8 +13,11 @@ saves and resets state.
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import importlib.util
 import json
 import logging
+import pkgutil
 import threading
 import time
 import uuid
@@ -47,48 +50,29 @@ _log = logging.getLogger("aipctl_sim")
 logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 StartResponse = Callable[..., Any]
 
-#: Which botocore services may answer a request signed for a signing name.
-SIGNING_NAMES: dict[str, tuple[str, ...]] = {
-    "bedrock": ("bedrock", "bedrock-runtime"),
-    "ce": ("ce",),
-    "tagging": ("resourcegroupstaggingapi",),
-    "cloudtrail": ("cloudtrail",),
-    "monitoring": ("cloudwatch",),
-    "budgets": ("budgets",),
-    "athena": ("athena",),
-}
-
 
 @dataclasses.dataclass
 class _Service:
     name: str
+    signing_name: str
     router: Router
     operations: Mapping[str, Handler]
     claims: Callable[[Request], bool] | None
 
 
 def _load_services() -> dict[str, _Service]:
-    from aipctl_sim.athena import urls as athena_urls
-    from aipctl_sim.bedrock import urls as bedrock_urls
-    from aipctl_sim.budgets import urls as budgets_urls
-    from aipctl_sim.ce import urls as ce_urls
-    from aipctl_sim.cloudtrail import urls as cloudtrail_urls
-    from aipctl_sim.cloudwatch import urls as cloudwatch_urls
-    from aipctl_sim.runtime import urls as runtime_urls
-    from aipctl_sim.tagging import urls as tagging_urls
+    """Every emulated service: a subpackage of aipctl_sim whose ``urls`` module names its SERVICE,
+    SIGNING_NAME and ``operations`` (and optionally ``claims``, when moto serves the rest of it)."""
+    import aipctl_sim
 
     out = {}
-    for module in (
-        bedrock_urls,
-        runtime_urls,
-        ce_urls,
-        tagging_urls,
-        cloudtrail_urls,
-        cloudwatch_urls,
-        budgets_urls,
-        athena_urls,
-    ):
-        out[module.SERVICE] = _Service(module.SERVICE, Router(module.SERVICE), module.operations, getattr(module, "claims", None))
+    for found in sorted(pkgutil.iter_modules(aipctl_sim.__path__), key=lambda m: m.name):
+        if not found.ispkg or importlib.util.find_spec(f"aipctl_sim.{found.name}.urls") is None:
+            continue
+        module = importlib.import_module(f"aipctl_sim.{found.name}.urls")
+        out[module.SERVICE] = _Service(
+            module.SERVICE, module.SIGNING_NAME, Router(module.SERVICE), module.operations, getattr(module, "claims", None)
+        )
     return out
 
 
@@ -101,6 +85,10 @@ class SimApp:
 
         self.moto_app = DomainDispatcherApplication(create_backend_app)
         self.services = _load_services()
+        #: Which of our services may answer a request signed for a signing name (bedrock: control plane and runtime).
+        self.signing_names: dict[str, list[str]] = {}
+        for service in self.services.values():
+            self.signing_names.setdefault(service.signing_name, []).append(service.name)
         self.lock = threading.RLock()
         self._on_change = on_change or (lambda: None)
         self._save = save
@@ -154,7 +142,7 @@ class SimApp:
         if scope is None:
             return None
         access_key, signing_name, region = scope
-        candidates = SIGNING_NAMES.get(signing_name, ())
+        candidates = self.signing_names.get(signing_name, ())
         if not candidates:
             return None
         raw_path = (environ.get("REQUEST_URI") or environ.get("RAW_URI") or environ.get("PATH_INFO", "")).split("?")[0]
@@ -243,51 +231,92 @@ class SimApp:
         return [data]
 
     def _control_action(self, method: str, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        current = settings.settings()
-        if path == "clock" and method == "GET":
-            return {"now": current.now().isoformat(), "offset_s": current.clock_offset_s}
-        if path == "clock/advance" and method == "POST":
-            now = current.advance(float(payload["seconds"]))
+        action = CONTROL_API.get((method, path))
+        if action is None:
+            raise ValueError(f"unknown control action {method} /_aipctl/{path}")
+        handler, changes = action
+        result = handler(self, payload)
+        if changes:
             self._on_change()
-            return {"now": now.isoformat(), "offset_s": current.clock_offset_s}
-        if path == "faults" and method == "GET":
-            return {"faults": [dataclasses.asdict(f) for f in current.faults]}
-        if path == "faults" and method == "PUT":
-            current.faults = [FaultRule(**rule) for rule in payload.get("faults", [])]
-            if "seed" in payload:
-                settings.reseed(None if payload["seed"] is None else int(payload["seed"]))
-            self._on_change()
-            return {"faults": [dataclasses.asdict(f) for f in current.faults]}
-        if path == "quotas" and method == "PUT":
-            current.quotas.update({k: int(v) for k, v in payload.items()})
-            self._on_change()
-            return {"quotas": current.quotas}
-        if path == "settings" and method == "PUT":
-            allowed = {"billing_lag_hours": float, "ce_page_groups": int, "cloudtrail_lookup_rps": float}
-            for key, value in payload.items():
-                if key not in allowed:
-                    raise ValueError(f"unknown setting {key!r} (known: {', '.join(sorted(allowed))})")
-                setattr(current, key, allowed[key](value))
-            self._on_change()
-            return {key: getattr(current, key) for key in allowed}
-        if path == "save" and method == "POST":
-            if self._save:
-                self._save()
-            return {"saved": self._save is not None}
-        if path == "reset" and method == "POST":
-            from moto.core.base_backend import BackendDict
+        return result
 
-            BackendDict.reset()
-            settings.replace_settings(settings.SimSettings())
-            telemetry.store().clear()
-            from aipctl_sim.runtime import logs as invocation_logs
 
-            invocation_logs.discard()
-            self._on_change()
-            return {"reset": True}
-        if path == "health":
-            return {"ok": True}
-        raise ValueError(f"unknown control action {method} /_aipctl/{path}")
+# -- the control API: (method, path) -> (handler, whether it changes state) ------------------------
+ControlHandler = Callable[["SimApp", dict[str, Any]], dict[str, Any]]
+SETTINGS: dict[str, Callable[[Any], Any]] = {"billing_lag_hours": float, "ce_page_groups": int, "cloudtrail_lookup_rps": float}
+
+
+def _clock(app: SimApp, payload: dict[str, Any]) -> dict[str, Any]:
+    current = settings.settings()
+    return {"now": current.now().isoformat(), "offset_s": current.clock_offset_s}
+
+
+def _advance(app: SimApp, payload: dict[str, Any]) -> dict[str, Any]:
+    settings.settings().advance(float(payload["seconds"]))
+    return _clock(app, payload)
+
+
+def _faults(app: SimApp, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"faults": [dataclasses.asdict(f) for f in settings.settings().faults]}
+
+
+def _set_faults(app: SimApp, payload: dict[str, Any]) -> dict[str, Any]:
+    settings.settings().faults = [FaultRule(**rule) for rule in payload.get("faults", [])]
+    if "seed" in payload:
+        settings.reseed(None if payload["seed"] is None else int(payload["seed"]))
+    return _faults(app, payload)
+
+
+def _set_quotas(app: SimApp, payload: dict[str, Any]) -> dict[str, Any]:
+    current = settings.settings()
+    current.quotas.update({k: int(v) for k, v in payload.items()})
+    return {"quotas": current.quotas}
+
+
+def _set_settings(app: SimApp, payload: dict[str, Any]) -> dict[str, Any]:
+    current = settings.settings()
+    for key in payload:
+        if key not in SETTINGS:
+            raise ValueError(f"unknown setting {key!r} (known: {', '.join(sorted(SETTINGS))})")
+    for key, value in payload.items():
+        setattr(current, key, SETTINGS[key](value))
+    return {key: getattr(current, key) for key in SETTINGS}
+
+
+def _save(app: SimApp, payload: dict[str, Any]) -> dict[str, Any]:
+    if app._save:
+        app._save()
+    return {"saved": app._save is not None}
+
+
+def _reset(app: SimApp, payload: dict[str, Any]) -> dict[str, Any]:
+    from moto.core.base_backend import BackendDict
+
+    from aipctl_sim.runtime import logs as invocation_logs
+
+    BackendDict.reset()
+    settings.replace_settings(settings.SimSettings())
+    telemetry.store().clear()
+    invocation_logs.discard()
+    return {"reset": True}
+
+
+def _health(app: SimApp, payload: dict[str, Any]) -> dict[str, Any]:
+    return {"ok": True}
+
+
+CONTROL_API: dict[tuple[str, str], tuple[ControlHandler, bool]] = {
+    ("GET", "clock"): (_clock, False),
+    ("POST", "clock/advance"): (_advance, True),
+    ("GET", "faults"): (_faults, False),
+    ("PUT", "faults"): (_set_faults, True),
+    ("PUT", "quotas"): (_set_quotas, True),
+    ("PUT", "settings"): (_set_settings, True),
+    ("POST", "save"): (_save, False),
+    ("POST", "reset"): (_reset, True),
+    ("GET", "health"): (_health, False),
+    ("POST", "health"): (_health, False),
+}
 
 
 def is_read_only(operation: str) -> bool:

@@ -3,6 +3,7 @@
 from aipctl_sim.bedrock import responses
 
 SERVICE = "bedrock"
+SIGNING_NAME = "bedrock"
 operations = {
     "CreateInferenceProfile": responses.create_inference_profile,
     "GetInferenceProfile": responses.get_inference_profile,

@@ -3,6 +3,7 @@
 from aipctl_sim.ce import responses
 
 SERVICE = "ce"
+SIGNING_NAME = "ce"
 operations = {
     "UpdateCostAllocationTagsStatus": responses.update_cost_allocation_tags_status,
     "ListCostAllocationTags": responses.list_cost_allocation_tags,

@@ -3,4 +3,5 @@
 from aipctl_sim.cloudtrail import responses
 
 SERVICE = "cloudtrail"
+SIGNING_NAME = "cloudtrail"
 operations = {"LookupEvents": responses.lookup_events}

@@ -3,6 +3,7 @@
 from aipctl_sim.cloudwatch import responses
 
 SERVICE = "cloudwatch"
+SIGNING_NAME = "monitoring"
 operations = {
     "GetMetricStatistics": responses.get_metric_statistics,
     "GetMetricData": responses.get_metric_data,

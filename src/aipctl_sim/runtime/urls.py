@@ -3,6 +3,7 @@
 from aipctl_sim.runtime import responses
 
 SERVICE = "bedrock-runtime"
+SIGNING_NAME = "bedrock"
 operations = {
     "Converse": responses.converse,
     "ConverseStream": responses.converse_stream,

@@ -3,5 +3,6 @@
 from aipctl_sim.tagging import responses
 
 SERVICE = "resourcegroupstaggingapi"
+SIGNING_NAME = "tagging"
 operations = {"GetResources": responses.get_resources}
 claims = responses.is_ours
