@@ -359,7 +359,7 @@ class _BytesInput:
     def readline(self, size: int = -1) -> bytes:
         return self._buf.readline(size)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[bytes]:
         return iter(self._buf)
 
 
@@ -402,7 +402,7 @@ def _moto_operation(environ: dict[str, Any], body: bytes) -> str:
     for source in (environ.get("QUERY_STRING", ""), body[:2000].decode("latin-1") if body else ""):
         action = parse_qs(source).get("Action")
         if action:
-            return action[0]
+            return str(action[0])
     return "*"
 
 

@@ -19,7 +19,7 @@ REGISTRY: dict[str, tuple[str, ...]] = {}
 def requires(*actions: str) -> Callable[[F], F]:
     def mark(func: F) -> F:
         REGISTRY[f"{func.__module__}.{func.__qualname__}"] = actions
-        func.__iam_actions__ = actions  # type: ignore[attr-defined]
+        setattr(func, "__iam_actions__", actions)  # noqa: B010 (a function attribute mypy cannot know)
         return func
 
     return mark

@@ -118,7 +118,6 @@ def to_yaml(template: dict[str, Any]) -> str:
     import yaml
 
     class _Dumper(yaml.SafeDumper):
-        pass
-
-    _Dumper.ignore_aliases = lambda *_: True  # type: ignore[method-assign]
+        def ignore_aliases(self, data: Any) -> bool:
+            return True  # repeated values are written out, never as &anchors CloudFormation would choke on
     return yaml.dump(template, Dumper=_Dumper, sort_keys=False, width=120)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from aipctl import __version__
+
+if TYPE_CHECKING:
+    from aipctl.aws.target import Target, TargetKind
 
 #: command name -> "module:attribute" (loaded only when the command runs or its help is shown)
 COMMANDS = {
@@ -57,13 +61,13 @@ class LazyGroup(click.Group):
 
 @dataclass
 class GlobalOptions:
-    target: str
+    target: TargetKind
     state_dir: str
     profile: str | None
     region: str | None
     endpoint_url: str | None
 
-    def open(self, region: str | None = None) -> Any:
+    def open(self, region: str | None = None) -> AbstractContextManager[Target]:
         """Open the chosen target for an inventory's Region (``--region`` must agree with it)."""
         from aipctl._exceptions import UsageError
         from aipctl.aws.target import open_target
@@ -74,7 +78,7 @@ class GlobalOptions:
                 hint="an inventory describes one Region; change `region:` in the file to act elsewhere",
             )
         return open_target(
-            self.target,  # type: ignore[arg-type]
+            self.target,
             region=region or self.region,
             profile=self.profile,
             state_dir=self.state_dir,
@@ -112,7 +116,7 @@ def cli(
     Quick start (no AWS account needed, runs on the embedded emulator):
       aipctl init && aipctl plan && aipctl apply --yes && aipctl list
     """
-    ctx.obj = GlobalOptions(target, state_dir, profile, region, endpoint_url)
+    ctx.obj = GlobalOptions("aws" if target == "aws" else "sim", state_dir, profile, region, endpoint_url)
 
 
 def run() -> None:

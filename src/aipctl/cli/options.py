@@ -69,7 +69,7 @@ def open_project(opts: GlobalOptions, loaded: LoadedInventory | None) -> Iterato
 
     with Project.open(
         loaded,
-        target=opts.target,  # type: ignore[arg-type]
+        target=opts.target,
         region=opts.region,
         profile=opts.profile,
         state_dir=opts.state_dir,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from aipctl_sim.identity import identity_for
 from aipctl_sim.protocol import Request, Response, ServiceError, ValidationException
@@ -12,6 +13,8 @@ from aipctl_sim.runtime import eventstream, families
 from aipctl_sim.runtime.families import EMBEDDING_FAMILIES, ParsedRequest, Usage
 from aipctl_sim.runtime.models import ModelTarget, authorize, finish, log_invocation, record, resolve
 from aipctl_sim.runtime.tokens import synthetic_text
+
+T = TypeVar("T")
 
 
 def _begin(req: Request) -> tuple[Any, ModelTarget]:
@@ -25,7 +28,7 @@ def _begin(req: Request) -> tuple[Any, ModelTarget]:
     return identity, target
 
 
-def _guarded(req: Request, identity: Any, target: ModelTarget, parse: Any) -> ParsedRequest:
+def _guarded(req: Request, identity: Any, target: ModelTarget, parse: Callable[[], T]) -> T:
     try:
         return parse()
     except ServiceError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import click
 
@@ -15,7 +15,7 @@ from aipctl.cli.options import file_option, json_option, open_project, pass_opti
 from aipctl.inventory import load_inventory
 
 if TYPE_CHECKING:
-    from aipctl.guard.watch import WatchPass
+    from aipctl.guard.watch import SourceName, WatchPass
 
 
 @click.group("iam")
@@ -196,7 +196,7 @@ def guard_watch_cmd(
 
     with open_project(opts, load_inventory(inventory_file)) as project:
         watch = project.watch(
-            source=source,  # type: ignore[arg-type]
+            source=cast("SourceName", source),
             ledger=ledger,
             ingest_from=ingest_from,
             dry_run=dry_run,

@@ -31,7 +31,7 @@ def control(opts: GlobalOptions, endpoint: str | None) -> Iterator[SimControl]:
         yield SimControl(url)
         return
     with opts.open() as target:
-        yield SimControl(target.endpoint_url)
+        yield SimControl(str(target.endpoint_url))  # an embedded emulator always listens somewhere
 
 
 @click.group("sim")
