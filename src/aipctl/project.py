@@ -88,8 +88,8 @@ class Project:
         return self.target.describe()
 
     def now(self) -> dt.datetime:
-        result: dt.datetime = self.target.now()
-        return result
+        """The target's clock (the emulator's simulated one, or the wall clock on AWS)."""
+        return self.target.now()
 
     # -- live state ----------------------------------------------------------------------------
     def live(self, *, refresh: bool = False, progress: Progress = NO_PROGRESS) -> LiveState:

@@ -8,9 +8,14 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from typing import Any
+from typing import Any, TypedDict
 
 from aipctl._exceptions import TargetError
+
+
+class Clock(TypedDict):
+    now: str
+    offset_s: float
 
 
 class SimControl:
@@ -30,12 +35,15 @@ class SimControl:
         except (urllib.error.URLError, OSError) as exc:
             raise TargetError(f"cannot reach the emulator at {self.base}: {exc}", hint="is `aipctl sim serve` running?") from None
 
-    def clock(self) -> dict[str, Any]:
-        return self.call("GET", "clock")
+    def clock(self) -> Clock:
+        """The emulator's time: ``now`` (ISO 8601, UTC) and how far it is ahead of the wall clock."""
+        answer = self.call("GET", "clock")
+        return Clock(now=str(answer["now"]), offset_s=float(answer["offset_s"]))
 
-    def advance(self, seconds: float) -> dict[str, Any]:
+    def advance(self, seconds: float) -> Clock:
         """Move the simulated clock forward (``advance(86400)`` = one day)."""
-        return self.call("POST", "clock/advance", {"seconds": seconds})
+        answer = self.call("POST", "clock/advance", {"seconds": seconds})
+        return Clock(now=str(answer["now"]), offset_s=float(answer["offset_s"]))
 
     def faults(self) -> list[dict[str, Any]]:
         return list(self.call("GET", "faults")["faults"])

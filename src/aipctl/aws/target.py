@@ -9,15 +9,19 @@ command are the only product modules that import the emulator, and only to start
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from threading import Lock
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aipctl._exceptions import TargetError, UsageError
+
+if TYPE_CHECKING:
+    from aipctl_sim import EmulatorServer
 
 TargetKind = Literal["sim", "aws"]
 DEFAULT_STATE_DIR = ".aipctl"
@@ -95,10 +99,8 @@ class Target:
             return self.endpoint_url
         return str(self.client("bedrock").meta.endpoint_url)
 
-    def now(self) -> Any:
+    def now(self) -> dt.datetime:
         """The target's current time: the simulated clock on the emulator, the wall clock on AWS."""
-        import datetime as dt
-
         if self.kind == "sim" and self.endpoint_url:
             from aipctl.aws.simctl import SimControl
 
@@ -193,7 +195,7 @@ def _sim_session() -> Any:
     return boto3.Session(aws_access_key_id=SIM_ACCESS_KEY, aws_secret_access_key=SIM_SECRET_KEY, botocore_session=core)
 
 
-def _start_embedded(sim_dir: Path) -> Any:
+def _start_embedded(sim_dir: Path) -> EmulatorServer:
     from aipctl_sim import EmulatorServer
     from aipctl_sim.state import StateLocked
 

@@ -120,4 +120,5 @@ def to_yaml(template: dict[str, Any]) -> str:
     class _Dumper(yaml.SafeDumper):
         def ignore_aliases(self, data: Any) -> bool:
             return True  # repeated values are written out, never as &anchors CloudFormation would choke on
+
     return yaml.dump(template, Dumper=_Dumper, sort_keys=False, width=120)

@@ -11,7 +11,13 @@ import datetime as dt
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection as Connection
+
+    from aipctl.aws.bedrock import LiveProfile
+    from aipctl.aws.target import Target
 
 from aipctl._exceptions import UsageError
 from aipctl.inventory import LoadedInventory
@@ -37,7 +43,7 @@ def _local_units(source: str, done: set[str]) -> tuple[list[Unit], int]:
     return units, skipped
 
 
-def _s3_units(source: str, target: Any, done: set[str]) -> tuple[list[Unit], int]:
+def _s3_units(source: str, target: Target, done: set[str]) -> tuple[list[Unit], int]:
     from aipctl.aws.s3logs import InvocationLogs, parse_s3_uri
 
     logs = InvocationLogs(target)
@@ -52,7 +58,7 @@ def _s3_units(source: str, target: Any, done: set[str]) -> tuple[list[Unit], int
     return units, skipped
 
 
-def _logs_units(source: str, target: Any, con: Any) -> tuple[list[Unit], int]:
+def _logs_units(source: str, target: Target, con: Connection) -> tuple[list[Unit], int]:
     from aipctl.aws.logs import LogEvents
 
     group = source.removeprefix("logs://")
@@ -78,7 +84,7 @@ def _logs_units(source: str, target: Any, con: Any) -> tuple[list[Unit], int]:
     return units, skipped
 
 
-def trail_identities(target: Any, since: dt.timedelta) -> list[tuple[str, str]]:
+def trail_identities(target: Target, since: dt.timedelta) -> list[tuple[str, str]]:
     """(request id, principal ARN) of runtime calls CloudTrail saw in the last ``since``."""
     from aipctl.aws.cloudtrail import Trail
 
@@ -87,12 +93,12 @@ def trail_identities(target: Any, since: dt.timedelta) -> list[tuple[str, str]]:
 
 
 def ingest(
-    con: Any,
+    con: Connection,
     source: str,
     *,
     loaded: LoadedInventory | None = None,
-    profiles: Iterable[Any] = (),
-    target: Any = None,
+    profiles: Iterable[LiveProfile] = (),
+    target: Target | None = None,
     trail: list[tuple[str, str]] | None = None,
     progress: Progress = NO_PROGRESS,
 ) -> IngestResult:
@@ -100,14 +106,14 @@ def ingest(
     lookups = Lookups.build(loaded, profiles)
     lookups.trail = list(trail or [])
     remote = source.startswith(("s3://", "logs://"))
-    if remote and target is None:
-        raise UsageError(f"{source}: an s3:// or logs:// source needs an AWS target")
-    if source.startswith("s3://"):
-        units, skipped = _s3_units(source, target, ingested_names(con))
-    elif source.startswith("logs://"):
-        units, skipped = _logs_units(source, target, con)
-    else:
+    if not remote:
         units, skipped = _local_units(source, ingested_names(con))
+    elif target is None:
+        raise UsageError(f"{source}: an s3:// or logs:// source needs an AWS target")
+    elif source.startswith("s3://"):
+        units, skipped = _s3_units(source, target, ingested_names(con))
+    else:
+        units, skipped = _logs_units(source, target, con)
     return ingest_units(con, units, lookups, skipped=skipped, fetch_workers=8 if remote else 2, progress=progress)
 
 

@@ -24,6 +24,7 @@ request id never counts twice. Memory is bounded by the batch, not by the ledger
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import shutil
 import tempfile
@@ -31,7 +32,10 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
+
+if TYPE_CHECKING:
+    from duckdb import DuckDBPyConnection as Connection
 
 from aipctl._exceptions import UsageError
 from aipctl.meter.sql import RECORD_COLUMNS, Lookups, attributed_select
@@ -102,7 +106,7 @@ class Unit:
     path: Path | None = None  # a local file DuckDB reads (and decompresses) itself
 
 
-def open_ledger(path: str | os.PathLike[str] = DEFAULT_LEDGER, *, memory_limit: str | None = None) -> Any:
+def open_ledger(path: str | os.PathLike[str] = DEFAULT_LEDGER, *, memory_limit: str | None = None) -> Connection:
     """Open (or create) the ledger; ``AIPCTL_METER_MEMORY`` caps DuckDB's memory (default 256MB)."""
     import duckdb
 
@@ -117,9 +121,7 @@ def open_ledger(path: str | os.PathLike[str] = DEFAULT_LEDGER, *, memory_limit: 
     tables = {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()}
     if "invocations" in tables:
         version = (
-            con.execute("SELECT value FROM ledger_meta WHERE key = 'schema_version'").fetchone()
-            if "ledger_meta" in tables
-            else None
+            _one(con.execute("SELECT value FROM ledger_meta WHERE key = 'schema_version'")) if "ledger_meta" in tables else None
         )
         if version is None or version[0] != SCHEMA_VERSION:
             found = version[0] if version else "1"
@@ -204,19 +206,27 @@ def _batches(units: Sequence[Unit]) -> Iterator[list[Unit]]:
 
 
 # ---------------------------------------------------------------------------------- ingest
+def _one(result: Connection) -> tuple[Any, ...]:
+    """The single row of an aggregate query (DuckDB types fetchone() as optional)."""
+    row = result.fetchone()
+    if row is None:
+        raise RuntimeError("the ledger answered an aggregate query with no row")
+    return row
+
+
 def read_logs_sql(paths: Sequence[Path]) -> str:
     files = ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths)
     columns = ", ".join(f"\"{name}\": '{kind}'" for name, kind in RECORD_COLUMNS.items())
     return f"read_json([{files}], format = 'newline_delimited', ignore_errors = true, columns = {{{columns}}})"
 
 
-def _ingest_batch(con: Any, units: Sequence[Unit], paths: Sequence[Path], lookups: Lookups) -> tuple[int, int]:
+def _ingest_batch(con: Connection, units: Sequence[Unit], paths: Sequence[Path], lookups: Lookups) -> tuple[int, int]:
     """One transaction: returns (records read, records new to the ledger)."""
     con.execute("BEGIN TRANSACTION")
     try:
         read = fresh = 0
         if paths:
-            batch = con.execute("SELECT CAST(value AS BIGINT) FROM ledger_meta WHERE key = 'next_batch'").fetchone()[0]
+            batch = _one(con.execute("SELECT CAST(value AS BIGINT) FROM ledger_meta WHERE key = 'next_batch'"))[0]
             con.execute("UPDATE ledger_meta SET value = CAST(? AS VARCHAR) WHERE key = 'next_batch'", [batch + 1])
             select = attributed_select(read_logs_sql(paths), lookups)
             # Straight into the ledger, tagged with the batch number; the batch is then checked
@@ -226,23 +236,28 @@ def _ingest_batch(con: Any, units: Sequence[Unit], paths: Sequence[Path], lookup
                 "CASE WHEN TRY_CAST(request_id AS UUID) IS NULL THEN request_id END, "
                 f"* EXCLUDE (request_id) REPLACE (CAST(ts AS TIMESTAMPTZ) AS ts), {batch} FROM ({select})"
             )
-            read, unique, lo, hi = con.execute(
-                "SELECT count(*), count(DISTINCT hash(request_id, request_key)), min(ts)::VARCHAR, max(ts)::VARCHAR "
-                "FROM invocations WHERE batch = ?",
-                [batch],
-            ).fetchone()
+            read, unique, lo, hi = _one(
+                con.execute(
+                    "SELECT count(*), count(DISTINCT hash(request_id, request_key)), min(ts)::VARCHAR, max(ts)::VARCHAR "
+                    "FROM invocations WHERE batch = ?",
+                    [batch],
+                )
+            )
             # A duplicate delivery carries the same timestamp, so earlier copies lie in [lo, hi].
             earlier = (
-                con.execute(
-                    f"SELECT count(*) FROM invocations WHERE batch < {batch} AND ts BETWEEN '{lo}'::TIMESTAMPTZ AND '{hi}'::TIMESTAMPTZ "
-                    f"AND hash(request_id, request_key) IN (SELECT hash(request_id, request_key) FROM invocations WHERE batch = {batch})"
-                ).fetchone()[0]
+                _one(
+                    con.execute(
+                        f"SELECT count(*) FROM invocations WHERE batch < {batch} AND ts BETWEEN '{lo}'::TIMESTAMPTZ AND '{hi}'::TIMESTAMPTZ "
+                        f"AND hash(request_id, request_key) IN (SELECT hash(request_id, request_key) FROM invocations WHERE batch = {batch})"
+                    )
+                )[0]
                 if read
                 else 0
             )
             fresh = read
             if earlier or unique < read:  # (a hash collision only costs this exact pass)
-                fresh -= con.execute(f"""
+                fresh -= _one(
+                    con.execute(f"""
                     DELETE FROM invocations WHERE rowid IN (
                         SELECT rowid FROM (
                             SELECT rowid, batch,
@@ -252,7 +267,8 @@ def _ingest_batch(con: Any, units: Sequence[Unit], paths: Sequence[Path], lookup
                               AND hash(request_id, request_key) IN (
                                   SELECT hash(request_id, request_key) FROM invocations WHERE batch = {batch})
                         ) WHERE copy > 1 AND batch = {batch})
-                """).fetchone()[0]
+                """)
+                )[0]
             con.execute(f"""
                 INSERT INTO usage_hourly
                 SELECT caller, date_trunc('hour', ts), coalesce(base_model, ''), count(*), count(error_code),
@@ -278,7 +294,7 @@ def _ingest_batch(con: Any, units: Sequence[Unit], paths: Sequence[Path], lookup
 
 
 def ingest_units(
-    con: Any,
+    con: Connection,
     units: Sequence[Unit],
     lookups: Lookups,
     *,
@@ -311,16 +327,16 @@ def ingest_units(
     finally:
         stager.close()
         con.execute("RESET disabled_optimizers")
-    total = con.execute("SELECT count(*) FROM invocations").fetchone()[0]
+    total = _one(con.execute("SELECT count(*) FROM invocations"))[0]
     files = sum(1 for u in units if u.cursor is None)
     return IngestResult(files, skipped, int(total), new_total, read_total)
 
 
-def ingested_names(con: Any) -> set[str]:
+def ingested_names(con: Connection) -> set[str]:
     return {row[0] for row in con.execute("SELECT name FROM ingested_files").fetchall()}
 
 
-def log_cursors(con: Any, source: str) -> dict[str, int]:
+def log_cursors(con: Connection, source: str) -> dict[str, int]:
     return {s: int(ms) for s, ms in con.execute("SELECT stream, last_ms FROM log_cursors WHERE source = ?", [source]).fetchall()}
 
 
@@ -333,14 +349,35 @@ GROUPS = {
 }
 
 
+class UsageRow(TypedDict, total=False):
+    """A row of :func:`query`: the caller, the grouping key (``day``, ``hour`` or ``model``) and the sums."""
+
+    caller: str
+    day: str
+    hour: str
+    model: str
+    calls: int
+    errors: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cost_usd: float | None
+
+
 def query(
-    con: Any, by: str = "caller", since: Any = None, caller: str | None = None, top: int | None = None
-) -> list[dict[str, Any]]:
+    con: Connection,
+    by: str = "caller",
+    since: dt.datetime | None = None,
+    caller: str | None = None,
+    top: int | None = None,
+) -> list[UsageRow]:
     """Calls, tokens and cost grouped by caller (and ``day``/``hour``/``model``), from the hourly rollup."""
     if by not in GROUPS:
         raise UsageError(f"--by {by}: use caller, day, hour or model")
     keys = GROUPS[by]
-    where, params = [], []
+    where: list[str] = []
+    params: list[object] = []
     if since is not None:
         where.append("hour >= date_trunc('hour', ?::TIMESTAMPTZ)")
         params.append(since)
@@ -358,4 +395,4 @@ def query(
     )
     rows = con.execute(sql, params)
     columns = [d[0] for d in rows.description]
-    return [dict(zip(columns, row, strict=True)) for row in rows.fetchall()]
+    return [cast(UsageRow, dict(zip(columns, row, strict=True))) for row in rows.fetchall()]

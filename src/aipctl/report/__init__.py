@@ -110,23 +110,24 @@ class CallerCost:
     health: CallerHealth = CallerHealth()
     deviation: float | None = None
 
-    def _line(self, kind: SourceKind) -> CostLine:
+    def line(self, kind: SourceKind) -> CostLine:
+        """The caller's numbers from the source of ``kind`` (an empty line when it was not read)."""
         return self.lines.get(kind) or CostLine()
 
     @property
     def billed(self) -> Decimal:
-        return self._line("billed").usd
+        return self.line("billed").usd
 
     @property
     def estimated(self) -> Decimal:
-        return self._line("estimated").usd
+        return self.line("estimated").usd
 
     @property
     def metered(self) -> Decimal | None:
         return self.lines["metered"].usd if "metered" in self.lines else None
 
     def to_dict(self) -> dict[str, Any]:
-        billed, estimated, metered = self._line("billed"), self._line("estimated"), self._line("metered")
+        billed, estimated, metered = self.line("billed"), self.line("estimated"), self.line("metered")
         return {
             "caller": self.caller,
             "billed_usd": _usd(billed.usd),
@@ -174,6 +175,22 @@ class CostReport:
     def total_billed(self) -> Decimal:
         return sum((c.billed for c in self.callers), Decimal(0)) + sum(self.outside.get("billed", {}).values(), Decimal(0))
 
+    @property
+    def untagged_share(self) -> float:
+        total = self.total_billed
+        return float(round(self.untagged / total, 4)) if total else 0.0
+
+    @property
+    def total_estimated(self) -> Decimal:
+        return sum((c.estimated for c in self.callers), Decimal(0))
+
+    @property
+    def total_metered(self) -> Decimal | None:
+        """Metered total of the inventory's callers; None when no ledger was read."""
+        if "metered" not in self.sources.values():
+            return None
+        return sum((c.metered or Decimal(0) for c in self.callers), Decimal(0))
+
     def top(self, n: int) -> list[CallerCost]:
         return sorted(self.callers, key=lambda c: (c.billed or c.estimated, c.estimated), reverse=True)[:n]
 
@@ -186,8 +203,7 @@ class CostReport:
         }
 
     def to_dict(self, top: int | None = None) -> dict[str, Any]:
-        total = self.total_billed
-        metered = "metered" in self.sources.values()
+        metered = self.total_metered
         return {
             "period": {
                 "start": self.start.isoformat(),
@@ -196,10 +212,10 @@ class CostReport:
             },
             "callers": [c.to_dict() for c in (self.top(top) if top else self.top(len(self.callers)))],
             "untagged_usd": _usd(self.untagged),
-            "untagged_share": float(round(self.untagged / total, 4)) if total else 0.0,
+            "untagged_share": self.untagged_share,
             "other_tagged_usd": self._outside("billed", named_only=True),
-            "total_billed_usd": _usd(total),
-            "total_estimated_usd": _usd(sum((c.estimated for c in self.callers), Decimal(0))),
+            "total_billed_usd": _usd(self.total_billed),
+            "total_estimated_usd": _usd(self.total_estimated),
             "services": list(self.services),
             "second_key": self.second_key,
             "warnings": list(self.warnings),
@@ -207,7 +223,7 @@ class CostReport:
             "brakes": {caller: brake.to_dict() for caller, brake in self.brakes.items()},
             "sources": list(self.sources),
             "ledger": self.ledger,
-            "total_metered_usd": _usd(sum((c.metered or Decimal(0) for c in self.callers), Decimal(0))) if metered else None,
+            "total_metered_usd": None if metered is None else _usd(metered),
             "metered_other_usd": self._outside("metered", named_only=False),
         }
 

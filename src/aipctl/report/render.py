@@ -6,10 +6,11 @@ import csv
 import html
 import io
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from aipctl.report import CostReport
+from aipctl.report import CallerCost, CostReport
 
 BEGIN, END = "<!-- aipctl:report:begin -->", "<!-- aipctl:report:end -->"
 CSV_FIELDS = (
@@ -35,41 +36,48 @@ def to_csv(report: CostReport) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
-    for row in report.to_dict()["callers"]:
+    for caller in report.top(len(report.callers)):
+        row = caller.to_dict()
         latency = row.pop("latency_ms")
         writer.writerow({k: row.get(k) for k in CSV_FIELDS} | {f"{s}_ms": latency.get(s) for s in ("p50", "p90", "p99")})
-    writer.writerow({"caller": "(untagged)", "billed_usd": report.to_dict()["untagged_usd"]})
+    writer.writerow({"caller": "(untagged)", "billed_usd": float(round(report.untagged, 6))})
     return buffer.getvalue()
 
 
-def _usd(value: float) -> str:
+def _usd(value: float | Decimal) -> str:
     return f"${value:,.2f}" if value >= 1 else f"${value:,.4f}"
 
 
+def _share(part: Decimal, total: Decimal) -> str:
+    return f"{part / total:.0%}" if total else "–"
+
+
+def _deviation(caller: CallerCost) -> str:
+    return "–" if caller.deviation is None else f"{caller.deviation:+.1%}"
+
+
 def markdown_block(report: CostReport, top: int) -> str:
-    data = report.to_dict()
-    total = data["total_billed_usd"]
+    total = report.total_billed
     lines = [
         BEGIN,
-        f"### Bedrock cost per caller, {data['period']['start']} to {data['period']['end']} (exclusive)",
+        f"### Bedrock cost per caller, {report.start.isoformat()} to {report.end.isoformat()} (exclusive)",
         "",
-        f"Top {top} by billed cost (Cost Explorer, tag `{'Application'}`; complete until {data['period']['complete_until']}):",
+        f"Top {top} by billed cost (Cost Explorer, tag `Application`; complete until {report.complete_until.isoformat()}):",
         "",
         "| # | caller | billed | share | estimated | deviation | invocations | tokens in / out |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for rank, row in enumerate(report.to_dict(top)["callers"], 1):
-        share = f"{row['billed_usd'] / total:.0%}" if total else "–"
-        deviation = "–" if row["deviation"] is None else f"{row['deviation']:+.1%}"
+    for rank, caller in enumerate(report.top(top), 1):
+        tokens = caller.line("estimated")
         lines.append(
-            f"| {rank} | {row['caller']} | {_usd(row['billed_usd'])} | {share} | {_usd(row['estimated_usd'])} | "
-            f"{deviation} | {row['invocations']:,} | {row['input_tokens']:,} / {row['output_tokens']:,} |"
+            f"| {rank} | {caller.caller} | {_usd(caller.billed)} | {_share(caller.billed, total)} | {_usd(caller.estimated)} | "
+            f"{_deviation(caller)} | {caller.health.invocations:,} | {tokens.input_tokens:,} / {tokens.output_tokens:,} |"
         )
-    lines += ["", f"Untagged remainder: {_usd(data['untagged_usd'])} ({data['untagged_share']:.0%} of {_usd(total)} billed)."]
-    for caller, brake in sorted(data["brakes"].items()):
-        lines.append(f"Braked: {caller} since {brake['at']} ({brake['reason']}).")
-    if data["ledger"]:
-        lines.append(f"Metered per request (ledger): {_usd(data['total_metered_usd'])}, up to the last ingested log.")
+    lines += ["", f"Untagged remainder: {_usd(report.untagged)} ({report.untagged_share:.0%} of {_usd(total)} billed)."]
+    for name, brake in sorted(report.brakes.items()):
+        lines.append(f"Braked: {name} since {brake.at} ({brake.reason}).")
+    if report.total_metered is not None:
+        lines.append(f"Metered per request (ledger): {_usd(report.total_metered)}, up to the last ingested log.")
     if report.coverage:
         bypassing = [c for c, v in sorted(report.coverage.items()) if v.get("verdict") == "bypassing"]
         if bypassing:
@@ -94,60 +102,69 @@ def update_markdown(path: Path, report: CostReport, top: int) -> bool:
     return True
 
 
-def html_dashboard(report: CostReport, target_info: dict[str, str], top: int) -> str:
-    """A self-contained page (plotly.js inlined once): works offline."""
+def _figures(report: CostReport, top: int) -> list[tuple[str, Any]]:
+    """The dashboard's charts, in page order: (id, plotly figure)."""
     import plotly.graph_objects as go
 
-    data = report.to_dict()
-    callers = [c for c in data["callers"]]
-    names = [c["caller"] for c in callers]
-    days = sorted({d for c in callers for d in (*c["billed_by_day"], *c["estimated_by_day"])})
-    figures: list[tuple[str, Any]] = []
+    callers = report.top(len(report.callers))
+    names = [c.caller for c in callers]
+    days = sorted({d for c in callers for d in (*c.line("billed").by_day, *c.line("estimated").by_day)})
+    untagged = float(report.untagged)
 
     per_day = go.Figure()
     for c in callers:
-        per_day.add_bar(name=c["caller"], x=days, y=[c["billed_by_day"].get(d, 0.0) for d in days])
-    per_day.add_bar(name="(untagged)", x=days[:1], y=[data["untagged_usd"]], visible="legendonly")
+        by_day = c.line("billed").by_day
+        per_day.add_bar(name=c.caller, x=days, y=[float(by_day.get(d, 0)) for d in days])
+    per_day.add_bar(name="(untagged)", x=days[:1], y=[untagged], visible="legendonly")
     per_day.update_layout(barmode="stack", title="Billed cost per caller per day (USD, Cost Explorer)", height=380)
-    figures.append(("per-day", per_day))
 
     share = go.Figure(
-        go.Pie(
-            labels=[*names, "(untagged)"],
-            values=[*(c["billed_usd"] for c in callers), data["untagged_usd"]],
-            hole=0.45,
-            sort=False,
-        )
+        go.Pie(labels=[*names, "(untagged)"], values=[*(float(c.billed) for c in callers), untagged], hole=0.45, sort=False)
     )
     share.update_layout(title="Share of billed cost", height=380)
-    figures.append(("share", share))
 
-    ranked = report.to_dict(top)["callers"]
+    ranked = report.top(top)[::-1]
     top_fig = go.Figure()
-    top_fig.add_bar(
-        name="billed", y=[c["caller"] for c in ranked][::-1], x=[c["billed_usd"] for c in ranked][::-1], orientation="h"
-    )
-    top_fig.add_bar(
-        name="estimated", y=[c["caller"] for c in ranked][::-1], x=[c["estimated_usd"] for c in ranked][::-1], orientation="h"
-    )
+    top_fig.add_bar(name="billed", y=[c.caller for c in ranked], x=[float(c.billed) for c in ranked], orientation="h")
+    top_fig.add_bar(name="estimated", y=[c.caller for c in ranked], x=[float(c.estimated) for c in ranked], orientation="h")
     top_fig.update_layout(barmode="group", title=f"Top {top} callers: billed vs estimated (USD)", height=360)
-    figures.append(("top", top_fig))
 
     tokens = go.Figure()
-    tokens.add_bar(name="input", x=names, y=[c["input_tokens"] for c in callers])
-    tokens.add_bar(name="output", x=names, y=[c["output_tokens"] for c in callers])
-    tokens.add_bar(name="cache read", x=names, y=[c["cache_read_tokens"] for c in callers])
+    lines = [c.line("estimated") for c in callers]
+    tokens.add_bar(name="input", x=names, y=[line.input_tokens for line in lines])
+    tokens.add_bar(name="output", x=names, y=[line.output_tokens for line in lines])
+    tokens.add_bar(name="cache read", x=names, y=[line.cache_read_tokens for line in lines])
     tokens.update_layout(barmode="stack", title="Tokens per caller (CloudWatch)", height=360)
-    figures.append(("tokens", tokens))
 
     latency = go.Figure()
     for stat in ("p50", "p90", "p99"):
-        latency.add_bar(name=stat, x=names, y=[c["latency_ms"].get(stat, 0.0) for c in callers])
+        latency.add_bar(name=stat, x=names, y=[c.health.latency_ms.get(stat, 0.0) for c in callers])
     latency.update_layout(barmode="group", title="Invocation latency per caller (ms, CloudWatch)", height=360)
-    figures.append(("latency", latency))
 
+    figures = [("per-day", per_day), ("share", share), ("top", top_fig), ("tokens", tokens), ("latency", latency)]
     for _, fig in figures:
         fig.update_layout(autosize=True, margin={"l": 60, "r": 20, "t": 60, "b": 50})
+    return figures
+
+
+def _caller_rows(report: CostReport) -> str:
+    metered = report.total_metered is not None
+    rows = []
+    for c in report.top(len(report.callers)):
+        tokens = c.line("estimated")
+        rows.append(
+            f"<tr><td>{html.escape(c.caller)}</td><td>{_usd(c.billed)}</td><td>{_usd(c.estimated)}</td>"
+            + (f"<td>{_usd(c.metered or 0)}</td>" if metered else "")
+            + f"<td>{_deviation(c)}</td><td>{c.health.invocations:,}</td>"
+            f"<td>{tokens.input_tokens:,} / {tokens.output_tokens:,}</td>"
+            f"<td>{c.health.throttles:,}</td><td>{c.health.errors:,}</td>"
+            f"<td>{_coverage_cell(report, c.caller)}</td></tr>"
+        )
+    return "".join(rows)
+
+
+def html_dashboard(report: CostReport, target_info: dict[str, str], top: int) -> str:
+    """A self-contained page (plotly.js inlined once): works offline."""
     parts = [
         fig.to_html(
             full_html=False,
@@ -156,20 +173,13 @@ def html_dashboard(report: CostReport, target_info: dict[str, str], top: int) ->
             default_width="100%",
             config={"displaylogo": False, "responsive": True},
         )
-        for index, (name, fig) in enumerate(figures)
+        for index, (name, fig) in enumerate(_figures(report, top))
     ]
-    metered = bool(data["ledger"])
-    metered_th = "<th>metered</th>" if metered else ""
-    rows = "".join(
-        f"<tr><td>{html.escape(c['caller'])}</td><td>{_usd(c['billed_usd'])}</td><td>{_usd(c['estimated_usd'])}</td>"
-        + (f"<td>{_usd(c['metered_usd'] or 0.0)}</td>" if metered else "")
-        + f"<td>{'–' if c['deviation'] is None else format(c['deviation'], '+.1%')}</td><td>{c['invocations']:,}</td>"
-        f"<td>{c['input_tokens']:,} / {c['output_tokens']:,}</td><td>{c['throttles']:,}</td><td>{c['errors']:,}</td>"
-        f"<td>{_coverage_cell(report, c['caller'])}</td></tr>"
-        for c in callers
-    )
-    warnings = "".join(f"<li>{html.escape(w)}</li>" for w in data["warnings"])
-    ledger_note = " Metered: the per-request ledger (aipctl meter)." if data["ledger"] else ""
+    metered = report.total_metered
+    metered_th = "<th>metered</th>" if metered is not None else ""
+    metered_kpi = f'<div class="kpi">metered (ledger)<b>{_usd(metered)}</b></div>' if metered is not None else ""
+    warnings = "".join(f"<li>{html.escape(w)}</li>" for w in report.warnings)
+    ledger_note = " Metered: the per-request ledger (aipctl meter)." if metered is not None else ""
     where = " · ".join(html.escape(f"{k} {v}") for k, v in target_info.items() if k in ("target", "account", "region"))
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>aipctl: Bedrock cost per caller</title>
@@ -186,18 +196,19 @@ td, th {{ border-bottom: 1px solid #e4e7eb; padding: 6px 10px; text-align: right
 td:first-child, th:first-child {{ text-align: left; }} .bad {{ color: #b91c1c; }} .ok {{ color: #15803d; }}
 </style></head><body>
 <h1>Bedrock cost per caller</h1>
-<p>{html.escape(data["period"]["start"])} to {html.escape(data["period"]["end"])} (exclusive) · {where} ·
-Cost Explorer complete until {html.escape(data["period"]["complete_until"])}</p>
+<p>{report.start.isoformat()} to {report.end.isoformat()} (exclusive) · {where} ·
+Cost Explorer complete until {report.complete_until.isoformat()}</p>
 <div class="kpis" id="kpis">
-<div class="kpi">billed<b>{_usd(data["total_billed_usd"])}</b></div>
-<div class="kpi">estimated (through AIPs)<b>{_usd(data["total_estimated_usd"])}</b></div>
-{f'<div class="kpi">metered (ledger)<b>{_usd(data["total_metered_usd"])}</b></div>' if data["ledger"] else ""}
-<div class="kpi">untagged<b>{_usd(data["untagged_usd"])} ({data["untagged_share"]:.0%})</b></div>
-<div class="kpi">callers<b>{len(callers)}</b></div></div>
+<div class="kpi">billed<b>{_usd(report.total_billed)}</b></div>
+<div class="kpi">estimated (through AIPs)<b>{_usd(report.total_estimated)}</b></div>
+{metered_kpi}
+<div class="kpi">untagged<b>{_usd(report.untagged)} ({report.untagged_share:.0%})</b></div>
+<div class="kpi">callers<b>{len(report.callers)}</b></div></div>
 {'<ul class="warnings">' + warnings + "</ul>" if warnings else ""}
 <div class="grid">{"".join(f'<div class="chart">{p}</div>' for p in parts)}</div>
 <table id="callers"><thead><tr><th>caller</th><th>billed</th><th>estimated</th>{metered_th}<th>deviation</th><th>invocations</th>
-<th>tokens in / out</th><th>throttles</th><th>errors</th><th>AIP coverage</th></tr></thead><tbody>{rows}</tbody></table>
+<th>tokens in / out</th><th>throttles</th><th>errors</th><th>AIP coverage</th></tr></thead>
+<tbody>{_caller_rows(report)}</tbody></table>
 <p><small>Generated by aipctl. Billed: Cost Explorer grouped by the caller tag.
 Estimated: CloudWatch tokens × the AIP's model price.{ledger_note}</small></p>
 </body></html>

@@ -20,11 +20,24 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from aipctl._exceptions import AwsError, UnknownCaller, UnknownModelForCaller, UsageError
 from aipctl.inventory import rules
 from aipctl.pricing import ModelRef
+
+if TYPE_CHECKING:
+    from aipctl.guard.limits import Limiter, Store
+
+
+class _BotocoreClient(Protocol):
+    """What ``attach`` needs of a client: botocore's ``meta.events`` (boto3 itself is untyped)."""
+
+    meta: Any
+
+
+#: ``attach`` gives back the very client it was given.
+C = TypeVar("C", bound=_BotocoreClient)
 
 RUNTIME_OPERATIONS = ("Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream")
 SSM_PREFIX = "/aipctl"
@@ -247,15 +260,15 @@ def model_map(resolver: Resolver, caller: str) -> dict[str, str]:
 
 
 def attach(
-    client: Any,
+    client: C,
     caller: str,
     *,
     strict: bool = True,
     resolver: Resolver | None = None,
     limits: Any = None,
-    store: Any = None,
+    store: Store | None = None,
     on_limit: str = "raise",
-) -> Any:
+) -> C:
     """Route ``client``'s runtime calls through ``caller``'s AIPs (one botocore event handler).
 
     ``modelId`` may be the caller's alias (``"sonnet"``), a foundation model id, a system-defined
@@ -301,7 +314,7 @@ def attach(
     return client
 
 
-def _limiter(caller: str, limits: Any, store: Any, on_limit: str) -> Any:
+def _limiter(caller: str, limits: Any, store: Store | None, on_limit: str) -> Limiter | None:
     if limits is None:
         return None
     from aipctl.guard.limits import Limiter, LimitSpec

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import click
@@ -104,7 +105,7 @@ def query_cmd(
     _print_rows(rows)
 
 
-def _print_rows(rows: list[dict[str, object]]) -> None:
+def _print_rows(rows: Sequence[Mapping[str, object]]) -> None:
     from rich.table import Table
 
     table = Table(header_style="bold")

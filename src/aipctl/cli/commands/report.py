@@ -103,18 +103,16 @@ def emit(
 def _table(report: CostReport, top: int) -> None:
     from rich.table import Table
 
-    data = report.to_dict()
-    total = data["total_billed_usd"]
-    table = Table(
-        header_style="bold", title=f"Bedrock cost per caller {data['period']['start']} – {data['period']['end']} (exclusive)"
-    )
+    total = report.total_billed
+    metered = report.total_metered is not None
+    table = Table(header_style="bold", title=f"Bedrock cost per caller {report.start} – {report.end} (exclusive)")
     for column in (
         "#",
         "caller",
         "billed USD",
         "share",
         "estimated USD",
-        *(["metered USD"] if data["ledger"] else []),
+        *(["metered USD"] if metered else []),
         "deviation",
         "invocations",
         "tokens in",
@@ -124,26 +122,27 @@ def _table(report: CostReport, top: int) -> None:
         "throttles",
     ):
         table.add_column(column, justify="left" if column == "caller" else "right")
-    for rank, row in enumerate(data["callers"], 1):
-        style = "bold" if rank <= top else ""
+    ranked = report.top(len(report.callers))
+    for rank, c in enumerate(ranked, 1):
+        tokens, health = c.line("estimated"), c.health
         table.add_row(
             str(rank),
-            row["caller"],
-            f"{row['billed_usd']:.4f}",
-            f"{row['billed_usd'] / total:.0%}" if total else "–",
-            f"{row['estimated_usd']:.4f}",
-            *([f"{row['metered_usd']:.4f}"] if data["ledger"] else []),
-            "–" if row["deviation"] is None else f"{row['deviation']:+.1%}",
-            f"{row['invocations']:,}",
-            f"{row['input_tokens']:,}",
-            f"{row['output_tokens']:,}",
-            f"{row['latency_ms'].get('p50', 0):.0f}",
-            f"{row['latency_ms'].get('p99', 0):.0f}",
-            f"{row['throttles']:,}",
-            style=style,
+            c.caller,
+            f"{c.billed:.4f}",
+            f"{c.billed / total:.0%}" if total else "–",
+            f"{c.estimated:.4f}",
+            *([f"{c.metered or 0:.4f}"] if metered else []),
+            "–" if c.deviation is None else f"{c.deviation:+.1%}",
+            f"{health.invocations:,}",
+            f"{tokens.input_tokens:,}",
+            f"{tokens.output_tokens:,}",
+            f"{health.latency_ms.get('p50', 0):.0f}",
+            f"{health.latency_ms.get('p99', 0):.0f}",
+            f"{health.throttles:,}",
+            style="bold" if rank <= top else "",
         )
-    blanks = [""] * (9 if data["ledger"] else 8)
-    table.add_row("", "(untagged)", f"{data['untagged_usd']:.4f}", f"{data['untagged_share']:.0%}", *blanks)
+    blanks = [""] * (9 if metered else 8)
+    table.add_row("", "(untagged)", f"{report.untagged:.4f}", f"{report.untagged_share:.0%}", *blanks)
     console.out.print(table)
-    names = ", ".join(c["caller"] for c in data["callers"][:top])
-    console.note(f"top {top}: {names}; billed total ${total:,.4f}, untagged ${data['untagged_usd']:,.4f}")
+    names = ", ".join(c.caller for c in ranked[:top])
+    console.note(f"top {top}: {names}; billed total ${total:,.4f}, untagged ${report.untagged:,.4f}")

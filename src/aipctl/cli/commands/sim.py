@@ -213,10 +213,14 @@ def traffic_cmd(
     table = Table(header_style="bold")
     for column in ("caller", "calls", "errors", "input tokens", "output tokens"):
         table.add_column(column, justify="right" if column != "caller" else "left")
-    for caller, row in report.to_dict()["callers"].items():
+    for caller in sorted(report.calls | report.errors):
         marker = " (bypasses its AIP)" if caller == report.bypass_caller else ""
         table.add_row(
-            caller + marker, str(row["calls"]), str(row["errors"]), f"{row['input_tokens']:,}", f"{row['output_tokens']:,}"
+            caller + marker,
+            str(report.calls[caller]),
+            str(report.errors[caller]),
+            f"{report.input_tokens[caller]:,}",
+            f"{report.output_tokens[caller]:,}",
         )
     console.out.print(table)
     console.note(f"{report.hours} simulated hours, {report.start} -> {report.end}")
