@@ -236,3 +236,21 @@ def test_an_undeliverable_alert_does_not_stop_the_brake(cli, guarded, session, e
     assert alerts and all("not delivered" in e["message"] and e["delivered_to"] is None for e in alerts)
     assert ("acme", "brake") in [(e["caller"], e["kind"]) for e in result.json["events"]]
     assert json.loads((workdir / "state/guard.json").read_text())["alerted"]
+
+
+def test_a_retag_keeps_the_brake_recorded(cli, guarded, bedrock, workdir: Path) -> None:
+    """A retag sets the inventory's tags and removes stale ones, but never aipctl's state tags."""
+    assert cli("brake", "acme", "--reason", "runaway").code == 0
+    (workdir / "aipctl.yaml").write_text(
+        INVENTORY.replace(
+            "owner: saas-team\n    environment: production\n    models: [sonnet]",
+            "owner: billing-team\n    environment: production\n    models: [sonnet]",
+        )
+    )
+    planned = cli("plan", "--json").json
+    assert [c["action"] for c in planned["changes"] if c["caller"] == "acme"] == ["retag"]
+    assert cli("apply", "--yes").code == 0
+    tags = {t["key"]: t["value"] for t in bedrock.list_tags_for_resource(resourceARN=guarded["arns"][("acme", "sonnet")])["tags"]}
+    assert tags["Owner"] == "billing-team"
+    assert tags["aipctl:brake"].endswith("runaway"), "the brake is still recorded on the AIP"
+    assert {r["caller"]: r["brake"] for r in cli("list", "--json").json}["acme"] is not None

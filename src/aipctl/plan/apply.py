@@ -200,7 +200,8 @@ def _apply_one(bedrock: BedrockControl, change: ProfileChange, run_id: str, inve
         raise PlanConflict(f"{change.name}: ownership changed since the plan (aipctl:managed={owner!r}); not touched")
     if change.action is Action.RETAG:
         bedrock.tag(change.arn, {k: v for k, v in change.tags.items() if current.get(k) != v})
-        bedrock.untag(change.arn, [k for k in current if k not in change.tags and not k.startswith("aws:")])
+        stale = [k for k in current if k not in change.tags and not k.startswith("aws:") and k not in rules.STATE_TAG_KEYS]
+        bedrock.untag(change.arn, stale)
         return change.arn
     bedrock.delete_profile(change.arn)
     if change.action is Action.REPLACE:
