@@ -76,69 +76,67 @@ def desired_alarms(loaded: LoadedInventory, managed: ManagedProfiles) -> dict[st
     """name -> (caller, alias, PutMetricAlarm arguments); a new AIP's ModelId is :data:`NEW_AIP`."""
     inv = loaded.inventory
     actions = [inv.alerts.sns_topic_arn] if inv.alerts and inv.alerts.sns_topic_arn else []
+    common = {"ActionsEnabled": bool(actions), "AlarmActions": actions, "TreatMissingData": "notBreaching"}
     out: dict[str, tuple[str, str, dict[str, Any]]] = {}
     for caller, entry in inv.callers.items():
         if entry.limits is None and entry.budget is None:
             continue
         for alias in entry.models:
             live = managed.get(caller, alias)
-            model_id = live.profile_id if live else NEW_AIP
+            dims = [{"Name": "ModelId", "Value": live.profile_id if live else NEW_AIP}]
             base = f"{prefix(loaded)}{caller}-{alias}"
-            dims = [{"Name": "ModelId", "Value": model_id}]
-            common = {"ActionsEnabled": bool(actions), "AlarmActions": actions, "TreatMissingData": "notBreaching"}
+            specs = [_spike_alarm(base, f"{caller}/{alias}", dims)]
             if entry.limits and entry.limits.rpm:
-                out[f"{base}-invocations"] = (
-                    caller,
-                    alias,
-                    {
-                        "AlarmName": f"{base}-invocations",
-                        "AlarmDescription": f"aipctl: {caller}/{alias} above {entry.limits.rpm} requests per minute",
-                        "Namespace": "AWS/Bedrock",
-                        "MetricName": "Invocations",
-                        "Dimensions": dims,
-                        "Statistic": "Sum",
-                        "Period": 60,
-                        "EvaluationPeriods": 1,
-                        "Threshold": float(entry.limits.rpm),
-                        "ComparisonOperator": "GreaterThanThreshold",
-                        **common,
-                    },
-                )
+                specs.append(_rpm_alarm(base, f"{caller}/{alias}", dims, entry.limits.rpm))
             if entry.limits and entry.limits.tpm:
-                out[f"{base}-tokens"] = (
-                    caller,
-                    alias,
-                    {
-                        "AlarmName": f"{base}-tokens",
-                        "AlarmDescription": f"aipctl: {caller}/{alias} above {entry.limits.tpm} tokens per minute",
-                        "Metrics": [
-                            _metric("tin", "InputTokenCount", dims),
-                            _metric("tout", "OutputTokenCount", dims),
-                            {"Id": "tokens", "Expression": "tin + tout", "Label": "tokens per minute", "ReturnData": True},
-                        ],
-                        "EvaluationPeriods": 1,
-                        "Threshold": float(entry.limits.tpm),
-                        "ComparisonOperator": "GreaterThanThreshold",
-                        **common,
-                    },
-                )
-            out[f"{base}-spike"] = (
-                caller,
-                alias,
-                {
-                    "AlarmName": f"{base}-spike",
-                    "AlarmDescription": f"aipctl: {caller}/{alias} invocations above their usual band (anomaly detection)",
-                    "Metrics": [
-                        {**_metric("calls", "Invocations", dims, period=300), "ReturnData": True},
-                        {"Id": "band", "Expression": "ANOMALY_DETECTION_BAND(calls, 3)", "Label": "expected", "ReturnData": True},
-                    ],
-                    "ThresholdMetricId": "band",
-                    "EvaluationPeriods": 2,
-                    "ComparisonOperator": "GreaterThanUpperThreshold",
-                    **common,
-                },
-            )
+                specs.append(_tpm_alarm(base, f"{caller}/{alias}", dims, entry.limits.tpm))
+            for spec in specs:
+                out[spec["AlarmName"]] = (caller, alias, {**spec, **common})
     return out
+
+
+def _rpm_alarm(base: str, who: str, dims: list[dict[str, str]], rpm: int) -> dict[str, Any]:
+    return {
+        "AlarmName": f"{base}-invocations",
+        "AlarmDescription": f"aipctl: {who} above {rpm} requests per minute",
+        "Namespace": "AWS/Bedrock",
+        "MetricName": "Invocations",
+        "Dimensions": dims,
+        "Statistic": "Sum",
+        "Period": 60,
+        "EvaluationPeriods": 1,
+        "Threshold": float(rpm),
+        "ComparisonOperator": "GreaterThanThreshold",
+    }
+
+
+def _tpm_alarm(base: str, who: str, dims: list[dict[str, str]], tpm: int) -> dict[str, Any]:
+    return {
+        "AlarmName": f"{base}-tokens",
+        "AlarmDescription": f"aipctl: {who} above {tpm} tokens per minute",
+        "Metrics": [
+            _metric("tin", "InputTokenCount", dims),
+            _metric("tout", "OutputTokenCount", dims),
+            {"Id": "tokens", "Expression": "tin + tout", "Label": "tokens per minute", "ReturnData": True},
+        ],
+        "EvaluationPeriods": 1,
+        "Threshold": float(tpm),
+        "ComparisonOperator": "GreaterThanThreshold",
+    }
+
+
+def _spike_alarm(base: str, who: str, dims: list[dict[str, str]]) -> dict[str, Any]:
+    return {
+        "AlarmName": f"{base}-spike",
+        "AlarmDescription": f"aipctl: {who} invocations above their usual band (anomaly detection)",
+        "Metrics": [
+            {**_metric("calls", "Invocations", dims, period=300), "ReturnData": True},
+            {"Id": "band", "Expression": "ANOMALY_DETECTION_BAND(calls, 3)", "Label": "expected", "ReturnData": True},
+        ],
+        "ThresholdMetricId": "band",
+        "EvaluationPeriods": 2,
+        "ComparisonOperator": "GreaterThanUpperThreshold",
+    }
 
 
 def _metric(query_id: str, name: str, dims: list[dict[str, str]], period: int = 60) -> dict[str, Any]:

@@ -41,38 +41,64 @@ def plan_changes(
     partition: str = "aws",
 ) -> Plan:
     """The pure core of ``plan``: no AWS calls, so every rule is testable on its own."""
-    inventory = loaded.inventory
-    region = inventory.region
+    changes = _desired_changes(loaded, live, account, partition)
+    orphans = _orphans(loaded, live)
+    if prune:
+        changes, orphans = changes + orphans, []
+    warnings = [*live.warnings, *_replace_warnings(changes), *_quota_warnings(live, changes)]
+    return Plan(
+        inventory_name=loaded.inventory.name,
+        inventory_path=loaded.path,
+        target=dict(target_info or {}),
+        changes=tuple(sorted(changes, key=lambda c: (c.caller or "", c.alias or "", c.name))),
+        cost_tags=tuple(CostTagChange(s.key, s.status) for s in live.cost_tags if s.status != "Active"),
+        orphans=tuple(orphans),
+        warnings=tuple(warnings),
+    )
+
+
+def _desired_changes(loaded: LoadedInventory, live: LiveState, account: str, partition: str) -> list[ProfileChange]:
+    """A change per AIP the inventory asks for; any AIP of a wanted name that is not ours stops the plan."""
     by_name = {p.name: p for p in live.profiles}
     changes: list[ProfileChange] = []
     conflicts: list[str] = []
-    warnings: list[str] = list(live.warnings)
     for desired in loaded.profiles:
         existing = by_name.get(desired.name)
-        copy_from = desired.source.copy_from(region, account, partition)
+        copy_from = desired.source.copy_from(loaded.inventory.region, account, partition)
         if existing is None:
-            changes.append(
-                ProfileChange(
-                    Action.CREATE,
-                    desired.name,
-                    desired.caller,
-                    desired.alias,
-                    copy_from=copy_from,
-                    description=desired.description,
-                    tags=desired.tag_map,
-                    set_tags=desired.tag_map,
-                    reason="not in the account yet",
-                )
-            )
-            continue
-        owner = _ownership_problem(existing, inventory.name)
-        if owner:
-            conflicts.append(
-                f"{loaded.where('callers', desired.caller, 'models')}: AIP {desired.name!r} ({existing.arn}) {owner}"
-            )
-            continue
-        changes.append(_compare(desired, existing, copy_from))
-    orphans = [
+            changes.append(_create(desired, copy_from))
+        elif problem := _ownership_problem(existing, loaded.inventory.name):
+            where = loaded.where("callers", desired.caller, "models")
+            conflicts.append(f"{where}: AIP {desired.name!r} ({existing.arn}) {problem}")
+        else:
+            changes.append(_compare(desired, existing, copy_from))
+    if conflicts:
+        raise PlanConflict(
+            "the plan would touch AIPs that this inventory does not manage; nothing was changed:\n"
+            + "\n".join(f"  {c}" for c in conflicts),
+            hint="rename the caller or model alias, or delete/retag the existing AIP yourself",
+        )
+    return changes
+
+
+def _create(desired: DesiredProfile, copy_from: str) -> ProfileChange:
+    return ProfileChange(
+        Action.CREATE,
+        desired.name,
+        desired.caller,
+        desired.alias,
+        copy_from=copy_from,
+        description=desired.description,
+        tags=desired.tag_map,
+        set_tags=desired.tag_map,
+        reason="not in the account yet",
+    )
+
+
+def _orphans(loaded: LoadedInventory, live: LiveState) -> list[ProfileChange]:
+    """AIPs this inventory manages (outside CloudFormation) that it no longer asks for: deleted with --prune."""
+    wanted = {d.name for d in loaded.profiles}
+    return [
         ProfileChange(
             Action.DELETE,
             p.name,
@@ -82,42 +108,29 @@ def plan_changes(
             reason="managed by this inventory but no longer in it",
         )
         for p in live.profiles
-        if p.tags.get(rules.TAG_MANAGED) == inventory.name
-        and CFN_STACK_TAG not in p.tags
-        and p.name not in {d.name for d in loaded.profiles}
+        if p.tags.get(rules.TAG_MANAGED) == loaded.inventory.name and CFN_STACK_TAG not in p.tags and p.name not in wanted
     ]
-    if conflicts:
-        raise PlanConflict(
-            "the plan would touch AIPs that this inventory does not manage; nothing was changed:\n"
-            + "\n".join(f"  {c}" for c in conflicts),
-            hint="rename the caller or model alias, or delete/retag the existing AIP yourself",
-        )
-    if prune:
-        changes.extend(orphans)
-        orphans = []
-    for change in changes:
-        if change.action is Action.REPLACE:
-            warnings.append(
-                f"{change.name}: model source changes ({change.old_source} -> {change.copy_from}); the AIP is "
-                f"replaced and its ARN changes: re-wire caller {change.caller!r} (`aipctl wire`)"
-            )
+
+
+def _replace_warnings(changes: list[ProfileChange]) -> list[str]:
+    return [
+        f"{c.name}: model source changes ({c.old_source} -> {c.copy_from}); the AIP is "
+        f"replaced and its ARN changes: re-wire caller {c.caller!r} (`aipctl wire`)"
+        for c in changes
+        if c.action is Action.REPLACE
+    ]
+
+
+def _quota_warnings(live: LiveState, changes: list[ProfileChange]) -> list[str]:
     creates = sum(1 for c in changes if c.action is Action.CREATE)
     deletes = sum(1 for c in changes if c.action is Action.DELETE)
-    if len(live.profiles) + creates - deletes > DEFAULT_PROFILE_QUOTA:
-        warnings.append(
-            f"the Region would hold {len(live.profiles) + creates - deletes} AIPs; the default quota is "
-            f"{DEFAULT_PROFILE_QUOTA} per Region (Service Quotas code L-40EC9882, adjustable)"
-        )
-    cost_tags = tuple(CostTagChange(s.key, s.status) for s in live.cost_tags if s.status != "Active")
-    return Plan(
-        inventory_name=inventory.name,
-        inventory_path=loaded.path,
-        target=dict(target_info or {}),
-        changes=tuple(sorted(changes, key=lambda c: (c.caller or "", c.alias or "", c.name))),
-        cost_tags=cost_tags,
-        orphans=tuple(orphans),
-        warnings=tuple(warnings),
-    )
+    after = len(live.profiles) + creates - deletes
+    if after <= DEFAULT_PROFILE_QUOTA:
+        return []
+    return [
+        f"the Region would hold {after} AIPs; the default quota is "
+        f"{DEFAULT_PROFILE_QUOTA} per Region (Service Quotas code L-40EC9882, adjustable)"
+    ]
 
 
 def _ownership_problem(profile: LiveProfile, inventory_name: str) -> str | None:
