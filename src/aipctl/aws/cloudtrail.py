@@ -7,7 +7,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from aipctl._exceptions import UsageError
 from aipctl.aws.errors import aws_call
 from aipctl.aws.permissions import requires
 from aipctl.aws.target import Target
+from aipctl.progress import NO_PROGRESS, Progress
 
 RUNTIME_EVENTS = ("Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream")
 PAGE = 50
@@ -81,10 +82,13 @@ class Trail:
         self.requests = 0
 
     @requires("cloudtrail:LookupEvents")
-    def runtime_calls(
-        self, start: dt.datetime, end: dt.datetime, on_page: Callable[[str, int, dt.datetime | None], None] | None = None
-    ) -> Iterator[RuntimeCall]:
-        """Every runtime call in [start, end), one LookupEvents series per event name (newest first)."""
+    def runtime_calls(self, start: dt.datetime, end: dt.datetime, progress: Progress = NO_PROGRESS) -> Iterator[RuntimeCall]:
+        """Every runtime call in [start, end), one LookupEvents series per event name (newest first).
+
+        After each page, ``progress`` hears how many events were read and how long the rest will
+        take at the allowed request rate.
+        """
+        pages = events_read = 0
         for name in RUNTIME_EVENTS:
             kwargs: dict[str, Any] = {
                 "LookupAttributes": [{"AttributeKey": "EventName", "AttributeValue": name}],
@@ -100,8 +104,11 @@ class Trail:
                 events = page.get("Events", [])
                 for event in events:
                     yield RuntimeCall.from_event(event["CloudTrailEvent"])
-                if on_page:
-                    on_page(name, len(events), events[-1]["EventTime"] if events else None)
+                pages += 1
+                events_read += len(events)
+                if events:
+                    left = reading_estimate(start, end, events[-1]["EventTime"], pages, self.rate or 1e9)
+                    progress(f"CloudTrail {name}: {events_read:,} calls read, ~{left:.0f} s left at {self.rate:g} requests/s")
                 token = page.get("NextToken")
                 if not token:
                     break

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aipctl.aws.cloudtrail import RuntimeCall, Trail, reading_estimate
+from aipctl.aws.cloudtrail import RuntimeCall, Trail
 from aipctl.aws.live import ManagedProfiles, read_live_state
 from aipctl.aws.s3logs import InvocationLogs
 from aipctl.aws.target import Target
@@ -193,16 +193,7 @@ def verify(
     if use_cloudtrail:
         sources.append("cloudtrail")
         trail = Trail(target)
-        pages = 0
-
-        def page_read(name: str, count: int, oldest: dt.datetime | None) -> None:
-            nonlocal pages
-            pages += 1
-            if oldest is not None:
-                left = reading_estimate(start, end, oldest, pages, trail.rate or 1e9)
-                progress(f"CloudTrail {name}: {classifier.count:,} calls read, ~{left:.0f} s left at {trail.rate:g} requests/s")
-
-        for call in trail.runtime_calls(start, end, page_read):
+        for call in trail.runtime_calls(start, end, progress):
             classifier.add(call)
         requests += trail.requests
     if logs_uri:
