@@ -247,6 +247,19 @@ class Project:
         finally:
             self._changed()
 
+    def anti_bypass_policies(self, callers: Collection[str] = ()) -> dict[str, dict[str, object]]:
+        """Per caller (all, or ``callers``), the identity policy that allows only its own AIPs."""
+        from aipctl.guard.brake import aip_only_policies
+
+        self.check_callers(callers)
+        return aip_only_policies(self.loaded, self.managed(), list(callers) or list(self.loaded.inventory.callers))
+
+    def attach_anti_bypass(self, policies: dict[str, dict[str, object]], *, detach: bool = False) -> dict[str, list[str]]:
+        """Put the policies on each caller's roles and users (or remove them); caller -> principal ARNs touched."""
+        from aipctl.guard.brake import attach_aip_only
+
+        return attach_aip_only(self.loaded, self.target, policies, detach=detach)
+
     def watch(
         self,
         *,

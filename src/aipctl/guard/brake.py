@@ -17,7 +17,7 @@ from aipctl.aws.bedrock import BedrockControl, LiveProfile
 from aipctl.aws.iam import Iam, Principal
 from aipctl.aws.live import ManagedProfiles
 from aipctl.aws.target import Target
-from aipctl.guard.iam import brake_name, brake_policy
+from aipctl.guard.iam import aip_only_name, aip_only_policy, brake_name, brake_policy
 from aipctl.inventory import LoadedInventory, rules
 
 
@@ -97,3 +97,25 @@ def release(loaded: LoadedInventory, target: Target, managed: ManagedProfiles, c
     return BrakeResult(
         caller, "released" if removed or tagged else "unchanged", tuple(removed), tuple(sorted(p.arn for p in aips))
     )
+
+
+def aip_only_policies(loaded: LoadedInventory, managed: ManagedProfiles, callers: list[str]) -> dict[str, dict[str, object]]:
+    """Per caller, the anti-bypass policy over its live AIPs (``aipctl iam render``)."""
+    return {c: aip_only_policy(c, [p.arn for p in caller_aips(loaded, managed, c)], "aws") for c in callers}
+
+
+def attach_aip_only(
+    loaded: LoadedInventory, target: Target, policies: dict[str, dict[str, object]], *, detach: bool = False
+) -> dict[str, list[str]]:
+    """Put (or with ``detach`` remove) each caller's anti-bypass policy on its roles and users; caller -> principal ARNs."""
+    iam = Iam(target)
+    touched: dict[str, list[str]] = {}
+    for caller, document in policies.items():
+        for principal in principals_of(loaded, target, caller, iam):
+            if detach:
+                if not iam.delete_policy(principal, aip_only_name(caller)):
+                    continue
+            else:
+                iam.put_policy(principal, aip_only_name(caller), document)
+            touched.setdefault(caller, []).append(principal.arn)
+    return touched

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aipctl._exceptions import AipctlError, PlanConflict
-from aipctl.aws.cloudformation import Stacks
+from aipctl.aws.cloudformation import Stack, Stacks
 from aipctl.aws.live import CFN_STACK_TAG, LiveState
 from aipctl.aws.target import Target
 from aipctl.cfn.template import STACK_PREFIX, render_caller_template, stack_name, template_parameters
@@ -34,18 +34,34 @@ class StackResult:
 
 
 def plan_stacks(loaded: LoadedInventory, target: Target, live: LiveState, prune: bool = False) -> tuple[StackChange, ...]:
-    inventory = loaded.inventory
+    """A change per caller's stack (and, with ``prune``, deletes of managed stacks that left the inventory)."""
     stacks = Stacks(target)
     existing = {s.name: s for s in stacks.list_stacks() if s.status != "DELETE_COMPLETE"}
+    _refuse_conflicts(loaded, live, existing)
+    changes = [
+        _stack_change(loaded, stacks, existing.get(stack_name(caller)), caller) for caller in sorted(loaded.inventory.callers)
+    ]
+    if prune:
+        wanted = {stack_name(c) for c in loaded.inventory.callers}
+        changes.extend(
+            StackChange(Action.DELETE, s.name, s.tags.get(rules.TAG_CALLER))
+            for s in existing.values()
+            if s.name.startswith(STACK_PREFIX) and s.tags.get(rules.TAG_MANAGED) == loaded.inventory.name and s.name not in wanted
+        )
+    return tuple(changes)
+
+
+def _refuse_conflicts(loaded: LoadedInventory, live: LiveState, existing: dict[str, Stack]) -> None:
+    """AIPs of a wanted name made outside CloudFormation, or stacks of a wanted name another inventory owns, stop the plan."""
     api_managed = {p.name: p for p in live.profiles if CFN_STACK_TAG not in p.tags}
     conflicts = [
         f"{loaded.where('callers', d.caller)}: AIP {d.name!r} already exists outside CloudFormation ({api_managed[d.name].arn})"
         for d in loaded.profiles
         if d.name in api_managed
     ]
-    for caller in inventory.callers:
+    for caller in loaded.inventory.callers:
         stack = existing.get(stack_name(caller))
-        if stack and stack.tags.get(rules.TAG_MANAGED) != inventory.name:
+        if stack and stack.tags.get(rules.TAG_MANAGED) != loaded.inventory.name:
             conflicts.append(
                 f"{loaded.where('callers', caller)}: stack {stack.name!r} exists but this inventory does not manage it"
             )
@@ -54,28 +70,19 @@ def plan_stacks(loaded: LoadedInventory, target: Target, live: LiveState, prune:
             "cannot deploy with CloudFormation; nothing was changed:\n" + "\n".join(f"  {c}" for c in conflicts),
             hint="delete those AIPs (or keep using `apply` without --via), or rename the callers",
         )
-    changes: list[StackChange] = []
-    for caller in sorted(inventory.callers):
-        name = stack_name(caller)
-        template = render_caller_template(loaded, caller)
-        if name not in existing:
-            changes.append(StackChange(Action.CREATE, name, caller, template))
-        elif (
-            stacks.template_of(name) != template
-            or dict(existing[name].parameters) != template_parameters(template)
-            or existing[name].status.endswith("FAILED")
-        ):
-            changes.append(StackChange(Action.UPDATE, name, caller, template))
-        else:
-            changes.append(StackChange(Action.NOOP, name, caller))
-    if prune:
-        wanted = {stack_name(c) for c in inventory.callers}
-        changes.extend(
-            StackChange(Action.DELETE, s.name, s.tags.get(rules.TAG_CALLER))
-            for s in existing.values()
-            if s.name.startswith(STACK_PREFIX) and s.tags.get(rules.TAG_MANAGED) == inventory.name and s.name not in wanted
-        )
-    return tuple(changes)
+
+
+def _stack_change(loaded: LoadedInventory, stacks: Stacks, stack: Stack | None, caller: str) -> StackChange:
+    name = stack_name(caller)
+    template = render_caller_template(loaded, caller)
+    if stack is None:
+        return StackChange(Action.CREATE, name, caller, template)
+    drifted = (
+        stacks.template_of(name) != template
+        or dict(stack.parameters) != template_parameters(template)
+        or stack.status.endswith("FAILED")
+    )
+    return StackChange(Action.UPDATE, name, caller, template) if drifted else StackChange(Action.NOOP, name, caller)
 
 
 def apply_stacks(inventory_name: str, target: Target, changes: Sequence[StackChange]) -> list[StackResult]:

@@ -240,40 +240,26 @@ def build_report(
     progress: Progress = NO_PROGRESS,
 ) -> CostReport:
     """One column per source for every caller of the inventory over ``window`` (whole UTC days)."""
-    callers = loaded.inventory.callers
     readings: list[SpendReading] = []
     for source in sources:
         progress(f"reading {source.name}")
         readings.append(source.read(window))
-    lines: dict[str, dict[SourceKind, CostLine]] = {name: {} for name in callers}
-    outside: dict[SourceKind, dict[str | None, Decimal]] = {}
-    warnings: list[str] = []
-    for reading in readings:
-        mine: dict[str, list[SpendRow]] = {name: [] for name in callers}
-        others = outside.setdefault(reading.kind, {})
-        for row in reading.rows:
-            if row.caller in mine:
-                mine[row.caller].append(row)
-            elif row.usd is not None:
-                others[row.caller] = others.get(row.caller, Decimal(0)) + row.usd
-        for name, rows in mine.items():
-            lines[name][reading.kind] = CostLine.of(rows)
-        warnings += reading.warnings
+    lines, outside = _columns(readings, loaded.inventory.callers)
     billed = next((r for r in readings if r.kind == "billed"), None)
     complete_until = billed.complete_until if billed and billed.complete_until else window.end_day
     braked = dict(brakes or {})
-    for caller, brake in sorted(braked.items()):
-        warnings.append(f"{caller} is braked since {brake.at} ({brake.reason}); `aipctl release {caller}` lifts it")
+    warnings = [w for r in readings for w in r.warnings] + [
+        f"{caller} is braked since {brake.at} ({brake.reason}); `aipctl release {caller}` lifts it"
+        for caller, brake in sorted(braked.items())
+    ]
     health = health or {}
-    costs = tuple(
-        CallerCost(name, lines[name], health.get(name, CallerHealth()), _deviation(lines[name], complete_until))
-        for name in callers
-    )
-    ledger = next((r.scope[0] for r in readings if r.kind == "metered" and r.scope), None)
     return CostReport(
         start=window.first_day,
         end=window.end_day,
-        callers=costs,
+        callers=tuple(
+            CallerCost(name, columns, health.get(name, CallerHealth()), _deviation(columns, complete_until))
+            for name, columns in lines.items()
+        ),
         outside=outside,
         services=billed.scope if billed else (),
         complete_until=complete_until,
@@ -282,8 +268,27 @@ def build_report(
         second_key=second_key,
         coverage=dict(coverage or {}),
         brakes=braked,
-        ledger=ledger,
+        ledger=next((r.scope[0] for r in readings if r.kind == "metered" and r.scope), None),
     )
+
+
+def _columns(
+    readings: Sequence[SpendReading], callers: Iterable[str]
+) -> tuple[dict[str, dict[SourceKind, CostLine]], dict[SourceKind, dict[str | None, Decimal]]]:
+    """Per caller, one :class:`CostLine` per source kind; and per kind, the spend of rows no caller of ours owns."""
+    lines: dict[str, dict[SourceKind, CostLine]] = {name: {} for name in callers}
+    outside: dict[SourceKind, dict[str | None, Decimal]] = {}
+    for reading in readings:
+        mine: dict[str, list[SpendRow]] = {name: [] for name in lines}
+        others = outside.setdefault(reading.kind, {})
+        for row in reading.rows:
+            if row.caller in mine:
+                mine[row.caller].append(row)
+            elif row.usd is not None:
+                others[row.caller] = others.get(row.caller, Decimal(0)) + row.usd
+        for name, rows in mine.items():
+            lines[name][reading.kind] = CostLine.of(rows)
+    return lines, outside
 
 
 def read_health(target: Target, managed: ManagedProfiles, window: SpendWindow) -> dict[str, CallerHealth]:

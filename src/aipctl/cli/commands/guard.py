@@ -35,32 +35,16 @@ def iam_render_cmd(
     opts: GlobalOptions, inventory_file: str, only: tuple[str, ...], attach: bool, detach: bool, yes: bool, as_json: bool
 ) -> None:
     """Per caller, an identity policy allowing only its own AIPs and denying direct model calls."""
-    from aipctl.aws.iam import Iam
-    from aipctl.guard.brake import caller_aips, principals_of
-    from aipctl.guard.iam import aip_only_name, aip_only_policy
+    from aipctl.guard.iam import aip_only_name
 
     if attach and detach:
         raise UsageError("--attach and --detach exclude each other")
     if (attach or detach) and not yes:
         raise UsageError("--attach/--detach change what callers may invoke; pass --yes to confirm")
-    loaded = load_inventory(inventory_file)
-    callers = list(only) or list(loaded.inventory.callers)
-    with open_project(opts, loaded) as project:
-        project.check_callers(only)
+    with open_project(opts, load_inventory(inventory_file)) as project:
         info = project.describe()
-        managed = project.managed()
-        documents = {c: aip_only_policy(c, [p.arn for p in caller_aips(loaded, managed, c)], "aws") for c in callers}
-        attached: dict[str, list[str]] = {}
-        if attach or detach:
-            iam = Iam(project.target)
-            for caller in callers:
-                principals = principals_of(loaded, project.target, caller, iam)
-                for principal in principals:
-                    if attach:
-                        iam.put_policy(principal, aip_only_name(caller), documents[caller])
-                    elif not iam.delete_policy(principal, aip_only_name(caller)):
-                        continue
-                    attached.setdefault(caller, []).append(principal.arn)
+        documents = project.anti_bypass_policies(only)
+        attached = project.attach_anti_bypass(documents, detach=detach) if attach or detach else {}
     if as_json:
         console.print_json(documents if not (attach or detach) else {"policies": documents, "principals": attached})
         return
