@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -289,14 +289,22 @@ class Project:
         *,
         seed: int = 7,
         calls_per_day: int = 40,
-        bypass: str | None = None,
+        bypass: Sequence[str] | None = None,
+        concurrency: int = 8,
         progress: Progress = NO_PROGRESS,
     ) -> TrafficReport:
-        """Simulated traffic through the callers' AIPs (emulator only)."""
+        """The last ``days`` of simulated traffic through the callers' AIPs, dated up to now (emulator only)."""
         from aipctl.simulate.traffic import run_traffic
 
         return run_traffic(
-            self.loaded, self.target, days=days, seed=seed, calls_per_day=calls_per_day, bypass=bypass, progress=progress
+            self.loaded,
+            self.target,
+            days=days,
+            seed=seed,
+            calls_per_day=calls_per_day,
+            bypass=bypass,
+            concurrency=concurrency,
+            progress=progress,
         )
 
     def enable_invocation_logs(self, bucket: str, prefix: str) -> str:

@@ -3,10 +3,14 @@
 - moto's dispatcher rescans its own package directory on every request to map a host to a
   backend (~180 ``stat`` calls a request); we memoise that lookup per host.
 - Our CloudFormation resource types must be defined before moto first builds its model map.
+- moto's own services tell time with ``moto.core.utils.utcnow``: it is made to read the emulator's
+  clock, so ``aipctl sim clock advance`` moves CloudFormation, Logs, STS … with everything else.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import types
 from importlib.metadata import version
 
 _installed = False
@@ -31,7 +35,40 @@ def install() -> None:
         return cache[host]
 
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+    _clock_moto()
     from aipctl_sim.bedrock import cloudformation  # noqa: F401  (registers AWS::Bedrock::ApplicationInferenceProfile)
     from aipctl_sim.ce import models as _ce  # noqa: F401
 
     _installed = True
+
+
+class _SimDatetime(dt.datetime):
+    """``datetime.datetime`` whose ``now`` is the emulator's clock."""
+
+    @classmethod
+    def now(cls, tz: dt.tzinfo | None = None) -> dt.datetime:  # type: ignore[override]
+        from aipctl_sim import settings
+
+        current = settings.now()
+        return current.astimezone(tz) if tz is not None else current.astimezone().replace(tzinfo=None)
+
+    @classmethod
+    def utcnow(cls) -> dt.datetime:  # type: ignore[override]
+        from aipctl_sim import settings
+
+        return settings.now().replace(tzinfo=None)
+
+
+class _DatetimeModule(types.ModuleType):
+    """The ``datetime`` module as ``moto.core.utils`` sees it: the same, but for the clock."""
+
+    datetime = _SimDatetime
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(dt, name)
+
+
+def _clock_moto() -> None:
+    import moto.core.utils
+
+    moto.core.utils.datetime = _DatetimeModule("datetime")  # type: ignore[attr-defined]

@@ -13,6 +13,7 @@ saves and resets state.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import importlib
 import importlib.util
 import json
@@ -98,6 +99,14 @@ class SimApp:
         path = environ.get("PATH_INFO", "")
         if path.startswith("/_aipctl/"):
             return self._control(environ, start_response)
+        try:
+            when = _request_time(environ.get("HTTP_X_AIPCTL_SIM_TIME"))
+        except ValueError as exc:
+            return _send(start_response, error_response(ValidationException(str(exc)), "rest-json", str(uuid.uuid4())))
+        with settings.at(when):
+            return self._dispatch(environ, start_response)
+
+    def _dispatch(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         body = _read_body(environ)
         scope = _credential_scope(environ.get("HTTP_AUTHORIZATION", ""))
         ours = self._match_ours(environ, body, scope)
@@ -301,6 +310,29 @@ def _reset(app: SimApp, payload: dict[str, Any]) -> dict[str, Any]:
     return {"reset": True}
 
 
+def _backfill(app: SimApp, payload: dict[str, Any]) -> dict[str, Any]:
+    """Prepare history from ``since``: the account's setup (AIPs, activated cost tags) counts as made by then."""
+    from aipctl_sim.bedrock.models import bedrock_sim_backends
+    from aipctl_sim.ce.models import ce_sim_backends
+
+    since = dt.datetime.fromisoformat(str(payload["since"]).replace("Z", "+00:00"))
+    moved = 0
+    for aips in bedrock_sim_backends.values():
+        for bedrock in aips.values():
+            for profile in bedrock.profiles.values():
+                if profile.created_at > since:
+                    profile.created_at = profile.updated_at = since
+                    moved += 1
+    for billing in ce_sim_backends.values():
+        for ce in billing.values():
+            for tag in ce.tags.values():
+                tag.first_seen = min(tag.first_seen, since)
+                tag.history = [(min(when, since), status) for when, status in tag.history]
+                if tag.last_updated is not None and tag.last_updated > since:
+                    tag.last_updated = since
+    return {"since": since.isoformat(), "profiles_backdated": moved}
+
+
 def _health(app: SimApp, payload: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True}
 
@@ -308,6 +340,7 @@ def _health(app: SimApp, payload: dict[str, Any]) -> dict[str, Any]:
 CONTROL_API: dict[tuple[str, str], tuple[ControlHandler, bool]] = {
     ("GET", "clock"): (_clock, False),
     ("POST", "clock/advance"): (_advance, True),
+    ("POST", "clock/backfill"): (_backfill, True),
     ("GET", "faults"): (_faults, False),
     ("PUT", "faults"): (_set_faults, True),
     ("PUT", "quotas"): (_set_quotas, True),
@@ -317,6 +350,22 @@ CONTROL_API: dict[tuple[str, str], tuple[ControlHandler, bool]] = {
     ("GET", "health"): (_health, False),
     ("POST", "health"): (_health, False),
 }
+
+
+def _request_time(raw: str | None) -> dt.datetime | None:
+    """The X-Aipctl-Sim-Time of a request (ISO 8601 or epoch seconds): a time in the past, never the future."""
+    if not raw:
+        return None
+    try:
+        when = dt.datetime.fromtimestamp(float(raw), dt.timezone.utc) if raw.replace(".", "", 1).isdigit() else None
+        when = when or dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"X-Aipctl-Sim-Time {raw!r} is neither ISO 8601 nor epoch seconds") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    if when > settings.settings().live_now() + dt.timedelta(seconds=5):
+        raise ValueError(f"X-Aipctl-Sim-Time {raw} is in the future; move the clock with `aipctl sim clock advance`")
+    return when
 
 
 def is_read_only(operation: str) -> bool:
@@ -422,6 +471,20 @@ def _send(start_response: StartResponse, response: Response) -> Iterable[bytes]:
     return [response.body]
 
 
+#: Keep-alive connections the server holds at once (a traffic run keeps one per simulated caller).
+CONNECTION_LIMIT = 4096
+
+
+def _raise_open_files_limit(wanted: int) -> None:
+    """Allow this process enough sockets (both ends, when the emulator is embedded) up to the hard limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 class EmulatorServer:
     """Serve :class:`SimApp` on loopback in a background thread.
 
@@ -471,7 +534,19 @@ class EmulatorServer:
         # waitress: keep-alive and a worker pool (werkzeug's dev server closes every connection).
         from waitress.server import create_server
 
-        self._server = create_server(app, host=self.host, port=self.port, threads=8, ident="aipctl-sim", channel_timeout=300)
+        _raise_open_files_limit(2 * CONNECTION_LIMIT + 256)
+        self._server = create_server(
+            app,
+            host=self.host,
+            port=self.port,
+            threads=8,
+            ident="aipctl-sim",
+            channel_timeout=300,
+            # waitress's default of 100 connections wedged the emulator under 100+ keep-alive clients
+            connection_limit=CONNECTION_LIMIT,
+            backlog=1024,
+            asyncore_use_poll=True,  # select() stops at descriptor 1024
+        )
         serve = threading.Thread(target=self._serve, name="aipctl-sim", daemon=True)
         serve.start()
         self._threads.append(serve)

@@ -1,10 +1,22 @@
-"""Emulator-wide settings that persist with the state: the simulated clock, quotas, faults."""
+"""Emulator-wide settings that persist with the state: the clock, quotas, faults.
+
+The clock is the wall clock, moved forward by ``aipctl sim clock advance`` (``clock_offset_s``) for
+tests that need the future. A request may carry ``X-Aipctl-Sim-Time`` (a time not after now): for
+that request, "now" is that time — this is how ``aipctl sim traffic`` writes history into the
+past, with CloudTrail, CloudWatch, invocation logs and billing timestamped accordingly.
+"""
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+
+#: The time of the request being served, when it asked for one (X-Aipctl-Sim-Time).
+_REQUEST_TIME: contextvars.ContextVar[dt.datetime | None] = contextvars.ContextVar("aipctl_sim_request_time", default=None)
 
 
 @dataclass
@@ -58,7 +70,11 @@ class SimSettings:
     ce_page_groups: int = 1000
 
     def now(self) -> dt.datetime:
-        """The simulated time: wall clock plus the offset set by ``aipctl sim clock advance``."""
+        """The request's own time when it gave one, else the wall clock plus ``aipctl sim clock advance``."""
+        return _REQUEST_TIME.get() or self.live_now()
+
+    def live_now(self) -> dt.datetime:
+        """The emulator's present: the wall clock plus the offset set by ``aipctl sim clock advance``."""
         return dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self.clock_offset_s)
 
     def advance(self, seconds: float) -> dt.datetime:
@@ -84,6 +100,16 @@ def replace_settings(new: SimSettings) -> None:
 
 def now() -> dt.datetime:
     return SETTINGS.now()
+
+
+@contextmanager
+def at(when: dt.datetime | None) -> Iterator[None]:
+    """Serve what happens inside as of ``when`` (None: the present)."""
+    token = _REQUEST_TIME.set(when)
+    try:
+        yield
+    finally:
+        _REQUEST_TIME.reset(token)
 
 
 def reseed(seed: int | None) -> None:

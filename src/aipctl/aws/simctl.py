@@ -5,12 +5,16 @@ Plain HTTP + JSON, so the product still never imports the emulator.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import urllib.error
 import urllib.request
 from typing import Any, TypedDict
 
 from aipctl._exceptions import TargetError
+
+#: The header that dates a request in the past (the emulator serves it "as of" that time).
+SIM_TIME_HEADER = "X-Aipctl-Sim-Time"
 
 
 class Clock(TypedDict):
@@ -44,6 +48,10 @@ class SimControl:
         """Move the simulated clock forward (``advance(86400)`` = one day)."""
         answer = self.call("POST", "clock/advance", {"seconds": seconds})
         return Clock(now=str(answer["now"]), offset_s=float(answer["offset_s"]))
+
+    def backfill(self, since: dt.datetime) -> dict[str, Any]:
+        """History is about to be written from ``since``: date the account's setup (AIPs, cost tags) no later."""
+        return self.call("POST", "clock/backfill", {"since": since.isoformat()})
 
     def faults(self) -> list[dict[str, Any]]:
         return list(self.call("GET", "faults")["faults"])

@@ -1,22 +1,28 @@
-"""Realistic Bedrock traffic for the emulator, made with real boto3 clients.
+"""Realistic Bedrock traffic for the emulator, made with real boto3 clients, written into the past.
 
-For each simulated hour: every caller makes a number of calls drawn from its daily volume and a
-diurnal curve (quiet at night, peak early afternoon), through its own AIPs and under its own IAM
-identity (a role named after the inventory's first identity pattern, assumed with the caller's
-name as session name, so CloudTrail names it). The first caller is a heavy hitter (5x volume);
-one caller (``bypass``) still calls the system-defined profile or model directly; aliases whose
-model is an embedding model are called with InvokeModel. The clock moves one hour at a time.
-The same seed and inventory give the same calls.
+``run_traffic(days=3)`` produces the last three days up to now: for each hour of them, every
+caller makes a number of calls drawn from its daily volume and a diurnal curve (quiet at night,
+peak early afternoon), through its own AIPs and under its own IAM identity (a role named after
+the inventory's first identity pattern, assumed with the caller's name as session name, so
+CloudTrail names it). Each call carries the moment it "happened" (``X-Aipctl-Sim-Time``), so
+CloudTrail, CloudWatch, invocation logs and billing are dated in the past and any client reading
+with wall-clock windows finds them. The account's setup (AIPs, activated cost tags) is dated to
+the start of that history. The first caller is a heavy hitter (5x volume); ``bypass`` callers
+still call the system-defined profile or model directly; aliases whose model is an embedding model
+are called with InvokeModel. The same seed and inventory give the same calls.
 
 Talks to the emulator only over HTTP (boto3 and its control API), like any other client.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import random
+import threading
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +30,7 @@ from typing import Any
 from aipctl._exceptions import AwsError, UsageError
 from aipctl.aws.errors import aws_call
 from aipctl.aws.live import ManagedProfiles, read_live_state
-from aipctl.aws.simctl import SimControl
+from aipctl.aws.simctl import SIM_TIME_HEADER, SimControl
 from aipctl.aws.target import Target
 from aipctl.inventory import LoadedInventory
 from aipctl.progress import NO_PROGRESS, Progress
@@ -61,9 +67,14 @@ class TrafficReport:
     errors: Counter[str] = field(default_factory=Counter)
     input_tokens: Counter[str] = field(default_factory=Counter)
     output_tokens: Counter[str] = field(default_factory=Counter)
-    bypass_caller: str | None = None
+    bypass_callers: tuple[str, ...] = ()
     start: str = ""
     end: str = ""
+
+    @property
+    def bypass_caller(self) -> str | None:
+        """The (first) caller left calling its model directly."""
+        return self.bypass_callers[0] if self.bypass_callers else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +82,7 @@ class TrafficReport:
             "start": self.start,
             "end": self.end,
             "bypass_caller": self.bypass_caller,
+            "bypass_callers": list(self.bypass_callers),
             "callers": {
                 c: {
                     "calls": self.calls[c],
@@ -89,7 +101,10 @@ def diurnal(hour: int) -> float:
     return 0.15 + 0.85 * max(0.0, math.sin(math.pi * (hour - 6) / 14)) if 6 <= hour <= 20 else 0.15
 
 
-def plan_callers(loaded: LoadedInventory, managed: ManagedProfiles, bypass: str | None, account: str) -> list[CallerPlan]:
+def plan_callers(
+    loaded: LoadedInventory, managed: ManagedProfiles, bypass: Sequence[str] | None, account: str
+) -> list[CallerPlan]:
+    """Who calls what: ``bypass`` None picks the last caller with a text model; ``()`` leaves nobody bypassing."""
     inventory = loaded.inventory
     arns = {(d.caller, d.alias): p.arn for d in loaded.profiles if (p := managed.get(d.caller, d.alias))}
     missing = sorted(f"{d.caller}/{d.alias}" for d in loaded.profiles if (d.caller, d.alias) not in arns)
@@ -101,13 +116,14 @@ def plan_callers(loaded: LoadedInventory, managed: ManagedProfiles, bypass: str 
     text_callers = [
         name for name, c in inventory.callers.items() if any(not _is_embedding(loaded.sources[a].model_id) for a in c.models)
     ]
-    if bypass is None and len(text_callers) > 1:
-        bypass = text_callers[-1]
-    if bypass is not None and bypass not in inventory.callers:
-        raise UsageError(f"--bypass {bypass!r} is not a caller of the inventory")
+    if bypass is None:
+        bypass = text_callers[-1:] if len(text_callers) > 1 else []
+    strangers = sorted(set(bypass) - set(inventory.callers))
+    if strangers:
+        raise UsageError(f"--bypass {', '.join(strangers)}: not a caller of the inventory")
     plans = []
     for index, (name, caller) in enumerate(inventory.callers.items()):
-        is_bypass = name == bypass
+        is_bypass = name in bypass
         targets = {
             alias: loaded.sources[alias].copy_from(inventory.region, account) if is_bypass else arns[(name, alias)]
             for alias in caller.models
@@ -153,46 +169,34 @@ def run_traffic(
     days: float,
     seed: int,
     calls_per_day: int = 40,
-    bypass: str | None = None,
-    concurrency: int = 4,
+    bypass: Sequence[str] | None = None,
+    concurrency: int = 8,
     progress: Progress = NO_PROGRESS,
 ) -> TrafficReport:
-    """Drive ``days`` of traffic; returns what was sent (the emulator records what it received)."""
+    """Drive the last ``days`` of traffic up to now; returns what was sent (the emulator records what it received)."""
     if target.kind != "sim" or not target.endpoint_url:
         raise UsageError("traffic is generated against the emulator only (--target sim)")
-    import boto3
-    from botocore.config import Config
-
     control = SimControl(target.endpoint_url)
     plans = plan_callers(loaded, read_live_state(target).managed(loaded), bypass, target.account)
-    config = Config(retries={"mode": "standard", "total_max_attempts": 6}, max_pool_connections=concurrency * 2)
-    clients = {
-        p.caller: boto3.Session(region_name=target.region, **_credentials(target, p)).client(
-            "bedrock-runtime", endpoint_url=target.endpoint_url, config=config
-        )
-        for p in plans
-    }
-    import datetime as dt
-
+    now = dt.datetime.fromisoformat(control.clock()["now"])
+    start = now - dt.timedelta(days=days)
+    control.backfill(start)
+    clients = _clients(target, plans, concurrency)
     rng = random.Random(seed)
-    started = dt.datetime.fromisoformat(control.clock()["now"])
-    into_hour = started.minute * 60 + started.second + started.microsecond / 1e6
-    if into_hour:
-        control.advance(3600 - into_hour)  # traffic runs in whole hours of the simulated day
-    report = TrafficReport(bypass_caller=next((p.caller for p in plans if p.bypass), None), start=control.clock()["now"])
-    hours = max(1, round(days * 24))
-
-    for index in range(hours):
-        now = dt.datetime.fromisoformat(control.clock()["now"])
-        load = diurnal(now.hour)
-        jobs = []
-        for plan in plans:
-            expected = calls_per_day * plan.weight * load / sum(diurnal(h) for h in range(24))
-            count = _poisson(rng, expected)
-            for _ in range(count):
-                alias = rng.choice(sorted(plan.targets))
-                jobs.append((plan, alias, rng.random(), rng.randint(0, 10_000)))
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+    report = TrafficReport(bypass_callers=tuple(p.caller for p in plans if p.bypass), start=_iso(start), end=_iso(now))
+    hours = max(1, math.ceil(days * 24))
+    daily = sum(diurnal(h) for h in range(24))
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="aipctl-traffic") as pool:
+        for index in range(hours):
+            slot = start + dt.timedelta(hours=index)
+            span = min(3600.0, (now - slot).total_seconds())
+            jobs = []
+            for plan in plans:
+                expected = calls_per_day * plan.weight * diurnal(slot.hour) / daily * span / 3600
+                for _ in range(_poisson(rng, expected)):
+                    when = slot + dt.timedelta(seconds=rng.random() * span)
+                    jobs.append((plan, rng.choice(sorted(plan.targets)), rng.random(), rng.randint(0, 10_000), when))
+            jobs.sort(key=lambda job: job[4])
             for caller, outcome, tokens in pool.map(lambda job: _call(clients[job[0].caller], *job), jobs):
                 if outcome == "ok":
                     report.calls[caller] += 1
@@ -200,11 +204,39 @@ def run_traffic(
                     report.output_tokens[caller] += tokens[1]
                 else:
                     report.errors[caller] += 1
-        control.advance(3600)
-        report.hours += 1
-        progress("simulating traffic", index + 1, hours)
-    report.end = control.clock()["now"]
+            report.hours += 1
+            progress("simulating traffic", index + 1, hours)
     return report
+
+
+_when = threading.local()
+
+
+def _stamp(request: Any, **_: Any) -> None:
+    """botocore ``before-send``: tell the emulator when this call happened."""
+    moment = getattr(_when, "value", None)
+    if moment is not None:
+        request.headers[SIM_TIME_HEADER] = moment
+
+
+def _clients(target: Target, plans: Sequence[CallerPlan], concurrency: int) -> dict[str, Any]:
+    """A bedrock-runtime client per caller, under its own role; their connections are shared out by ``concurrency``."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(retries={"mode": "standard", "total_max_attempts": 6}, max_pool_connections=max(2, concurrency))
+    clients = {}
+    for plan in plans:
+        client = boto3.Session(region_name=target.region, **_credentials(target, plan)).client(
+            "bedrock-runtime", endpoint_url=target.endpoint_url, config=config
+        )
+        client.meta.events.register("before-send.bedrock-runtime", _stamp)
+        clients[plan.caller] = client
+    return clients
+
+
+def _iso(when: dt.datetime) -> str:
+    return when.astimezone(dt.timezone.utc).isoformat()
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
@@ -217,14 +249,19 @@ def _poisson(rng: random.Random, mean: float) -> int:
     return k
 
 
-def _call(client: Any, plan: CallerPlan, alias: str, size: float, salt: int) -> tuple[str, str, tuple[int, int]]:
+def _call(
+    client: Any, plan: CallerPlan, alias: str, size: float, salt: int, when: dt.datetime
+) -> tuple[str, str, tuple[int, int]]:
     model_id = plan.targets[alias]
     topic = _TOPICS[salt % len(_TOPICS)]
+    _when.value = _iso(when)
     try:
         with aws_call("bedrock-runtime", "InvokeModel/Converse", model_id):
             return _invoke(client, plan, alias, size, salt, model_id, topic)
     except AwsError as exc:
         return plan.caller, exc.code, (0, 0)
+    finally:
+        _when.value = None
 
 
 def _invoke(

@@ -175,12 +175,19 @@ def faults_clear(opts: GlobalOptions, endpoint: str | None) -> None:
 
 @sim_group.command("traffic")
 @click.option("-f", "--file", "inventory_file", default="aipctl.yaml", show_default=True, type=click.Path(dir_okay=False))
-@click.option("--days", default=3.0, show_default=True, type=click.FloatRange(0.05, 90))
+@click.option("--days", default=3.0, show_default=True, type=click.FloatRange(0.01, 90), help="How much history, up to now.")
 @click.option("--seed", default=7, show_default=True, type=int, help="Same seed, same traffic.")
 @click.option(
     "--calls-per-day", default=40, show_default=True, type=click.IntRange(1, 100_000), help="Per caller (x5 for the first)."
 )
-@click.option("--bypass", default=None, help="Caller that still calls the model directly (default: the last text caller).")
+@click.option(
+    "--bypass",
+    "bypass",
+    multiple=True,
+    help="A caller that still calls its model directly (repeatable; default: the last caller with a text model).",
+)
+@click.option("--no-bypass", is_flag=True, help="Every caller uses its AIPs.")
+@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256), help="Calls in flight at once.")
 @endpoint_option
 @json_option
 @pass_options
@@ -190,21 +197,28 @@ def traffic_cmd(
     days: float,
     seed: int,
     calls_per_day: int,
-    bypass: str | None,
+    bypass: tuple[str, ...],
+    no_bypass: bool,
+    concurrency: int,
     endpoint: str | None,
     as_json: bool,
 ) -> None:
-    """Drive realistic traffic through the callers' AIPs, advancing the simulated clock hour by hour."""
+    """Write the last DAYS of realistic traffic through the callers' AIPs, dated in the past up to now."""
     from dataclasses import replace
 
     from aipctl.inventory import load_inventory
 
+    if bypass and no_bypass:
+        raise UsageError("--bypass and --no-bypass exclude each other")
     loaded = load_inventory(inventory_file)
     if opts.target != "sim":
         raise UsageError("traffic is generated against the emulator only (drop --target aws)")
     scoped = replace(opts, endpoint_url=endpoint or opts.endpoint_url)
+    chosen = () if no_bypass else (bypass or None)
     with open_project(scoped, loaded) as project, console.progress_bar("simulating traffic", total=round(days * 24)) as bar:
-        report = project.traffic(days, seed=seed, calls_per_day=calls_per_day, bypass=bypass, progress=bar)
+        report = project.traffic(
+            days, seed=seed, calls_per_day=calls_per_day, bypass=chosen, concurrency=concurrency, progress=bar
+        )
     if as_json:
         console.print_json(report.to_dict())
         return
@@ -214,7 +228,7 @@ def traffic_cmd(
     for column in ("caller", "calls", "errors", "input tokens", "output tokens"):
         table.add_column(column, justify="right" if column != "caller" else "left")
     for caller in sorted(report.calls | report.errors):
-        marker = " (bypasses its AIP)" if caller == report.bypass_caller else ""
+        marker = " (bypasses its AIP)" if caller in report.bypass_callers else ""
         table.add_row(
             caller + marker,
             str(report.calls[caller]),
