@@ -110,6 +110,14 @@ def samples_by_model(
     return out
 
 
+def model_ids(account: str, region: str) -> list[str]:
+    """Every ModelId the account has metrics for in the Region."""
+    rows = telemetry.store().query(
+        "SELECT DISTINCT metric_id FROM calls WHERE account = ? AND region = ? ORDER BY 1", (account, region)
+    )
+    return [str(model_id) for (model_id,) in rows]
+
+
 def statistic(values: list[float] | Aggregate, stat: str) -> float:
     """One statistic of a bucket; ``values`` are sorted ascending (as samples() returns them)."""
     if isinstance(values, Aggregate):

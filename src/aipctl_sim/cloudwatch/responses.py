@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from math import isnan
 from typing import Any
 
 from aipctl_sim import telemetry
+from aipctl_sim.cloudwatch import math
 from aipctl_sim.cloudwatch.metrics import BASIC, METRICS, NAMESPACE, Aggregate, samples, samples_by_model, statistic, unit
 from aipctl_sim.protocol import Request, ValidationException
 
@@ -48,48 +50,96 @@ def get_metric_statistics(req: Request) -> dict[str, Any]:
 
 
 def get_metric_data(req: Request) -> dict[str, Any]:
+    """MetricStat queries, metric math, SEARCH and Metrics Insights, in one request (see cloudwatch.math)."""
     p = req.params
     start, end = _epoch(p["StartTime"]), _epoch(p["EndTime"])
+    queries = {q["Id"]: q for q in p["MetricDataQueries"]}
+    passes = _stat_passes(req, queries.values(), start, end)
+    done: dict[str, math.Value] = {}
+    busy: set[str] = set()
+
+    def resolve(query_id: str) -> math.Value:
+        if query_id in done:
+            return done[query_id]
+        if query_id not in queries:
+            raise math.ValidationException(f"Invalid metrics data query id: {query_id} is not the Id of a query in this request")
+        if query_id in busy:
+            raise math.ValidationException(f"Circular dependency between the expressions of query {query_id}")
+        busy.add(query_id)
+        done[query_id] = _one_query(req, queries[query_id], ctx, passes)
+        busy.discard(query_id)
+        return done[query_id]
+
+    ctx = math.Context(req.account_id, req.region, start, end, resolve, [i for i, q in queries.items() if "MetricStat" in q])
     ascending = p.get("ScanBy") == "TimestampAscending"
-    # Queries on one ModelId each are answered from one pass per (metric, period), not one each.
+    results = []
+    for query_id, query in queries.items():
+        if not query.get("ReturnData", True):
+            continue
+        period = int(query.get("Period") or (query.get("MetricStat") or {}).get("Period") or 60)
+        for series in math.as_series(resolve(query_id), ctx, period):
+            ordered = sorted(((t, v) for t, v in series.points.items() if not isnan(v)), reverse=not ascending)
+            label = query.get("Label") or series.label or query_id
+            if query.get("Label") and series.label and len(math.as_series(done[query_id], ctx, period)) > 1:
+                label = f"{query['Label']} {series.label}"
+            results.append(
+                {
+                    "Id": query_id,
+                    "Label": label,
+                    "StatusCode": "Complete",
+                    "Timestamps": [_when(t) for t, _ in ordered],
+                    "Values": [v for _, v in ordered],
+                }
+            )
+    return {"MetricDataResults": results, "Messages": []}
+
+
+def _stat_passes(
+    req: Request, queries: Iterable[Mapping[str, Any]], start: float, end: float
+) -> dict[tuple[str, int], dict[str, dict[float, list[float] | Aggregate]]]:
+    """MetricStat queries on one ModelId each, answered from one pass per (metric, period), not one each."""
     grouped: dict[tuple[str, int], set[str]] = {}
     percentiles: set[tuple[str, int]] = set()
-    for query in p["MetricDataQueries"]:
+    for query in queries:
+        if "MetricStat" not in query:
+            continue
         model_id = _single_model(query["MetricStat"]["Metric"])
         if model_id is not None:
             key = (query["MetricStat"]["Metric"]["MetricName"], int(query["MetricStat"]["Period"]))
             grouped.setdefault(key, set()).add(model_id)
             if query["MetricStat"]["Stat"] not in BASIC:
                 percentiles.add(key)
-    passes = {
+    return {
         key: samples_by_model(req.account_id, req.region, key[0], ids, start, end, key[1], need_values=key in percentiles)
         for key, ids in grouped.items()
     }
-    results = []
-    for query in p["MetricDataQueries"]:
-        stat_spec = query["MetricStat"]
-        metric = stat_spec["Metric"]
-        period = int(stat_spec["Period"])
-        model_id = _single_model(metric)
-        buckets: Mapping[float, list[float] | Aggregate]
-        if model_id is not None:
-            buckets = passes[(metric["MetricName"], period)].get(model_id, {})
-        else:
-            buckets = samples(
-                req.account_id, req.region, metric["MetricName"], metric.get("Dimensions") or [], start, end, period
-            )
-        ordered = sorted(buckets.items(), reverse=not ascending)
-        if query.get("ReturnData", True):
-            results.append(
-                {
-                    "Id": query["Id"],
-                    "Label": query.get("Label") or metric["MetricName"],
-                    "StatusCode": "Complete",
-                    "Timestamps": [_when(b) for b, _ in ordered],
-                    "Values": [statistic(v, stat_spec["Stat"]) for _, v in ordered],
-                }
-            )
-    return {"MetricDataResults": results, "Messages": []}
+
+
+def _one_query(
+    req: Request,
+    query: Mapping[str, Any],
+    ctx: math.Context,
+    passes: Mapping[tuple[str, int], Mapping[str, Mapping[float, list[float] | Aggregate]]],
+) -> math.Value:
+    if "Expression" in query:
+        expression = str(query["Expression"])
+        if expression.lstrip().upper().startswith("SELECT"):
+            if not query.get("Period"):
+                raise math.ValidationException(f"Query {query['Id']}: a Metrics Insights query needs a Period")
+            return math.insights(ctx, expression, int(query["Period"]))
+        return math.evaluate(expression, ctx)
+    stat_spec = query["MetricStat"]
+    metric = stat_spec["Metric"]
+    period = int(stat_spec["Period"])
+    model_id = _single_model(metric)
+    buckets: Mapping[float, list[float] | Aggregate]
+    if model_id is not None:
+        buckets = passes[(metric["MetricName"], period)].get(model_id, {})
+    else:
+        buckets = samples(
+            req.account_id, req.region, metric["MetricName"], metric.get("Dimensions") or [], ctx.start, ctx.end, period
+        )
+    return math.Series({t: statistic(v, stat_spec["Stat"]) for t, v in buckets.items()}, period, metric["MetricName"])
 
 
 def _single_model(metric: dict[str, Any]) -> str | None:
@@ -112,13 +162,15 @@ def list_metrics(req: Request) -> dict[str, Any]:
 
 
 def is_ours(req: Request) -> bool:
+    """AWS/Bedrock is answered here: metric queries in that namespace and expressions over them (moto has the rest)."""
     p = req.params
     if req.operation == "GetMetricData":
         queries = p.get("MetricDataQueries") or []
-        return bool(queries) and all(
-            "MetricStat" in q and q["MetricStat"]["Metric"].get("Namespace") == NAMESPACE and not q.get("Expression")
-            for q in queries
-        )
+        stats = [q for q in queries if "MetricStat" in q]
+        expressions = [str(q.get("Expression", "")) for q in queries if "MetricStat" not in q]
+        ours = all(q["MetricStat"]["Metric"].get("Namespace") == NAMESPACE for q in stats)
+        aimed = any(NAMESPACE in e for e in expressions)
+        return bool(queries) and ours and (bool(stats) or aimed)
     return p.get("Namespace") == NAMESPACE
 
 
