@@ -137,7 +137,17 @@ class SimApp:
                 captured["status"], captured["headers"] = status, headers
                 return lambda _data: None
 
-            chunks = b"".join(self.moto_app(environ, capture))
+            try:
+                chunks = b"".join(self.moto_app(environ, capture))
+            except NotImplementedError:
+                # moto lacks it: say so in the service's protocol, as a status the SDKs do not retry
+                protocol = protocol_of_signing_name(scope[1] if scope else "")
+                return _send(start_response, error_response(NotEmulated(service, operation), protocol, str(uuid.uuid4())))
+            except Exception as exc:  # a failure inside moto must look like AWS's 500, not an HTML page
+                _log.exception("moto error in %s.%s", service, operation)
+                protocol = protocol_of_signing_name(scope[1] if scope else "")
+                error = InternalServerException(f"emulator error in {service} {operation}: {exc}")
+                return _send(start_response, error_response(error, protocol, str(uuid.uuid4())))
             if not is_read_only(operation):
                 self._on_change()
             if scope and operation != "*":
@@ -352,6 +362,21 @@ CONTROL_API: dict[tuple[str, str], tuple[ControlHandler, bool]] = {
 }
 
 
+class NotEmulated(ServiceError):
+    """An operation neither aipctl sim nor moto implements (501: the SDKs' retry policies leave it alone)."""
+
+    code, status = "NotImplemented", 501
+
+    def __init__(self, service: str, operation: str) -> None:
+        super().__init__(f"{service} {operation} is not emulated by aipctl sim (moto {_moto_version()} lacks it too)")
+
+
+def _moto_version() -> str:
+    from importlib.metadata import version
+
+    return version("moto")
+
+
 def _request_time(raw: str | None) -> dt.datetime | None:
     """The X-Aipctl-Sim-Time of a request (ISO 8601 or epoch seconds): a time in the past, never the future."""
     if not raw:
@@ -466,6 +491,7 @@ def _send(start_response: StartResponse, response: Response) -> Iterable[bytes]:
         404: "Not Found",
         429: "Too Many Requests",
         500: "Internal Server Error",
+        501: "Not Implemented",
     }
     start_response(f"{response.status} {reason.get(response.status, 'Status')}", list(headers.items()))
     return [response.body]

@@ -315,3 +315,112 @@ def get_dimension_values(account: str, params: Mapping[str, Any]) -> dict[str, A
         "ReturnSize": len(values),
         "TotalSize": len(values),
     }
+
+
+def _window(params: Mapping[str, Any]) -> tuple[dt.date, dt.date, float, float]:
+    start = _date(params["TimePeriod"]["Start"], "Start")
+    end = _date(params["TimePeriod"]["End"], "End")
+    if start >= end:
+        raise ValidationException("Start date must be before End date (End is exclusive).")
+    as_ts = [dt.datetime.combine(d, dt.time(), dt.timezone.utc).timestamp() for d in (start, end)]
+    return start, end, as_ts[0], as_ts[1]
+
+
+def get_tags(account: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Tag keys with billed usage in the period, or with ``TagKey`` that key's values (SearchString: substring)."""
+    _, _, start_ts, end_ts = _window(params)
+    expression = params.get("Filter")
+    key = params.get("TagKey")
+    found: set[str] = set()
+    for item in line_items(account, start_ts, end_ts, "MONTHLY"):
+        if expression and not _matches(expression, item):
+            continue
+        if key is None:
+            found.update(item.tags)
+        elif item.tags.get(key):
+            found.add(item.tags[key])
+    search = str(params.get("SearchString") or "")
+    tags = sorted(t for t in found if search in t)
+    return _token_page(tags, params, "Tags")
+
+
+def _token_page(values: list[str], params: Mapping[str, Any], field: str) -> dict[str, Any]:
+    offset = 0
+    if params.get("NextPageToken"):
+        try:
+            offset = int(base64.b64decode(params["NextPageToken"]).decode())
+        except ValueError:
+            raise ValidationException("Invalid NextPageToken") from None
+    size = int(params.get("MaxResults") or 1000)
+    page = values[offset : offset + size]
+    out: dict[str, Any] = {field: page, "ReturnSize": len(page), "TotalSize": len(values)}
+    if offset + size < len(values):
+        out["NextPageToken"] = base64.b64encode(str(offset + size).encode()).decode()
+    return out
+
+
+#: GetCostForecast metric -> what of a line item it adds up (the emulated account has no discounts or credits).
+FORECAST_METRICS = {
+    "UNBLENDED_COST": "cost",
+    "BLENDED_COST": "cost",
+    "AMORTIZED_COST": "cost",
+    "NET_UNBLENDED_COST": "cost",
+    "NET_AMORTIZED_COST": "cost",
+    "USAGE_QUANTITY": "tokens",
+}
+#: Days of billed history a forecast is drawn from.
+FORECAST_HISTORY_DAYS = 14
+#: Two-sided normal quantiles for the prediction interval (PredictionIntervalLevel, 51-99; default 80).
+_Z = {80: 1.2816, 90: 1.6449, 95: 1.96, 99: 2.5758}
+
+
+class DataUnavailableException(ValidationException):
+    code, status = "DataUnavailableException", 400
+
+
+def get_cost_forecast(account: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """A forecast from the mean and spread of the last billed days (same filter), for each day or month ahead."""
+    start, end, _, _ = _window(params)
+    today = settings.now().date()
+    if start < today:
+        raise ValidationException(f"Start date {start} is before today ({today}): a forecast starts today or later.")
+    metric = params.get("Metric", "")
+    if metric not in FORECAST_METRICS:
+        raise ValidationException(f"Metric {metric!r} must be one of {', '.join(FORECAST_METRICS)}.")
+    granularity = params.get("Granularity", "MONTHLY")
+    if granularity not in ("DAILY", "MONTHLY"):
+        raise ValidationException("Granularity must be DAILY or MONTHLY for a forecast.")
+    level = int(params.get("PredictionIntervalLevel") or 80)
+    if not 51 <= level <= 99:
+        raise ValidationException("PredictionIntervalLevel must be between 51 and 99.")
+    history_start = today - dt.timedelta(days=FORECAST_HISTORY_DAYS)
+    daily: dict[str, Decimal] = defaultdict(Decimal)
+    start_ts = dt.datetime.combine(history_start, dt.time(), dt.timezone.utc).timestamp()
+    end_ts = dt.datetime.combine(today, dt.time(), dt.timezone.utc).timestamp()
+    expression = params.get("Filter")
+    for item in line_items(account, start_ts, end_ts, "DAILY"):
+        if expression and not _matches(expression, item):
+            continue
+        daily[item.period] += item.cost if FORECAST_METRICS[metric] == "cost" else Decimal(item.tokens)
+    if not daily:
+        raise DataUnavailableException("Insufficient amount of historical data to generate forecast.")
+    days = [daily.get(d, Decimal(0)) for d, _, _ in _periods(min(dt.date.fromisoformat(p) for p in daily), today, "DAILY")]
+    mean = sum(days, Decimal(0)) / len(days)
+    variance = sum(((d - mean) ** 2 for d in days), Decimal(0)) / len(days)
+    spread = variance.sqrt()
+    z = Decimal(str(_Z.get(level, 1.2816 + (level - 80) * 0.0333)))
+    unit = "USD" if FORECAST_METRICS[metric] == "cost" else "N/A"
+    results, total = [], Decimal(0)
+    for _, period_start, period_end in _periods(start, end, granularity):
+        n = (dt.date.fromisoformat(period_end) - dt.date.fromisoformat(period_start)).days
+        value, width = mean * n, z * spread * Decimal(n).sqrt()
+        total += value
+        results.append(
+            {
+                "TimePeriod": {"Start": period_start, "End": period_end},
+                "MeanValue": _amount(value),
+                "PredictionIntervalLowerBound": _amount(max(Decimal(0), value - width)),
+                "PredictionIntervalUpperBound": _amount(value + width),
+            }
+        )
+    return {"Total": {"Amount": _amount(total), "Unit": unit}, "ForecastResultsByTime": results}

@@ -25,6 +25,18 @@ def get_dimension_values(req: Request) -> dict[str, Any]:
     return compute(req.account_id, req.params)
 
 
+def get_tags(req: Request) -> dict[str, Any]:
+    from aipctl_sim.ce.billing import get_tags as compute
+
+    return compute(req.account_id, req.params)
+
+
+def get_cost_forecast(req: Request) -> dict[str, Any]:
+    from aipctl_sim.ce.billing import get_cost_forecast as compute
+
+    return compute(req.account_id, req.params)
+
+
 def list_cost_allocation_tags(req: Request) -> dict[str, Any]:
     p = req.params
     tags = sorted(ce_backend(req.account_id).visible(), key=lambda t: t.key)

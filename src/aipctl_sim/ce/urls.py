@@ -9,4 +9,6 @@ operations = {
     "ListCostAllocationTags": responses.list_cost_allocation_tags,
     "GetCostAndUsage": responses.get_cost_and_usage,
     "GetDimensionValues": responses.get_dimension_values,
+    "GetTags": responses.get_tags,
+    "GetCostForecast": responses.get_cost_forecast,
 }
