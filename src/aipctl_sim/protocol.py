@@ -357,10 +357,12 @@ def _validate_value(shape: Shape, value: Any, path: str, errors: list[str]) -> N
             errors.append(_violation(shown, path, f"satisfy regular expression pattern: {meta['pattern']}"))
         elif shape.enum and value not in shape.enum:
             errors.append(_violation(value, path, f"satisfy enum value set: [{', '.join(shape.enum)}]"))
-    elif kind in ("integer", "long"):
-        if "min" in meta and value < meta["min"]:
+    elif kind in ("integer", "long", "float", "double"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            errors.append(_violation(None, path, "be a number"))
+        elif "min" in meta and value < meta["min"]:
             errors.append(_violation(value, path, f"have value greater than or equal to {meta['min']}"))
-        if "max" in meta and value > meta["max"]:
+        elif "max" in meta and value > meta["max"]:
             errors.append(_violation(value, path, f"have value less than or equal to {meta['max']}"))
     elif kind == "list":
         if "min" in meta and len(value) < meta["min"]:

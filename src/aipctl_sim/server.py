@@ -151,7 +151,7 @@ class SimApp:
             if not is_read_only(operation):
                 self._on_change()
             if scope and operation != "*":
-                trail.record_moto_call(scope, service, operation, captured["status"])
+                trail.record_moto_call(scope, service, operation, captured["status"], environ.get("HTTP_USER_AGENT", ""))
         start_response(captured["status"], captured["headers"])
         return [chunks]
 

@@ -42,7 +42,9 @@ CREATE TABLE IF NOT EXISTS calls (
     cache_read INTEGER NOT NULL,
     cache_write INTEGER NOT NULL,
     latency_ms INTEGER NOT NULL,
-    cost_tags TEXT                 -- JSON: the AIP's tags whose keys were active cost-allocation tags at ts
+    cost_tags TEXT,                -- JSON: the AIP's tags whose keys were active cost-allocation tags at ts
+    user_agent TEXT NOT NULL DEFAULT '',
+    error_message TEXT
 );
 CREATE INDEX IF NOT EXISTS calls_by_time ON calls (account, region, ts);
 CREATE INDEX IF NOT EXISTS calls_by_model ON calls (account, region, metric_id, ts);
@@ -89,7 +91,12 @@ class CallRecord:
     cache_write: int
     latency_ms: int
     cost_tags: str | None
+    user_agent: str = ""
+    error_message: str | None = None
 
+
+#: Columns added after the first schema: (name, declaration), added to an older file when it is opened.
+_ADDED_COLUMNS = (("user_agent", "TEXT NOT NULL DEFAULT ''"), ("error_message", "TEXT"))
 
 CALL_COLUMNS = tuple(f.name for f in fields(CallRecord))
 
@@ -102,6 +109,10 @@ class TelemetryStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(calls)")}
+        for name, declaration in _ADDED_COLUMNS:
+            if name not in have:
+                self._db.execute(f"ALTER TABLE calls ADD COLUMN {name} {declaration}")
         self._pending: list[tuple[Any, ...]] = []
         self._pending_events: list[tuple[Any, ...]] = []
         self._batch = batch

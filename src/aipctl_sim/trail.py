@@ -38,6 +38,8 @@ def _event(
     error_code: str | None,
     read_only: bool,
     event_id: str,
+    user_agent: str = "",
+    error_message: str | None = None,
 ) -> dict[str, Any]:
     event = {
         "eventVersion": "1.09",
@@ -47,7 +49,7 @@ def _event(
         "eventName": name,
         "awsRegion": region,
         "sourceIPAddress": "127.0.0.1",
-        "userAgent": "aipctl-sim",
+        "userAgent": user_agent or "aipctl-sim",
         "requestParameters": request_parameters,
         "responseElements": response_elements,
         "requestID": request_id,
@@ -60,7 +62,7 @@ def _event(
     }
     if error_code:
         event["errorCode"] = error_code
-        event["errorMessage"] = f"The request failed with {error_code}."
+        event["errorMessage"] = error_message or f"The request failed with {error_code}."
     return event
 
 
@@ -94,6 +96,7 @@ def record_management(req: Request, result: Mapping[str, Any] | None) -> None:
         None,
         read_only,
         str(uuid.uuid4()),
+        user_agent=str(req.headers.get("User-Agent", "")),
     )
     telemetry.store().record_event(
         ts,
@@ -110,7 +113,7 @@ def record_management(req: Request, result: Mapping[str, Any] | None) -> None:
     )
 
 
-def record_moto_call(scope: tuple[str, str, str], service: str, operation: str, status: str) -> None:
+def record_moto_call(scope: tuple[str, str, str], service: str, operation: str, status: str, user_agent: str = "") -> None:
     """A call moto served (IAM, STS, S3 ...): logged without parameters."""
     if operation in ("LookupEvents",):
         return
@@ -124,7 +127,19 @@ def record_moto_call(scope: tuple[str, str, str], service: str, operation: str, 
     source = f"{signing_name}.amazonaws.com"
     read_only = operation.startswith(READ_PREFIXES)
     event = _event(
-        ts, account, region, source, operation, identity, str(uuid.uuid4()), None, None, code, read_only, str(uuid.uuid4())
+        ts,
+        account,
+        region,
+        source,
+        operation,
+        identity,
+        str(uuid.uuid4()),
+        None,
+        None,
+        code,
+        read_only,
+        str(uuid.uuid4()),
+        user_agent=user_agent,
     )
     telemetry.store().record_event(
         ts, account, region, operation, source, read_only, identity.username, access_key, None, None, event
@@ -159,6 +174,8 @@ def runtime_event(row: Mapping[str, Any]) -> dict[str, Any]:
         error,
         False,
         row["request_id"],
+        user_agent=row.get("user_agent") or "",
+        error_message=row.get("error_message"),
     )
 
 

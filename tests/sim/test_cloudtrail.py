@@ -102,3 +102,50 @@ def test_events_older_than_90_days_are_gone(trail, sim, calls: str) -> None:
     assert _all(trail, LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "Converse"}])
     sim.advance(91 * 86400)
     assert _all(trail, LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "Converse"}]) == []
+
+
+def test_events_carry_the_callers_user_agent_and_the_real_error(trail, session, emulator, calls: str) -> None:
+    runtime = session.client("bedrock-runtime", endpoint_url=emulator, config=Config(user_agent_extra="billing-app/2.1"))
+    missing = calls.rsplit("/", 1)[0] + "/zzzzzzzzzzzz"
+    with pytest.raises(ClientError) as exc:
+        runtime.converse(modelId=missing, messages=MESSAGES)
+    sent = exc.value.response["Error"]
+    events = _all(trail, LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "Converse"}])
+    failed = json.loads(events[0]["CloudTrailEvent"])
+    assert failed["errorCode"] == sent["Code"] == "ResourceNotFoundException"
+    assert failed["errorMessage"] == sent["Message"], "the message the caller got"
+    assert "billing-app/2.1" in failed["userAgent"] and "Boto3/" in failed["userAgent"]
+    created = _all(trail, LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateInferenceProfile"}])
+    assert "Boto3/" in json.loads(created[0]["CloudTrailEvent"])["userAgent"]
+
+
+def test_calls_that_never_reached_a_model_publish_no_metrics(session, emulator, calls: str) -> None:
+    import datetime as dt
+
+    runtime = session.client("bedrock-runtime", endpoint_url=emulator)
+    cloudwatch = session.client("cloudwatch", endpoint_url=emulator)
+    missing = calls.rsplit("/", 1)[0] + "/zzzzzzzzzzzz"
+    for model_id in (missing, "anthropic.claude-sonnet-4-6"):  # an unknown AIP; a profile-only model called on demand
+        with pytest.raises(ClientError):
+            runtime.converse(modelId=model_id, messages=MESSAGES)
+    with pytest.raises(ClientError) as bad:  # reached the model, refused as malformed: a client error of that model
+        runtime.converse(modelId=calls, messages=[{"role": "assistant", "content": []}])
+    assert bad.value.response["Error"]["Code"] == "ValidationException"
+    listed = {d["Value"] for m in cloudwatch.list_metrics(Namespace="AWS/Bedrock")["Metrics"] for d in m["Dimensions"]}
+    assert "zzzzzzzzzzzz" not in listed and "anthropic.claude-sonnet-4-6" not in listed
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def errors(model_id: str) -> float:
+        points = cloudwatch.get_metric_statistics(
+            Namespace="AWS/Bedrock",
+            MetricName="InvocationClientErrors",
+            Dimensions=[{"Name": "ModelId", "Value": model_id}],
+            StartTime=now - dt.timedelta(hours=1),
+            EndTime=now + dt.timedelta(minutes=1),
+            Period=3600,
+            Statistics=["Sum"],
+        )["Datapoints"]
+        return sum(p["Sum"] for p in points)
+
+    assert errors("zzzzzzzzzzzz") == 0 and errors("anthropic.claude-sonnet-4-6") == 0
+    assert errors(calls.rsplit("/", 1)[1]) == 1

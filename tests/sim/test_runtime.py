@@ -190,10 +190,18 @@ def test_embeddings_through_an_aip(runtime, bedrock) -> None:
     assert _code(exc) == "ValidationException"
 
 
-def test_count_tokens_matches_what_converse_bills(runtime, aip: str) -> None:
-    counted = runtime.count_tokens(modelId=aip, input={"converse": {"messages": MESSAGES, "system": SYSTEM}})["inputTokens"]
-    billed = runtime.converse(modelId=aip, messages=MESSAGES, system=SYSTEM)["usage"]["inputTokens"]
-    assert counted == billed
+def test_count_tokens_takes_a_foundation_model_and_matches_what_converse_bills(runtime, aip: str) -> None:
+    """CountTokens names a foundation model (id or ARN), never a profile (Bedrock user guide, count-tokens)."""
+    sonnet4 = "anthropic.claude-sonnet-4-20250514-v1:0"
+    request = {"converse": {"messages": MESSAGES, "system": SYSTEM}}
+    counted = runtime.count_tokens(modelId=sonnet4, input=request)["inputTokens"]
+    by_arn = runtime.count_tokens(modelId=f"arn:aws:bedrock:{REGION}::foundation-model/{sonnet4}", input=request)
+    billed = runtime.converse(modelId=f"eu.{sonnet4}", messages=MESSAGES, system=SYSTEM)["usage"]["inputTokens"]
+    assert counted == by_arn["inputTokens"] == billed
+    for refused in (aip, f"eu.{sonnet4}", "anthropic.claude-sonnet-4-6", "amazon.nova-lite-v1:0"):
+        with pytest.raises(ClientError) as exc:
+            runtime.count_tokens(modelId=refused, input=request)
+        assert _code(exc) == "ValidationException" and "doesn't support counting tokens" in str(exc.value), refused
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,9 @@ Dimension ``ModelId`` is the model id a call resolved to for metrics: an AIP's s
 through an AIP (what public code queries), the profile or model id otherwise; a query without
 dimensions covers every model. Per call: Invocations 1 (successful calls), InvocationLatency in ms,
 Input/Output/CacheRead/CacheWrite token counts, and 1 in InvocationClientErrors (4xx),
-InvocationServerErrors (5xx) or InvocationThrottles (429) for failed calls.
+InvocationServerErrors (5xx) or InvocationThrottles (429) for failed calls. A call that never
+reached a model — an unknown model or AIP, a model that takes no on-demand calls, a call IAM
+denied — publishes nothing: there is no model to publish it under.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ METRICS: dict[str, tuple[str, str, str]] = {
     ),
 }
 BASIC = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
+#: Rows of calls that reached a model (the runtime records the others with no base model).
+REACHED = "base_model != ''"
 
 
 def _model_filter(dimensions: Sequence[Mapping[str, str]]) -> tuple[str, list[Any]]:
@@ -58,7 +62,7 @@ def samples(
     where, args = _model_filter(dimensions)
     rows = telemetry.store().query(
         f"SELECT CAST(ts / ? AS INTEGER) * ?, {value} FROM calls WHERE account = ? AND region = ? AND ts >= ? AND ts < ? "
-        f"AND {condition}{where}",
+        f"AND {condition} AND {REACHED}{where}",
         (period, period, account, region, start, end, *args),
     )
     buckets: dict[float, list[float]] = defaultdict(list)
@@ -89,7 +93,7 @@ def samples_by_model(
     ids = sorted(model_ids)
     marks = ",".join("?" * len(ids))
     bucket = "CAST(ts / ? AS INTEGER) * ?"
-    where = f"account = ? AND region = ? AND metric_id IN ({marks}) AND ts >= ? AND ts < ? AND {condition}"
+    where = f"account = ? AND region = ? AND metric_id IN ({marks}) AND ts >= ? AND ts < ? AND {condition} AND {REACHED}"
     args = (period, period, account, region, *ids, start, end)
     out: dict[str, dict[float, list[float] | Aggregate]] = defaultdict(dict)
     if need_values:
@@ -113,7 +117,7 @@ def samples_by_model(
 def model_ids(account: str, region: str) -> list[str]:
     """Every ModelId the account has metrics for in the Region."""
     rows = telemetry.store().query(
-        "SELECT DISTINCT metric_id FROM calls WHERE account = ? AND region = ? ORDER BY 1", (account, region)
+        f"SELECT DISTINCT metric_id FROM calls WHERE account = ? AND region = ? AND {REACHED} ORDER BY 1", (account, region)
     )
     return [str(model_id) for (model_id,) in rows]
 

@@ -7,9 +7,18 @@ from collections.abc import Iterable, Mapping
 from math import isnan
 from typing import Any
 
-from aipctl_sim import telemetry
 from aipctl_sim.cloudwatch import math
-from aipctl_sim.cloudwatch.metrics import BASIC, METRICS, NAMESPACE, Aggregate, samples, samples_by_model, statistic, unit
+from aipctl_sim.cloudwatch.metrics import (
+    BASIC,
+    METRICS,
+    NAMESPACE,
+    Aggregate,
+    model_ids,
+    samples,
+    samples_by_model,
+    statistic,
+    unit,
+)
 from aipctl_sim.protocol import Request, ValidationException
 
 
@@ -148,13 +157,10 @@ def _single_model(metric: dict[str, Any]) -> str | None:
 
 
 def list_metrics(req: Request) -> dict[str, Any]:
-    rows = telemetry.store().query(
-        "SELECT DISTINCT metric_id FROM calls WHERE account = ? AND region = ? ORDER BY 1", (req.account_id, req.region)
-    )
     wanted = req.params.get("MetricName")
     metrics = [
         {"Namespace": NAMESPACE, "MetricName": name, "Dimensions": [{"Name": "ModelId", "Value": model_id}]}
-        for (model_id,) in rows
+        for model_id in model_ids(req.account_id, req.region)
         for name in METRICS
         if not wanted or name == wanted
     ]

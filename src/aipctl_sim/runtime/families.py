@@ -1,7 +1,10 @@
 """Request checking and response bodies of each model family, in the providers' real formats.
 
 Converse is the same for every text model; InvokeModel bodies differ by family: Anthropic
-Messages, Amazon Nova, Titan text embeddings and Cohere embeddings.
+Messages, Amazon Nova, Titan text embeddings and Cohere embeddings. Each request is planned once
+(:class:`Answer`): its text (cut at the first stop sequence), its reasoning when extended thinking
+is on, its output tokens and stop reason, and its ids (unique per call); every rendering of the
+call — the response, the stream, the invocation log — shows that one answer.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aipctl_sim.protocol import ValidationException
+from aipctl_sim.runtime import validation
 from aipctl_sim.runtime.tokens import (
     PromptCounter,
     PromptTokens,
@@ -41,6 +45,22 @@ class Usage:
         return self.input_tokens + self.output_tokens + self.cache_read + self.cache_write
 
 
+#: Output tokens of a tool call beyond its arguments' JSON (the block, the tool's name).
+TOOL_CALL_OVERHEAD = 12
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The one answer a request gets."""
+
+    text: str
+    reasoning: str
+    output_tokens: int
+    stop_reason: str  # end_turn | max_tokens | stop_sequence | tool_use
+    stop_sequence: str | None
+    tool_input: dict[str, Any] | None
+
+
 @dataclass
 class ParsedRequest:
     """What the emulator needs from any request, whatever its format."""
@@ -51,11 +71,43 @@ class ParsedRequest:
     tool: dict[str, Any] | None = None  # the tool to call, when the answer is a tool use
     embed_texts: list[str] = field(default_factory=list)
     dimensions: int = 0
+    stop_sequences: tuple[str, ...] = ()
+    thinking_budget: int = 0
+    #: Unique per call (the answer itself depends only on the request).
+    call_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    _answer: Answer | None = field(default=None, repr=False)
 
     def planned_output_tokens(self) -> int:
-        if self.embed_texts:
-            return 0
-        return output_tokens(self.request_digest, self.max_tokens)
+        return self.answer.output_tokens
+
+    @property
+    def answer(self) -> Answer:
+        if self._answer is None:
+            self._answer = _plan(self)
+        return self._answer
+
+
+def _plan(parsed: ParsedRequest) -> Answer:
+    if parsed.embed_texts:
+        return Answer("", "", 0, "end_turn", None, None)
+    if parsed.tool is not None:
+        arguments = example_input(parsed.tool)
+        tokens = text_tokens(json.dumps(arguments, separators=(",", ":"))) + TOOL_CALL_OVERHEAD
+        return Answer("", "", tokens, "tool_use", None, arguments)
+    reasoning = ""
+    if parsed.thinking_budget:
+        wanted = 64 + int(parsed.request_digest[8:14], 16) % 448
+        reasoning = synthetic_text(min(wanted, parsed.thinking_budget), parsed.request_digest[::-1])
+    limit = None if parsed.max_tokens is None else max(1, parsed.max_tokens - text_tokens(reasoning))
+    planned = output_tokens(parsed.request_digest, limit)
+    text = synthetic_text(planned, parsed.request_digest)
+    stop_reason = "max_tokens" if limit is not None and planned >= limit else "end_turn"
+    hits = [(text.find(seq), seq) for seq in parsed.stop_sequences if seq and seq in text]
+    matched = None
+    if hits:
+        cut, matched = min(hits)
+        text, stop_reason = text[:cut], "stop_sequence"
+    return Answer(text, reasoning, max(1, text_tokens(text)) + text_tokens(reasoning), stop_reason, matched, None)
 
 
 def malformed(problem: str) -> ValidationException:
@@ -65,15 +117,22 @@ def malformed(problem: str) -> ValidationException:
 # -- Converse --------------------------------------------------------------------------------
 
 
-def parse_converse(params: dict[str, Any]) -> ParsedRequest:
+def parse_converse(params: dict[str, Any], model_id: str = "") -> ParsedRequest:
     counter = PromptCounter()
     for block in params.get("system") or []:
         count_converse_content(counter, [block])
     messages = params.get("messages") or []
-    if not messages:
-        raise ValidationException(
-            "A conversation must start with a user message. Try again with a conversation that starts with a user message."
-        )
+    validation.check_conversation(messages, model_id)
+    config = params.get("inferenceConfig") or {}
+    extra = params.get("additionalModelRequestFields") or {}
+    budget = validation.check_generation(
+        model_id,
+        max_tokens=config.get("maxTokens"),
+        temperature=config.get("temperature"),
+        top_p=config.get("topP"),
+        top_k=extra.get("top_k") if isinstance(extra, dict) else None,
+        thinking=validation.thinking_of(extra if isinstance(extra, dict) else None),
+    )
     for message in messages:
         counter.message()
         count_converse_content(counter, message.get("content", []))
@@ -87,23 +146,33 @@ def parse_converse(params: dict[str, Any]) -> ParsedRequest:
     if tools and last.get("role") == "user" and not answered:
         name = (choice.get("tool") or {}).get("name")
         tool = next((t for t in tools if t["name"] == name), tools[0])
-    max_tokens = (params.get("inferenceConfig") or {}).get("maxTokens")
     # The answer depends on the request, not on how the model was addressed (AIP ARN, id, profile).
     request = {k: v for k, v in params.items() if k != "modelId"}
-    return ParsedRequest(counter.result(), max_tokens, digest(request), tool=tool)
+    return ParsedRequest(
+        counter.result(),
+        config.get("maxTokens"),
+        digest(request),
+        tool=tool,
+        stop_sequences=tuple(config.get("stopSequences") or ()),
+        thinking_budget=budget,
+    )
+
+
+def converse_content(parsed: ParsedRequest) -> list[dict[str, Any]]:
+    answer = parsed.answer
+    if answer.tool_input is not None and parsed.tool is not None:
+        return [{"toolUse": {"toolUseId": tool_use_id(parsed), "name": parsed.tool["name"], "input": answer.tool_input}}]
+    content: list[dict[str, Any]] = []
+    if answer.reasoning:
+        content.append({"reasoningContent": {"reasoningText": {"text": answer.reasoning, "signature": signature(parsed)}}})
+    content.append({"text": answer.text})
+    return content
 
 
 def converse_output(parsed: ParsedRequest, usage: Usage, latency: int) -> dict[str, Any]:
-    content: list[dict[str, Any]]
-    if parsed.tool is not None:
-        content = [{"toolUse": {"toolUseId": _tool_id(parsed), "name": parsed.tool["name"], "input": example_input(parsed.tool)}}]
-        stop = "tool_use"
-    else:
-        content = [{"text": synthetic_text(usage.output_tokens, parsed.request_digest)}]
-        stop = "max_tokens" if parsed.max_tokens is not None and usage.output_tokens >= parsed.max_tokens else "end_turn"
     return {
-        "output": {"message": {"role": "assistant", "content": content}},
-        "stopReason": stop,
+        "output": {"message": {"role": "assistant", "content": converse_content(parsed)}},
+        "stopReason": parsed.answer.stop_reason,
         "usage": usage_converse(usage),
         "metrics": {"latencyMs": latency},
     }
@@ -129,8 +198,13 @@ def example_input(tool: dict[str, Any]) -> dict[str, Any]:
     return {name: samples.get(props.get(name, {}).get("type", "string"), "example") for name in required}
 
 
-def _tool_id(parsed: ParsedRequest) -> str:
-    return "tooluse_" + parsed.request_digest[:22]
+def tool_use_id(parsed: ParsedRequest) -> str:
+    return "tooluse_" + parsed.call_id[:22]
+
+
+def signature(parsed: ParsedRequest) -> str:
+    """The opaque signature of a reasoning block (the real one is encrypted; this one is just unique)."""
+    return base64.b64encode(("aipctl-sim:" + parsed.call_id).encode()).decode()
 
 
 # -- InvokeModel bodies ----------------------------------------------------------------------
@@ -177,6 +251,17 @@ def _parse_anthropic(payload: dict[str, Any], model_id: str) -> ParsedRequest:
     }
     if extra:
         raise malformed(f"#: extraneous key [{sorted(extra)[0]}] is not permitted")
+    messages = payload["messages"]
+    if not isinstance(messages, list) or not messages or messages[0].get("role") != "user":
+        raise malformed('messages: the first message must use the "user" role')
+    budget = validation.check_generation(
+        model_id,
+        max_tokens=int(payload["max_tokens"]),
+        temperature=payload.get("temperature"),
+        top_p=payload.get("top_p"),
+        top_k=payload.get("top_k"),
+        thinking=validation.thinking_of(payload),
+    )
     counter = PromptCounter()
     system = payload.get("system")
     _count_anthropic_blocks(counter, [{"type": "text", "text": system}] if isinstance(system, str) else system or [])
@@ -191,7 +276,14 @@ def _parse_anthropic(payload: dict[str, Any], model_id: str) -> ParsedRequest:
     last_content: list[Any] = last["content"] if isinstance(last.get("content"), list) else []
     answered = any(b.get("type") == "tool_result" for b in last_content)
     tool = tools[0] if tools and last.get("role") == "user" and not answered else None
-    return ParsedRequest(counter.result(), int(payload["max_tokens"]), digest(payload), tool=tool)
+    return ParsedRequest(
+        counter.result(),
+        int(payload["max_tokens"]),
+        digest(payload),
+        tool=tool,
+        stop_sequences=tuple(payload.get("stop_sequences") or ()),
+        thinking_budget=budget,
+    )
 
 
 def _count_anthropic_blocks(counter: PromptCounter, blocks: list[dict[str, Any]]) -> None:
@@ -207,28 +299,33 @@ def _count_anthropic_blocks(counter: PromptCounter, blocks: list[dict[str, Any]]
             counter.cache_point()  # Anthropic caches the prefix up to and including this block
 
 
-def anthropic_body(parsed: ParsedRequest, usage: Usage, model_id: str) -> dict[str, Any]:
-    if parsed.tool is not None:
-        content: list[dict[str, Any]] = [
+def anthropic_content(parsed: ParsedRequest) -> list[dict[str, Any]]:
+    answer = parsed.answer
+    if answer.tool_input is not None and parsed.tool is not None:
+        return [
             {
                 "type": "tool_use",
-                "id": "toolu_bdrk_" + parsed.request_digest[:24],
+                "id": "toolu_bdrk_" + parsed.call_id[:24],
                 "name": parsed.tool["name"],
-                "input": example_input(parsed.tool),
+                "input": answer.tool_input,
             }
         ]
-        stop = "tool_use"
-    else:
-        content = [{"type": "text", "text": synthetic_text(usage.output_tokens, parsed.request_digest)}]
-        stop = "max_tokens" if parsed.max_tokens is not None and usage.output_tokens >= parsed.max_tokens else "end_turn"
+    content: list[dict[str, Any]] = []
+    if answer.reasoning:
+        content.append({"type": "thinking", "thinking": answer.reasoning, "signature": signature(parsed)})
+    content.append({"type": "text", "text": answer.text})
+    return content
+
+
+def anthropic_body(parsed: ParsedRequest, usage: Usage, model_id: str) -> dict[str, Any]:
     return {
-        "id": "msg_bdrk_" + parsed.request_digest[:24],
+        "id": "msg_bdrk_" + parsed.call_id[:24],
         "type": "message",
         "role": "assistant",
         "model": model_id.removeprefix("anthropic.").split("-v")[0],
-        "content": content,
-        "stop_reason": stop,
-        "stop_sequence": None,
+        "content": anthropic_content(parsed),
+        "stop_reason": parsed.answer.stop_reason,
+        "stop_sequence": parsed.answer.stop_sequence,
         "usage": {
             "input_tokens": usage.input_tokens,
             "output_tokens": usage.output_tokens,
@@ -250,16 +347,17 @@ def _parse_nova(payload: dict[str, Any], model_id: str) -> ParsedRequest:
         count_converse_content(counter, message.get("content", []))
     config = payload.get("inferenceConfig") or {}
     max_tokens = config.get("maxTokens", config.get("max_new_tokens"))
-    return ParsedRequest(counter.result(), max_tokens, digest(payload))
+    validation.check_generation(
+        model_id, max_tokens=max_tokens, temperature=config.get("temperature"), top_p=config.get("topP", config.get("top_p"))
+    )
+    stops = config.get("stopSequences", config.get("stop_sequences")) or ()
+    return ParsedRequest(counter.result(), max_tokens, digest(payload), stop_sequences=tuple(stops))
 
 
 def nova_body(parsed: ParsedRequest, usage: Usage) -> dict[str, Any]:
-    stop = "max_tokens" if parsed.max_tokens is not None and usage.output_tokens >= parsed.max_tokens else "end_turn"
     return {
-        "output": {
-            "message": {"content": [{"text": synthetic_text(usage.output_tokens, parsed.request_digest)}], "role": "assistant"}
-        },
-        "stopReason": stop,
+        "output": {"message": {"content": [{"text": parsed.answer.text}], "role": "assistant"}},
+        "stopReason": parsed.answer.stop_reason,
         "usage": {
             "inputTokens": usage.input_tokens,
             "outputTokens": usage.output_tokens,
@@ -320,7 +418,7 @@ def count_tokens_input(params: dict[str, Any], family: str, model_id: str) -> in
     """CountTokens: the input tokens the same request would be billed for."""
     source = params.get("input") or {}
     if "converse" in source:
-        return parse_converse(source["converse"]).prompt.total
+        return parse_converse(source["converse"], model_id).prompt.total
     if "invokeModel" in source:
         body = source["invokeModel"].get("body", "")
         raw = body if isinstance(body, bytes) else base64.b64decode(str(body))  # a JSON blob is base64

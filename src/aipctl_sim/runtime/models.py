@@ -56,7 +56,8 @@ class RuntimeSimBackend(BaseBackend):
 runtime_sim_backends = BackendDict(RuntimeSimBackend, "bedrock")
 
 
-def resolve(region: str, account: str, model_id: str) -> ModelTarget:
+def resolve(region: str, account: str, model_id: str, *, invoking: bool = True) -> ModelTarget:
+    """What a model id resolves to; ``invoking`` False (CountTokens) skips the on-demand check."""
     sent = unquote(model_id)
     aips = bedrock_sim_backends[account][region]
     if ":application-inference-profile/" in sent or _AIP_ID.match(sent):
@@ -81,7 +82,7 @@ def resolve(region: str, account: str, model_id: str) -> ModelTarget:
     model = catalog().foundation_model(region, profile_id)
     if model is None:
         raise ValidationException("The provided model identifier is invalid.")
-    if region not in model.in_region:
+    if invoking and region not in model.in_region:
         raise ValidationException(
             f"Invocation of model ID {model.model_id} with on-demand throughput isn't supported. Retry your request "
             "with the ID or ARN of an inference profile that contains this model."
@@ -131,8 +132,16 @@ def active_cost_tags(account: str, aip: ApplicationProfile | None) -> str | None
 
 
 def record(
-    req: Request, identity: CallerIdentity, target: ModelTarget | None, usage: Usage | None, status: str, latency: int = 0
+    req: Request,
+    identity: CallerIdentity,
+    target: ModelTarget | None,
+    usage: Usage | None,
+    status: str,
+    latency: int = 0,
+    *,
+    message: str | None = None,
 ) -> None:
+    """One telemetry row per runtime call; ``target`` None: the call never reached a model (no metrics)."""
     if req.operation == "CountTokens":
         return  # not an invocation: no tokens billed, no metrics
     usage = usage or Usage()
@@ -163,6 +172,8 @@ def record(
             cache_write=usage.cache_write,
             latency_ms=latency,
             cost_tags=active_cost_tags(req.account_id, target.aip if target else None) if status == "ok" else None,
+            user_agent=str(req.headers.get("User-Agent", ""))[:512],
+            error_message=None if status == "ok" else (message or f"The request failed with {status}."),
         )
     )
 
@@ -204,7 +215,7 @@ def record_failure(req: Request, error: ServiceError) -> None:
         target = resolve(req.region, req.account_id, str(req.params.get("modelId", "")))
     except ServiceError:
         target = None
-    record(req, identity, target, None, error.code)
+    record(req, identity, target, None, error.code, message=error.message)
 
 
 def finish(req: Request, identity: CallerIdentity, target: ModelTarget, parsed: ParsedRequest) -> tuple[Usage, int]:

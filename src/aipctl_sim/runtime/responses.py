@@ -9,10 +9,9 @@ from typing import Any, TypeVar
 
 from aipctl_sim.identity import identity_for
 from aipctl_sim.protocol import Request, Response, ServiceError, ValidationException
-from aipctl_sim.runtime import eventstream, families
+from aipctl_sim.runtime import eventstream, families, validation
 from aipctl_sim.runtime.families import EMBEDDING_FAMILIES, ParsedRequest, Usage
 from aipctl_sim.runtime.models import ModelTarget, authorize, finish, log_invocation, record, resolve
-from aipctl_sim.runtime.tokens import synthetic_text
 
 T = TypeVar("T")
 
@@ -20,10 +19,10 @@ T = TypeVar("T")
 def _begin(req: Request) -> tuple[Any, ModelTarget]:
     identity = identity_for(req.account_id, req.access_key_id)
     try:
-        target = resolve(req.region, req.account_id, str(req.params["modelId"]))
+        target = resolve(req.region, req.account_id, str(req.params["modelId"]), invoking=req.operation != "CountTokens")
         authorize(req, identity, target)
     except ServiceError as exc:
-        record(req, identity, None, None, exc.code)
+        record(req, identity, None, None, exc.code, message=exc.message)
         raise
     return identity, target
 
@@ -32,7 +31,7 @@ def _guarded(req: Request, identity: Any, target: ModelTarget, parse: Callable[[
     try:
         return parse()
     except ServiceError as exc:
-        record(req, identity, target, None, exc.code)
+        record(req, identity, target, None, exc.code, message=exc.message)
         raise
 
 
@@ -42,7 +41,7 @@ def _converse_parsed(req: Request) -> tuple[Any, ModelTarget, ParsedRequest]:
     def parse() -> ParsedRequest:
         if target.model.family in EMBEDDING_FAMILIES:
             raise ValidationException(f"The model {target.model.model_id} does not support the Converse API.")
-        return families.parse_converse(req.params)
+        return families.parse_converse(req.params, target.model.model_id)
 
     return identity, target, _guarded(req, identity, target, parse)
 
@@ -65,25 +64,36 @@ def converse_stream(req: Request) -> Response:
     full = families.converse_output(parsed, usage, latency)
     log_invocation(req, identity, target, usage, _converse_input(req), full)
     events: list[tuple[str, dict[str, Any]]] = [("messageStart", {"role": "assistant"})]
-    block = full["output"]["message"]["content"][0]
-    if "toolUse" in block:
-        tool = block["toolUse"]
-        events.append(
-            (
-                "contentBlockStart",
-                {"contentBlockIndex": 0, "start": {"toolUse": {"toolUseId": tool["toolUseId"], "name": tool["name"]}}},
-            )
-        )
-        events.append(("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"toolUse": {"input": json.dumps(tool["input"])}}}))
-    else:
-        for chunk in _chunks(block["text"]):
-            events.append(("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": chunk}}))
+    for index, block in enumerate(full["output"]["message"]["content"]):
+        events += _converse_block_events(index, block)
     events += [
-        ("contentBlockStop", {"contentBlockIndex": 0}),
         ("messageStop", {"stopReason": full["stopReason"]}),
         ("metadata", {"usage": full["usage"], "metrics": full["metrics"]}),
     ]
     return _stream_response(eventstream.stream(events))
+
+
+def _converse_block_events(index: int, block: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """ConverseStream's events for one content block: start (tool use only), deltas, stop."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    if "toolUse" in block:
+        tool = block["toolUse"]
+        start = {"toolUse": {"toolUseId": tool["toolUseId"], "name": tool["name"]}}
+        events.append(("contentBlockStart", {"contentBlockIndex": index, "start": start}))
+        events.append(
+            ("contentBlockDelta", {"contentBlockIndex": index, "delta": {"toolUse": {"input": json.dumps(tool["input"])}}})
+        )
+    elif "reasoningContent" in block:
+        reasoning = block["reasoningContent"]["reasoningText"]
+        for chunk in _chunks(reasoning["text"]):
+            events.append(("contentBlockDelta", {"contentBlockIndex": index, "delta": {"reasoningContent": {"text": chunk}}}))
+        signed = {"reasoningContent": {"signature": reasoning["signature"]}}
+        events.append(("contentBlockDelta", {"contentBlockIndex": index, "delta": signed}))
+    else:
+        for chunk in _chunks(block["text"]):
+            events.append(("contentBlockDelta", {"contentBlockIndex": index, "delta": {"text": chunk}}))
+    events.append(("contentBlockStop", {"contentBlockIndex": index}))
+    return events
 
 
 def _invoke_parsed(req: Request) -> tuple[Any, ModelTarget, ParsedRequest, bytes]:
@@ -128,7 +138,7 @@ def invoke_model_with_response_stream(req: Request) -> Response:
     identity, target, parsed, raw = _invoke_parsed(req)
     if target.model.family in EMBEDDING_FAMILIES:
         error = ValidationException(f"The model {target.model.model_id} does not support response streaming.")
-        record(req, identity, target, None, error.code)
+        record(req, identity, target, None, error.code, message=error.message)
         raise error
     usage, latency = finish(req, identity, target, parsed)
     metrics = {
@@ -149,8 +159,8 @@ def invoke_model_with_response_stream(req: Request) -> Response:
 
 
 def _family_chunks(target: ModelTarget, parsed: ParsedRequest, usage: Usage) -> list[dict[str, Any]]:
-    text = synthetic_text(usage.output_tokens, parsed.request_digest)
-    stop = "max_tokens" if parsed.max_tokens is not None and usage.output_tokens >= parsed.max_tokens else "end_turn"
+    answer = parsed.answer
+    text, stop = answer.text, answer.stop_reason
     if target.model.family == "anthropic-messages":
         message = families.anthropic_body(parsed, usage, target.model.model_id)
         start = {
@@ -171,7 +181,7 @@ def _family_chunks(target: ModelTarget, parsed: ParsedRequest, usage: Usage) -> 
             {"type": "content_block_stop", "index": 0},
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": stop, "stop_sequence": None},
+                "delta": {"stop_reason": stop, "stop_sequence": answer.stop_sequence},
                 "usage": {"output_tokens": usage.output_tokens},
             },
             {"type": "message_stop"},
@@ -187,6 +197,7 @@ def _family_chunks(target: ModelTarget, parsed: ParsedRequest, usage: Usage) -> 
 
 def count_tokens(req: Request) -> dict[str, Any]:
     identity, target = _begin(req)
+    validation.check_count_tokens(target.model.model_id, through_profile=target.profile_arn is not None)
     tokens = _guarded(
         req, identity, target, lambda: families.count_tokens_input(req.params, target.model.family, target.model.model_id)
     )
