@@ -9,6 +9,11 @@ Every figure comes with a baseline measured in the same run on the same machine:
 - ``apply``: N callers from scratch with 20 % injected throttling, correct when every AIP exists
   exactly once and a following plan is clean; baseline: the same apply without faults.
 - ``crash``: SIGKILL during apply, re-run, count duplicates and check convergence.
+- ``durable``: apply of N callers against ``sim serve`` keeping state with every write journaled
+  before it is answered (``--durability journal``, the default), against the same apply with state
+  snapshotted every 2 s (``--durability snapshot``, the emulator before issue 12.10); then the
+  journaled server is killed with SIGKILL right after apply returns and restarted: every AIP must
+  be there.
 - ``startup``: ``aipctl --help`` against ``python -c pass``.
 """
 
@@ -66,9 +71,20 @@ def _env(**extra: str) -> dict[str, str]:
 class _Served:
     """`aipctl sim serve` in its own process, like a remote endpoint."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *options: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aipctl", "--state-dir", str(state_dir), "sim", "serve", "--port", "0", "--no-state"],
+            [
+                sys.executable,
+                "-m",
+                "aipctl",
+                "--state-dir",
+                str(state_dir),
+                "sim",
+                "serve",
+                "--port",
+                "0",
+                *(options or ("--no-state",)),
+            ],
             env=_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -273,6 +289,34 @@ def bench_crash(callers: int, work: Path, kill_at_fraction: float) -> dict[str, 
         served.stop()
 
 
+def bench_durable(callers: int, work: Path) -> dict[str, Any]:
+    expected = expected_profiles(callers)
+    results: dict[str, Any] = {"callers": callers, "aips": expected}
+    (work / "aipctl.yaml").write_text(inventory_text(callers))
+    for mode in ("snapshot", "journal"):
+        state = work / mode
+        served = _Served(state, "--durability", mode)
+        try:
+            served.control().set_quotas({"application-inference-profiles": expected * 2})
+            seconds, done = _aipctl("--endpoint-url", served.url, "apply", "--yes", cwd=work)
+            results[mode] = {"apply_s": round(seconds, 2), "exit_code": done.returncode, "aips": served.count_profiles()[0]}
+            if mode == "journal":
+                journal = state / "sim" / "journal.jsonl"
+                results[mode]["journal_mb_at_kill"] = round(journal.stat().st_size / 1e6, 2) if journal.exists() else 0.0
+                served.proc.send_signal(signal.SIGKILL)
+                served.proc.wait()
+                started = time.perf_counter()
+                served = _Served(state, "--durability", mode)
+                results[mode]["restart_s"] = round(time.perf_counter() - started, 2)
+                results[mode]["aips_after_sigkill"] = served.count_profiles()[0]
+        finally:
+            served.stop()
+    results["journal_cost_vs_snapshot"] = round(results["journal"]["apply_s"] / results["snapshot"]["apply_s"] - 1, 3)
+    results["target_cost"] = 0.2
+    results["correct"] = results["journal"]["aips_after_sigkill"] == expected == results["snapshot"]["aips"]
+    return results
+
+
 def bench_startup(repeats: int = 15) -> dict[str, Any]:
     def median_s(command: list[str]) -> float:
         samples = []
@@ -307,6 +351,7 @@ def run(
         "plan": lambda w: bench_plan(callers, w),
         "apply": lambda w: bench_apply(callers, w, throttle),
         "crash": lambda w: bench_crash(callers, w, kill_at_fraction),
+        "durable": lambda w: bench_durable(callers, w),
     }
     out: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
     for name, step in steps.items():

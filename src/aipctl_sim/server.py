@@ -16,6 +16,7 @@ import dataclasses
 import datetime as dt
 import importlib
 import importlib.util
+import io
 import json
 import logging
 import pkgutil
@@ -28,6 +29,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from aipctl_sim import _moto_compat, settings, telemetry, trail
+from aipctl_sim.journal import Journal, body_of, deterministic, new_write, replay_mode, replaying, write_of
+from aipctl_sim.journal import install as install_journal
 from aipctl_sim.protocol import (
     Handler,
     InternalServerException,
@@ -80,7 +83,12 @@ def _load_services() -> dict[str, _Service]:
 class SimApp:
     """The WSGI application of ``aipctl sim``."""
 
-    def __init__(self, on_change: Callable[[], None] | None = None, save: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        on_change: Callable[[], None] | None = None,
+        save: Callable[[], None] | None = None,
+        journal: Journal | None = None,
+    ) -> None:
         _moto_compat.install()
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
@@ -93,6 +101,8 @@ class SimApp:
         self.lock = threading.RLock()
         self._on_change = on_change or (lambda: None)
         self._save = save
+        #: Where every write is recorded before it is answered (None: state is not kept).
+        self.journal = journal
 
     # -- WSGI ----------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -120,14 +130,52 @@ class SimApp:
                 record_failure(ours[1], fault)
         if fault is not None:
             protocol = ours[0].router.protocol if ours else protocol_of_signing_name(scope[1] if scope else "")
-            return _send(start_response, error_response(fault, protocol, str(uuid.uuid4())))
-        if ours:
-            return _send(start_response, self._serve(*ours))
-        if scope and scope[1] in ("s3", "logs"):
-            from aipctl_sim.runtime import logs as invocation_logs
+            answer = _wire(error_response(fault, protocol, str(uuid.uuid4())))
+        elif service != "bedrock-runtime" and not is_read_only(operation, environ["REQUEST_METHOD"]):
+            answer = self._write(environ, body, scope, ours, service, operation)
+        else:
+            answer = self._answer(environ, body, scope, ours, service, operation)
+        with self.lock:
+            telemetry.store().flush()  # the call's record is committed before it is answered
+        status, headers, chunks = answer
+        start_response(status, headers)
+        return chunks
 
+    def _write(
+        self,
+        environ: dict[str, Any],
+        body: bytes,
+        scope: tuple[str, str, str] | None,
+        ours: tuple[_Service, Request] | None,
+        service: str,
+        operation: str,
+    ) -> _Answer:
+        """A request that may change state: served as of one instant and seed, journaled before it is answered."""
+        with self.lock:
+            if scope and scope[1] in ("s3", "logs"):
+                _flush_invocation_logs()  # before the write's seed: replay does not repeat a flush
+            write = new_write(settings.now())
+            with deterministic(write):
+                answer = self._answer(environ, body, scope, ours, service, operation)
+            if self.journal is not None:
+                self.journal.append_request(write, environ, body)
+            self._on_change()
+        return answer
+
+    def _answer(
+        self,
+        environ: dict[str, Any],
+        body: bytes,
+        scope: tuple[str, str, str] | None,
+        ours: tuple[_Service, Request] | None,
+        service: str,
+        operation: str,
+    ) -> _Answer:
+        if ours:
+            return _wire(self._serve(*ours))
+        if scope and scope[1] in ("s3", "logs") and not replaying():
             with self.lock:
-                invocation_logs.flush()  # readers of the log bucket/group see every record so far
+                _flush_invocation_logs()  # readers of the log bucket/group see every record so far
         environ["wsgi.input"] = _BytesInput(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         with self.lock:
@@ -142,18 +190,51 @@ class SimApp:
             except NotImplementedError:
                 # moto lacks it: say so in the service's protocol, as a status the SDKs do not retry
                 protocol = protocol_of_signing_name(scope[1] if scope else "")
-                return _send(start_response, error_response(NotEmulated(service, operation), protocol, str(uuid.uuid4())))
+                return _wire(error_response(NotEmulated(service, operation), protocol, str(uuid.uuid4())))
             except Exception as exc:  # a failure inside moto must look like AWS's 500, not an HTML page
                 _log.exception("moto error in %s.%s", service, operation)
                 protocol = protocol_of_signing_name(scope[1] if scope else "")
                 error = InternalServerException(f"emulator error in {service} {operation}: {exc}")
-                return _send(start_response, error_response(error, protocol, str(uuid.uuid4())))
-            if not is_read_only(operation):
-                self._on_change()
+                return _wire(error_response(error, protocol, str(uuid.uuid4())))
             if scope and operation != "*":
                 trail.record_moto_call(scope, service, operation, captured["status"], environ.get("HTTP_USER_AGENT", ""))
-        start_response(captured["status"], captured["headers"])
-        return [chunks]
+        return captured["status"], captured["headers"], [chunks]
+
+    # -- replay ----------------------------------------------------------------------------------
+    def replay(self, entries: Iterable[dict[str, Any]]) -> tuple[int, int]:
+        """Apply journaled writes again, in order; (applied, failed)."""
+        applied = failed = 0
+        with replay_mode(), self.lock:
+            for entry in entries:
+                try:
+                    self._replay_one(entry)
+                    applied += 1
+                except Exception:
+                    failed += 1
+                    _log.exception("journal entry %s (%s) could not be replayed", entry.get("seq"), entry.get("kind"))
+        return applied, failed
+
+    def _replay_one(self, entry: dict[str, Any]) -> None:
+        kind = entry["kind"]
+        if kind == "http":
+            environ: dict[str, Any] = dict(entry["environ"])
+            body = body_of(entry)
+            environ.setdefault("wsgi.errors", io.StringIO())
+            scope = _credential_scope(environ.get("HTTP_AUTHORIZATION", ""))
+            with deterministic(write_of(entry)):
+                ours = self._match_ours(environ, body, scope)
+                service = ours[0].name if ours else (service_for_signing_name(scope[1]) if scope else "unknown")
+                operation = ours[1].operation if ours else _moto_operation(environ, body)
+                self._answer(environ, body, scope, ours, service, operation)
+        elif kind == "control":
+            with settings.at(write_of(entry).at):
+                self._control_action(entry["method"], entry["path"], entry["payload"])
+        elif kind in ("s3-put", "logs-put"):
+            from aipctl_sim.runtime import logs as invocation_logs
+
+            invocation_logs.replay(entry)
+        else:
+            raise ValueError(f"unknown journal entry kind {kind!r}")
 
     def _match_ours(
         self, environ: dict[str, Any], body: bytes, scope: tuple[str, str, str] | None
@@ -205,9 +286,9 @@ class SimApp:
             validate(op.input_shape, request.params)
             with self.lock:
                 result = service.operations[request.operation](request)
-                if not is_read_only(request.operation):
-                    self._on_change()  # reads leave the snapshot alone: no autosave while a report reads
-                if service.name != "bedrock-runtime":
+                if service.name == "bedrock-runtime":
+                    self._on_change()  # e.g. the prompt cache
+                else:
                     trail.record_management(request, result if isinstance(result, Mapping) else None)
             response = result if isinstance(result, Response) else serialize(op, result, protocol)
         except ServiceError as exc:
@@ -241,7 +322,11 @@ class SimApp:
         try:
             payload = json.loads(_read_body(environ) or b"{}")
             with self.lock:
-                result = self._control_action(method, path, payload)
+                write = new_write(settings.now())
+                with settings.at(write.at):
+                    result = self._control_action(method, path, payload)
+                if self.journal is not None and CONTROL_API[(method, path)][1]:
+                    self.journal.append("control", write, method=method, path=path, payload=payload)
             status, body = "200 OK", result
         except (ValueError, KeyError, TypeError) as exc:
             status, body = "400 Bad Request", {"error": str(exc)}
@@ -311,12 +396,10 @@ def _save(app: SimApp, payload: dict[str, Any]) -> dict[str, Any]:
 def _reset(app: SimApp, payload: dict[str, Any]) -> dict[str, Any]:
     from moto.core.base_backend import BackendDict
 
-    from aipctl_sim.runtime import logs as invocation_logs
-
     BackendDict.reset()
     settings.replace_settings(settings.SimSettings())
-    telemetry.store().clear()
-    invocation_logs.discard()
+    if not replaying():  # telemetry is durable by itself: what followed the reset is in it
+        telemetry.store().clear()
     return {"reset": True}
 
 
@@ -393,9 +476,30 @@ def _request_time(raw: str | None) -> dt.datetime | None:
     return when
 
 
-def is_read_only(operation: str) -> bool:
-    """Operations that cannot change emulator state (unknown operations count as writes)."""
+def is_read_only(operation: str, method: str = "POST") -> bool:
+    """Requests that cannot change emulator state (unknown operations count as writes).
+
+    REST services served by moto (S3, the bedrock control plane's logging configuration) carry no
+    operation name: their GET and HEAD requests are the reads.
+    """
+    if operation == "*":
+        return method in ("GET", "HEAD")
     return operation.startswith(trail.READ_PREFIXES)
+
+
+def _flush_invocation_logs() -> None:
+    from aipctl_sim.runtime import logs as invocation_logs
+
+    invocation_logs.flush()
+
+
+_Answer = tuple[str, list[tuple[str, str]], list[bytes]]
+
+
+def _wire(response: Response) -> _Answer:
+    headers = dict(response.headers)
+    headers["Content-Length"] = str(len(response.body))
+    return f"{response.status} {_REASONS.get(response.status, 'Status')}", list(headers.items()), [response.body]
 
 
 class _Headers(Mapping[str, str]):
@@ -423,8 +527,6 @@ class _Headers(Mapping[str, str]):
 
 class _BytesInput:
     def __init__(self, data: bytes) -> None:
-        import io
-
         self._buf = io.BytesIO(data)
 
     def read(self, size: int = -1) -> bytes:
@@ -480,22 +582,26 @@ def _moto_operation(environ: dict[str, Any], body: bytes) -> str:
     return "*"
 
 
-def _send(start_response: StartResponse, response: Response) -> Iterable[bytes]:
-    headers = dict(response.headers)
-    headers["Content-Length"] = str(len(response.body))
-    reason = {
-        200: "OK",
-        201: "Created",
-        400: "Bad Request",
-        403: "Forbidden",
-        404: "Not Found",
-        429: "Too Many Requests",
-        500: "Internal Server Error",
-        501: "Not Implemented",
-    }
-    start_response(f"{response.status} {reason.get(response.status, 'Status')}", list(headers.items()))
-    return [response.body]
+_REASONS = {
+    200: "OK",
+    201: "Created",
+    400: "Bad Request",
+    403: "Forbidden",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+}
 
+
+def _send(start_response: StartResponse, response: Response) -> Iterable[bytes]:
+    status, headers, chunks = _wire(response)
+    start_response(status, headers)
+    return chunks
+
+
+#: How the emulator keeps its state in a directory (see EmulatorServer).
+DURABILITY = ("journal", "snapshot")
 
 #: Keep-alive connections the server holds at once (a traffic run keeps one per simulated caller).
 CONNECTION_LIMIT = 4096
@@ -514,23 +620,45 @@ def _raise_open_files_limit(wanted: int) -> None:
 class EmulatorServer:
     """Serve :class:`SimApp` on loopback in a background thread.
 
+    With a state directory, ``durability="journal"`` (the default) journals every write before it
+    is answered and snapshots the whole state when the journal has grown (``SNAPSHOT_ENTRIES``,
+    ``SNAPSHOT_BYTES``) or ``snapshot_s`` after the first unsaved change; ``"snapshot"`` only
+    snapshots, every ``snapshot_s`` (2 s by default there): faster, but a kill loses the writes
+    since the last snapshot.
+
     >>> server = EmulatorServer(state_dir=".aipctl/sim").start()   # doctest: +SKIP
     >>> server.endpoint_url                                          # doctest: +SKIP
     'http://127.0.0.1:49321'
     """
 
-    def __init__(self, state_dir: str | None = None, host: str = "127.0.0.1", port: int = 0, autosave_s: float = 2.0) -> None:
+    SNAPSHOT_ENTRIES = 20_000
+    SNAPSHOT_BYTES = 64 << 20
+
+    def __init__(
+        self,
+        state_dir: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        snapshot_s: float | None = None,
+        durability: str = "journal",
+    ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the emulator only binds to loopback")
+        if durability not in DURABILITY:
+            raise ValueError(f"durability is one of {', '.join(DURABILITY)}, not {durability!r}")
         self.host, self.port = host, port
-        self.autosave_s = autosave_s
+        self.durability = durability
+        self.snapshot_s = snapshot_s if snapshot_s is not None else (30.0 if durability == "journal" else 2.0)
         self._state_dir_path = state_dir
         self._state: Any = None
+        self._journal: Journal | None = None
         self._dirty = threading.Event()
         self._stopped = threading.Event()
         self._server: Any = None
         self._threads: list[threading.Thread] = []
         self.warnings: list[str] = []
+        #: (entries applied, entries failed) from the journal at start.
+        self.replayed = (0, 0)
         self._scratch: Any = None
 
     @property
@@ -549,7 +677,6 @@ class EmulatorServer:
             self._state = StateDir(self._state_dir_path)
             self._state.load()
             self.warnings.extend(self._state.warnings)
-        if self._state is not None:
             telemetry.open_store(self._state.path / "telemetry.sqlite")
         else:
             import tempfile
@@ -557,6 +684,9 @@ class EmulatorServer:
             self._scratch = tempfile.TemporaryDirectory(prefix="aipctl-sim-")
             telemetry.open_store(Path(self._scratch.name) / "telemetry.sqlite")
         app = SimApp(on_change=self._dirty.set, save=self.save)
+        self._app = app
+        if self._state is not None:
+            self._recover(app)
         # waitress: keep-alive and a worker pool (werkzeug's dev server closes every connection).
         from waitress.server import create_server
 
@@ -576,12 +706,36 @@ class EmulatorServer:
         serve = threading.Thread(target=self._serve, name="aipctl-sim", daemon=True)
         serve.start()
         self._threads.append(serve)
-        if self._state is not None and self.autosave_s > 0:
+        if self._state is not None and self.snapshot_s > 0:
             saver = threading.Thread(target=self._autosave, name="aipctl-sim-save", daemon=True)
             saver.start()
             self._threads.append(saver)
-        self._app = app
         return self
+
+    def _recover(self, app: SimApp) -> None:
+        """Replay what the journal holds after the snapshot, then journal from here on."""
+        journal = Journal(self._state.path)
+        try:
+            entries = journal.read(after=self._state.journal_seq)
+        except ValueError as exc:
+            journal.close()
+            aside = self._state.set_aside(journal.path)
+            self.warnings.append(f"{exc}; the journal was not replayed and is kept in {aside}")
+            journal = Journal(self._state.path)
+            entries = []
+        if entries:
+            self.replayed = app.replay(entries)
+            if self.replayed[1]:
+                self.warnings.append(f"{self.replayed[1]} of {len(entries)} journaled writes could not be replayed (see the log)")
+        if self.durability == "journal":
+            self._journal = app.journal = journal
+            install_journal(journal)
+        if entries:
+            self._dirty.set()
+            self.save()  # the replayed state becomes the snapshot: the next start replays nothing
+        if self.durability != "journal":
+            journal.truncate()
+            journal.close()
 
     def _serve(self) -> None:
         try:
@@ -596,13 +750,26 @@ class EmulatorServer:
             return
         with self._app.lock:
             self._dirty.clear()
-            self._state.save()
+            _flush_invocation_logs()  # journaled first, so the snapshot's sequence number covers it
+            self._state.save(journal_seq=self._journal.seq if self._journal is not None else 0)
+            if self._journal is not None:
+                self._journal.truncate()
 
     def _autosave(self) -> None:
-        while not self._stopped.wait(self.autosave_s):
-            if self._dirty.is_set():
+        tick = min(self.snapshot_s, 0.5)
+        dirty_since: float | None = None
+        while not self._stopped.wait(tick):
+            if not self._dirty.is_set():
+                dirty_since = None
+                continue
+            dirty_since = dirty_since or time.monotonic()
+            grown = self._journal is not None and (
+                self._journal.entries >= self.SNAPSHOT_ENTRIES or self._journal.bytes >= self.SNAPSHOT_BYTES
+            )
+            if grown or time.monotonic() - dirty_since >= self.snapshot_s:
                 try:
                     self.save()
+                    dirty_since = None
                 except Exception:  # keep serving; the final save at stop reports errors
                     _log.exception("autosave failed")
 
@@ -612,15 +779,19 @@ class EmulatorServer:
             # Let in-flight requests finish before the sockets (and waitress's trigger pipe) close.
             self._server.task_dispatcher.shutdown(cancel_pending=False, timeout=5)
             self._server.close()
-        telemetry.close_store()
-        if self._scratch is not None:
-            self._scratch.cleanup()
-            self._scratch = None
-        if self._state is not None:
-            try:
-                if self._dirty.is_set():
-                    self.save()
-            finally:
+        try:
+            if self._state is not None and self._dirty.is_set():
+                self.save()
+        finally:
+            telemetry.close_store()
+            install_journal(None)
+            if self._journal is not None:
+                self._journal.close()
+                self._journal = None
+            if self._scratch is not None:
+                self._scratch.cleanup()
+                self._scratch = None
+            if self._state is not None:
                 self._state.close()
                 self._state = None
 

@@ -6,6 +6,9 @@ atomically (temp file + rename), so a SIGKILL during a save leaves the previous 
 A snapshot records the moto and format versions; one from another version is moved aside with a
 warning rather than loaded into objects it no longer fits.
 
+Between snapshots every write is journaled (``journal.py``); a snapshot records the last journal
+entry it contains, and loading replays the entries after it.
+
 A directory is used by one process at a time: :class:`StateDir` holds an exclusive ``flock`` on
 ``lock`` for as long as an emulator runs on it.
 """
@@ -97,8 +100,17 @@ class StateDir:
                     raise StateLocked(f"emulator state {self.path} is in use by another aipctl process") from None
                 time.sleep(0.05)
         self.warnings: list[str] = []
+        #: The last journal entry the loaded snapshot contains (``journal.py`` replays what follows).
+        self.journal_seq = 0
+
+    def set_aside(self, file: Path) -> Path:
+        aside = file.with_suffix(f".{int(time.time())}.bak")
+        file.rename(aside)
+        return aside
 
     def load(self) -> None:
+        from aipctl_sim.journal import FILE as JOURNAL
+
         file = self.path / SNAPSHOT
         if not file.exists():
             return
@@ -109,10 +121,12 @@ class StateDir:
                     raise ValueError(f"snapshot written by {header}, this is {self._header()}")
                 snapshot = pickle.load(fh)
         except Exception as exc:
-            aside = file.with_suffix(f".{int(time.time())}.bak")
-            file.rename(aside)
+            aside = self.set_aside(file)
+            if (self.path / JOURNAL).exists():
+                self.set_aside(self.path / JOURNAL)  # its writes follow the snapshot set aside
             self.warnings.append(f"emulator state could not be loaded ({exc}); started fresh, old state kept in {aside}")
             return
+        self.journal_seq = int(snapshot.get("journal_seq", 0))
         settings.replace_settings(snapshot["settings"])
         for key, accounts in snapshot["backends"].items():
             backend_dict = _find_backend_dict(key)
@@ -123,7 +137,7 @@ class StateDir:
                 for region, backend in regions.items():
                     dict.__setitem__(account, region, backend)
 
-    def save(self) -> None:
+    def save(self, journal_seq: int = 0) -> None:
         from aipctl_sim import telemetry
         from aipctl_sim.runtime import logs as invocation_logs
 
@@ -138,7 +152,11 @@ class StateDir:
         }
         buffer = io.BytesIO()
         pickle.dump(self._header(), buffer)
-        cloudpickle.dump({"settings": settings.settings(), "backends": backends}, buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        cloudpickle.dump(
+            {"settings": settings.settings(), "backends": backends, "journal_seq": journal_seq},
+            buffer,
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
         tmp = self.path / f".{SNAPSHOT}.{os.getpid()}.tmp"
         with open(tmp, "wb") as fh:
             fh.write(buffer.getvalue())

@@ -2,8 +2,9 @@
 
 CloudTrail events, CloudWatch metrics, invocation logs and billing line items are all derived
 from these rows, so the emulator keeps one copy of the truth, on disk (SQLite, WAL), not in Python
-objects: a million calls take a few hundred MB of file and little memory. Rows are buffered and
-written in batches; every read flushes first.
+objects: a million calls take a few hundred MB of file and little memory. Rows are buffered while a
+request is served and committed before it is answered (``flush``; WAL, so a commit survives the
+process being killed); every read flushes first.
 """
 
 from __future__ import annotations
@@ -63,6 +64,15 @@ CREATE TABLE IF NOT EXISTS mgmt_events (
     event_json TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS mgmt_by_time ON mgmt_events (account, region, ts);
+CREATE TABLE IF NOT EXISTS log_pending (  -- invocation-log records not yet in an S3 object
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    bucket TEXT NOT NULL,
+    prefix TEXT NOT NULL,
+    hour TEXT NOT NULL,
+    record TEXT NOT NULL
+);
 """
 
 
@@ -115,6 +125,7 @@ class TelemetryStore:
                 self._db.execute(f"ALTER TABLE calls ADD COLUMN {name} {declaration}")
         self._pending: list[tuple[Any, ...]] = []
         self._pending_events: list[tuple[Any, ...]] = []
+        self._pending_logs: list[tuple[Any, ...]] = []
         self._batch = batch
         #: Changes whenever rows are added or removed: derived results may be cached per generation.
         self.generation = 0
@@ -161,9 +172,23 @@ class TelemetryStore:
             if len(self._pending_events) >= self._batch:
                 self.flush()
 
+    def record_log(self, key: tuple[str, str, str, str, str], record: str) -> None:
+        """An invocation-log record waiting for its S3 object (``key``: account, Region, bucket, prefix, hour)."""
+        with self._lock:
+            self._pending_logs.append((*key, record))
+
+    def pending_logs(self) -> list[tuple[Any, ...]]:
+        """(id, account, Region, bucket, prefix, hour, record) of every waiting record, oldest first."""
+        return self.query("SELECT id, account, region, bucket, prefix, hour, record FROM log_pending ORDER BY id")
+
+    def delete_logs(self, through: int) -> None:
+        with self._lock:
+            self.flush()
+            self._db.execute("DELETE FROM log_pending WHERE id <= ?", (through,))
+
     def flush(self) -> None:
         with self._lock:
-            if not self._pending and not self._pending_events:
+            if not self._pending and not self._pending_events and not self._pending_logs:
                 return
             self._db.execute("BEGIN")
             if self._pending:
@@ -171,9 +196,15 @@ class TelemetryStore:
                 self._db.executemany(f"INSERT INTO calls ({','.join(CALL_COLUMNS)}) VALUES ({marks})", self._pending)
             if self._pending_events:
                 self._db.executemany("INSERT INTO mgmt_events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", self._pending_events)
+            if self._pending_logs:
+                self._db.executemany(
+                    "INSERT INTO log_pending (account, region, bucket, prefix, hour, record) VALUES (?,?,?,?,?,?)",
+                    self._pending_logs,
+                )
             self._db.execute("COMMIT")
             self._pending.clear()
             self._pending_events.clear()
+            self._pending_logs.clear()
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
@@ -191,8 +222,10 @@ class TelemetryStore:
             self.generation += 1
             self._pending.clear()
             self._pending_events.clear()
+            self._pending_logs.clear()
             self._db.execute("DELETE FROM calls")
             self._db.execute("DELETE FROM mgmt_events")
+            self._db.execute("DELETE FROM log_pending")
 
     def close(self) -> None:
         with self._lock:

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from aipctl_sim import settings, telemetry
+from aipctl_sim import journal, settings, telemetry
 from aipctl_sim.identity import identity_for
 from aipctl_sim.protocol import Request
 
@@ -68,8 +68,8 @@ def _event(
 
 def record_management(req: Request, result: Mapping[str, Any] | None) -> None:
     """A call of ours to a control-plane API (bedrock, ce, tagging), as CloudTrail would log it."""
-    if req.service == "cloudtrail" and req.operation == "LookupEvents":
-        return
+    if (req.service == "cloudtrail" and req.operation == "LookupEvents") or journal.replaying():
+        return  # a replayed write was logged when it happened
     identity = identity_for(req.account_id, req.access_key_id)
     ts = settings.now().timestamp()
     params = {k: v for k, v in req.params.items() if not isinstance(v, bytes | bytearray)}
@@ -115,7 +115,7 @@ def record_management(req: Request, result: Mapping[str, Any] | None) -> None:
 
 def record_moto_call(scope: tuple[str, str, str], service: str, operation: str, status: str, user_agent: str = "") -> None:
     """A call moto served (IAM, STS, S3 ...): logged without parameters."""
-    if operation in ("LookupEvents",):
+    if operation in ("LookupEvents",) or journal.replaying():
         return
     access_key, signing_name, region = scope
     from moto.iam.models import get_account_id_from

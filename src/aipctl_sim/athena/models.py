@@ -21,11 +21,11 @@ import csv
 import datetime as dt
 import io
 import tempfile
-import uuid
 from pathlib import Path
 from typing import Any
 
 from moto.core.base_backend import BackendDict, BaseBackend
+from moto.moto_api._internal import mock_random
 
 from aipctl_sim.protocol import ServiceError, ValidationException
 
@@ -44,7 +44,7 @@ class AthenaSimBackend(BaseBackend):
         """Run ``query`` to completion (DDL registers a table; a SELECT keeps its rows); returns the execution id."""
         import sqlglot
 
-        execution_id = str(uuid.uuid4())
+        execution_id = str(mock_random.uuid4())
         record: dict[str, Any] = {
             "QueryExecutionId": execution_id,
             "Query": query,

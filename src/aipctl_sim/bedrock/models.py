@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 from moto.core.base_backend import BackendDict, BaseBackend
+from moto.moto_api._internal import mock_random
 
 from aipctl_sim import settings
 from aipctl_sim.bedrock.catalog import catalog
@@ -118,7 +118,7 @@ class BedrockSimBackend(BaseBackend):
                 f"You have reached the maximum number of inference profiles ({quota}) for this account in this Region."
             )
         models = self.resolve_model_source(copy_from)
-        profile_id = "".join(secrets.choice(_AIP_ID_ALPHABET) for _ in range(12))
+        profile_id = "".join(mock_random.choice(_AIP_ID_ALPHABET) for _ in range(12))  # seeded per write (journal.py)
         now = settings.now()
         profile = ApplicationProfile(
             profile_id=profile_id,

@@ -10,11 +10,11 @@ hold for every account and Region it emulates.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from moto.core.base_backend import BackendDict, BaseBackend
+from moto.moto_api._internal import mock_random
 
 from aipctl_sim import settings
 from aipctl_sim.protocol import ServiceError
@@ -104,7 +104,7 @@ class ServiceQuotasSimBackend(BaseBackend):
             raise IllegalArgumentException(
                 f"The requested value {desired:g} is not greater than the current value {current} of {spec.code}."
             )
-        request = IncreaseRequest(uuid.uuid4().hex, spec, desired, settings.now(), requester)
+        request = IncreaseRequest(mock_random.uuid4().hex, spec, desired, settings.now(), requester)
         self.requests[request.id] = request
         settings.settings().quotas[spec.setting] = int(desired)
         return request

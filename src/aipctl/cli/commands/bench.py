@@ -66,7 +66,7 @@ def bench_group() -> None:
     type=click.FloatRange(0.01, 0.99),
     help="SIGKILL apply once this share of the AIPs exists.",
 )
-@click.option("--only", "parts", multiple=True, type=click.Choice(["startup", "per_call", "plan", "apply", "crash"]))
+@click.option("--only", "parts", multiple=True, type=click.Choice(["startup", "per_call", "plan", "apply", "crash", "durable"]))
 @json_option
 def foundation_cmd(callers: int, throttle: float, kill_at: float, parts: tuple[str, ...], as_json: bool) -> None:
     """plan/apply at N callers, apply under throttling, SIGKILL + re-run, --help start-up."""

@@ -42,8 +42,15 @@ def sim_group() -> None:
 @sim_group.command("serve")
 @click.option("--port", default=4566, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
 @click.option("--no-state", is_flag=True, help="Keep state in memory only (nothing read or written).")
+@click.option(
+    "--durability",
+    type=click.Choice(["journal", "snapshot"]),
+    default="journal",
+    show_default=True,
+    help="journal: every write is on disk before it is answered; snapshot: saved every 2 s (a kill loses the last seconds).",
+)
 @pass_options
-def serve_cmd(opts: GlobalOptions, port: int, no_state: bool) -> None:
+def serve_cmd(opts: GlobalOptions, port: int, no_state: bool, durability: str) -> None:
     """Serve the emulator on 127.0.0.1 until stopped (state: <state-dir>/sim, shared with the embedded one)."""
     from aipctl.aws.target import SIM_ACCESS_KEY, SIM_SECRET_KEY
     from aipctl_sim import EmulatorServer
@@ -51,13 +58,15 @@ def serve_cmd(opts: GlobalOptions, port: int, no_state: bool) -> None:
 
     state = None if no_state else str(Path(opts.state_dir) / "sim")
     try:
-        server = EmulatorServer(state_dir=state, port=port).start()
+        server = EmulatorServer(state_dir=state, port=port, durability=durability).start()
     except StateLocked as exc:
         raise UsageError(str(exc), hint="stop the other process or pass another --state-dir") from None
     except OSError as exc:
         raise UsageError(f"cannot listen on 127.0.0.1:{port}: {exc}", hint="pick another --port (0 = any free port)") from None
     for warning in server.warnings:
         console.warn(warning)
+    if server.replayed[0]:
+        console.note(f"recovered {server.replayed[0]} writes from the journal of the last run")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
