@@ -22,21 +22,46 @@ OUT = Path(__file__).resolve().parents[1] / "src" / "aipctl_sim" / "bedrock" / "
 #: The product's own price book (aipctl never reads the emulator's files).
 PRICES_OUT = Path(__file__).resolve().parents[1] / "src" / "aipctl" / "pricing" / "prices.json"
 
-# Regions each geo prefix routes across (at most five, as GetInferenceProfile returns them).
+# Every Region Bedrock serves: botocore's endpoint data for "bedrock" (partitions aws and aws-us-gov),
+# boto3.session.Session().get_available_regions("bedrock", partition_name=...).
+COMMERCIAL = [
+    "af-south-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-south-2",
+    "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-6",
+    "ap-southeast-7", "ca-central-1", "ca-west-1", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1",
+    "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3", "il-central-1", "me-central-1", "me-south-1",
+    "mx-central-1", "sa-east-1", "us-east-1", "us-east-2", "us-west-1", "us-west-2",
+]  # fmt: skip
+GOVCLOUD = ["us-gov-east-1", "us-gov-west-1"]
+# The Regions of each geography (source and destination Regions of its cross-Region profiles), after
+# AWS CDK's CrossRegionInferenceProfileRegion (aws-bedrock-alpha, which cites the Bedrock user guide's
+# "Supported Regions and models for inference profiles"); "global" is every commercial Region; "ca"
+# (ca-central-1, ca-west-1) is the least documented: third-party code calls ca.anthropic.* profiles.
 GEOS = {
-    "us": ["us-east-1", "us-east-2", "us-west-2"],
-    "eu": ["eu-central-1", "eu-west-1", "eu-west-3", "eu-north-1"],
-    "apac": ["ap-northeast-1", "ap-southeast-1", "ap-southeast-2", "ap-south-1"],
+    "us": ["us-east-1", "us-east-2", "us-west-1", "us-west-2"],
+    "us-gov": GOVCLOUD,
+    "eu": ["eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3"],
+    "apac": [
+        "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1", "ap-south-2", "ap-southeast-1",
+        "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5", "ap-southeast-7", "me-central-1",
+    ],
     "jp": ["ap-northeast-1", "ap-northeast-3"],
-    "global": ["us-east-1", "us-west-2", "eu-central-1", "eu-west-1", "ap-northeast-1"],
-}
-ALL = sorted({r for regions in GEOS.values() for r in regions})
+    "au": ["ap-southeast-2", "ap-southeast-4"],
+    "ca": ["ca-central-1", "ca-west-1"],
+    "global": COMMERCIAL,
+}  # fmt: skip
+# In-Region (on-demand) availability of the models that have it: the Regions the first catalog knew.
+ALL = [
+    "ap-northeast-1", "ap-northeast-3", "ap-south-1", "ap-southeast-1", "ap-southeast-2", "eu-central-1", "eu-north-1",
+    "eu-west-1", "eu-west-3", "us-east-1", "us-east-2", "us-west-2",
+]  # fmt: skip
 CLAUDE = ("us", "eu", "apac", "jp", "global")
+#: The Claude models with Australian and Canadian profiles (AWS announced au. and ca. for Sonnet 4.5 and Haiku 4.5).
+CLAUDE_WIDE = (*CLAUDE, "au", "ca")
 
 # (model id, name, provider, family, genai-prices key without prefix, geo profiles, in-region,
 #  billing SERVICE name, modalities in/out, fallback prices per 1M tokens)
 MODELS: list[dict] = [
-    dict(id="anthropic.claude-sonnet-4-6", name="Claude Sonnet 4.6", key="anthropic.claude-sonnet-4-6-v1:0", geos=CLAUDE),
+    dict(id="anthropic.claude-sonnet-4-6", name="Claude Sonnet 4.6", key="anthropic.claude-sonnet-4-6-v1:0", geos=CLAUDE_WIDE),
     dict(
         id="anthropic.claude-opus-4-6-v1",
         name="Claude Opus 4.6",
@@ -47,13 +72,13 @@ MODELS: list[dict] = [
         id="anthropic.claude-sonnet-4-5-20250929-v1:0",
         name="Claude Sonnet 4.5",
         key="anthropic.claude-sonnet-4-5-20250929-v1:0",
-        geos=CLAUDE,
+        geos=(*CLAUDE_WIDE, "us-gov"),
     ),
     dict(
         id="anthropic.claude-haiku-4-5-20251001-v1:0",
         name="Claude Haiku 4.5",
         key="anthropic.claude-haiku-4-5-20251001-v1:0",
-        geos=CLAUDE,
+        geos=CLAUDE_WIDE,
     ),
     dict(
         id="anthropic.claude-opus-4-5-20251101-v1:0",
@@ -77,7 +102,7 @@ MODELS: list[dict] = [
         id="anthropic.claude-3-7-sonnet-20250219-v1:0",
         name="Claude 3.7 Sonnet",
         key="anthropic.claude-3-7-sonnet-20250219-v1:0",
-        geos=("us", "eu", "apac"),
+        geos=("us", "eu", "apac", "us-gov"),
     ),
     dict(
         id="anthropic.claude-3-5-haiku-20241022-v1:0",

@@ -58,7 +58,7 @@ def test_records_land_in_s3_and_cloudwatch_logs(session, emulator, bedrock, sim)
     assert first["input"]["inputTokenCount"] == usages[0]["inputTokens"]
     assert first["output"]["outputTokenCount"] == usages[0]["outputTokens"]
     assert first["input"]["inputBodyJson"]["messages"] == MESSAGES
-    assert first["inferenceRegion"] in ("eu-central-1", "eu-west-1", "eu-west-3", "eu-north-1")
+    assert first["inferenceRegion"].startswith("eu-"), "an eu. profile routes within the EU geography"
     embedding = next(r for r in records if r["operation"] == "InvokeModel")
     assert "outputBodyJson" not in embedding["output"], "embedding bodies only with embeddingDataDeliveryEnabled"
     events = logs.get_log_events(logGroupName="/bedrock/invocations", logStreamName="aws/bedrock/modelinvocations")["events"]

@@ -58,6 +58,10 @@ def _s3_units(source: str, target: Target, done: set[str]) -> tuple[list[Unit], 
     return units, skipped
 
 
+#: How far before its cursor a log stream is read again (late deliveries; duplicates are dropped by request id).
+LOG_LOOKBACK_MS = 3600 * 1000
+
+
 def _logs_units(source: str, target: Target, con: Connection) -> tuple[list[Unit], int]:
     from aipctl.aws.logs import LogEvents
 
@@ -68,11 +72,14 @@ def _logs_units(source: str, target: Target, con: Connection) -> tuple[list[Unit
     cursors = log_cursors(con, source)
     units, skipped = [], 0
     for stream in events.streams(group):
-        start = cursors.get(stream.name, 0)
-        if stream.last_event_ms and stream.last_event_ms < start:
+        cursor = cursors.get(stream.name, 0)
+        if stream.last_event_ms and stream.last_event_ms < cursor:
             skipped += 1
             continue
-        end = max(stream.last_event_ms, start) + 1
+        # Events are read by their timestamp, which is the invocation's, and one may be delivered after a
+        # later one: re-read LOG_LOOKBACK_MS before the cursor (the ledger drops request ids it has).
+        start = max(0, cursor - LOG_LOOKBACK_MS) if cursor else 0
+        end = max(stream.last_event_ms, cursor) + 1
         units.append(
             Unit(
                 f"{source}/{stream.name}",

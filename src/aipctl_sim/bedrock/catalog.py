@@ -1,6 +1,7 @@
 """The emulator's view of Bedrock's models: foundation models and system-defined profiles per Region.
 
-Loaded from ``catalog.json`` (regenerate with ``scripts/build_catalog.py``).
+Loaded from ``catalog.json`` (regenerate with ``scripts/build_catalog.py``): every Region Bedrock
+serves (botocore's endpoint data, GovCloud included) with the geographies of its cross-Region profiles.
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ GEO_NAMES = {
     "global": "Global",
 }
 GEO_PREFIXES = tuple(GEO_NAMES)
+
+
+def partition(region: str) -> str:
+    """The ARN partition of a Region (GovCloud has its own)."""
+    return "aws-us-gov" if region.startswith("us-gov-") else "aws"
+
+
 #: System profiles and models existed long before any simulated clock starts.
 CATALOG_EPOCH = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -46,7 +54,7 @@ class FoundationModel:
     prices: dict[str, dict[str, float]]
 
     def arn(self, region: str) -> str:
-        return f"arn:aws:bedrock:{region}::foundation-model/{self.model_id}"
+        return f"arn:{partition(region)}:bedrock:{region}::foundation-model/{self.model_id}"
 
     def summary(self, region: str) -> dict[str, Any]:
         return {
@@ -71,7 +79,7 @@ class SystemProfile:
     routes: tuple[str, ...]
 
     def arn(self, region: str, account: str) -> str:
-        return f"arn:aws:bedrock:{region}:{account}:inference-profile/{self.profile_id}"
+        return f"arn:{partition(region)}:bedrock:{region}:{account}:inference-profile/{self.profile_id}"
 
     def describe(self, region: str, account: str) -> dict[str, Any]:
         return {

@@ -12,7 +12,7 @@ from moto.core.base_backend import BackendDict, BaseBackend
 from moto.moto_api._internal import mock_random
 
 from aipctl_sim import settings
-from aipctl_sim.bedrock.catalog import catalog
+from aipctl_sim.bedrock.catalog import catalog, partition
 from aipctl_sim.bedrock.exceptions import (
     ConflictException,
     ResourceNotFoundException,
@@ -122,7 +122,7 @@ class BedrockSimBackend(BaseBackend):
         now = settings.now()
         profile = ApplicationProfile(
             profile_id=profile_id,
-            arn=f"arn:aws:bedrock:{self.region_name}:{self.account_id}:application-inference-profile/{profile_id}",
+            arn=f"arn:{partition(self.region_name)}:bedrock:{self.region_name}:{self.account_id}:application-inference-profile/{profile_id}",
             name=name,
             description=description,
             copy_from=copy_from,

@@ -17,6 +17,7 @@ from moto.core.base_backend import BackendDict, BaseBackend
 from moto.moto_api._internal import mock_random
 
 from aipctl_sim import settings
+from aipctl_sim.bedrock.catalog import partition
 from aipctl_sim.protocol import ServiceError
 
 SERVICE_CODE = "bedrock"
@@ -78,7 +79,7 @@ class ServiceQuotasSimBackend(BaseBackend):
         return QUOTAS[code]
 
     def arn(self, spec: QuotaSpec) -> str:
-        return f"arn:aws:servicequotas:{self.region_name}:{self.account_id}:{SERVICE_CODE}/{spec.code}"
+        return f"arn:{partition(self.region_name)}:servicequotas:{self.region_name}:{self.account_id}:{SERVICE_CODE}/{spec.code}"
 
     def describe(self, spec: QuotaSpec, *, default: bool = False) -> dict[str, Any]:
         value = spec.default if default else settings.settings().quotas.get(spec.setting, spec.default)
