@@ -84,6 +84,8 @@ class Request:
     request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     raw_body: bytes = b""
     parse_error: ServiceError | None = None
+    #: Set when the caller sent a Bedrock API key (``bedrock:bearerTokenType``: SHORT_TERM or LONG_TERM).
+    bearer_token_type: str | None = None
 
 
 @dataclass

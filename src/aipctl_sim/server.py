@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from aipctl_sim import _moto_compat, settings, telemetry, trail
+from aipctl_sim import _moto_compat, bearer, settings, telemetry, trail
 from aipctl_sim.journal import Journal, body_of, deterministic, new_write, replay_mode, replaying, write_of
 from aipctl_sim.journal import install as install_journal
 from aipctl_sim.protocol import (
@@ -62,6 +62,9 @@ class _Service:
     router: Router
     operations: Mapping[str, Handler]
     claims: Callable[[Request], bool] | None
+    #: Operations outside botocore's model: (method, path) -> operation, served with their own parser.
+    routes: Mapping[tuple[str, str], str] = dataclasses.field(default_factory=dict)
+    parse: Callable[[bytes], dict[str, Any]] | None = None
 
 
 def _load_services() -> dict[str, _Service]:
@@ -75,7 +78,13 @@ def _load_services() -> dict[str, _Service]:
             continue
         module = importlib.import_module(f"aipctl_sim.{found.name}.urls")
         out[module.SERVICE] = _Service(
-            module.SERVICE, module.SIGNING_NAME, Router(module.SERVICE), module.operations, getattr(module, "claims", None)
+            module.SERVICE,
+            module.SIGNING_NAME,
+            Router(module.SERVICE),
+            module.operations,
+            getattr(module, "claims", None),
+            getattr(module, "routes", {}),
+            getattr(module, "parse_routed", None),
         )
     return out
 
@@ -118,8 +127,21 @@ class SimApp:
 
     def _dispatch(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         body = _read_body(environ)
-        scope = _credential_scope(environ.get("HTTP_AUTHORIZATION", ""))
+        authorization = environ.get("HTTP_AUTHORIZATION", "")
+        scope = _credential_scope(authorization)
+        api_key: bearer.ApiKey | None = None
+        token = None if scope else bearer.bearer_token(authorization)
+        if token is not None:
+            try:
+                api_key = bearer.parse(token)
+            except bearer.InvalidApiKey as exc:
+                data = json.dumps({"Message": str(exc)}).encode()
+                start_response("403 Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+                return [data]
+            scope = (api_key.access_key_id, "bedrock", api_key.region)
         ours = self._match_ours(environ, body, scope)
+        if ours and api_key is not None:
+            ours[1].bearer_token_type = api_key.key_type
         service = ours[0].name if ours else (service_for_signing_name(scope[1]) if scope else "unknown")
         operation = ours[1].operation if ours else _moto_operation(environ, body)
         fault = self._fault(service, operation)
@@ -250,6 +272,14 @@ class SimApp:
         headers = _Headers(environ)
         for name in candidates:
             service = self.services[name]
+            routed = service.routes.get((environ["REQUEST_METHOD"], raw_path))
+            if routed is not None and service.parse is not None:
+                request = Request(name, routed, region, _account_for(access_key), access_key, {}, headers, raw_body=body)
+                try:
+                    request.params = service.parse(body)
+                except ServiceError as exc:
+                    request.parse_error = exc
+                return service, request
             found = service.router.match(environ["REQUEST_METHOD"], raw_path, query, headers)
             if found is None:
                 continue
@@ -278,6 +308,13 @@ class SimApp:
         return None
 
     def _serve(self, service: _Service, request: Request) -> Response:
+        if request.operation in service.routes.values():
+            with self.lock:  # a routed handler parses, answers and renders its own errors
+                answer = service.operations[request.operation](request)
+                self._on_change()
+            assert isinstance(answer, Response)
+            answer.headers["x-amzn-RequestId"] = request.request_id
+            return answer
         op = service.router.model.operation_model(request.operation)
         protocol = service.router.protocol
         try:

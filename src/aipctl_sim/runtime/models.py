@@ -28,7 +28,17 @@ ACTIONS = {
     "InvokeModelWithResponseStream": "bedrock:InvokeModelWithResponseStream",
     "ConverseStream": "bedrock:InvokeModelWithResponseStream",
     "CountTokens": "bedrock:CountTokens",
+    # the OpenAI-compatible APIs (runtime/openai.py): as InvokeModel, streams as the stream action
+    "CreateChatCompletion": "bedrock:InvokeModel",
+    "CreateResponse": "bedrock:InvokeModel",
 }
+
+
+def action_for(req: Request) -> str:
+    action = ACTIONS[req.operation]
+    if req.operation in ("CreateChatCompletion", "CreateResponse") and req.params.get("stream"):
+        return "bedrock:InvokeModelWithResponseStream"
+    return action
 
 
 @dataclass(frozen=True)
@@ -95,7 +105,15 @@ def authorize(req: Request, identity: CallerIdentity, target: ModelTarget) -> No
     context = {"aws:PrincipalArn": identity.role_arn or identity.arn, "aws:RequestedRegion": req.region}
     if target.profile_arn:
         context["bedrock:InferenceProfileArn"] = target.profile_arn
-    action = ACTIONS[req.operation]
+    action = action_for(req)
+    if req.bearer_token_type:
+        context["bedrock:bearerTokenType"] = req.bearer_token_type
+        bearer_denied = explicit_deny(identity, ["bedrock:CallWithBearerToken"], ["*"], context)
+        if bearer_denied:
+            raise AccessDeniedException(
+                f"User: {identity.arn} is not authorized to perform: bedrock:CallWithBearerToken "
+                f"with an explicit deny in an identity-based policy ({bearer_denied})"
+            )
     denied_by = explicit_deny(identity, [action], resources, context)
     if denied_by:
         resource = target.profile_arn or target.routed_model_arns[0]

@@ -1,6 +1,6 @@
 """bedrock-runtime operations the emulator serves (all of those aipctl's users call)."""
 
-from aipctl_sim.runtime import responses
+from aipctl_sim.runtime import openai, responses
 
 SERVICE = "bedrock-runtime"
 SIGNING_NAME = "bedrock"
@@ -10,4 +10,9 @@ operations = {
     "InvokeModel": responses.invoke_model,
     "InvokeModelWithResponseStream": responses.invoke_model_with_response_stream,
     "CountTokens": responses.count_tokens,
+    openai.CHAT: openai.chat_completions,
+    openai.RESPONSES: openai.responses,
 }
+#: The OpenAI-compatible APIs under /openai/v1 (not in botocore's model).
+routes = openai.ROUTES
+parse_routed = openai.request_params
