@@ -1,4 +1,5 @@
-"""The one place that reaches into moto's internals. Pinned to moto 5.2.x (see pyproject.toml).
+"""Where the emulator reaches into moto's internals (with ``_moto_cfn`` for CloudFormation runs).
+Pinned to moto 5.2.x (see pyproject.toml).
 
 - moto's dispatcher rescans its own package directory on every request to map a host to a
   backend (~180 ``stat`` calls a request); we memoise that lookup per host.

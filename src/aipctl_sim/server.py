@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from aipctl_sim import _moto_compat, bearer, settings, telemetry, trail
+from aipctl_sim import _moto_cfn, _moto_compat, bearer, settings, telemetry, trail
 from aipctl_sim.journal import Journal, body_of, deterministic, new_write, replay_mode, replaying, write_of
 from aipctl_sim.journal import install as install_journal
 from aipctl_sim.protocol import (
@@ -198,6 +198,8 @@ class SimApp:
         if scope and scope[1] in ("s3", "logs") and not replaying():
             with self.lock:
                 _flush_invocation_logs()  # readers of the log bucket/group see every record so far
+        if scope and scope[1] == "cloudformation":
+            _moto_cfn.install()  # stack runs with rollback and outputs (loads moto's CloudFormation once)
         environ["wsgi.input"] = _BytesInput(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         with self.lock:

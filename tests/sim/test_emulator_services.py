@@ -105,6 +105,11 @@ def test_cloudformation_creates_retags_replaces_and_deletes_aips(session, emulat
         "eu.anthropic.claude-sonnet-4-6", "eu.anthropic.claude-haiku-4-5-20251001-v1:0"
     )
     cfn.update_stack(StackName="bedrock-aip-chat", TemplateBody=json.dumps(replaced))
+    stack = cfn.describe_stacks(StackName="bedrock-aip-chat")["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE", "a custom name cannot be kept through a replacement"
+    assert _outputs(cfn, "bedrock-aip-chat")["Arn"] == out["Arn"]
+    replaced["Resources"]["Aip"]["Properties"]["InferenceProfileName"] = "cfn-chat-haiku"
+    cfn.update_stack(StackName="bedrock-aip-chat", TemplateBody=json.dumps(replaced))
     new_arn = _outputs(cfn, "bedrock-aip-chat")["Arn"]
     assert new_arn != out["Arn"], "a model source change replaces the AIP"
     names = [

@@ -1,8 +1,10 @@
 """``AWS::Bedrock::ApplicationInferenceProfile`` for moto's CloudFormation.
 
 moto finds resource types among the subclasses of ``CloudFormationModel``; defining this class is
-the registration. Name, description and model source are create-only (a change replaces the AIP and
-its ARN); tags update in place. Ref returns the ARN, as on AWS.
+the registration. Name, description and model source are create-only: a change replaces the AIP (a
+new ARN; the new one is created before the old one is deleted, and a replacement that keeps its
+custom name is refused, as CloudFormation refuses it); tags update in place. Ref returns the ARN, as
+on AWS.
 """
 
 from __future__ import annotations
@@ -103,10 +105,20 @@ class ApplicationInferenceProfileResource(CloudFormationModel):
         props = cloudformation_json.get("Properties", {})
         old = original_resource.properties
         if any(props.get(key) != old.get(key) for key in _CREATE_ONLY):
+            # Replacement: CloudFormation creates the new resource, then deletes the old one; a custom
+            # name that stays the same cannot be replaced.
+            name = props.get("InferenceProfileName", new_resource_name)
+            if name == old.get("InferenceProfileName", name):
+                from aipctl_sim.protocol import ValidationException
+
+                raise ValidationException(
+                    "CloudFormation cannot update a stack when a custom-named resource requires replacing. "
+                    f"Rename {name} and update the stack again."
+                )
             system_tags = {k: v for k, v in original_resource.profile.tags.items() if k.startswith("aws:")}
-            bedrock_sim_backends[account_id][region_name].delete(original_resource.arn)
             new = cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id, region_name)
             new.profile.tags.update(system_tags)
+            bedrock_sim_backends[account_id][region_name].delete(original_resource.arn)
             return new
         profile = original_resource.profile
         system_tags = {k: v for k, v in profile.tags.items() if k.startswith("aws:")}
