@@ -225,11 +225,10 @@ def _clients(target: Target, plans: Sequence[CallerPlan], concurrency: int) -> d
     from botocore.config import Config
 
     config = Config(retries={"mode": "standard", "total_max_attempts": 6}, max_pool_connections=max(2, concurrency))
+    session = boto3.Session(region_name=target.region)  # one session: the service model is loaded once, not per caller
     clients = {}
     for plan in plans:
-        client = boto3.Session(region_name=target.region, **_credentials(target, plan)).client(
-            "bedrock-runtime", endpoint_url=target.endpoint_url, config=config
-        )
+        client = session.client("bedrock-runtime", endpoint_url=target.endpoint_url, config=config, **_credentials(target, plan))
         client.meta.events.register("before-send.bedrock-runtime", _stamp)
         clients[plan.caller] = client
     return clients

@@ -73,6 +73,17 @@ def foundation_cmd(callers: int, throttle: float, kill_at: float, parts: tuple[s
     _emit(benchmark("foundation").run(callers, throttle, kill_at, parts, progress=_say), as_json)
 
 
+@bench_group.command("traffic")
+@click.option("--callers", default=1000, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--days", default=3.0, show_default=True, type=click.FloatRange(0.01, 90))
+@click.option("--calls-per-day", default=40, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--concurrency", default=32, show_default=True, type=click.IntRange(1, 256))
+@json_option
+def traffic_cmd(callers: int, days: float, calls_per_day: int, concurrency: int, as_json: bool) -> None:
+    """`sim traffic` with N callers x D days against `sim serve`: time, peak RSS, connections held."""
+    _emit(benchmark("traffic").run(callers, days, calls_per_day, concurrency, progress=_say), as_json)
+
+
 @bench_group.command("runtime")
 @click.option("--records", default=1_000_000, show_default=True, type=click.IntRange(1000, 50_000_000))
 @click.option("--seconds", default=8.0, show_default=True, type=click.FloatRange(1, 600), help="Load duration per server.")
