@@ -3,8 +3,14 @@
 The state is every in-use moto ``BackendDict`` (moto's own services and ours alike) plus the
 emulator settings, pickled with cloudpickle (moto keeps a few lambdas in its backends) and written
 atomically (temp file + rename), so a SIGKILL during a save leaves the previous snapshot intact.
-A snapshot records the moto and format versions; one from another version is moved aside with a
-warning rather than loaded into objects it no longer fits.
+
+**A snapshot is code** (unpickling runs what the file says), so it is only loaded when it was
+written by this user on this machine: the file starts with ``MAGIC``, an HMAC-SHA256 of the rest
+under a key kept outside the state directory (``key_file()``, 0600, made on first use), and a JSON
+header (format, moto version, time); nothing is unpickled before the HMAC checks out. A snapshot
+from another machine, user or version — or a planted one (a repository that contains ``.aipctl/``)
+— is moved aside with a warning and never loaded. The state directory is 0700, its files 0600, and
+it holds a ``.gitignore`` so a state directory is not committed by accident.
 
 Between snapshots every write is journaled (``journal.py``); a snapshot records the last journal
 entry it contains, and loading replays the entries after it.
@@ -18,10 +24,14 @@ from __future__ import annotations
 import contextlib
 import copyreg
 import fcntl
+import hashlib
+import hmac
 import importlib
 import io
+import json
 import os
 import pickle
+import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -34,8 +44,45 @@ from moto.core.base_backend import BackendDict
 
 from aipctl_sim import settings
 
-FORMAT = 1
+FORMAT = 2
 SNAPSHOT = "state.pkl"
+MAGIC = b"AIPCTL-SIM-STATE\n"
+KEY_BYTES = 32
+
+
+def key_file() -> Path:
+    """The key snapshots are signed with: ``$AIPCTL_SIM_STATE_KEY`` or ``<config dir>/aipctl/sim-state.key``."""
+    override = os.environ.get("AIPCTL_SIM_STATE_KEY")
+    if override:
+        return Path(override)
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "aipctl" / "sim-state.key"
+
+
+def _signing_key() -> bytes:
+    path = key_file()
+    with contextlib.suppress(FileNotFoundError):
+        data = path.read_bytes()
+        if len(data) == KEY_BYTES:
+            return data
+        raise ValueError(f"{path} is not an aipctl state key ({len(data)} bytes); remove it to make a new one")
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = secrets.token_bytes(KEY_BYTES)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first
+        return _signing_key()
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+    return key
+
+
+def _sign(payload: bytes) -> bytes:
+    return hmac.new(_signing_key(), payload, hashlib.sha256).digest()
+
+
+class UntrustedState(ValueError):
+    """A snapshot this user did not write on this machine (or not in this format)."""
 
 
 class StateLocked(RuntimeError):
@@ -87,8 +134,15 @@ class StateDir:
 
     def __init__(self, path: str | os.PathLike[str], *, wait_s: float = 30.0) -> None:
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._lock_file = open(self.path / "lock", "a+")  # noqa: SIM115 - held for the object's lifetime
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # a directory someone else owns stays as it is
+            os.chmod(self.path, 0o700)
+        ignore = self.path / ".gitignore"
+        if not ignore.exists():
+            with contextlib.suppress(OSError):
+                ignore.write_text("# aipctl sim state: never commit it\n*\n")
+        lock_fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        self._lock_file = os.fdopen(lock_fd, "a+")
         deadline = time.monotonic() + wait_s
         while True:
             try:
@@ -115,11 +169,7 @@ class StateDir:
         if not file.exists():
             return
         try:
-            with open(file, "rb") as fh:
-                header = pickle.load(fh)
-                if header != self._header():
-                    raise ValueError(f"snapshot written by {header}, this is {self._header()}")
-                snapshot = pickle.load(fh)
+            snapshot = self._read(file)
         except Exception as exc:
             aside = self.set_aside(file)
             if (self.path / JOURNAL).exists():
@@ -137,6 +187,21 @@ class StateDir:
                 for region, backend in regions.items():
                     dict.__setitem__(account, region, backend)
 
+    def _read(self, file: Path) -> dict[str, Any]:
+        data = file.read_bytes()
+        if not data.startswith(MAGIC):
+            raise UntrustedState("not a signed aipctl snapshot (an older format, or not written by aipctl); not loaded")
+        digest, rest = data[len(MAGIC) : len(MAGIC) + 32], data[len(MAGIC) + 32 :]
+        if not hmac.compare_digest(digest, _sign(rest)):
+            raise UntrustedState(
+                f"not written by this user on this machine (its signature does not match {key_file()}); not loaded"
+            )
+        header_line, _, body = rest.partition(b"\n")
+        header = json.loads(header_line)
+        if {k: header.get(k) for k in ("format", "moto")} != self._header():
+            raise UntrustedState(f"snapshot written by {header}, this is {self._header()}")
+        return dict(pickle.loads(body))  # signed with this user's key: checked above
+
     def save(self, journal_seq: int = 0) -> None:
         from aipctl_sim import telemetry
         from aipctl_sim.runtime import logs as invocation_logs
@@ -151,15 +216,17 @@ class StateDir:
             if len(bd)
         }
         buffer = io.BytesIO()
-        pickle.dump(self._header(), buffer)
+        buffer.write(json.dumps({**self._header(), "written": time.time()}).encode() + b"\n")
         cloudpickle.dump(
             {"settings": settings.settings(), "backends": backends, "journal_seq": journal_seq},
             buffer,
             protocol=pickle.HIGHEST_PROTOCOL,
         )
+        payload = buffer.getvalue()
         tmp = self.path / f".{SNAPSHOT}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as fh:
-            fh.write(buffer.getvalue())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(MAGIC + _sign(payload) + payload)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path / SNAPSHOT)

@@ -10,6 +10,7 @@ process being killed); every read flushes first.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import uuid
@@ -115,6 +116,8 @@ class TelemetryStore:
     def __init__(self, path: str | Path, batch: int = 2000) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        if not self.path.exists():  # SQLite gives its -wal and -shm files the database's mode
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
