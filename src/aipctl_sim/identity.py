@@ -29,6 +29,9 @@ class CallerIdentity:
     user_name: str | None = None
     role_arn: str | None = None
     session_name: str | None = None
+    #: The principal's tags: the user's, or the role's overlaid by the session's (sts_sessions.py).
+    tags: tuple[tuple[str, str], ...] = ()
+    source_identity: str | None = None
 
     def cloudtrail(self, when_iso: str) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -51,6 +54,8 @@ class CallerIdentity:
                 },
                 "attributes": {"creationDate": when_iso, "mfaAuthenticated": "false"},
             }
+            if self.source_identity:
+                out["sessionContext"]["sourceIdentity"] = self.source_identity
         return out
 
     @property
@@ -63,8 +68,18 @@ def identity_for(account: str, access_key: str) -> CallerIdentity:
     from moto.iam.models import iam_backends
     from moto.sts.models import sts_backends
 
+    from aipctl_sim.sts_sessions import of_session
+
     assumed = sts_backends[account]["aws"].get_assumed_role_from_access_key(access_key)
+    iam = iam_backends[account]["aws"]
     if assumed is not None:
+        session = of_session(assumed)
+        try:
+            role_tags = tag_dict(iam.get_role_by_arn(assumed.role_arn).tags)
+        except Exception:  # the role is gone or in another account
+            role_tags = {}
+        lowered = {k.lower() for k in session.tags}
+        tags = {k: v for k, v in role_tags.items() if k.lower() not in lowered} | dict(session.tags)
         return CallerIdentity(
             "AssumedRole",
             assumed.arn,
@@ -73,16 +88,26 @@ def identity_for(account: str, access_key: str) -> CallerIdentity:
             account,
             role_arn=assumed.role_arn,
             session_name=assumed.session_name,
+            tags=tuple(sorted(tags.items())),
+            source_identity=session.source_identity,
         )
-    iam = iam_backends[account]["aws"]
     key = iam.access_keys.get(access_key) if isinstance(iam.access_keys, dict) else None
     if key is not None and getattr(key, "user_name", None):
         user = iam.get_user(str(key.user_name))
-        return CallerIdentity("IAMUser", user.arn, user.id, access_key, account, user_name=user.name)
+        user_tags = tag_dict(iam.tagger.list_tags_for_resource(user.arn)["Tags"])
+        return CallerIdentity(
+            "IAMUser", user.arn, user.id, access_key, account, user_name=user.name, tags=tuple(sorted(user_tags.items()))
+        )
     # Keys moto does not know act as its default principal (what sts:GetCallerIdentity answers).
     return CallerIdentity(
         "IAMUser", f"arn:aws:iam::{account}:user/moto", "AKIAIOSFODNN7EXAMPLE", access_key, account, user_name="moto"
     )
+
+
+def tag_dict(tags: Any) -> dict[str, str]:
+    """moto keeps IAM tags as a list of {Key, Value} or a dict of them, depending on how they were set."""
+    entries = tags.values() if isinstance(tags, dict) else tags or []
+    return {str(t["Key"]): str(t.get("Value", "")) for t in entries if isinstance(t, dict) and "Key" in t}
 
 
 def _documents(identity: CallerIdentity) -> Iterator[dict[str, Any]]:

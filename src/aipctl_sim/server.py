@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from aipctl_sim import _moto_cfn, _moto_compat, bearer, settings, telemetry, trail
+from aipctl_sim import _moto_cfn, _moto_compat, bearer, settings, sts_sessions, telemetry, trail
 from aipctl_sim.journal import Journal, body_of, deterministic, new_write, replay_mode, replaying, write_of
 from aipctl_sim.journal import install as install_journal
 from aipctl_sim.protocol import (
@@ -200,6 +200,12 @@ class SimApp:
                 _flush_invocation_logs()  # readers of the log bucket/group see every record so far
         if scope and scope[1] == "cloudformation":
             _moto_cfn.install()  # stack runs with rollback and outputs (loads moto's CloudFormation once)
+        session: sts_sessions.SessionAttributes | None = None
+        if scope and scope[1] == "sts" and operation == "AssumeRole":
+            try:
+                session = sts_sessions.requested(body)
+            except ServiceError as exc:
+                return _wire(error_response(exc, "query", str(uuid.uuid4())))
         environ["wsgi.input"] = _BytesInput(body)
         environ["CONTENT_LENGTH"] = str(len(body))
         with self.lock:
@@ -220,6 +226,11 @@ class SimApp:
                 protocol = protocol_of_signing_name(scope[1] if scope else "")
                 error = InternalServerException(f"emulator error in {service} {operation}: {exc}")
                 return _wire(error_response(error, protocol, str(uuid.uuid4())))
+            if session is not None and scope and captured["status"].startswith("200"):
+                chunks = sts_sessions.remember(_account_for(scope[0]), scope[0], session, chunks)
+                captured["headers"] = [
+                    (k, str(len(chunks)) if k.lower() == "content-length" else v) for k, v in captured["headers"]
+                ]
             if scope and operation != "*":
                 trail.record_moto_call(scope, service, operation, captured["status"], environ.get("HTTP_USER_AGENT", ""))
         return captured["status"], captured["headers"], [chunks]

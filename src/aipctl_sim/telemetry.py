@@ -46,7 +46,9 @@ CREATE TABLE IF NOT EXISTS calls (
     latency_ms INTEGER NOT NULL,
     cost_tags TEXT,                -- JSON: the AIP's tags whose keys were active cost-allocation tags at ts
     user_agent TEXT NOT NULL DEFAULT '',
-    error_message TEXT
+    error_message TEXT,
+    source_identity TEXT,          -- the STS session's SourceIdentity
+    principal_tags TEXT            -- JSON: the principal's tags (role/user tags overlaid by session tags)
 );
 CREATE INDEX IF NOT EXISTS calls_by_time ON calls (account, region, ts);
 CREATE INDEX IF NOT EXISTS calls_by_model ON calls (account, region, metric_id, ts);
@@ -104,10 +106,17 @@ class CallRecord:
     cost_tags: str | None
     user_agent: str = ""
     error_message: str | None = None
+    source_identity: str | None = None
+    principal_tags: str | None = None
 
 
 #: Columns added after the first schema: (name, declaration), added to an older file when it is opened.
-_ADDED_COLUMNS = (("user_agent", "TEXT NOT NULL DEFAULT ''"), ("error_message", "TEXT"))
+_ADDED_COLUMNS = (
+    ("user_agent", "TEXT NOT NULL DEFAULT ''"),
+    ("error_message", "TEXT"),
+    ("source_identity", "TEXT"),
+    ("principal_tags", "TEXT"),
+)
 
 CALL_COLUMNS = tuple(f.name for f in fields(CallRecord))
 

@@ -159,6 +159,7 @@ def runtime_event(row: Mapping[str, Any]) -> dict[str, Any]:
         user_name=None if row["identity_type"] == "AssumedRole" else row["username"],
         role_arn=row["role_arn"],
         session_name=row["username"] if row["identity_type"] == "AssumedRole" else None,
+        source_identity=row.get("source_identity"),
     )
     error = None if row["status"] == "ok" else row["status"]
     return _event(

@@ -1,6 +1,7 @@
 """Cost-allocation tag state of the emulated Billing/Cost Explorer.
 
-A user-defined tag key becomes known to Billing once a resource carries it (after a configurable
+A user-defined tag key becomes known to Billing once a resource carries it (or, for an IAM
+principal's tag, ``iamPrincipal/<key>``, once a call made by a principal carries it) (after a configurable
 discovery delay, default 0 in the emulator; up to 24 h on AWS), starts ``Inactive`` and can then be
 activated. Every status change is kept with its time, because activation is not retroactive: billing
 line items only carry a tag if the key was active when the usage happened.
@@ -48,14 +49,20 @@ class CostExplorerSimBackend(BaseBackend):
         self.discovery_delay = dt.timedelta(0)
 
     def discover(self) -> None:
-        """Pick up tag keys that AIPs in any Region of the account carry."""
+        """Pick up tag keys that AIPs in any Region of the account carry, and those of its IAM principals
+        (role and user tags, STS session tags) as ``iamPrincipal/<key>``.
+
+        On AWS a principal's keys appear once a call carrying them was billed; the emulator takes them
+        from the principals themselves, which are part of its durable state (the calls are not)."""
         now = settings.now()
-        account = bedrock_sim_backends[self.account_id]
-        for backend in list(account.values()):
+        keys: set[str] = set()
+        for backend in list(bedrock_sim_backends[self.account_id].values()):
             for profile in backend.profiles.values():
-                for key in profile.tags:
-                    if key not in self.tags and not key.startswith("aws:"):
-                        self.tags[key] = CostAllocationTag(key, first_seen=now)
+                keys.update(profile.tags)
+        keys.update("iamPrincipal/" + key for key in _principal_tag_keys(self.account_id))
+        for key in keys:
+            if key not in self.tags and not key.startswith("aws:"):
+                self.tags[key] = CostAllocationTag(key, first_seen=now)
 
     def visible(self) -> list[CostAllocationTag]:
         self.discover()
@@ -83,6 +90,24 @@ class CostExplorerSimBackend(BaseBackend):
                 tag.last_updated = now
                 tag.history.append((now, entry["Status"]))
         return errors
+
+
+def _principal_tag_keys(account: str) -> set[str]:
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    from aipctl_sim.identity import tag_dict
+    from aipctl_sim.sts_sessions import of_session
+
+    iam = iam_backends[account]["aws"]
+    keys: set[str] = set()
+    for role in iam.roles.values():
+        keys.update(tag_dict(role.tags))
+    for user in iam.users.values():
+        keys.update(tag_dict(iam.tagger.list_tags_for_resource(user.arn)["Tags"]))
+    for session in sts_backends[account]["aws"].assumed_roles:
+        keys.update(of_session(session).tags)
+    return keys
 
 
 ce_sim_backends = BackendDict(CostExplorerSimBackend, "ce", use_boto3_regions=False, additional_regions=["aws"])

@@ -139,13 +139,19 @@ def usage_for(req: Request, target: ModelTarget, parsed: ParsedRequest) -> Usage
     return Usage(prompt.uncached, out, cache_write=prompt.cacheable_prefix)
 
 
-def active_cost_tags(account: str, aip: ApplicationProfile | None) -> str | None:
-    """The AIP's tags whose keys are active cost-allocation tags right now (activation is not retroactive)."""
-    if aip is None:
-        return None
-    known = ce_backend(account).tags
+#: How Billing names a principal's tags (IAM user/role tags and STS session tags) as cost-allocation keys.
+PRINCIPAL_TAG_PREFIX = "iamPrincipal/"
+
+
+def active_cost_tags(account: str, aip: ApplicationProfile | None, identity: CallerIdentity | None = None) -> str | None:
+    """The cost-allocation tags of this call that are active right now (activation is not retroactive):
+    the AIP's resource tags, and the calling principal's tags as ``iamPrincipal/<key>``."""
     now = settings.now()
-    active = {k: v for k, v in aip.tags.items() if k in known and known[k].active_at(now)}
+    tags = dict(aip.tags) if aip is not None else {}
+    for key, value in identity.tags if identity is not None else ():
+        tags[PRINCIPAL_TAG_PREFIX + key] = value
+    known = ce_backend(account).tags
+    active = {k: v for k, v in tags.items() if k in known and known[k].active_at(now)}
     return json.dumps(active, sort_keys=True) if active else None
 
 
@@ -189,9 +195,11 @@ def record(
             cache_read=usage.cache_read,
             cache_write=usage.cache_write,
             latency_ms=latency,
-            cost_tags=active_cost_tags(req.account_id, target.aip if target else None) if status == "ok" else None,
+            cost_tags=active_cost_tags(req.account_id, target.aip if target else None, identity) if status == "ok" else None,
             user_agent=str(req.headers.get("User-Agent", ""))[:512],
             error_message=None if status == "ok" else (message or f"The request failed with {status}."),
+            source_identity=identity.source_identity,
+            principal_tags=json.dumps(dict(identity.tags), sort_keys=True) if identity.tags else None,
         )
     )
 
