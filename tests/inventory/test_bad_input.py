@@ -171,6 +171,51 @@ CASES = [
     ("bad-cost-tag", BASE + "cost_tags: [Application, 'aws:createdBy']\n", 11, ["cost_tags[1]", "reserved by AWS"]),
     ("bad-inventory-name", BASE.replace("name: test", "name: 'my inventory!'"), 1, ["inventory name"]),
     ("version-unsupported", "version: 2\n" + BASE, 1, ["version"]),
+    (
+        "bad-attribution",
+        _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  attribution: tags\n"),
+        15,
+        ["callers.api.attribution", "'profile', 'principal' or 'both'"],
+    ),
+    (
+        "tenants-without-role",
+        _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  tenants: {acme: }\n"),
+        15,
+        ["callers.api.tenants", "give the caller a role identity"],
+    ),
+    (
+        "tenants-on-profile-plane",
+        _with_caller(
+            "api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  attribution: profile\n"
+            "  identities: ['arn:aws:iam::*:role/gateway']\n  tenants: {acme: }\n"
+        ),
+        17,
+        ["only the principal plane bills"],
+    ),
+    (
+        "bad-tenant-name",
+        _with_caller(
+            "api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n"
+            "  identities: ['arn:aws:iam::*:role/gateway']\n  tenants: {'a b': }\n"
+        ),
+        16,
+        ["callers.api.tenants.a b", "STS session name"],
+    ),
+    (
+        "tenant-sets-tenant-tag",
+        _with_caller(
+            "api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n"
+            "  identities: ['arn:aws:iam::*:role/gateway']\n  tenants:\n    acme: {Tenant: other}\n"
+        ),
+        17,
+        ["callers.api.tenants.acme.Tenant", "set by aipctl for every tenant"],
+    ),
+    (
+        "bad-tenant-tag",
+        _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  tenant_tag: 'aws:tenant'\n"),
+        15,
+        ["callers.api.tenant_tag", "reserved by AWS"],
+    ),
 ]
 
 

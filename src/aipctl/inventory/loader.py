@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path as FsPath
@@ -162,6 +163,7 @@ def _desired_profiles(
             problems.append(_problem(doc, base, problem))
             continue
         tags = _caller_tags(inv, caller_name, doc, problems)
+        _check_tenants(inv, caller_name, doc, problems)
         for index, alias in enumerate(caller.models):
             if alias not in inv.models:
                 known = ", ".join(sorted(inv.models)) or "none"
@@ -172,6 +174,8 @@ def _desired_profiles(
                 continue
             if alias not in sources or tags is None:
                 continue  # already reported
+            if caller.attribution == "principal":
+                continue  # billed to its principals: no AIP
             name = f"{inv.name_prefix}{caller_name}-{alias}"
             problem = rules.check_profile_name(name)
             if problem:
@@ -199,6 +203,63 @@ def _desired_profiles(
                 DesiredProfile(caller_name, alias, name, sources[alias], description, tuple(sorted(all_tags.items())))
             )
     return profiles
+
+
+#: What STS takes as RoleSessionName (a tenant's name is its session name).
+_SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
+
+
+def tenant_role(pattern: str) -> str | None:
+    """The role name a tenant session assumes, from an identity pattern (None: not a concrete role)."""
+    match = re.match(r"^arn:aws[a-z-]*:iam::(\d{12}|\*):role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]+)$", pattern)
+    return match.group(2) if match else None
+
+
+def _check_tenants(inv: Inventory, caller_name: str, doc: LocatedDocument, problems: list[InventoryProblem]) -> None:
+    caller = inv.callers[caller_name]
+    base: Path = ("callers", caller_name)
+    problem = rules.check_tag_key(caller.tenant_tag)
+    if not problem and caller.tenant_tag in rules.STANDARD_TAG_KEYS:
+        problem = f"{caller.tenant_tag!r} is set by aipctl from the caller; pick another tenant_tag (default Tenant)"
+    if problem:
+        problems.append(_problem(doc, (*base, "tenant_tag"), problem))
+    if not caller.tenants:
+        return
+    if caller.attribution == "profile":
+        problems.append(
+            _problem(
+                doc,
+                (*base, "tenants"),
+                "tenants are told apart by STS session tags, which only the principal plane bills: "
+                "set attribution: both (or principal)",
+            )
+        )
+    if not any(tenant_role(p) for p in caller.identities):
+        problems.append(
+            _problem(
+                doc,
+                (*base, "tenants"),
+                "tenants share a role they assume with a session tag: give the caller a role identity "
+                "such as 'arn:aws:iam::*:role/gateway' (no wildcard in the role name)",
+            )
+        )
+    for tenant, tags in caller.tenants.items():
+        where: Path = (*base, "tenants", tenant)
+        if not _SESSION_NAME_RE.match(tenant) or rules.check_tag_value(tenant):
+            problems.append(
+                _problem(
+                    doc, where, f"tenant {tenant!r} must be 2-64 of letters, digits and + = , . @ _ - (its STS session name)"
+                )
+            )
+        for key, value in tags.items():
+            problem = rules.check_tag_key(key)
+            if not problem and (key in rules.STANDARD_TAG_KEYS or key == caller.tenant_tag):
+                problem = f"{key!r} is set by aipctl for every tenant"
+            if not problem and key.lower().startswith("aipctl:"):
+                problem = "tag keys starting with 'aipctl:' are reserved for aipctl's own markers"
+            problem = problem or rules.check_tag_value(value)
+            if problem:
+                problems.append(_problem(doc, (*where, key), problem))
 
 
 def _caller_tags(

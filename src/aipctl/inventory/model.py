@@ -84,8 +84,17 @@ class Alerts(_Strict):
         return value
 
 
+Attribution = Literal["profile", "principal", "both"]
+
+
 class Caller(_Strict):
-    """One application or tenant that gets its own AIP per model."""
+    """One application (or tenant) that gets its own cost line.
+
+    ``attribution`` says on which planes: ``profile`` (an AIP per model, billed by its tags),
+    ``principal`` (no AIPs: billed to its IAM principals, by their tags and session tags) or
+    ``both`` (the default). ``tenants`` share the caller's identities and are told apart by the STS
+    session tag ``tenant_tag`` (default ``Tenant``); each may add tags of its own.
+    """
 
     owner: str = Field(min_length=1)
     environment: str = Field(min_length=1)
@@ -96,6 +105,22 @@ class Caller(_Strict):
     budget: Budget | None = None
     limits: Limits | None = None
     tier: str | None = None
+    attribution: Attribution = "both"
+    tenants: dict[str, dict[str, str]] = Field(default_factory=dict)
+    tenant_tag: str = "Tenant"
+
+    @field_validator("tenants", mode="before")
+    @classmethod
+    def _tenant_tags(cls, value: Any) -> Any:
+        """``tenants: {acme: , globex: {Plan: gold}}``: a tenant without tags is a name alone."""
+        if isinstance(value, list):
+            return {str(name): {} for name in value}
+        if isinstance(value, dict):
+            return {
+                key: {k: _scalar_to_str(v) for k, v in tags.items()} if isinstance(tags, dict) else ({} if tags is None else tags)
+                for key, tags in value.items()
+            }
+        return value
 
     @field_validator("owner", "environment", mode="before")
     @classmethod
