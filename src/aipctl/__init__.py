@@ -31,6 +31,7 @@ _LAZY = {
     "for_tenant": "aipctl.integrations",
     "resolve": "aipctl.wiring",
     "Resolver": "aipctl.wiring",
+    "session_for": "aipctl.sessions",
 }
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "describe",
     "for_tenant",
     "resolve",
+    "session_for",
 ]
 
 

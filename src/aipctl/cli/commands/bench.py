@@ -104,6 +104,16 @@ def report_cmd(callers: int, days: int, per_day: int, as_json: bool) -> None:
     _emit(benchmark("report").run(callers, days, per_day), as_json)
 
 
+@bench_group.command("sessions")
+@click.option("--tenants", default=200, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--calls", default=5, show_default=True, type=click.IntRange(1, 10_000), help="Converse calls per tenant.")
+@click.option("--iterations", default=200_000, show_default=True, type=click.IntRange(1000, 100_000_000))
+@json_option
+def sessions_cmd(tenants: int, calls: int, iterations: int, as_json: bool) -> None:
+    """Per-tenant role sessions: cached cost per call, AssumeRole calls per tenant."""
+    _emit(benchmark("sessions").run(tenants, calls, iterations), as_json)
+
+
 @bench_group.command("wiring")
 @click.option("--iterations", default=200_000, show_default=True, type=click.IntRange(1000, 10_000_000))
 @json_option

@@ -1,0 +1,103 @@
+"""Per-tenant role sessions with session tags (issue 13.3): one AssumeRole per tenant per credential
+lifetime, cached, refreshed, thread-safe; each call billed to the tenant's session."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from typing import Any
+
+import pytest
+
+from aipctl import UnknownCaller
+from aipctl.inventory import parse_inventory
+from aipctl.sessions import TenantSessions, tenant_tags
+
+TENANTS = "\n".join(f"      t{i:03d}:" for i in range(100))
+INVENTORY = f"""\
+name: saas
+region: eu-central-1
+models:
+  sonnet: eu.anthropic.claude-sonnet-4-6
+callers:
+  gateway:
+    owner: saas-team
+    environment: production
+    models: [sonnet]
+    identities: ["arn:aws:iam::*:role/gateway"]
+    tags: {{CostCenter: "4711"}}
+    tenants:
+      acme: {{Plan: gold}}
+{TENANTS}
+"""
+
+
+@pytest.fixture
+def sessions(session, emulator: str) -> TenantSessions:
+    session.client("iam", endpoint_url=emulator).create_role(
+        RoleName="gateway", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
+    )
+    return TenantSessions(parse_inventory(INVENTORY, "saas.yaml"), session=session, endpoint_url=emulator)
+
+
+def _ask(tenant_session: Any, emulator: str) -> None:
+    tenant_session.client("bedrock-runtime", endpoint_url=emulator).converse(
+        modelId="eu.anthropic.claude-sonnet-4-6", messages=[{"role": "user", "content": [{"text": "hi"}]}]
+    )
+
+
+def test_each_call_is_billed_to_the_tenants_session_with_its_tags(sessions: TenantSessions, emulator: str) -> None:
+    from aipctl_sim import telemetry
+
+    _ask(sessions.session("gateway", "acme"), emulator)
+    arn, source, tags = telemetry.store().query("SELECT principal_arn, source_identity, principal_tags FROM calls")[0]
+    assert arn == "arn:aws:sts::123456789012:assumed-role/gateway/acme" and source == "acme"
+    assert json.loads(tags) == {
+        "Application": "gateway",
+        "CostCenter": "4711",
+        "Environment": "production",
+        "Owner": "saas-team",
+        "Plan": "gold",
+        "Tenant": "acme",
+    }
+    assert tenant_tags(sessions.loaded, "gateway", "acme")["Tenant"] == "acme"
+
+
+def test_cached_refreshed_and_one_assume_role_per_tenant(sessions: TenantSessions, emulator: str) -> None:
+    first = sessions.session("gateway", "acme")
+    assert sessions.session("gateway", "acme") is first and sessions.assumed == 1
+    _ask(first, emulator)
+    _ask(first, emulator)
+    assert sessions.assumed == 1, "calls reuse the credentials"
+    credentials = first.get_credentials()
+    credentials._expiry_time = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=30)  # about to expire
+    _ask(first, emulator)
+    assert sessions.assumed == 2, "refreshed before expiry, by the session itself"
+
+
+def test_a_hundred_tenants_from_sixteen_threads(sessions: TenantSessions) -> None:
+    names = [f"t{i:03d}" for i in range(100)]
+    got: dict[str, set[int]] = {n: set() for n in names}
+    lock = threading.Lock()
+
+    def work(offset: int) -> None:
+        for name in names[offset:] + names[:offset]:
+            made = sessions.session("gateway", name)
+            with lock:
+                got[name].add(id(made))
+
+    threads = [threading.Thread(target=work, args=(i * 6,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(len(ids) == 1 for ids in got.values()) and sessions.assumed == 100
+
+
+def test_strangers_are_refused_before_any_call(sessions: TenantSessions) -> None:
+    with pytest.raises(UnknownCaller, match="no tenant 'initech'"):
+        sessions.session("gateway", "initech")
+    with pytest.raises(UnknownCaller, match="unknown caller"):
+        sessions.session("billing", "acme")
+    assert sessions.assumed == 0
