@@ -46,8 +46,9 @@ def _stat(query_id: str, metric: str, model_id: str, period: int = 3600, *, retu
 
 
 def _window() -> dict[str, dt.datetime]:
-    now = dt.datetime.now(dt.timezone.utc)
-    return {"StartTime": now - dt.timedelta(hours=2), "EndTime": now + dt.timedelta(minutes=5)}
+    """Three whole hours ending with the current one, so the number of hourly periods never depends on the minute."""
+    hour = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
+    return {"StartTime": hour - dt.timedelta(hours=2), "EndTime": hour + dt.timedelta(hours=1)}
 
 
 def _results(answer: dict[str, Any]) -> dict[str, list[tuple[str, float]]]:
