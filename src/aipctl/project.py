@@ -307,6 +307,12 @@ class Project:
             progress=progress,
         )
 
+    def workload_roles(self) -> list[str]:
+        """Create the IAM roles the callers run as, where missing (emulator: the account's workloads); their ARNs."""
+        from aipctl.simulate.traffic import ensure_workload_roles
+
+        return ensure_workload_roles(self.loaded, self.target)
+
     def enable_invocation_logs(self, bucket: str, prefix: str) -> str:
         """Point Bedrock's model invocation logging at ``s3://bucket/prefix`` (metadata only); returns the URI."""
         from aipctl.aws.s3logs import InvocationLogs

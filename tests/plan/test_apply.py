@@ -107,14 +107,29 @@ def test_cost_tags_are_activated_by_apply(cli, session, emulator, workdir: Path)
     result = cli("apply", "--yes")
     assert "Cost-allocation tags activated: Application, Owner, Environment" in result.out
     status = cli("tags", "status", "--json").json
-    assert {s["key"]: s["status"] for s in status} == {"Application": "Active", "Owner": "Active", "Environment": "Active"}
+    assert {s["key"]: s["status"] for s in status} == {
+        "Application": "Active",
+        "Owner": "Active",
+        "Environment": "Active",
+        # the principal plane's keys: no role of the inventory exists, so Billing has not seen them
+        "iamPrincipal/Application": "NotFound",
+        "iamPrincipal/Owner": "NotFound",
+        "iamPrincipal/Environment": "NotFound",
+    }
 
 
 def test_tags_activate_reports_keys_billing_has_not_seen(cli, workdir: Path) -> None:
     (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
     result = cli("tags", "activate", "--json")
     assert result.code == 1
-    assert {p["key"] for p in result.json["pending"]} == {"Application", "Owner", "Environment"}
+    assert {p["key"] for p in result.json["pending"]} == {
+        "Application",
+        "Owner",
+        "Environment",
+        "iamPrincipal/Application",
+        "iamPrincipal/Owner",
+        "iamPrincipal/Environment",
+    }
 
 
 def test_list_json_has_the_documented_fields(cli, workdir: Path) -> None:

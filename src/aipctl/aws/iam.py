@@ -111,3 +111,45 @@ class Iam:
                 return False
             raise
         return True
+
+    @requires("iam:ListRoleTags", "iam:ListUserTags")
+    def tags_of(self, principal: Principal) -> dict[str, str]:
+        """Every tag of a role or user (paginated: IAM pages tags like everything else)."""
+        operation, key = ("list_role_tags", "RoleName") if principal.kind == "role" else ("list_user_tags", "UserName")
+        tags: dict[str, str] = {}
+        kwargs: dict[str, Any] = {key: principal.name}
+        while True:
+            with aws_call("iam", operation.title().replace("_", ""), principal.arn):
+                page = getattr(self.client, operation)(**kwargs)
+            tags.update({t["Key"]: t["Value"] for t in page.get("Tags", [])})
+            if not page.get("IsTruncated"):
+                return tags
+            kwargs["Marker"] = page["Marker"]
+
+    @requires("iam:TagRole", "iam:TagUser")
+    def tag(self, principal: Principal, tags: dict[str, str]) -> None:
+        if not tags:
+            return
+        body = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
+        if principal.kind == "role":
+            with aws_call("iam", "TagRole", principal.arn):
+                self.client.tag_role(RoleName=principal.name, Tags=body)
+        else:
+            with aws_call("iam", "TagUser", principal.arn):
+                self.client.tag_user(UserName=principal.name, Tags=body)
+
+    @requires("iam:UntagRole", "iam:UntagUser")
+    def untag(self, principal: Principal, keys: list[str]) -> None:
+        if not keys:
+            return
+        if principal.kind == "role":
+            with aws_call("iam", "UntagRole", principal.arn):
+                self.client.untag_role(RoleName=principal.name, TagKeys=sorted(keys))
+        else:
+            with aws_call("iam", "UntagUser", principal.arn):
+                self.client.untag_user(UserName=principal.name, TagKeys=sorted(keys))
+
+    @requires("iam:ListRoles", "iam:ListUsers")  # through _all
+    def every_principal(self) -> list[Principal]:
+        """Every role and user of the account (``--prune`` looks for principals aipctl tagged earlier)."""
+        return self._all("role") + self._all("user")

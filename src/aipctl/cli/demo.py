@@ -36,9 +36,11 @@ def run_demo(root: Path, seed: int) -> None:
     with Project.open(loaded, target="sim", state_dir=state) as project:
         info = console.announce(project.target)
 
+        roles = project.workload_roles()  # the account's workloads exist before aipctl does
         applied = project.apply()
         console.note(
-            f"2. created {sum(1 for r in applied.results if r.ok)} AIPs (one per caller x model) and activated the cost tags:"
+            f"2. created {sum(1 for r in applied.results if r.ok)} AIPs (one per caller x model), tagged the "
+            f"{len(roles)} IAM roles the callers run as (principal plane) and activated the cost tags:"
         )
         for line in report_text(applied):
             console.err.print(line)

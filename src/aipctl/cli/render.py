@@ -57,6 +57,7 @@ def plan_text(plan: Plan, *, show_noop: bool = False, limit: int | None = None) 
         lines.append(change_line(change))
     if limit is not None and len(shown) > limit:
         lines.append(Text(f"  ... and {len(shown) - limit} more (`aipctl plan` lists them all)", style="dim"))
+    lines += _principal_lines(plan)
     lines += _cost_tag_lines(plan)
     if plan.orphans:
         lines.append(
@@ -88,6 +89,8 @@ def plan_text(plan: Plan, *, show_noop: bool = False, limit: int | None = None) 
             f"Plan: {counts['create']} to create, {counts['retag']} to retag, {counts['replace']} to replace, "
             f"{counts['delete']} to delete, {counts['no-op']} unchanged"
         )
+        if plan.principal_actions:
+            summary += f", {len(plan.principal_actions)} IAM principal(s) to tag"
         if plan.cost_tags:
             summary += f", {len(plan.cost_tags)} cost tag(s) to activate"
         if plan.guard_actions:
@@ -95,6 +98,29 @@ def plan_text(plan: Plan, *, show_noop: bool = False, limit: int | None = None) 
     else:
         summary = f"No changes. {counts['no-op']} AIP(s) up to date"
     lines.append(Text(summary + ".", style="bold"))
+    return lines
+
+
+def _principal_lines(plan: Plan) -> list[Text]:
+    """Tags on the callers' IAM roles and users (principal plane), shown like AIP retags."""
+    lines = []
+    for change in plan.principal_actions:
+        symbol, style = _SYMBOL[change.action]
+        line = Text(f"  {symbol:>3} {'untag' if change.action is Action.DELETE else 'tag':<8} ", style=style)
+        line.append(change.arn, style="bold")
+        delta = [f"+{k}={v}" for k, v in sorted(change.set_tags.items()) if not k.startswith("aipctl:")]
+        delta += [f"-{k}" for k in change.remove_tags if not k.startswith("aipctl:")]
+        line.append("  " + (" ".join(delta) or "(aipctl's markers)") + f"  ({change.reason})", style="dim")
+        lines.append(line)
+    if plan.principal_orphans:
+        lines.append(
+            Text(
+                f"  {len(plan.principal_orphans)} IAM principal(s) tagged by this inventory are no longer its callers'; "
+                "`apply --prune` removes aipctl's tags from them:",
+                style="yellow",
+            )
+        )
+        lines.extend(Text(f"      {o.arn}", style="yellow") for o in plan.principal_orphans)
     return lines
 
 
@@ -111,6 +137,7 @@ def _cost_tag_lines(plan: Plan) -> list[Text]:
 def _stack_plan_text(plan: Plan) -> list[Text]:
     lines = [Text(f"Plan for inventory {plan.inventory_name!r} ({plan.inventory_path}) via CloudFormation", style="bold")]
     lines += [Text(f"  {s.action.value:<7} stack {s.stack}", style=_STYLE.get(s.action, "")) for s in plan.stack_actions]
+    lines += _principal_lines(plan)
     lines += _cost_tag_lines(plan)
     todo = len(plan.stack_actions)
     if todo:
@@ -156,6 +183,16 @@ def report_text(report: ApplyReport) -> list[Text]:
         lines.append(Text(f"Budgets and alarms: {len(done_guards)} applied, {len(report.guard_failures)} failed."))
         for guard, error in report.guard_failures:
             lines.append(Text(f"  failed {guard.action.value} {guard.kind.value} {guard.name}: {error}", style="red"))
+    lines += _principal_report_lines(report)
+    return lines
+
+
+def _principal_report_lines(report: ApplyReport) -> list[Text]:
+    if not report.principals:
+        return []
+    failed = len(report.principal_failures)
+    lines = [Text(f"IAM principals: {len(report.principals) - failed} tagged, {failed} failed.")]
+    lines += [Text(f"  failed {p.action.value} {p.arn}: {error}", style="red") for p, error in report.principal_failures]
     return lines
 
 
@@ -167,6 +204,7 @@ def _stack_report_text(report: ApplyReport) -> list[Text]:
             lines.append(Text(f"{result.change.action.value}d stack {result.change.stack}{outputs}"))
         else:
             lines.append(Text(f"failed {result.change.action.value} {result.change.stack}: {result.error}", style="red"))
+    lines += _principal_report_lines(report)
     if report.cost_tags and report.cost_tags.activated:
         lines.append(Text(f"Cost-allocation tags activated: {', '.join(report.cost_tags.activated)}."))
     return lines

@@ -28,7 +28,13 @@ _PLAN = (
     "cloudwatch.Alarms.managed",
     "budgets.Budgets.managed",
     "budgets.Budgets._notifications",
+    "iam.Iam._all",
+    "iam.Iam.principals_matching",
+    "iam.Iam.tags_of",
+    "iam.Iam.every_principal",
 )
+#: The principal plane: tags on the callers' roles and users (only the keys aipctl owns; see docs/attribution.md).
+_TAG_PRINCIPALS = ("iam.Iam.tag", "iam.Iam.untag")
 _BRAKE = (*_READ_AIPS, "iam.Iam.principals_matching", "iam.Iam.put_policy", "iam.Iam.delete_policy")
 _BRAKE_TAGS = ("bedrock.BedrockControl.tag", "bedrock.BedrockControl.untag")
 _SPEND = (
@@ -55,6 +61,7 @@ COMMAND_CALLS: dict[str, tuple[str, ...]] = {
         "cloudwatch.Alarms.delete",
         "budgets.Budgets.put",
         "budgets.Budgets.delete",
+        *_TAG_PRINCIPALS,
     ),
     "apply --via cloudformation": (
         *_PLAN,
@@ -66,6 +73,7 @@ COMMAND_CALLS: dict[str, tuple[str, ...]] = {
         "cloudformation.Stacks.wait",
         "cloudformation.Stacks._failure_reason",
         "ce.CostAllocationTags.activate",
+        *_TAG_PRINCIPALS,
     ),
     "list": _READ_AIPS,
     "tags status": ("ce.CostAllocationTags.status",),

@@ -52,6 +52,31 @@ class LoadedInventory:
         line = self.line_of(*path)
         return f"{self.path}:{line}" if line else self.path
 
+    def principal_tags(self, caller_name: str) -> dict[str, str]:
+        """The tags aipctl puts on a caller's IAM roles and users (principal plane); {} for ``attribution: profile``."""
+        caller = self.inventory.callers[caller_name]
+        if caller.attribution == "profile":
+            return {}
+        return {
+            rules.TAG_APPLICATION: caller_name,
+            rules.TAG_OWNER: caller.owner,
+            rules.TAG_ENVIRONMENT: caller.environment,
+            **caller.tags,
+        }
+
+    def cost_tag_keys(self) -> list[str]:
+        """Every cost-allocation tag the inventory needs active: the AIP plane's, then the principal plane's."""
+        return list(self.inventory.cost_tags) + self.principal_cost_tags()
+
+    def principal_cost_tags(self) -> list[str]:
+        """The principal-plane cost-allocation tags to activate: ``iamPrincipal/<key>`` for the inventory's
+        cost tags and each tenant tag, when any caller is attributed by principal."""
+        callers = [c for c in self.inventory.callers.values() if c.attribution != "profile"]
+        if not callers:
+            return []
+        keys = list(self.inventory.cost_tags) + sorted({c.tenant_tag for c in callers if c.tenants})
+        return [rules.PRINCIPAL_TAG_PREFIX + k for k in dict.fromkeys(keys)]
+
 
 def load_inventory(path: str | os.PathLike[str] = DEFAULT_INVENTORY) -> LoadedInventory:
     """Read, parse and validate an inventory. Raises InventoryError (all problems) or UsageError."""
@@ -274,6 +299,8 @@ def _caller_tags(
             problem = f"{key!r} is set by aipctl from the caller (Application=<caller>, owner, environment)"
         if not problem and key.lower().startswith("aipctl:"):
             problem = "tag keys starting with 'aipctl:' are reserved for aipctl's own markers"
+        if not problem and " " in key and caller.attribution != "profile":
+            problem = "a tag key with a space cannot go on IAM principals (aipctl lists the keys it set, space-separated)"
         problem = problem or rules.check_tag_value(value)
         if problem:
             problems.append(_problem(doc, (*base, key), problem))

@@ -47,6 +47,10 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: Set by `aipctl brake` ("<time> <reason>"), removed by `aipctl release`; plan leaves it alone.
 TAG_BRAKE = "aipctl:brake"
 STATE_TAG_KEYS = (TAG_BRAKE,)
+#: On IAM roles and users aipctl tagged: the keys it set there (space-separated), so it never touches others.
+TAG_PRINCIPAL_KEYS = "aipctl:keys"
+#: How Cost Explorer and CUR name a principal (IAM role/user or STS session) tag activated for cost allocation.
+PRINCIPAL_TAG_PREFIX = "iamPrincipal/"
 RESERVED_TAG_PREFIXES = ("aws:", "aipctl:")
 STANDARD_TAG_KEYS = (TAG_APPLICATION, TAG_OWNER, TAG_ENVIRONMENT)
 AIPCTL_TAG_KEYS = (TAG_MANAGED, TAG_CALLER, TAG_ALIAS, TAG_SOURCE)

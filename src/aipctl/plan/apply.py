@@ -22,11 +22,13 @@ from typing import Any
 from aipctl._exceptions import AipctlError, PlanConflict
 from aipctl.aws.bedrock import BedrockControl
 from aipctl.aws.ce import ActivationResult, CostAllocationTags
+from aipctl.aws.iam import Iam
 from aipctl.aws.live import CFN_STACK_TAG
 from aipctl.aws.target import Target
 from aipctl.inventory import rules
 from aipctl.plan.guards import apply_guards
-from aipctl.plan.model import Action, GuardChange, Plan, ProfileChange
+from aipctl.plan.model import Action, GuardChange, Plan, PrincipalChange, ProfileChange
+from aipctl.plan.principals import apply_principal
 from aipctl.plan.stacks import StackResult, apply_stacks
 from aipctl.progress import NO_PROGRESS, Progress
 
@@ -50,6 +52,8 @@ class ApplyReport:
     guards: tuple[tuple[GuardChange, str | None], ...] = ()
     stacks: tuple[StackResult, ...] = ()
     via: str = "api"
+    #: (principal change, error or None)
+    principals: tuple[tuple[PrincipalChange, str | None], ...] = ()
 
     @property
     def guard_failures(self) -> list[tuple[GuardChange, str | None]]:
@@ -58,6 +62,10 @@ class ApplyReport:
     @property
     def failures(self) -> list[ChangeResult]:
         return [r for r in self.results if not r.ok]
+
+    @property
+    def principal_failures(self) -> list[tuple[PrincipalChange, str | None]]:
+        return [(p, e) for p, e in self.principals if e]
 
     @property
     def stack_failures(self) -> list[StackResult]:
@@ -69,6 +77,7 @@ class ApplyReport:
             [(r.change.name, r.error or "") for r in self.failures]
             + [(g.name, e or "") for g, e in self.guard_failures]
             + [(r.change.stack, r.error or "") for r in self.stack_failures]
+            + [(p.arn, e or "") for p, e in self.principal_failures]
         )
 
     def _cost_tags_dict(self) -> dict[str, Any]:
@@ -90,6 +99,7 @@ class ApplyReport:
                 "cost_tags": {"activated": list(self.cost_tags.activated), "pending": [list(p) for p in self.cost_tags.pending]}
                 if self.cost_tags
                 else None,
+                "principals": [{**p.to_dict(), "error": e} for p, e in self.principals],
                 "interrupted": self.interrupted,
             }
         return {
@@ -107,6 +117,7 @@ class ApplyReport:
             "failed": [{"action": r.change.action.value, "name": r.change.name, "error": r.error} for r in self.failures],
             "cost_tags": self._cost_tags_dict(),
             "guards": [{**g.to_dict(), "error": e} for g, e in self.guards],
+            "principals": [{**p.to_dict(), "error": e} for p, e in self.principals],
             "interrupted": self.interrupted,
         }
 
@@ -127,13 +138,15 @@ def apply_plan(
     """Apply ``plan`` to ``target``. Never raises for a single failed change: see the report."""
     if plan.via == "cloudformation":
         stacks = tuple(apply_stacks(plan.inventory_name, target, plan.stack_actions))
+        principals = _apply_principals(plan, target, progress)
         activated = None
         if activate_cost_tags and plan.cost_tags and not any(not r.ok for r in stacks):
             activated = CostAllocationTags(target).activate([c.key for c in plan.cost_tags])
-        return ApplyReport(stacks=stacks, cost_tags=activated, via="cloudformation")
+        return ApplyReport(stacks=stacks, cost_tags=activated, via="cloudformation", principals=principals)
     results, interrupted = _apply_profiles(plan, target, concurrency, progress)
     if interrupted:
         return ApplyReport(tuple(results), interrupted=True)
+    principals = _apply_principals(plan, target, progress)  # before activation: Billing must have seen the keys
     activated = None
     if activate_cost_tags and plan.cost_tags:
         activated = CostAllocationTags(target).activate([c.key for c in plan.cost_tags])
@@ -145,7 +158,23 @@ def apply_plan(
             if r.ok and r.arn and r.change.action in (Action.CREATE, Action.REPLACE)
         }
         guards = apply_guards(target, plan.guard_actions, new_ids)
-    return ApplyReport(tuple(results), activated, guards=tuple(guards))
+    return ApplyReport(tuple(results), activated, guards=tuple(guards), principals=principals)
+
+
+def _apply_principals(plan: Plan, target: Target, progress: Progress) -> tuple[tuple[PrincipalChange, str | None], ...]:
+    """Tag the callers' roles and users, one at a time (IAM's control plane is slow to converge and throttles)."""
+    if not plan.principal_actions:
+        return ()
+    iam = Iam(target)
+    out: list[tuple[PrincipalChange, str | None]] = []
+    for done, change in enumerate(plan.principal_actions, start=1):
+        try:
+            apply_principal(iam, change, plan.inventory_name)
+            out.append((change, None))
+        except AipctlError as exc:
+            out.append((change, str(exc)))
+        progress("tagging principals", done, len(plan.principal_actions))
+    return tuple(out)
 
 
 def _apply_profiles(plan: Plan, target: Target, concurrency: int, progress: Progress) -> tuple[list[ChangeResult], bool]:

@@ -36,6 +36,7 @@ class ResourceKind(str, Enum):
     ALARM = "alarm"
     STACK = "stack"
     COST_TAG = "cost-tag"
+    PRINCIPAL = "principal"
 
 
 #: The actions an AIP can take (the plan's summary always names all of them).
@@ -118,6 +119,40 @@ class StackChange:
 
 
 @dataclass(frozen=True)
+class PrincipalChange:
+    """Tags on one IAM role or user of a caller (the principal plane): only keys aipctl owns there.
+
+    ``set_tags`` includes aipctl's markers (``aipctl:managed``, ``aipctl:keys``); ``remove_tags`` are keys
+    aipctl set earlier that the inventory no longer asks for (or, for a pruned principal, all of them).
+    """
+
+    action: Action  # RETAG | DELETE (untag everything aipctl set) | NOOP
+    arn: str
+    principal_kind: str  # role | user
+    principal_name: str
+    caller: str | None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    set_tags: Mapping[str, str] = field(default_factory=dict)
+    remove_tags: tuple[str, ...] = ()
+    reason: str = ""
+    kind: ResourceKind = ResourceKind.PRINCIPAL
+
+    @property
+    def name(self) -> str:
+        return self.arn
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "action": self.action.value,
+            "principal": self.arn,
+            "caller": self.caller,
+            "set_tags": dict(self.set_tags),
+            "remove_tags": list(self.remove_tags),
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
 class CostTagChange:
     key: str
     current: str  # Active | Inactive | NotFound
@@ -144,6 +179,10 @@ class Plan:
     #: How the AIPs are made: with the Bedrock API (``changes``) or as CloudFormation stacks (``stacks``).
     via: Via = "api"
     stacks: tuple[StackChange, ...] = ()
+    #: Tags on the callers' IAM roles and users (principal plane), applied before the cost tags.
+    principals: tuple[PrincipalChange, ...] = ()
+    #: Principals aipctl tagged for this inventory that it no longer names (untagged with --prune).
+    principal_orphans: tuple[PrincipalChange, ...] = ()
 
     @property
     def guard_actions(self) -> tuple[GuardChange, ...]:
@@ -158,13 +197,19 @@ class Plan:
         return tuple(s for s in self.stacks if s.action is not Action.NOOP)
 
     @property
+    def principal_actions(self) -> tuple[PrincipalChange, ...]:
+        return tuple(p for p in self.principals if p.action is not Action.NOOP)
+
+    @property
     def has_changes(self) -> bool:
-        return bool(self.actionable or self.cost_tags or self.guard_actions or self.stack_actions)
+        return bool(self.actionable or self.cost_tags or self.guard_actions or self.stack_actions or self.principal_actions)
 
     def counts(self) -> dict[str, int]:
         profiles = Counter(c.action for c in self.changes)
-        others = Counter(f"{c.kind.value}-{c.action.value}" for c in self.guard_actions) + Counter(
-            f"{c.kind.value}-{c.action.value}" for c in self.stack_actions
+        others = (
+            Counter(f"{c.kind.value}-{c.action.value}" for c in self.guard_actions)
+            + Counter(f"{c.kind.value}-{c.action.value}" for c in self.stack_actions)
+            + Counter(f"{c.kind.value}-{c.action.value}" for c in self.principal_actions)
         )
         return (
             {a.value: profiles.get(a, 0) for a in PROFILE_ACTIONS}
@@ -185,5 +230,7 @@ class Plan:
             "guards": [g.to_dict() for g in self.guard_actions],
             "guard_orphans": [g.to_dict() for g in self.guard_orphans],
             "stacks": [s.to_dict() for s in self.stacks],
+            "principals": [p.to_dict() for p in self.principals],
+            "principal_orphans": [p.to_dict() for p in self.principal_orphans],
             "warnings": list(self.warnings),
         }

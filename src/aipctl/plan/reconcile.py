@@ -19,12 +19,14 @@ from aipctl._exceptions import AwsError, InventoryError, InventoryProblem, PlanC
 from aipctl.aws.bedrock import BedrockControl, LiveProfile
 from aipctl.aws.budgets import Budgets
 from aipctl.aws.cloudwatch import Alarms
+from aipctl.aws.iam import Iam
 from aipctl.aws.live import CFN_STACK_TAG, LiveState, read_live_state
 from aipctl.aws.target import Target
 from aipctl.inventory import rules
 from aipctl.inventory.loader import DesiredProfile, LoadedInventory
 from aipctl.plan.guards import plan_guards, prefix
 from aipctl.plan.model import Action, CostTagChange, Plan, ProfileChange, Via
+from aipctl.plan.principals import plan_principals
 from aipctl.plan.stacks import plan_stacks
 from aipctl.progress import NO_PROGRESS, Progress
 
@@ -220,14 +222,33 @@ def make_plan(
     plans one stack per caller instead. Both plan the cost-allocation tags to activate.
     """
     info = target.describe()
-    live = read_live_state(target, list(loaded.inventory.cost_tags), progress)
+    live = read_live_state(target, loaded.cost_tag_keys(), progress)
     if via == "cloudformation":
         stacks = plan_stacks(loaded, target, live, prune=prune)
         cost_tags = tuple(CostTagChange(s.key, s.status) for s in live.cost_tags if s.status != "Active")
-        return Plan(loaded.inventory.name, loaded.path, dict(info), (), cost_tags, warnings=live.warnings, via=via, stacks=stacks)
+        plan = Plan(loaded.inventory.name, loaded.path, dict(info), (), cost_tags, warnings=live.warnings, via=via, stacks=stacks)
+        return _with_principals(loaded, target, plan, prune, progress)
     plan = plan_changes(loaded, live, account=target.account, prune=prune, target_info=info)
     check_model_sources(loaded, plan, BedrockControl(target))
-    return _with_guards(loaded, target, plan, live, prune)
+    return _with_principals(loaded, target, _with_guards(loaded, target, plan, live, prune), prune, progress)
+
+
+def _with_principals(loaded: LoadedInventory, target: Target, plan: Plan, prune: bool, progress: Progress) -> Plan:
+    """Add the tags of the callers' IAM roles and users (principal plane), when any caller is billed by principal."""
+    if not any(c.attribution != "profile" and c.identities for c in loaded.inventory.callers.values()) and not prune:
+        return plan
+    found = plan_principals(loaded, Iam(target), prune=prune, progress=progress)
+    orphans = found.orphans
+    cost_tags = plan.cost_tags
+    if not found.changes:  # no principal carries the keys, so Billing cannot know them: nothing to activate yet
+        cost_tags = tuple(c for c in cost_tags if not (c.key.startswith(rules.PRINCIPAL_TAG_PREFIX) and c.current == "NotFound"))
+    return replace(
+        plan,
+        cost_tags=cost_tags,
+        principals=found.changes + (orphans if prune else ()),
+        principal_orphans=() if prune else orphans,
+        warnings=plan.warnings + found.warnings,
+    )
 
 
 def _with_guards(loaded: LoadedInventory, target: Target, plan: Plan, live: LiveState, prune: bool) -> Plan:

@@ -128,8 +128,7 @@ def plan_callers(
             alias: loaded.sources[alias].copy_from(inventory.region, account) if is_bypass else arns[(name, alias)]
             for alias in caller.models
         }
-        role = caller.identities[0].rsplit("/", 1)[-1] if caller.identities else f"aipctl-traffic-{name}"
-        role = "".join(ch for ch in role if ch.isalnum() or ch in "+=,.@_-") or f"aipctl-traffic-{name}"
+        role = workload_role(name, caller.identities)
         embedding = {a for a in caller.models if _is_embedding(loaded.sources[a].model_id)}
         plans.append(CallerPlan(name, role, targets, embedding, 5.0 if index == 0 else 1.0, is_bypass))
     return plans
@@ -139,20 +138,36 @@ def _is_embedding(model_id: str) -> bool:
     return any(hint in model_id for hint in EMBEDDING_HINTS)
 
 
-def _credentials(target: Target, plan: CallerPlan) -> dict[str, str]:
-    iam, sts = target.client("iam"), target.client("sts")
+def workload_role(caller: str, identities: Sequence[str]) -> str:
+    """The IAM role a simulated caller runs as: the role its first identity pattern names."""
+    role = identities[0].rsplit("/", 1)[-1] if identities else f"aipctl-traffic-{caller}"
+    return "".join(ch for ch in role if ch.isalnum() or ch in "+=,.@_-") or f"aipctl-traffic-{caller}"
+
+
+def _ensure_role(iam: Any, name: str) -> str:
     trust = {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
     }
     try:
-        with aws_call("iam", "GetRole", plan.role_name):
-            role_arn = iam.get_role(RoleName=plan.role_name)["Role"]["Arn"]
+        with aws_call("iam", "GetRole", name):
+            return str(iam.get_role(RoleName=name)["Role"]["Arn"])
     except AwsError as exc:
         if exc.code != "NoSuchEntity":
             raise
-        with aws_call("iam", "CreateRole", plan.role_name):
-            role_arn = iam.create_role(RoleName=plan.role_name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        with aws_call("iam", "CreateRole", name):
+            return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+
+
+def ensure_workload_roles(loaded: LoadedInventory, target: Target) -> list[str]:
+    """Create (if missing) the role each caller of the inventory runs as, as the account's workloads would have."""
+    iam = target.client("iam")
+    return [_ensure_role(iam, workload_role(name, c.identities)) for name, c in loaded.inventory.callers.items()]
+
+
+def _credentials(target: Target, plan: CallerPlan) -> dict[str, str]:
+    sts = target.client("sts")
+    role_arn = _ensure_role(target.client("iam"), plan.role_name)
     with aws_call("sts", "AssumeRole", role_arn):
         creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=plan.caller[:64])["Credentials"]
     return {

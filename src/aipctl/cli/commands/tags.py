@@ -19,7 +19,7 @@ def _keys_and_inventory(inventory_file: str | None, keys: tuple[str, ...]) -> tu
     if keys:
         return list(keys), load_inventory(inventory_file) if inventory_file else None
     loaded = load_inventory(inventory_file or DEFAULT_INVENTORY)
-    return list(loaded.inventory.cost_tags), loaded
+    return loaded.cost_tag_keys(), loaded
 
 
 keys_option = click.option(
