@@ -46,7 +46,8 @@ def test_project_plans_applies_wires_and_reports(sim, emulator: str, session, wo
     assert chat.line("estimated").input_tokens == usage["inputTokens"]
     assert chat.estimated == expected > 0, "the estimate is the call's usage at the AIP's price"
     assert chat.billed == Decimal(0), "Cost Explorer has the day only after its lag"
-    assert set(report.sources) == {"cost_explorer", "cloudwatch"} and report.total_metered is None
+    assert set(report.sources) == {"cost_explorer", "cloudwatch", "cost_explorer_principals"}
+    assert report.total_metered is None
 
 
 def test_project_needs_an_inventory_only_where_it_uses_one(sim, emulator: str) -> None:

@@ -185,6 +185,7 @@ class Project:
         from aipctl.spend.cloudwatch import CloudWatchSource
         from aipctl.spend.cost_explorer import CostExplorerSource
         from aipctl.spend.ledger import LedgerSource
+        from aipctl.spend.principal import PrincipalPlaneSource
 
         now = now or self.now()
         window = report_window(since, now)
@@ -193,6 +194,8 @@ class Project:
             CostExplorerSource(self.target, now=now, second_key=second_key, check_tags=True),
             CloudWatchSource(self.target, managed),
         ]
+        if any(c.attribution != "profile" for c in self.loaded.inventory.callers.values()):
+            sources.append(PrincipalPlaneSource(self.target, self.loaded, now=now))
         if ledger is not None:
             sources.append(LedgerSource(ledger))
         progress("reading CloudWatch health")

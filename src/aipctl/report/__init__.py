@@ -28,6 +28,7 @@ from aipctl.aws.target import Target
 from aipctl.inventory import LoadedInventory, rules
 from aipctl.progress import NO_PROGRESS, Progress
 from aipctl.spend import CostSource, SourceKind, SpendReading, SpendRow, SpendWindow
+from aipctl.spend.cost_explorer import UNTAGGED_GROUP
 
 CALLER_TAG = rules.TAG_APPLICATION
 #: Once for the whole period, per AIP.
@@ -41,7 +42,7 @@ PERIOD_METRICS = (
     ("InvocationLatency", "p99"),
 )
 #: How ``to_dict`` names a source's calls that no caller owns.
-NOBODY = {"billed": "(untagged)", "estimated": "(unknown)", "metered": "unattributed"}
+NOBODY = {"billed": "(untagged)", "estimated": "(unknown)", "metered": "unattributed", "principal": "(unknown principal)"}
 
 
 def _usd(value: Decimal) -> float:
@@ -105,10 +106,29 @@ class CallerHealth:
 
 @dataclass(frozen=True)
 class CallerCost:
+    """One row of the report: a caller (``tenant`` None) or one tenant of a caller."""
+
     caller: str
     lines: Mapping[SourceKind, CostLine]
     health: CallerHealth = CallerHealth()
     deviation: float | None = None
+    tenant: str | None = None
+    attribution: str = "both"
+
+    @property
+    def bill(self) -> Decimal:
+        """What AWS bills this row: its AIPs' tag (the AIP plane), or its principals' for tenants and
+        ``attribution: principal`` callers (who have no AIP)."""
+        if self.tenant is not None or self.attribution == "principal":
+            return self.line("principal").usd
+        return self.billed
+
+    @property
+    def outside_aips(self) -> Decimal:
+        """Billed to this caller's principals but not through its AIPs: a bypass, priced (principal plane)."""
+        if self.tenant is not None or self.attribution == "principal":
+            return Decimal(0)
+        return self.line("principal").by_group.get(UNTAGGED_GROUP, Decimal(0))
 
     def line(self, kind: SourceKind) -> CostLine:
         """The caller's numbers from the source of ``kind`` (an empty line when it was not read)."""
@@ -128,9 +148,16 @@ class CallerCost:
 
     def to_dict(self) -> dict[str, Any]:
         billed, estimated, metered = self.line("billed"), self.line("estimated"), self.line("metered")
+        principal = self.line("principal")
         return {
             "caller": self.caller,
-            "billed_usd": _usd(billed.usd),
+            "tenant": self.tenant,
+            "attribution": self.attribution,
+            "billed_usd": _usd(self.bill),
+            "aip_billed_usd": _usd(billed.usd),
+            "principal_billed_usd": _usd(principal.usd) if "principal" in self.lines else None,
+            "principal_by_day": {d: _usd(v) for d, v in sorted(principal.by_day.items())},
+            "outside_aips_usd": _usd(self.outside_aips),
             "estimated_usd": _usd(estimated.usd),
             "deviation": self.deviation,
             "billed_by_day": {d: _usd(v) for d, v in sorted(billed.by_day.items())},
@@ -155,8 +182,9 @@ class CostReport:
     start: dt.date
     end: dt.date  # exclusive
     callers: tuple[CallerCost, ...]
-    #: Per source kind: spend of calls outside the inventory's callers (None: untagged/unattributed).
-    outside: Mapping[SourceKind, Mapping[str | None, Decimal]]
+    #: Per source kind: spend of calls outside the inventory's callers (None: untagged/unattributed);
+    #: ``principal_untagged``: the principal plane's share of those that went through no AIP.
+    outside: Mapping[str, Mapping[str | None, Decimal]]
     services: tuple[str, ...]
     complete_until: dt.date
     warnings: tuple[str, ...]
@@ -168,12 +196,33 @@ class CostReport:
     ledger: str | None = None  # the ledger file read as the metered source
 
     @property
+    def caller_rows(self) -> tuple[CallerCost, ...]:
+        """The callers without their tenants (tenants' spend is part of their caller's)."""
+        return tuple(c for c in self.callers if c.tenant is None)
+
+    def tenants_of(self, caller: str) -> list[CallerCost]:
+        return sorted(
+            (c for c in self.callers if c.caller == caller and c.tenant is not None), key=lambda c: (-c.bill, c.tenant or "")
+        )
+
+    @property
     def untagged(self) -> Decimal:
         return self.outside.get("billed", {}).get(None, Decimal(0))
 
+    def untagged_split(self) -> dict[str, Any] | None:
+        """The untagged remainder on the principal plane: callers' principals outside their AIPs, and the rest."""
+        if "principal" not in self.sources.values():
+            return None
+        known = {c.caller: _usd(c.outside_aips) for c in self.caller_rows if c.outside_aips}
+        unknown = self.outside.get("principal_untagged", {}).get(None, Decimal(0))
+        others = {
+            k: _usd(v) for k, v in sorted(self.outside.get("principal_untagged", {}).items(), key=lambda kv: kv[0] or "") if k
+        }
+        return {"known_principal_no_aip_usd": known, "unknown_principal_usd": _usd(unknown), "other_principals_usd": others}
+
     @property
     def total_billed(self) -> Decimal:
-        return sum((c.billed for c in self.callers), Decimal(0)) + sum(self.outside.get("billed", {}).values(), Decimal(0))
+        return sum((c.billed for c in self.caller_rows), Decimal(0)) + sum(self.outside.get("billed", {}).values(), Decimal(0))
 
     @property
     def untagged_share(self) -> float:
@@ -182,17 +231,22 @@ class CostReport:
 
     @property
     def total_estimated(self) -> Decimal:
-        return sum((c.estimated for c in self.callers), Decimal(0))
+        return sum((c.estimated for c in self.caller_rows), Decimal(0))
 
     @property
     def total_metered(self) -> Decimal | None:
         """Metered total of the inventory's callers; None when no ledger was read."""
         if "metered" not in self.sources.values():
             return None
-        return sum((c.metered or Decimal(0) for c in self.callers), Decimal(0))
+        return sum((c.metered or Decimal(0) for c in self.caller_rows), Decimal(0))
 
     def top(self, n: int) -> list[CallerCost]:
-        return sorted(self.callers, key=lambda c: (c.billed or c.estimated, c.estimated), reverse=True)[:n]
+        """The ``n`` callers that cost most (tenants not counted: :meth:`tenants_of` gives them)."""
+        return sorted(self.caller_rows, key=lambda c: (c.bill or c.estimated, c.estimated), reverse=True)[:n]
+
+    def rows(self, top: int | None = None) -> list[CallerCost]:
+        """The top callers, each followed by its tenants."""
+        return [row for c in self.top(top or len(self.callers)) for row in (c, *self.tenants_of(c.caller))]
 
     def _outside(self, kind: SourceKind, *, named_only: bool) -> dict[str, float]:
         found = self.outside.get(kind, {})
@@ -210,8 +264,9 @@ class CostReport:
                 "end": self.end.isoformat(),
                 "complete_until": self.complete_until.isoformat(),
             },
-            "callers": [c.to_dict() for c in (self.top(top) if top else self.top(len(self.callers)))],
+            "callers": [c.to_dict() for c in self.rows(top)],
             "untagged_usd": _usd(self.untagged),
+            "untagged_split": self.untagged_split(),
             "untagged_share": self.untagged_share,
             "other_tagged_usd": self._outside("billed", named_only=True),
             "total_billed_usd": _usd(self.total_billed),
@@ -244,7 +299,7 @@ def build_report(
     for source in sources:
         progress(f"reading {source.name}")
         readings.append(source.read(window))
-    lines, outside = _columns(readings, loaded.inventory.callers)
+    lines, outside = _columns(readings, loaded)
     billed = next((r for r in readings if r.kind == "billed"), None)
     complete_until = billed.complete_until if billed and billed.complete_until else window.end_day
     braked = dict(brakes or {})
@@ -257,8 +312,15 @@ def build_report(
         start=window.first_day,
         end=window.end_day,
         callers=tuple(
-            CallerCost(name, columns, health.get(name, CallerHealth()), _deviation(columns, complete_until))
-            for name, columns in lines.items()
+            CallerCost(
+                name,
+                columns,
+                health.get(name, CallerHealth()) if tenant is None else CallerHealth(),
+                _deviation(columns, complete_until) if tenant is None else None,
+                tenant,
+                loaded.inventory.callers[name].attribution,
+            )
+            for (name, tenant), columns in lines.items()
         ),
         outside=outside,
         services=billed.scope if billed else (),
@@ -273,21 +335,33 @@ def build_report(
 
 
 def _columns(
-    readings: Sequence[SpendReading], callers: Iterable[str]
-) -> tuple[dict[str, dict[SourceKind, CostLine]], dict[SourceKind, dict[str | None, Decimal]]]:
-    """Per caller, one :class:`CostLine` per source kind; and per kind, the spend of rows no caller of ours owns."""
-    lines: dict[str, dict[SourceKind, CostLine]] = {name: {} for name in callers}
-    outside: dict[SourceKind, dict[str | None, Decimal]] = {}
+    readings: Sequence[SpendReading], loaded: LoadedInventory
+) -> tuple[dict[tuple[str, str | None], dict[SourceKind, CostLine]], dict[str, dict[str | None, Decimal]]]:
+    """Per caller (and tenant), one :class:`CostLine` per source kind; and per kind, the spend of rows no
+    caller of ours owns (``principal_untagged``: of those, what went through no AIP)."""
+    callers = loaded.inventory.callers
+    keys: list[tuple[str, str | None]] = []
+    for name, caller in callers.items():
+        keys += [(name, None), *((name, t) for t in caller.tenants)]
+    for reading in readings:  # tenants seen in the bill but not (yet) in the inventory get rows too
+        keys += [(r.caller, r.tenant) for r in reading.rows if r.tenant is not None and r.caller in callers]
+    lines: dict[tuple[str, str | None], dict[SourceKind, CostLine]] = {key: {} for key in dict.fromkeys(keys)}
+    outside: dict[str, dict[str | None, Decimal]] = {}
     for reading in readings:
-        mine: dict[str, list[SpendRow]] = {name: [] for name in lines}
+        mine: dict[tuple[str, str | None], list[SpendRow]] = {key: [] for key in lines}
         others = outside.setdefault(reading.kind, {})
         for row in reading.rows:
-            if row.caller in mine:
-                mine[row.caller].append(row)
-            elif row.usd is not None:
+            key = (row.caller or "", row.tenant)
+            if key in mine:
+                mine[key].append(row)
+            elif row.usd is not None and row.tenant is None:
                 others[row.caller] = others.get(row.caller, Decimal(0)) + row.usd
-        for name, rows in mine.items():
-            lines[name][reading.kind] = CostLine.of(rows)
+                if reading.kind == "principal" and row.group == UNTAGGED_GROUP:
+                    bucket = outside.setdefault("principal_untagged", {})
+                    bucket[row.caller] = bucket.get(row.caller, Decimal(0)) + row.usd
+        for key, rows in mine.items():
+            if rows or key[1] is None or reading.kind == "principal":
+                lines[key][reading.kind] = CostLine.of(rows)
     return lines, outside
 
 

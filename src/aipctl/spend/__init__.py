@@ -11,7 +11,8 @@ one AWS (or local) answer into :class:`SpendRow` s; adding a source means adding
             ...
 
 ``kind`` tells what a source's numbers are: ``billed`` (what AWS charges: Cost Explorer, CUR),
-``estimated`` (usage metrics × the price book) or ``metered`` (per request, from invocation logs).
+``estimated`` (usage metrics × the price book), ``metered`` (per request, from invocation logs) or
+``principal`` (billed, on the principal plane: by the calling IAM principal's and session's tags).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, Protocol
 
-SourceKind = Literal["billed", "estimated", "metered"]
+SourceKind = Literal["billed", "estimated", "metered", "principal"]
 Granularity = Literal["day", "month"]
 
 

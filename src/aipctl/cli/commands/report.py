@@ -105,6 +105,7 @@ def _table(report: CostReport, top: int) -> None:
 
     total = report.total_billed
     metered = report.total_metered is not None
+    principal = "principal" in report.sources.values()
     table = Table(header_style="bold", title=f"Bedrock cost per caller {report.start} – {report.end} (exclusive)")
     for column in (
         "#",
@@ -113,6 +114,7 @@ def _table(report: CostReport, top: int) -> None:
         "share",
         "estimated USD",
         *(["metered USD"] if metered else []),
+        *(["by principal USD", "outside AIPs USD"] if principal else []),
         "deviation",
         "invocations",
         "tokens in",
@@ -127,11 +129,12 @@ def _table(report: CostReport, top: int) -> None:
         tokens, health = c.line("estimated"), c.health
         table.add_row(
             str(rank),
-            c.caller,
-            f"{c.billed:.4f}",
-            f"{c.billed / total:.0%}" if total else "–",
+            c.caller if c.attribution != "principal" else f"{c.caller} (by principal)",
+            f"{c.bill:.4f}",
+            f"{c.bill / total:.0%}" if total else "–",
             f"{c.estimated:.4f}",
             *([f"{c.metered or 0:.4f}"] if metered else []),
+            *([f"{c.line('principal').usd:.4f}", f"{c.outside_aips:.4f}"] if principal else []),
             "–" if c.deviation is None else f"{c.deviation:+.1%}",
             f"{health.invocations:,}",
             f"{tokens.input_tokens:,}",
@@ -141,8 +144,20 @@ def _table(report: CostReport, top: int) -> None:
             f"{health.throttles:,}",
             style="bold" if rank <= top else "",
         )
-    blanks = [""] * (9 if metered else 8)
+        for t in report.tenants_of(c.caller):
+            cells = ["", f"  └ tenant {t.tenant}", f"{t.bill:.4f}", f"{t.bill / total:.0%}" if total else "–", ""]
+            cells += [""] * metered + ([f"{t.bill:.4f}", ""] if principal else [])
+            table.add_row(*cells, *[""] * 7, style="dim")
+    blanks = [""] * (8 + metered + 2 * principal)
     table.add_row("", "(untagged)", f"{report.untagged:.4f}", f"{report.untagged_share:.0%}", *blanks)
     console.out.print(table)
     names = ", ".join(c.caller for c in ranked[:top])
     console.note(f"top {top}: {names}; billed total ${total:,.4f}, untagged ${report.untagged:,.4f}")
+    split = report.untagged_split()
+    if split and report.untagged:
+        known = sum(split["known_principal_no_aip_usd"].values())
+        console.note(
+            f"of the untagged ${report.untagged:,.4f}: ${known:,.4f} by the callers' own principals outside their AIPs "
+            f"({', '.join(sorted(split['known_principal_no_aip_usd'])) or 'none'}), "
+            f"${split['unknown_principal_usd']:,.4f} by principals no caller owns"
+        )
