@@ -30,11 +30,14 @@ from aipctl.inventory import LoadedInventory, load_inventory
 from aipctl.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
+    from aipctl.aws.exports import ExportInfo
     from aipctl.guard.brake import BrakeResult
     from aipctl.guard.watch import SourceName, Watch
+    from aipctl.inventory.model import Reconcile
     from aipctl.meter.ledger import IngestResult
     from aipctl.plan.apply import ApplyReport
     from aipctl.plan.model import Plan, Via
+    from aipctl.reconcile import Reconciliation
     from aipctl.report import CostReport
     from aipctl.simulate.traffic import TrafficReport
     from aipctl.verify import VerifyReport
@@ -232,6 +235,56 @@ class Project:
             trail=trail,
             progress=progress,
         )
+
+    # -- the bill of record (CUR 2.0) and reconciliation ------------------------------------------
+    def cur_setup(self, *, bucket: str | None = None, prefix: str = "cur2", name: str | None = None) -> tuple[ExportInfo, bool]:
+        """Create (once) the CUR 2.0 export aipctl reads, with its bucket and bucket policy; (export, created)."""
+        from aipctl.aws.exports import DataExports
+
+        exports = DataExports(self.target)
+        name = name or f"aipctl-{self._loaded.inventory.name if self._loaded else 'default'}-cur2"
+        found = exports.find(name)
+        if found is not None:
+            return found, False
+        bucket = bucket or f"aipctl-cur-{self.target.account}-{self.target.region}"
+        exports.prepare_bucket(bucket, self.target.region)
+        arn = exports.create(name, bucket, prefix, self.target.region, tags={"aipctl:managed": name})
+        return exports.get(arn), True
+
+    def reconcile(
+        self,
+        since: dt.timedelta,
+        ledger: str | os.PathLike[str],
+        *,
+        settings: Reconcile | None = None,
+        progress: Progress = NO_PROGRESS,
+    ) -> Reconciliation:
+        """Ledger (metered) against the bill (CUR in the ledger, else Cost Explorer), per caller/tenant/day."""
+        from aipctl.meter import open_ledger
+        from aipctl.meter.cur import has_lines
+        from aipctl.reconcile import billed_from_cur, billed_from_rows, metered, reconcile, watermark_of
+        from aipctl.report import report_window
+        from aipctl.spend.cost_explorer import CostExplorerSource
+        from aipctl.spend.principal import PrincipalPlaneSource
+
+        settings = settings or self.loaded.inventory.reconcile
+        now = self.now()
+        window = report_window(since, now)
+        watermark = watermark_of(now, settings.watermark_hours)
+        con = open_ledger(ledger)
+        try:
+            progress("reading the ledger")
+            meter_rows = metered(con, window.first_day, watermark)
+            if has_lines(con):
+                bill_rows, source = billed_from_cur(con, window.first_day, watermark), "cur"
+            else:
+                progress("reading Cost Explorer")
+                aip = CostExplorerSource(self.target, now=now).read(window).rows
+                principal = PrincipalPlaneSource(self.target, self.loaded, now=now).read(window).rows
+                bill_rows, source = billed_from_rows(self.loaded, aip, principal, watermark), "cost_explorer"
+        finally:
+            con.close()
+        return reconcile(self._loaded, meter_rows, bill_rows, source=source, watermark=watermark, settings=settings)
 
     # -- guards --------------------------------------------------------------------------------
     def brake(self, caller: str, reason: str) -> BrakeResult:

@@ -466,6 +466,12 @@ def _backfill(app: SimApp, payload: dict[str, Any]) -> dict[str, Any]:
                 if profile.created_at > since:
                     profile.created_at = profile.updated_at = since
                     moved += 1
+    from aipctl_sim.bcmdataexports.models import exports_sim_backends
+
+    for regions in exports_sim_backends.values():
+        for exports in regions.values():
+            for export in exports.exports.values():
+                export.created_at = min(export.created_at, since)
     for billing in ce_sim_backends.values():
         for ce in billing.values():
             for tag in ce.tags.values():
@@ -538,9 +544,12 @@ def is_read_only(operation: str, method: str = "POST") -> bool:
 
 
 def _flush_invocation_logs() -> None:
+    """Before S3 or Logs is read or written: pending invocation-log records out, and CUR exports refreshed."""
+    from aipctl_sim.bcmdataexports.models import deliver_due
     from aipctl_sim.runtime import logs as invocation_logs
 
     invocation_logs.flush()
+    deliver_due()
 
 
 _Answer = tuple[str, list[tuple[str, str]], list[bytes]]

@@ -35,6 +35,8 @@ COMMANDS = [
     ("guard watch", ["guard", "watch", "--once", "--source", "cloudwatch"]),
     ("meter ingest", ["meter", "ingest", "s3://trace-logs/raw", "--cloudtrail-since", "1d"]),
     ("meter athena", ["meter", "athena", "--logs", "s3://trace-logs/raw", "--run", "--output", "s3://trace-logs/athena/"]),
+    ("cur setup", ["cur", "setup", "--yes"]),
+    ("reconcile", ["reconcile", "--since", "2d", "--tolerance-pct", "100"]),
 ]
 
 

@@ -115,7 +115,7 @@ def test_report_reads_the_ledger_as_third_source(cli, both_logs: str, sim) -> No
     report = cli("report", "--since", "3d", "--json")
     assert report.code == 0, report.err
     data = report.json
-    assert data["sources"] == ["cost_explorer", "cloudwatch", "ledger"]
+    assert data["sources"] == ["cost_explorer", "cloudwatch", "cost_explorer_principals", "ledger"]
     for row in data["callers"]:
         assert row["metered_usd"] == pytest.approx(metered.get(row["caller"], {}).get("cost_usd", 0.0), abs=1e-6)
         if row["caller"] in metered:

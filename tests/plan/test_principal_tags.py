@@ -120,3 +120,19 @@ def test_profile_only_callers_leave_principals_alone(cli, session, emulator: str
     assert not any(c["key"].startswith("iamPrincipal/") for c in plan["cost_tags"])
     assert cli("apply", "--yes").code == 0
     assert _role_tags(iam, "chat-task") == {}
+
+
+def test_plan_stops_at_the_aip_quota_and_principal_attribution_fits(cli, sim, session, emulator: str, workdir: Path) -> None:
+    sim.set_quotas({"application-inference-profiles": 2})  # what Service Quotas answers for L-40EC9882
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    result = cli("apply", "--yes")
+    assert result.code != 0
+    assert "may hold 2 (Service Quotas bedrock/L-40EC9882, applied); nothing was changed" in result.err
+    assert "aipctl.yaml:" in result.err and "batch (1 AIP(s))" in result.err and "attribution: principal" in result.err
+    bedrock = session.client("bedrock", endpoint_url=emulator)
+    assert bedrock.list_inference_profiles(typeEquals="APPLICATION")["inferenceProfileSummaries"] == []
+    fitted = MINIMAL_INVENTORY.replace("    owner: data-team\n", "    owner: data-team\n    attribution: principal\n")
+    (workdir / "aipctl.yaml").write_text(fitted)
+    applied = cli("apply", "--yes")
+    assert applied.code == 0, applied.err
+    assert len(bedrock.list_inference_profiles(typeEquals="APPLICATION")["inferenceProfileSummaries"]) == 2

@@ -130,7 +130,21 @@ def test_inactive_or_unknown_cost_tags_are_planned_for_activation() -> None:
     assert [(c.key, c.current) for c in plan.cost_tags] == [("Owner", "Inactive"), ("Environment", "NotFound")]
 
 
-def test_quota_warning_when_the_region_would_exceed_1000() -> None:
-    live = [_live(f"x{i}", {}, f"{i:012d}") for i in range(999)]
+def test_quota_stops_the_plan_and_names_the_callers_that_would_not_fit() -> None:
+    from aipctl.aws.quotas import Quota
+    from aipctl.plan.reconcile import check_quota
+
+    live = [_live(f"x{i}", {}, f"{i:012d}") for i in range(998)]
     plan = _plan(*live)
-    assert any("default quota is 1000" in w for w in plan.warnings)
+    state = LiveState(tuple(live), (), ())
+    with pytest.raises(PlanConflict) as raised:
+        check_quota(LOADED, plan, state, Quota(1000, "default"))
+    message, hint = str(raised.value), raised.value.hint or ""
+    assert "would create 3 AIP(s) in a Region that holds 998 and may hold 1000" in message
+    overflow = message.split("would not fit:")[1]
+    assert "batch (1 AIP(s))" in overflow and "chat" not in overflow, "callers are fitted in inventory order"
+    assert "attribution: principal" in hint and "--quota-code L-40EC9882 --desired-value 1001" in hint
+    assert check_quota(LOADED, plan, state, Quota(1100, "applied")) == [
+        "the Region will hold 1001 of its 1100 AIPs (Service Quotas bedrock/L-40EC9882, applied); "
+        "tenants and new callers may not fit"
+    ]

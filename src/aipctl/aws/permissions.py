@@ -35,6 +35,7 @@ def actions_for(*funcs: Callable[..., object]) -> list[str]:
 #: API operations whose IAM action has another name (the rest: ``<prefix>:<Operation>``).
 ACTION_ALIASES = {
     "ListObjectsV2": "ListBucket",
+    "GetAwsDefaultServiceQuota": "GetAWSDefaultServiceQuota",
     "Converse": "InvokeModel",
     "ConverseStream": "InvokeModelWithResponseStream",
     "DescribeBudgets": "ViewBudget",
@@ -48,7 +49,7 @@ ACTION_ALIASES = {
     "DeleteNotification": "ModifyBudget",
 }
 #: botocore service name -> IAM service prefix, where they differ.
-SERVICE_PREFIXES = {"bedrock-runtime": "bedrock", "resourcegroupstaggingapi": "tag"}
+SERVICE_PREFIXES = {"bedrock-runtime": "bedrock", "resourcegroupstaggingapi": "tag", "service-quotas": "servicequotas"}
 #: Calls every principal may make without a policy.
 UNRESTRICTED = {("sts", "GetCallerIdentity")}
 

@@ -32,6 +32,7 @@ _PLAN = (
     "iam.Iam.principals_matching",
     "iam.Iam.tags_of",
     "iam.Iam.every_principal",
+    "quotas.ServiceQuotas.aip_quota",
 )
 #: The principal plane: tags on the callers' roles and users (only the keys aipctl owns; see docs/attribution.md).
 _TAG_PRINCIPALS = ("iam.Iam.tag", "iam.Iam.untag")
@@ -88,7 +89,20 @@ COMMAND_CALLS: dict[str, tuple[str, ...]] = {
         "cloudwatch.BedrockMetrics.values",
         "cloudtrail.Trail.runtime_calls",
     ),
-    "meter ingest": (*_READ_AIPS, *_SPEND[3:], "cloudtrail.Trail.runtime_calls"),
+    "meter ingest": (
+        *_READ_AIPS,
+        *_SPEND[3:],
+        "cloudtrail.Trail.runtime_calls",
+        "exports.CurFiles.list",
+        "exports.CurFiles.read",
+    ),
+    "cur setup": (
+        "exports.DataExports.find",
+        "exports.DataExports.get",
+        "exports.DataExports.prepare_bucket",
+        "exports.DataExports.create",
+    ),
+    "reconcile": ("ce.CostExplorer.cost_and_usage", "ce.CostExplorer.services_matching", "ce.CostAllocationTags.status"),
     "meter athena": (*_READ_AIPS, "athena.Athena.run"),
     "iam render": _BRAKE,
     "brake": (*_BRAKE, *_BRAKE_TAGS),

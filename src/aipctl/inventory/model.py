@@ -62,6 +62,16 @@ class Limits(_Strict):
     daily_usd: float | None = Field(default=None, gt=0)
 
 
+class Reconcile(_Strict):
+    """How ``aipctl reconcile`` judges metered against billed spend (per caller/tenant/day)."""
+
+    #: A row drifts when |metered - billed| exceeds both of these.
+    tolerance_usd: float = Field(default=1.0, ge=0)
+    tolerance_pct: float = Field(default=1.0, ge=0, le=100)
+    #: Days that ended less than this long ago are not final in billing yet and are not judged.
+    watermark_hours: float = Field(default=72.0, ge=0)
+
+
 class Alerts(_Strict):
     """Where budget notifications and alarms go."""
 
@@ -168,6 +178,8 @@ class Inventory(_Strict):
     alerts: Alerts | None = None
     #: Priority tier -> weight (share of a throttled quota); defaults: platinum 8, gold 4, silver 2, bronze 1.
     tiers: dict[str, float] = Field(default_factory=lambda: {"platinum": 8.0, "gold": 4.0, "silver": 2.0, "bronze": 1.0})
+    #: Tolerances and watermark of `aipctl reconcile` (metered vs billed).
+    reconcile: Reconcile = Field(default_factory=Reconcile)
 
     @field_validator("region")
     @classmethod

@@ -109,19 +109,33 @@ def ingest(
     trail: list[tuple[str, str]] | None = None,
     progress: Progress = NO_PROGRESS,
 ) -> IngestResult:
-    """Ingest a local folder or file, ``s3://bucket/prefix`` or ``logs://LOG_GROUP`` (incremental, idempotent)."""
+    """Ingest a local folder or file, ``s3://bucket/prefix`` or ``logs://LOG_GROUP`` (incremental, idempotent).
+
+    Invocation logs (``.json[l][.gz]``) become per-request rows; CUR 2.0 Parquet files found in the
+    same source become the bill of record (:mod:`aipctl.meter.cur`), a billing period's newest
+    revision replacing the one before.
+    """
+    from dataclasses import replace
+
+    from aipctl.meter.cur import ingest_cur, local_files, s3_files
+
     lookups = Lookups.build(loaded, profiles)
     lookups.trail = list(trail or [])
     remote = source.startswith(("s3://", "logs://"))
+    cur_files = []
     if not remote:
         units, skipped = _local_units(source, ingested_names(con))
+        cur_files = local_files(source)
     elif target is None:
         raise UsageError(f"{source}: an s3:// or logs:// source needs an AWS target")
     elif source.startswith("s3://"):
         units, skipped = _s3_units(source, target, ingested_names(con))
+        cur_files = s3_files(source, target)
     else:
         units, skipped = _logs_units(source, target, con)
-    return ingest_units(con, units, lookups, skipped=skipped, fetch_workers=8 if remote else 2, progress=progress)
+    cur = ingest_cur(con, cur_files, lookups, loaded, progress=progress) if cur_files else None
+    result = ingest_units(con, units, lookups, skipped=skipped, fetch_workers=8 if remote else 2, progress=progress)
+    return replace(result, cur=cur)
 
 
 __all__ = ["DEFAULT_LEDGER", "IngestResult", "Lookups", "ingest", "open_ledger", "query", "trail_identities"]

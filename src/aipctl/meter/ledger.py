@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any, TypedDict, cast
 if TYPE_CHECKING:
     from duckdb import DuckDBPyConnection as Connection
 
+    from aipctl.meter.cur import CurResult
+
 from aipctl._exceptions import UsageError
 from aipctl.meter.sql import RECORD_COLUMNS, Lookups, attributed_select
 from aipctl.progress import NO_PROGRESS, Progress
@@ -66,8 +68,10 @@ CREATE TABLE IF NOT EXISTS invocations (
     cache_write INTEGER,
     error_code VARCHAR,
     cost_usd DOUBLE,
-    batch BIGINT NOT NULL             -- the ingest transaction that added the row
+    batch BIGINT NOT NULL,            -- the ingest transaction that added the row
+    tenant VARCHAR                    -- the caller's tenant (its STS session name), where it has tenants
 );
+ALTER TABLE invocations ADD COLUMN IF NOT EXISTS tenant VARCHAR;
 CREATE TABLE IF NOT EXISTS usage_hourly (
     caller VARCHAR NOT NULL,
     hour TIMESTAMPTZ NOT NULL,
@@ -93,6 +97,8 @@ class IngestResult:
     records: int
     new_records: int
     read_records: int = 0
+    #: What a CUR 2.0 source added (None: the source held no CUR files).
+    cur: CurResult | None = None
 
 
 @dataclass(frozen=True)
@@ -232,9 +238,9 @@ def _ingest_batch(con: Connection, units: Sequence[Unit], paths: Sequence[Path],
             # Straight into the ledger, tagged with the batch number; the batch is then checked
             # for request ids seen before (zone maps on ``batch`` and ``ts`` keep that cheap).
             con.execute(
-                "INSERT INTO invocations SELECT TRY_CAST(request_id AS UUID), "
-                "CASE WHEN TRY_CAST(request_id AS UUID) IS NULL THEN request_id END, "
-                f"* EXCLUDE (request_id) REPLACE (CAST(ts AS TIMESTAMPTZ) AS ts), {batch} FROM ({select})"
+                "INSERT INTO invocations BY NAME SELECT TRY_CAST(request_id AS UUID) AS request_id, "
+                "CASE WHEN TRY_CAST(request_id AS UUID) IS NULL THEN request_id END AS request_key, "
+                f"* EXCLUDE (request_id) REPLACE (CAST(ts AS TIMESTAMPTZ) AS ts), {batch} AS batch FROM ({select})"
             )
             read, unique, lo, hi = _one(
                 con.execute(

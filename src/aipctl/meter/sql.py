@@ -60,6 +60,7 @@ class Lookups:
     aips: list[tuple[str, str, str, str | None]] = field(default_factory=list)  # key, caller, base model, geo
     identities: list[tuple[str, str]] = field(default_factory=list)  # caller, IAM ARN pattern
     trail: list[tuple[str, str]] = field(default_factory=list)  # request id, principal ARN
+    tenants: list[tuple[str, str]] = field(default_factory=list)  # caller, tenant (its STS session name)
 
     @classmethod
     def build(cls, loaded: LoadedInventory | None, profiles: Iterable[Any]) -> Lookups:
@@ -71,7 +72,8 @@ class Lookups:
             ref = ModelRef.from_source(profile.tags.get(rules.TAG_SOURCE, ""))
             aips += [(profile.arn, caller, ref.model_id, ref.geo), (profile.profile_id, caller, ref.model_id, ref.geo)]
         identities = [(c, p) for c, entry in loaded.inventory.callers.items() for p in entry.identities] if loaded else []
-        return cls(aips, identities)
+        tenants = [(c, t) for c, entry in loaded.inventory.callers.items() for t in entry.tenants] if loaded else []
+        return cls(aips, identities, tenants=tenants)
 
     def ctes(self) -> list[str]:
         book = price_book()
@@ -90,6 +92,21 @@ class Lookups:
             ),
             _values("trail_ids", ("request_id", "arn"), ("VARCHAR", "VARCHAR"), self.trail),
         ]
+
+    def tenant_case(self, caller: str, arn: str) -> str:
+        """A CASE giving the tenant of a call: the session name of an assumed-role principal, when it is one
+        of its caller's tenants (``aipctl.session_for`` names each tenant's session after it)."""
+        by_caller: dict[str, list[str]] = {}
+        for name, tenant in self.tenants:
+            by_caller.setdefault(name, []).append(tenant)
+        if not by_caller:
+            return "CAST(NULL AS VARCHAR)"
+        session = f"split_part({arn}, '/', 3)"
+        clauses = " ".join(
+            f"WHEN {caller} = {_lit(name)} AND {session} IN ({', '.join(_lit(t) for t in sorted(tenants))}) THEN {session}"
+            for name, tenants in sorted(by_caller.items())
+        )
+        return f"CASE WHEN {arn} LIKE 'arn:%:sts::%:assumed-role/%/%' THEN (CASE {clauses} END) END"
 
     def identity_case(self, arn: str, role_arn: str) -> str:
         """A CASE mapping a principal ARN (or the role behind an assumed-role ARN) to a caller."""
@@ -149,7 +166,8 @@ SELECT m.request_id, m.ts, m.account, m.region, m.operation, m.model_id, m.ident
        m.base_model, m.geo, m.input_tokens, m.output_tokens, m.cache_read, m.cache_write, m.error_code,
        CASE WHEN m.error_code IS NULL
             THEN (m.input_tokens * p.p_in + m.output_tokens * p.p_out + m.cache_read * p.p_cr + m.cache_write * p.p_cw) / 1e6
-       END AS cost_usd
+       END AS cost_usd,
+       {lookups.tenant_case("m.caller", "m.identity_arn")} AS tenant
 FROM modeled AS m LEFT JOIN prices AS p ON p.base_model = m.base_model AND p.geo = coalesce(m.geo, '')"""
 
 

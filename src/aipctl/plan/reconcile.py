@@ -21,6 +21,7 @@ from aipctl.aws.budgets import Budgets
 from aipctl.aws.cloudwatch import Alarms
 from aipctl.aws.iam import Iam
 from aipctl.aws.live import CFN_STACK_TAG, LiveState, read_live_state
+from aipctl.aws.quotas import AIP_QUOTA_CODE, SERVICE_CODE, Quota, ServiceQuotas
 from aipctl.aws.target import Target
 from aipctl.inventory import rules
 from aipctl.inventory.loader import DesiredProfile, LoadedInventory
@@ -29,8 +30,6 @@ from aipctl.plan.model import Action, CostTagChange, Plan, ProfileChange, Via
 from aipctl.plan.principals import plan_principals
 from aipctl.plan.stacks import plan_stacks
 from aipctl.progress import NO_PROGRESS, Progress
-
-DEFAULT_PROFILE_QUOTA = 1000
 
 
 def plan_changes(
@@ -47,7 +46,7 @@ def plan_changes(
     orphans = _orphans(loaded, live)
     if prune:
         changes, orphans = changes + orphans, []
-    warnings = [*live.warnings, *_replace_warnings(changes), *_quota_warnings(live, changes)]
+    warnings = [*live.warnings, *_replace_warnings(changes)]
     return Plan(
         inventory_name=loaded.inventory.name,
         inventory_path=loaded.path,
@@ -123,16 +122,41 @@ def _replace_warnings(changes: list[ProfileChange]) -> list[str]:
     ]
 
 
-def _quota_warnings(live: LiveState, changes: list[ProfileChange]) -> list[str]:
-    creates = sum(1 for c in changes if c.action is Action.CREATE)
-    deletes = sum(1 for c in changes if c.action is Action.DELETE)
-    after = len(live.profiles) + creates - deletes
-    if after <= DEFAULT_PROFILE_QUOTA:
-        return []
-    return [
-        f"the Region would hold {after} AIPs; the default quota is "
-        f"{DEFAULT_PROFILE_QUOTA} per Region (Service Quotas code L-40EC9882, adjustable)"
-    ]
+def check_quota(loaded: LoadedInventory, plan: Plan, live: LiveState, quota: Quota) -> list[str]:
+    """Stop before any change when the Region could not hold the AIPs the plan creates; warnings otherwise.
+
+    Callers are fitted in inventory order; those whose AIPs would not fit are proposed for
+    ``attribution: principal`` (billed by their IAM principals, no AIP needed).
+    """
+    creates = [c for c in plan.changes if c.action is Action.CREATE]
+    deletes = sum(1 for c in plan.changes if c.action is Action.DELETE)
+    after = len(live.profiles) + len(creates) - deletes
+    where = f"Service Quotas {SERVICE_CODE}/{AIP_QUOTA_CODE}, {quota.source}" + (f"; {quota.note}" if quota.note else "")
+    if after <= quota.value:
+        if after > 0.8 * quota.value:
+            return [f"the Region will hold {after} of its {quota.value} AIPs ({where}); tenants and new callers may not fit"]
+        return [f"AIP quota assumed to be {quota.value} ({quota.note})"] if quota.source == "assumed" else []
+    room = quota.value - (len(live.profiles) - deletes)
+    per_caller: dict[str, int] = {}
+    for change in creates:
+        per_caller[change.caller or ""] = per_caller.get(change.caller or "", 0) + 1
+    fits, overflow = 0, []
+    for name in loaded.inventory.callers:
+        wanted = per_caller.get(name, 0)
+        if not wanted:
+            continue
+        if fits + wanted <= room:
+            fits += wanted
+        else:
+            overflow.append(name)
+    proposals = "\n".join(f"  {loaded.where('callers', n)}: {n} ({per_caller[n]} AIP(s))" for n in overflow)
+    raise PlanConflict(
+        f"the plan would create {len(creates)} AIP(s) in a Region that holds {len(live.profiles)} "
+        f"and may hold {quota.value} ({where}); nothing was changed. These callers would not fit:\n{proposals}",
+        hint="set `attribution: principal` on them (billed by their IAM principals and session tags, no AIP), "
+        f"or raise the quota: aws service-quotas request-service-quota-increase --service-code {SERVICE_CODE} "
+        f"--quota-code {AIP_QUOTA_CODE} --desired-value {after}",
+    )
 
 
 def _ownership_problem(profile: LiveProfile, inventory_name: str) -> str | None:
@@ -229,6 +253,9 @@ def make_plan(
         plan = Plan(loaded.inventory.name, loaded.path, dict(info), (), cost_tags, warnings=live.warnings, via=via, stacks=stacks)
         return _with_principals(loaded, target, plan, prune, progress)
     plan = plan_changes(loaded, live, account=target.account, prune=prune, target_info=info)
+    if any(c.action is Action.CREATE for c in plan.changes):
+        quota_notes = check_quota(loaded, plan, live, ServiceQuotas(target).aip_quota())
+        plan = replace(plan, warnings=plan.warnings + tuple(quota_notes))
     check_model_sources(loaded, plan, BedrockControl(target))
     return _with_principals(loaded, target, _with_guards(loaded, target, plan, live, prune), prune, progress)
 

@@ -114,6 +114,17 @@ def sessions_cmd(tenants: int, calls: int, iterations: int, as_json: bool) -> No
     _emit(benchmark("sessions").run(tenants, calls, iterations), as_json)
 
 
+@bench_group.command("cur")
+@click.option("--lines", default=2_000_000, show_default=True, type=click.IntRange(1000, 1_000_000_000))
+@click.option("--periods", default=4, show_default=True, type=click.IntRange(1, 120), help="Billing periods (files).")
+@click.option("--callers", default=200, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--tenants", default=1000, show_default=True, type=click.IntRange(1, 100_000))
+@json_option
+def cur_cmd(lines: int, periods: int, callers: int, tenants: int, as_json: bool) -> None:
+    """CUR 2.0 Parquet ingest (attributed, per revision) against DuckDB's bare scan of the same files."""
+    _emit(benchmark("cur").run(lines, periods, callers, tenants), as_json)
+
+
 @bench_group.command("wiring")
 @click.option("--iterations", default=200_000, show_default=True, type=click.IntRange(1000, 10_000_000))
 @json_option

@@ -43,7 +43,10 @@ def meter_group() -> None:
 def ingest_cmd(
     opts: GlobalOptions, source: str, inventory_file: str | None, cloudtrail_since: str | None, ledger: str, as_json: bool
 ) -> None:
-    """Ingest invocation logs: a local folder, s3://bucket/prefix or logs://LOG_GROUP (incremental, idempotent)."""
+    """Ingest invocation logs or CUR 2.0: a local folder, s3://bucket/prefix or logs://LOG_GROUP (incremental, idempotent).
+
+    Parquet files under a CUR 2.0 export's data/BILLING_PERIOD=YYYY-MM/ folders are the bill of record: a
+    period's newest revision replaces the one the ledger had (never added twice)."""
     from aipctl.meter import open_ledger
     from aipctl.meter.ledger import batch_bytes
 
@@ -62,13 +65,21 @@ def ingest_cmd(
         "new_records": result.new_records,
         "ledger_records": result.records,
         "ledger": ledger,
+        "cur": result.cur.to_dict() if result.cur else None,
     }
     if as_json:
         console.print_json(data)
-    else:
+        return
+    if result.files or not result.cur:
         console.out.print(
             f"ingested {result.files} file(s) ({result.skipped_files} already in the ledger): "
             f"{result.new_records:,} new records, {result.records:,} in {ledger}"
+        )
+    if result.cur:
+        cur = result.cur
+        console.out.print(
+            f"CUR 2.0: {cur.periods} billing period(s) at a new revision ({cur.files} file(s), {cur.lines:,} lines, "
+            f"{cur.replaced_lines:,} lines of earlier revisions replaced), {cur.unchanged} unchanged"
         )
 
 
