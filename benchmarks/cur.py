@@ -6,6 +6,8 @@ Generates an export's layout (``<root>/data/BILLING_PERIOD=YYYY-MM/<name>-00001.
 lines by tenant sessions of one gateway role, 5 % by principals nobody owns. Then, in one run:
 
 - ``scan``: DuckDB reads every file and sums the cost (the floor: no attribution, no writes);
+- ``copy``: DuckDB lands every row unchanged in a DuckDB file, with the ledger's memory limit (the floor
+  for reading and writing them all);
 - ``ingest``: :func:`aipctl.meter.cur.ingest_cur` into a fresh ledger (attribution by AIP ARN, tag,
   identity pattern and tenant session; one transaction per billing period);
 - ``reingest``: the same files again (every revision unchanged: nothing is read).
@@ -13,6 +15,7 @@ lines by tenant sessions of one gateway role, 5 % by principals nobody owns. The
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -100,6 +103,13 @@ def run(lines: int = 2_000_000, periods: int = 4, callers: int = 200, tenants: i
         scanned = bare.execute(f"SELECT count(*), sum(line_item_unblended_cost) FROM read_parquet([{listing}])").fetchone()
         scan_s = time.perf_counter() - started
         bare.close()
+        # the second floor: the same rows landed unchanged in a DuckDB file (every column read and written)
+        landed = duckdb.connect(str(scratch / "landed.duckdb"))
+        landed.execute(f"SET memory_limit = '{os.environ.get('AIPCTL_METER_MEMORY', '256MB')}'")  # as the ledger has
+        started = time.perf_counter()
+        landed.execute(f"CREATE TABLE lines AS SELECT * FROM read_parquet([{listing}])")
+        copy_s = time.perf_counter() - started
+        landed.close()
         loaded = parse_inventory(_inventory(callers, tenants), "bench.yaml")
         lookups = Lookups.build(loaded, _profiles(callers))
         con = open_ledger(scratch / "ledger.duckdb")
@@ -119,9 +129,12 @@ def run(lines: int = 2_000_000, periods: int = 4, callers: int = 200, tenants: i
             "parquet_mb": round(size / 2**20, 1),
             "scan_s": round(scan_s, 3),
             "scan_rows_per_s": round(result.lines / scan_s),
+            "copy_s": round(copy_s, 3),
+            "copy_rows_per_s": round(result.lines / copy_s),
             "ingest_s": round(ingest_s, 3),
             "ingest_rows_per_s": round(result.lines / ingest_s),
             "ingest_vs_scan": round(ingest_s / scan_s, 1),
+            "ingest_vs_copy": round(ingest_s / copy_s, 1),
             "reingest_s": round(reingest_s, 4),
             "reingest_unchanged_periods": again.unchanged,
             "attributed_by": by,

@@ -101,3 +101,72 @@ def test_strangers_are_refused_before_any_call(sessions: TenantSessions) -> None
     with pytest.raises(UnknownCaller, match="unknown caller"):
         sessions.session("billing", "acme")
     assert sessions.assumed == 0
+
+
+def test_iam_render_trust_limits_session_tags_to_the_inventorys_keys(cli, session, emulator: str, workdir) -> None:
+    (workdir / "aipctl.yaml").write_text(INVENTORY)
+    result = cli("iam", "render", "--trust", "--principal", "arn:aws:iam::123456789012:role/gateway-runtime", "--json")
+    assert result.code == 0, result.err
+    document = result.json["gateway"]
+    assume, tag = document["Statement"]
+    assert assume["Action"] == ["sts:AssumeRole", "sts:SetSourceIdentity"]
+    assert assume["Principal"] == {"AWS": "arn:aws:iam::123456789012:role/gateway-runtime"}
+    assert tag["Action"] == "sts:TagSession"
+    assert tag["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"] == [
+        "Application",
+        "CostCenter",
+        "Environment",
+        "Owner",
+        "Plan",
+        "Tenant",
+    ], "exactly the keys session_for sends (acme adds Plan)"
+    assert tag["Condition"]["StringEquals"] == {"aws:RequestTag/Application": "gateway"}, "a gateway bills only as itself"
+    iam = session.client("iam", endpoint_url=emulator)
+    iam.create_role(RoleName="gateway", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+    iam.update_assume_role_policy(RoleName="gateway", PolicyDocument=json.dumps(document))  # IAM takes it
+    default = cli("iam", "render", "--trust", "--json").json["gateway"]
+    assert default["Statement"][0]["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    assert cli("iam", "render", "--trust", "--principal", "gateway-runtime").code == 2
+    assert cli("iam", "render", "--principal", "arn:aws:iam::123456789012:role/x").code == 2
+
+
+def test_litellm_config_carries_each_tenants_session(cli, session, emulator: str, workdir, monkeypatch) -> None:
+    """`wire --format litellm` gives every tenant a deployment that assumes the caller's role as the tenant;
+    LiteLLM itself (in-process, unmodified) then makes calls billed to the tenant's session with its tags."""
+    import yaml
+
+    from aipctl.aws.target import SIM_ACCESS_KEY, SIM_SECRET_KEY
+    from aipctl_sim import telemetry
+
+    session.client("iam", endpoint_url=emulator).create_role(
+        RoleName="gateway", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
+    )
+    (workdir / "aipctl.yaml").write_text(INVENTORY)
+    assert cli("apply", "--yes").code == 0
+    wired = cli("wire", "--format", "litellm")
+    assert wired.code == 0, wired.err
+    entries = {e["model_name"]: e for e in yaml.safe_load(wired.out)["model_list"]}
+    assert len(entries) == 1 + 101, "the caller's own deployment, and one per tenant"
+    acme = entries["gateway/acme/sonnet"]["litellm_params"]
+    assert acme["aws_role_name"] == "arn:aws:iam::123456789012:role/gateway" and acme["aws_session_name"] == "acme"
+    assert {"Key": "Tenant", "Value": "acme"} in acme["aws_session_tags"] and {"Key": "Plan", "Value": "gold"} in acme[
+        "aws_session_tags"
+    ]
+
+    import litellm
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", SIM_ACCESS_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SIM_SECRET_KEY)
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    params = {k: v for k, v in acme.items()}
+    answer = litellm.completion(
+        **params,
+        aws_bedrock_runtime_endpoint=emulator,
+        aws_sts_endpoint=emulator,
+        messages=[{"role": "user", "content": "hello from acme"}],
+        max_tokens=50,
+    )
+    assert answer.usage.completion_tokens > 0
+    arn, tags = telemetry.store().query("SELECT principal_arn, principal_tags FROM calls ORDER BY ts DESC LIMIT 1")[0]
+    assert arn == "arn:aws:sts::123456789012:assumed-role/gateway/acme"
+    assert json.loads(tags)["Tenant"] == "acme" and json.loads(tags)["Plan"] == "gold"

@@ -74,3 +74,48 @@ def brake_policy(caller: str, aip_arns: list[str], reason: str) -> dict[str, Any
             }
         ],
     }
+
+
+def tenant_tag_keys(loaded: Any, caller: str) -> list[str]:
+    """Every session tag key ``aipctl.session_for`` may send for ``caller``'s tenants."""
+    from aipctl.sessions import tenant_tags
+
+    spec = loaded.inventory.callers[caller]
+    keys: set[str] = set()
+    for tenant in spec.tenants:
+        keys.update(tenant_tags(loaded, caller, tenant))
+    return sorted(keys)
+
+
+def trust_policy(loaded: Any, caller: str, principals: list[str]) -> dict[str, Any]:
+    """The trust policy of a role whose tenants' sessions ``aipctl.session_for`` makes.
+
+    The gateway's principals may assume the role and set a source identity; they may tag the
+    session only with the inventory's keys (``aws:TagKeys``) and only as this caller
+    (``aws:RequestTag/Application``), so a gateway cannot bill its calls to another caller. Source:
+    IAM user guide, "Passing session tags in AWS STS" (permissions required to add session tags)
+    and "sts:SetSourceIdentity".
+    """
+    keys = tenant_tag_keys(loaded, caller)
+    who = {"AWS": sorted(principals) if len(principals) > 1 else principals[0]}
+    return {
+        "Version": VERSION,
+        "Statement": [
+            {
+                "Sid": "GatewayAssumesForTenants",
+                "Effect": "Allow",
+                "Principal": who,
+                "Action": ["sts:AssumeRole", "sts:SetSourceIdentity"],
+            },
+            {
+                "Sid": "GatewayTagsTenantSessions",
+                "Effect": "Allow",
+                "Principal": who,
+                "Action": "sts:TagSession",
+                "Condition": {
+                    "ForAllValues:StringEquals": {"aws:TagKeys": keys},
+                    "StringEquals": {"aws:RequestTag/Application": caller},
+                },
+            },
+        ],
+    }

@@ -178,7 +178,7 @@ def attributed_lines(relation: str, present: dict[str, str], lookups: Lookups, c
         f"|| split_part({principal}, ':', 5) || ':role/' || split_part({principal}, '/', 2) END"
     )
     return f"""WITH {", ".join(ctes)}, {known},
-src AS MATERIALIZED (
+src AS (
     SELECT {col["identity_line_item_id"]} AS line_item_id, CAST(line_item_usage_start_date AS TIMESTAMPTZ) AS usage_start,
            {col["line_item_usage_account_id"]} AS account, {col["product_region_code"]} AS region,
            coalesce({col["line_item_line_item_type"]}, 'Usage') AS line_item_type, {col["line_item_product_code"]} AS product_code,
@@ -196,13 +196,13 @@ who AS MATERIALIZED (
     SELECT principal_arn, {lookups.identity_case("p.principal_arn", role)} AS id_caller
     FROM (SELECT DISTINCT principal_arn FROM src WHERE principal_arn IS NOT NULL) AS p
 ),
-named AS MATERIALIZED (
+named AS (
     SELECT p.*, m.caller AS aip_caller, m.base_model AS base_model,
            CASE WHEN m.caller IS NULL AND p.tag_application IN (SELECT caller FROM ours) THEN p.tag_application END AS tag_caller,
            CASE WHEN m.caller IS NULL THEN w.id_caller END AS id_caller
     FROM src AS p LEFT JOIN aip_map AS m ON m.key = p.resource_id LEFT JOIN who AS w ON w.principal_arn = p.principal_arn
 ),
-owned AS MATERIALIZED (SELECT *, coalesce(aip_caller, tag_caller, id_caller) AS owner FROM named),
+owned AS (SELECT *, coalesce(aip_caller, tag_caller, id_caller) AS owner FROM named),
 tenancy AS MATERIALIZED (
     SELECT owner, principal_arn, {lookups.tenant_case("owner", "principal_arn")} AS tenant
     FROM (SELECT DISTINCT owner, principal_arn FROM owned WHERE owner IS NOT NULL AND principal_arn IS NOT NULL)

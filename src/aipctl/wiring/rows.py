@@ -69,6 +69,30 @@ def wiring_rows(loaded: LoadedInventory, managed: ManagedProfiles, callers: Coll
     return rows
 
 
+def _tenant_entries(
+    row: WiringRow, region: str, source: str, loaded: LoadedInventory | None, account: str | None
+) -> list[dict[str, object]]:
+    if loaded is None or account is None or not loaded.inventory.callers[row.caller].tenants:
+        return []
+    from aipctl.sessions import role_arn, tenant_tags
+
+    role = role_arn(loaded, row.caller, account)
+    return [
+        {
+            "model_name": f"{row.caller}/{tenant}/{row.alias}",
+            "litellm_params": {
+                "model": f"bedrock/converse/{row.arn}",
+                "aws_region_name": region,
+                "aws_role_name": role,
+                "aws_session_name": tenant,
+                "aws_session_tags": [{"Key": k, "Value": v} for k, v in sorted(tenant_tags(loaded, row.caller, tenant).items())],
+            },
+            "model_info": {"base_model": f"bedrock/{source}", "aipctl_caller": row.caller, "aipctl_tenant": tenant},
+        }
+        for tenant in sorted(loaded.inventory.callers[row.caller].tenants)
+    ]
+
+
 def render_env(rows: Sequence[WiringRow]) -> str:
     out: list[str] = []
     current = None
@@ -82,15 +106,27 @@ def render_env(rows: Sequence[WiringRow]) -> str:
     return "\n".join(out) + "\n"
 
 
-def render_litellm(rows: Sequence[WiringRow], region: str, *, spend_callback: bool = False) -> str:
+def render_litellm(
+    rows: Sequence[WiringRow],
+    region: str,
+    *,
+    spend_callback: bool = False,
+    loaded: LoadedInventory | None = None,
+    account: str | None = None,
+) -> str:
     """A LiteLLM proxy model_list: bedrock/converse/<arn> (bedrock/<arn> finds no provider), priced as the base model.
 
-    With one caller the model names are its aliases; with several, ``<caller>/<alias>``.
+    With one caller the model names are its aliases; with several, ``<caller>/<alias>``. With
+    ``loaded`` and ``account``, a caller's tenants get one deployment each per alias
+    (``<caller>/<tenant>/<alias>``) that assumes the caller's role as the tenant: LiteLLM's
+    ``aws_role_name``, ``aws_session_name`` and ``aws_session_tags`` (LiteLLM since September 2026, BerriAI/litellm
+    #40446; tested with 1.102), so the bill tells the tenants apart as ``aipctl.session_for`` does (LiteLLM sets no
+    SourceIdentity and no transitive keys).
     """
     import yaml
 
     single_caller = len({r.caller for r in rows}) == 1
-    entries = []
+    entries: list[dict[str, object]] = []
     for row in rows:
         source = row.model_source or row.base_model
         entries.append(
@@ -101,6 +137,7 @@ def render_litellm(rows: Sequence[WiringRow], region: str, *, spend_callback: bo
                 "model_info": {"base_model": f"bedrock/{source}", "aipctl_caller": row.caller},
             }
         )
+        entries += _tenant_entries(row, region, source, loaded, account)
     header = "# LiteLLM proxy config written by `aipctl wire --format litellm`: each model goes through its caller's AIP.\n"
     config: dict[str, object] = {"model_list": entries}
     if spend_callback:

@@ -29,14 +29,42 @@ def iam_group() -> None:
 @click.option("--attach", is_flag=True, help="Put each policy inline on the caller's roles/users (aipctl-aip-only-<caller>).")
 @click.option("--detach", is_flag=True, help="Remove those inline policies again.")
 @click.option("--yes", "-y", is_flag=True, help="Confirm --attach/--detach (they change what callers may do).")
+@click.option(
+    "--trust",
+    is_flag=True,
+    help="Instead: the trust policy each caller with tenants needs on its role (AssumeRole, TagSession limited to its keys).",
+)
+@click.option(
+    "--principal",
+    "principals",
+    multiple=True,
+    metavar="ARN",
+    help="With --trust: who runs the gateway and calls session_for (repeatable; default the account, i.e. its IAM policies).",
+)
 @json_option
 @pass_options
 def iam_render_cmd(
-    opts: GlobalOptions, inventory_file: str, only: tuple[str, ...], attach: bool, detach: bool, yes: bool, as_json: bool
+    opts: GlobalOptions,
+    inventory_file: str,
+    only: tuple[str, ...],
+    attach: bool,
+    detach: bool,
+    yes: bool,
+    trust: bool,
+    principals: tuple[str, ...],
+    as_json: bool,
 ) -> None:
-    """Per caller, an identity policy allowing only its own AIPs and denying direct model calls."""
+    """Per caller, an identity policy allowing only its own AIPs and denying direct model calls.
+
+    With --trust: per caller with tenants, the trust policy of the role its tenants' sessions assume.
+    """
     from aipctl.guard.iam import aip_only_name
 
+    if trust:
+        _render_trust(opts, inventory_file, only, principals, as_json)
+        return
+    if principals:
+        raise UsageError("--principal goes with --trust")
     if attach and detach:
         raise UsageError("--attach and --detach exclude each other")
     if (attach or detach) and not yes:
@@ -56,6 +84,33 @@ def iam_render_cmd(
         return
     for caller, document in documents.items():
         console.out.print(f"# {caller}: {aip_only_name(caller)}")
+        console.out.print(json.dumps(document, indent=2), highlight=False)
+
+
+def _render_trust(
+    opts: GlobalOptions, inventory_file: str, only: tuple[str, ...], principals: tuple[str, ...], as_json: bool
+) -> None:
+    from aipctl.guard.iam import trust_policy
+
+    loaded = load_inventory(inventory_file)
+    unknown = sorted(set(only) - set(loaded.inventory.callers))
+    if unknown:
+        raise UsageError(f"--caller {', '.join(unknown)}: not a caller of the inventory")
+    callers = [n for n, c in loaded.inventory.callers.items() if c.tenants and (not only or n in only)]
+    if not callers:
+        raise UsageError("no caller with tenants: a trust policy with session tags is only needed for tenants")
+    for arn in principals:
+        if not arn.startswith("arn:") or ":iam::" not in arn:
+            raise UsageError(f"--principal {arn!r} is not an IAM principal ARN (arn:aws:iam::ACCOUNT:role/NAME)")
+    with open_project(opts, loaded) as project:
+        account = project.target.account
+    who = list(principals) or [f"arn:aws:iam::{account}:root"]
+    documents = {caller: trust_policy(loaded, caller, who) for caller in callers}
+    if as_json:
+        console.print_json(documents)
+        return
+    for caller, document in documents.items():
+        console.out.print(f"# {caller}: trust policy of its tenants' role (aws iam update-assume-role-policy)")
         console.out.print(json.dumps(document, indent=2), highlight=False)
 
 

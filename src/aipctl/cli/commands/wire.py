@@ -32,6 +32,7 @@ def wire_cmd(
     loaded = load_inventory(inventory_file)
     with open_project(opts, loaded) as project:
         rows = project.wiring(callers)
+        account = project.target.account
         if fmt == "ssm":
             _write_ssm(project.target, rows, dry_run)
             return
@@ -40,7 +41,9 @@ def wire_cmd(
     elif fmt == "env":
         print(render_env(rows), end="")
     else:
-        print(render_litellm(rows, loaded.inventory.region, spend_callback=spend_callback), end="")
+        print(
+            render_litellm(rows, loaded.inventory.region, spend_callback=spend_callback, loaded=loaded, account=account), end=""
+        )
 
 
 def _write_ssm(target: Target, rows: Sequence[WiringRow], dry_run: bool) -> None:
