@@ -158,3 +158,35 @@ def test_report_rows_per_caller_and_tenant_and_the_untagged_split(cli, sim, sess
     assert text.code == 0, text.err
     assert "└ tenant acme" in text.out and "by principal" in text.out
     assert "by the callers' own principals outside their AIPs (legacy" in text.err
+
+
+def test_verify_reports_coverage_per_identity_and_per_tenant(cli, sim, session, emulator: str, workdir: Path) -> None:
+    sim.set_settings(cloudtrail_lookup_rps=0)
+    iam = session.client("iam", endpoint_url=emulator)
+    for role in ("gateway", "sidecar"):
+        iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+    (workdir / "aipctl.yaml").write_text(INVENTORY)
+    assert cli("apply", "--yes").code == 0
+    aip = next(
+        p["inferenceProfileArn"]
+        for p in session.client("bedrock", endpoint_url=emulator).list_inference_profiles(typeEquals="APPLICATION")[
+            "inferenceProfileSummaries"
+        ]
+        if p["inferenceProfileName"] == "gateway-sonnet"
+    )
+    tenants = TenantSessions(load_inventory(workdir / "aipctl.yaml"), session=session, endpoint_url=emulator)
+    _converse(tenants.session("gateway", "acme"), emulator, aip, 2)
+    _converse(tenants.session("gateway", "globex"), emulator, SONNET, 1)  # this tenant's code skips the AIP
+    _converse(_role_session(session, emulator, "sidecar"), emulator, SONNET, 1)
+
+    result = cli("verify", "--since", "1d", "--json")
+    assert result.code == 1, "the gateway is below full coverage"
+    rows = {r["caller"]: r for r in result.json}
+    gateway = rows["gateway"]
+    assert gateway["aip_calls"] == 2 and gateway["bypass_calls"] == 1
+    assert gateway["identities"] == [
+        {"identity": "arn:aws:iam::123456789012:role/gateway", "aip_calls": 2, "bypass_calls": 1, "coverage": 0.6667}
+    ]
+    assert {t["tenant"]: t["coverage"] for t in gateway["tenants"]} == {"acme": 1.0, "globex": 0.0}
+    sidecar = rows["sidecar"]
+    assert sidecar["verdict"] == "ok (billed by principal)" and sidecar["coverage"] == 1.0 and sidecar["principal_calls"] == 1

@@ -31,6 +31,26 @@ from aipctl.progress import NO_PROGRESS, Progress
 
 
 @dataclass
+class Share:
+    """AIP and bypass calls of one identity or tenant of a caller."""
+
+    aip_calls: int = 0
+    bypass_calls: int = 0
+
+    @property
+    def coverage(self) -> float | None:
+        seen = self.aip_calls + self.bypass_calls
+        return self.aip_calls / seen if seen else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "aip_calls": self.aip_calls,
+            "bypass_calls": self.bypass_calls,
+            "coverage": None if self.coverage is None else round(self.coverage, 4),
+        }
+
+
+@dataclass
 class CallerCoverage:
     caller: str
     aip_calls: int = 0
@@ -39,15 +59,25 @@ class CallerCoverage:
     errors: int = 0
     last_seen: dt.datetime | None = None
     bypass_models: Counter[str] = field(default_factory=Counter)
+    #: ``attribution: principal``: billed by its IAM principals, so direct calls are its normal route.
+    by_principal: bool = False
+    principal_calls: int = 0
+    #: Per identity (a role for its sessions, a user) and per tenant (its session name).
+    identities: dict[str, Share] = field(default_factory=dict)
+    tenants: dict[str, Share] = field(default_factory=dict)
 
     @property
     def coverage(self) -> float | None:
+        if self.by_principal:
+            return 1.0 if self.principal_calls or self.aip_calls else None
         seen = self.aip_calls + self.bypass_calls
         return self.aip_calls / seen if seen else None
 
     def verdict(self, min_coverage: float) -> str:
         if self.coverage is None:
             return "no calls seen"
+        if self.by_principal:
+            return "ok (billed by principal)"
         if self.coverage < min_coverage:
             return "bypassing"
         return "misusing another caller's AIP" if self.misuse_calls else "ok"
@@ -63,6 +93,10 @@ class CallerCoverage:
             "last_seen": self.last_seen.isoformat() if self.last_seen else None,
             "verdict": self.verdict(min_coverage),
             "bypass_models": dict(self.bypass_models.most_common()),
+            "attribution": "principal" if self.by_principal else "profile",
+            "principal_calls": self.principal_calls,
+            "identities": [{"identity": k, **v.to_dict()} for k, v in sorted(self.identities.items())],
+            "tenants": [{"tenant": k, **v.to_dict()} for k, v in sorted(self.tenants.items())],
         }
 
 
@@ -99,10 +133,20 @@ class VerifyReport:
 class Classifier:
     """Maps calls to callers by AIP (model id) and by identity (inventory patterns)."""
 
-    def __init__(self, aip_owner: dict[str, str], patterns: Iterable[tuple[str, str]], callers: Iterable[str]) -> None:
+    def __init__(
+        self,
+        aip_owner: dict[str, str],
+        patterns: Iterable[tuple[str, str]],
+        callers: Iterable[str],
+        *,
+        by_principal: Iterable[str] = (),
+        tenants: dict[str, set[str]] | None = None,
+    ) -> None:
         self.aip_owner = aip_owner
         self.patterns = list(patterns)
-        self.coverage = {name: CallerCoverage(name) for name in callers}
+        principal_only = set(by_principal)
+        self.coverage = {name: CallerCoverage(name, by_principal=name in principal_only) for name in callers}
+        self.tenants = tenants or {}
         self.unknown: dict[str, UnknownIdentity] = {}
         self.seen_requests: set[str] = set()
         self.count = 0
@@ -126,16 +170,33 @@ class Classifier:
             self._touch(self.coverage[model_owner], call).aip_calls += 1
             if identity_owner and identity_owner != model_owner:
                 self.coverage[identity_owner].misuse_calls += 1
+            for share in self._shares(self.coverage[model_owner], call):
+                share.aip_calls += 1
         elif identity_owner:
             entry = self._touch(self.coverage[identity_owner], call)
-            entry.bypass_calls += 1
-            entry.bypass_models[call.model_id] += 1
+            if entry.by_principal:
+                entry.principal_calls += 1
+            else:
+                entry.bypass_calls += 1
+                entry.bypass_models[call.model_id] += 1
+                for share in self._shares(entry, call):
+                    share.bypass_calls += 1
         if identity_owner is None:
             who = call.role_arn or _role_of(call.principal_arn) or call.principal_arn
             unknown = self.unknown.setdefault(who, UnknownIdentity(who))
             unknown.calls += 1
             unknown.models[call.model_id] += 1
             unknown.last_seen = max(unknown.last_seen or call.time, call.time)
+
+    def _shares(self, entry: CallerCoverage, call: RuntimeCall) -> list[Share]:
+        """The call's identity of its caller (a role for its sessions), and its tenant when the session is one."""
+        who = call.role_arn or _role_of(call.principal_arn) or call.principal_arn
+        shares = [entry.identities.setdefault(who, Share())]
+        if ":assumed-role/" in call.principal_arn:
+            session = call.principal_arn.rsplit("/", 1)[-1]
+            if session in self.tenants.get(entry.caller, ()):
+                shares.append(entry.tenants.setdefault(session, Share()))
+        return shares
 
     @staticmethod
     def _touch(entry: CallerCoverage, call: RuntimeCall) -> CallerCoverage:
@@ -183,10 +244,13 @@ def verify(
     end = now or dt.datetime.now(dt.timezone.utc)
     start = end - since
     mine = managed if managed is not None else read_live_state(target).managed(loaded)
+    callers = loaded.inventory.callers
     classifier = Classifier(
         mine.owners(),
-        [(c, p) for c, entry in loaded.inventory.callers.items() for p in entry.identities],
-        loaded.inventory.callers,
+        [(c, p) for c, entry in callers.items() for p in entry.identities],
+        callers,
+        by_principal=[n for n, c in callers.items() if c.attribution == "principal"],
+        tenants={n: set(c.tenants) for n, c in callers.items() if c.tenants},
     )
     sources: list[str] = []
     requests = 0

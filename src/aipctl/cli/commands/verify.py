@@ -82,7 +82,7 @@ def render_coverage(report: VerifyReport, min_coverage: float) -> None:
     for entry in report.callers:
         coverage = "–" if entry.coverage is None else f"{entry.coverage:.0%}"
         verdict = entry.verdict(min_coverage)
-        style = {"ok": "green", "no calls seen": "dim"}.get(verdict, "red")
+        style = {"ok": "green", "ok (billed by principal)": "green", "no calls seen": "dim"}.get(verdict, "red")
         table.add_row(
             entry.caller,
             f"{entry.aip_calls:,}",
@@ -92,6 +92,17 @@ def render_coverage(report: VerifyReport, min_coverage: float) -> None:
             entry.last_seen.strftime("%Y-%m-%d %H:%M") if entry.last_seen else "–",
             f"[{style}]{verdict}[/]",
         )
+        for tenant, share in sorted(entry.tenants.items()):
+            table.add_row(
+                f"  └ tenant {tenant}",
+                f"{share.aip_calls:,}",
+                f"{share.bypass_calls:,}",
+                "",
+                "–" if share.coverage is None else f"{share.coverage:.0%}",
+                "",
+                "",
+                style="dim",
+            )
     console.out.print(table)
     for entry in report.callers:
         if entry.bypass_calls:
