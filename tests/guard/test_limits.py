@@ -174,3 +174,33 @@ def test_limit_spec_from_a_mapping_or_the_inventory() -> None:
     with pytest.raises(aipctl.UsageError, match="unknown limit"):
         LimitSpec.of({"rpn": 5})
     assert LimitSpec.of(callers["daily-briefing"]).empty
+
+
+def test_a_principal_caller_keeps_its_model_ids_and_its_usd_limit(cli, workdir: Path, resolver, session, emulator) -> None:
+    """`attribution: principal` callers have no AIP: attach(by_principal=True) rewrites nothing, and
+    prices the direct calls for the daily USD limit by their own model ids."""
+    from botocore.config import Config
+
+    principal_only = MINIMAL_INVENTORY.replace(
+        "    owner: platform-team\n", "    owner: platform-team\n    attribution: principal\n"
+    )
+    (workdir / "aipctl.yaml").write_text(principal_only)
+    assert cli("apply", "--yes").code == 0
+    raw = session.client("bedrock-runtime", endpoint_url=emulator, config=Config(retries={"total_max_attempts": 1}))
+    with pytest.raises(aipctl.UnknownCaller) as unknown:
+        aipctl.attach(raw, "chat", resolver=resolver)
+    assert "by_principal=True" in (unknown.value.hint or "")
+    model = "eu.anthropic.claude-sonnet-4-6"
+    one_call = aipctl.cost_of(model, raw.converse(modelId=model, messages=MESSAGES)["usage"], resolver=resolver)
+    store = MemoryStore()
+    client = aipctl.attach(
+        raw, "chat", resolver=resolver, by_principal=True, limits={"daily_usd": float(one_call) * 1.5}, store=store
+    )
+    client.converse(modelId=model, messages=MESSAGES)
+    with pytest.raises(aipctl.LimitExceeded) as refused:
+        client.converse(modelId=model, messages=MESSAGES)
+        client.converse(modelId=model, messages=MESSAGES)
+    assert refused.value.limit == "daily_usd"
+    assert store.spent("chat", time.strftime("%Y-%m-%d", time.gmtime())) == pytest.approx(float(one_call) * 2, rel=0.05)
+    sent = {row[0] for row in telemetry.store().query("SELECT model_id FROM calls")}
+    assert sent == {model}, "the model id went out as the caller wrote it"

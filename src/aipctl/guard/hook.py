@@ -68,7 +68,13 @@ def settle_handler(limiter: Any, sources: Mapping[str, ModelRef]) -> Callable[..
     def settle(estimate: int, day: str, arn: str, usage: Mapping[str, int]) -> None:
         tin, tout = int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0))
         cread, cwrite = int(usage.get("cacheReadInputTokens", 0)), int(usage.get("cacheWriteInputTokens", 0))
-        p = prices.get(arn, (0.0, 0.0, 0.0, 0.0))
+        p = prices.get(arn)
+        if p is None:  # a model called directly (``attach(..., by_principal=True)``): priced by its own id
+            try:
+                p = _per_token(ModelRef.from_source(arn.rsplit("/", 1)[-1]))
+            except (KeyError, ValueError):
+                p = (0.0, 0.0, 0.0, 0.0)
+            prices[arn] = p
         limiter.settle(estimate, day, tin + tout, tin * p[0] + tout * p[1] + cread * p[2] + cwrite * p[3])
 
     def handler(http_response: Any = None, parsed: Any = None, model: Any = None, context: Any = None, **_: Any) -> None:

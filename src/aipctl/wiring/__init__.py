@@ -139,7 +139,9 @@ class Resolver:
         found = {alias: info for (name, alias), info in self._live_index().items() if name == caller}
         if not found:
             raise UnknownCaller(
-                f"no AIP is tagged {rules.TAG_CALLER}={caller}", hint="check the name, or create its AIPs with `aipctl apply`"
+                f"no AIP is tagged {rules.TAG_CALLER}={caller}",
+                hint="check the name, or create its AIPs with `aipctl apply`; a caller with `attribution: principal` "
+                "has none: attach(client, caller, by_principal=True)",
             )
         return found
 
@@ -268,8 +270,12 @@ def attach(
     limits: Any = None,
     store: Store | None = None,
     on_limit: str = "raise",
+    by_principal: bool = False,
 ) -> C:
     """Route ``client``'s runtime calls through ``caller``'s AIPs (one botocore event handler).
+
+    ``by_principal=True`` is for ``attribution: principal`` callers, which have no AIPs: their calls
+    are billed to their IAM principal as they are, so nothing is rewritten; ``limits`` still apply.
 
     ``modelId`` may be the caller's alias (``"sonnet"``), a foundation model id, a system-defined
     profile id or ARN, or already an AIP ARN: it is rewritten to the caller's AIP for that model.
@@ -282,13 +288,13 @@ def attach(
     the buckets live (default: this process, or Redis when ``AIPCTL_LIMITS_REDIS_URL`` is set).
     """
     resolver = resolver or default_resolver()
-    mapping = model_map(resolver, caller)
+    mapping = {} if by_principal else model_map(resolver, caller)
     own = set(mapping.values())
     limiter = _limiter(caller, limits, store, on_limit)
 
     def route(params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
         model_id = params.get("modelId")
-        if model_id not in own:
+        if not by_principal and model_id not in own:
             arn = mapping.get(str(model_id)) or mapping.get(str(model_id).rsplit("/", 1)[-1])
             if arn is not None:
                 params["modelId"] = arn
@@ -305,7 +311,7 @@ def attach(
     if limiter is not None:
         from aipctl.guard.hook import settle_handler
 
-        prices = {info.arn: info.source for info in resolver.profiles_of(caller).values()}
+        prices = {} if by_principal else {info.arn: info.source for info in resolver.profiles_of(caller).values()}
         handler = settle_handler(limiter, prices)
         for operation in RUNTIME_OPERATIONS:
             client.meta.events.register(
