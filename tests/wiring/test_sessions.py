@@ -170,3 +170,26 @@ def test_litellm_config_carries_each_tenants_session(cli, session, emulator: str
     arn, tags = telemetry.store().query("SELECT principal_arn, principal_tags FROM calls ORDER BY ts DESC LIMIT 1")[0]
     assert arn == "arn:aws:sts::123456789012:assumed-role/gateway/acme"
     assert json.loads(tags)["Tenant"] == "acme" and json.loads(tags)["Plan"] == "gold"
+
+
+def test_langchain_and_strands_run_as_the_tenant(cli, sessions: TenantSessions, session, emulator: str, workdir) -> None:
+    """The integrations take a tenant's session as they take any: unmodified LangChain and Strands calls
+    go through the caller's AIP and are billed to the tenant's session."""
+    from aipctl.integrations.langchain import chat_model
+    from aipctl.integrations.strands import bedrock_model
+    from aipctl.wiring import Resolver
+    from aipctl_sim import telemetry
+
+    (workdir / "aipctl.yaml").write_text(INVENTORY)
+    assert cli("apply", "--yes").code == 0
+    resolver = Resolver(session, region="eu-central-1", endpoint_url=emulator, environ={})
+    acme = sessions.session("gateway", "acme")
+    llm = chat_model("gateway", resolver=resolver, client=acme.client("bedrock-runtime", endpoint_url=emulator), max_tokens=40)
+    assert llm.invoke("Which tenant is this?").content
+    model = bedrock_model("gateway", resolver=resolver, session=sessions.session("gateway", "t007"), max_tokens=2000)
+    from strands import Agent
+
+    assert str(Agent(model=model, callback_handler=None)("hello from t007"))
+    rows = telemetry.store().query("SELECT principal_arn, aip_arn FROM calls ORDER BY ts")
+    assert [r[0].rsplit("/", 1)[-1] for r in rows] == ["acme", "t007"]
+    assert all(r[1] == resolver.resolve("gateway") for r in rows), "through the caller's AIP"
