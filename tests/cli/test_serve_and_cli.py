@@ -260,3 +260,9 @@ def test_demo_runs_phase_4_end_to_end(tmp_path: Path) -> None:
     assert coverage["receptionist"] == 0.0 and coverage["open-webui"] == 1.0
     report = json.loads(run_aipctl("report", "--since", "5d", "--top", "3", "--json", cwd=demo_dir, env=env).stdout)
     assert {"caller", "billed_usd", "estimated_usd"} <= set(report["callers"][0]) and report["untagged_usd"] > 0
+    assert "reconcile: " in demo.stderr and "all within tolerance" in demo.stderr
+    full = json.loads(run_aipctl("report", "--since", "5d", "--json", cwd=demo_dir, env=env).stdout)
+    assert set(full["untagged_split"]["known_principal_no_aip_usd"]) == {"receptionist"}, "the bypasser, priced by principal"
+    reconciled = run_aipctl("reconcile", "--since", "5d", "--watermark", "24h", "--json", cwd=demo_dir, env=env)
+    assert reconciled.returncode == 0, reconciled.stdout + reconciled.stderr
+    assert {r["billed_source"] for r in json.loads(reconciled.stdout)} == {"cur"}

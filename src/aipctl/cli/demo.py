@@ -11,6 +11,7 @@ from aipctl.cli.commands.report import emit
 from aipctl.cli.commands.verify import render_coverage
 from aipctl.cli.render import report_text
 from aipctl.inventory import DEFAULT_INVENTORY, example_inventory, load_inventory
+from aipctl.inventory.model import Reconcile
 from aipctl.project import Project
 
 #: Days of history the demo writes: at the end, Cost Explorer has three whole days (the runbook's "3 days measured").
@@ -46,6 +47,7 @@ def run_demo(root: Path, seed: int) -> None:
             console.err.print(line)
 
         logs = project.enable_invocation_logs("aipctl-demo-invocation-logs", "bedrock")
+        export, _ = project.cur_setup()  # before the traffic: a CUR 2.0 export bills from its creation month on
         with console.progress_bar("simulating 4 days of traffic", total=96, prefix="3. ") as bar:
             traffic = project.traffic(DAYS, seed=seed, progress=bar)
         console.note(
@@ -63,6 +65,15 @@ def run_demo(root: Path, seed: int) -> None:
         console.note(
             f"6. metered {metered.new_records:,} invocations from the invocation logs ({logs}) into {ledger} "
             "(try `aipctl meter query --by caller` there)"
+        )
+        billed = project.ingest(export.data_uri, ledger).cur
+        # The emulator bills a day 24 h after it ended; on AWS the watermark stays at its 72 h default.
+        checked = project.reconcile(WINDOW, ledger, settings=Reconcile(watermark_hours=24))
+        console.note(
+            f"6b. CUR 2.0 ({export.data_uri}): {billed.lines if billed else 0:,} line items by AIP and IAM principal; "
+            f"reconcile: {len(checked.rows)} caller-days, "
+            + ("all within tolerance" if checked.ok else f"{len(checked.drifting)} drifting")
+            + " (`aipctl reconcile --watermark 24h` there)"
         )
 
         guard = project.watch(source="ledger", ledger=str(ledger), dry_run=True, state_file=str(state / "guard-state.json"))
