@@ -211,6 +211,65 @@ CASES = [
         ["callers.api.tenants.acme.Tenant", "set by aipctl for every tenant"],
     ),
     (
+        "wildcard-identity",
+        _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  identities: ['arn:aws:iam::*:role/*']\n"),
+        15,
+        ["callers.api.identities[0]", "wildcard", "allow_wildcard: true"],
+    ),
+    (
+        "overlapping-identities",
+        BASE.replace("    models: [sonnet]\n", "    models: [sonnet]\n    identities: ['arn:aws:iam::*:role/shared-task']\n")
+        + "  batch:\n    owner: x\n    environment: prod\n    models: [embed]\n"
+        "    identities: ['arn:aws:sts::*:assumed-role/shared-task/*']\n",
+        16,
+        ["callers.batch.identities[0]", "overlaps", "of caller 'chat' (bad.yaml:11)", "one caller only"],
+    ),
+    (
+        "billion-laughs",
+        'a: &a ["x","x","x","x","x","x","x","x","x"]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n'
+        "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+        "g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]\nh: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]\ni: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]\n",
+        1,
+        ["anchors and aliases", "not allowed"],
+    ),
+    ("merge-key", BASE + "defaults: &d {owner: x}\n", 11, ["anchors and aliases"]),
+    (
+        "newline-in-tag",
+        _with_caller('api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  tags: {Team: "a\\nForged: line"}\n'),
+        15,
+        ["callers.api.tags.Team", "control character U+000A"],
+    ),
+    (
+        "bidi-override",
+        _with_caller('api:\n  owner: "x\\u202eevil"\n  environment: prod\n  models: [sonnet]\n'),
+        12,
+        ["callers.api.owner", "U+202E"],
+    ),
+    (
+        "octal-tag-value",
+        _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  tags: {CostCenter: 0755}\n"),
+        15,
+        ["callers.api.tags.CostCenter", "read as the number 493", "quote it ('0755')"],
+    ),
+    (
+        "yaml11-boolean",
+        _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  tags: {Billable: on}\n"),
+        15,
+        ["callers.api.tags.Billable", "unquoted 'on' is read as True"],
+    ),
+    (
+        "sexagesimal",
+        _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  tags: {Window: 1:30}\n"),
+        15,
+        ["read as the number 90"],
+    ),
+    (
+        "unquoted-date",
+        _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  tags: {Since: 2026-01-01}\n"),
+        15,
+        ["read as a date"],
+    ),
+    (
         "bad-tenant-tag",
         _with_caller("api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  tenant_tag: 'aws:tenant'\n"),
         15,
@@ -280,3 +339,29 @@ def test_apply_without_yes_off_terminal_changes_nothing(cli, bedrock, workdir: P
     assert result.code == 2
     assert "pass --yes" in result.err
     assert bedrock.list_inference_profiles(typeEquals="APPLICATION")["inferenceProfileSummaries"] == []
+
+
+def test_a_billion_laughs_fails_fast_and_a_huge_file_is_refused_unread(cli, bedrock, workdir: Path) -> None:
+    import time
+
+    laughs = next(c[1] for c in CASES if c[0] == "billion-laughs")
+    (workdir / "laughs.yaml").write_text(laughs)
+    started = time.monotonic()
+    result = cli("plan", "-f", "laughs.yaml")
+    assert result.code == 2 and time.monotonic() - started < 1.0, "refused before any expansion"
+    (workdir / "huge.yaml").write_text(BASE + "# " + "x" * (5 << 20) + "\n")
+    huge = cli("plan", "-f", "huge.yaml")
+    assert huge.code == 2 and "huge.yaml:1:" in huge.err and "at most 4 MB" in huge.err and "Traceback" not in huge.err
+
+
+def test_wildcards_are_allowed_when_the_caller_says_so(cli, workdir: Path) -> None:
+    body = _with_caller(
+        "api:\n  owner: x\n  environment: prod\n  models: [sonnet]\n  allow_wildcard: true\n"
+        "  identities: ['arn:aws:iam::*:role/batch-*']\n"
+    )
+    (workdir / "ok.yaml").write_text(body)
+    assert cli("plan", "-f", "ok.yaml").code == 0
+    (workdir / "quoted.yaml").write_text(
+        BASE.replace("    models: [sonnet]\n", "    models: [sonnet]\n    tags: {CostCenter: '0755'}\n")
+    )
+    assert cli("plan", "-f", "quoted.yaml").code == 0, "a quoted value is what it looks like"

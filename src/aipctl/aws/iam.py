@@ -14,6 +14,7 @@ from aipctl._exceptions import AwsError
 from aipctl.aws.errors import aws_call
 from aipctl.aws.permissions import requires
 from aipctl.aws.target import Target
+from aipctl.inventory.rules import principal_pattern as _role_pattern
 
 POLICY_PREFIX = "aipctl-"
 
@@ -23,22 +24,6 @@ class Principal:
     kind: str  # role | user
     name: str
     arn: str
-
-
-def _role_pattern(pattern: str) -> tuple[str, str] | None:
-    """(kind, ARN pattern) an identity pattern stands for; assumed-role sessions map to their role."""
-    parts = pattern.split(":", 5)
-    if len(parts) != 6:
-        return None
-    resource = parts[5]
-    if parts[2] == "sts" and resource.startswith("assumed-role/"):
-        role = resource.split("/")[1]
-        return "role", f"arn:{parts[1]}:iam::{parts[4]}:role/{role}"
-    if parts[2] == "iam" and resource.startswith("role/"):
-        return "role", pattern
-    if parts[2] == "iam" and resource.startswith("user/"):
-        return "user", pattern
-    return None
 
 
 class Iam:

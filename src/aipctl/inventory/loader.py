@@ -13,7 +13,7 @@ from pydantic_core import ErrorDetails
 
 from aipctl._exceptions import InventoryError, InventoryProblem, UsageError
 from aipctl.inventory import rules
-from aipctl.inventory._yaml import LocatedDocument, Path, dotted_path, load_located
+from aipctl.inventory._yaml import MAX_BYTES, LocatedDocument, Path, dotted_path, load_located
 from aipctl.inventory.model import Inventory, ModelSource, parse_model_source
 
 DEFAULT_INVENTORY = "aipctl.yaml"
@@ -82,6 +82,15 @@ def load_inventory(path: str | os.PathLike[str] = DEFAULT_INVENTORY) -> LoadedIn
     """Read, parse and validate an inventory. Raises InventoryError (all problems) or UsageError."""
     file = str(path)
     try:
+        size = FsPath(file).stat().st_size
+        if size > MAX_BYTES:  # refused unread
+            raise InventoryError(
+                [
+                    InventoryProblem(
+                        file, 1, "", f"the file is {size / 2**20:.1f} MB; an inventory may be at most {MAX_BYTES >> 20} MB"
+                    )
+                ]
+            )
         text = FsPath(file).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"inventory file {file!r} not found", hint="create one with `aipctl init` or pass -f FILE") from None
@@ -103,6 +112,7 @@ def parse_inventory(text: str, file: str = "<inventory>") -> LoadedInventory:
         schema_problems += [p for p in _raw_alias_problems(doc) if p.field not in reported]
         raise InventoryError(schema_problems) from None
     problems: list[InventoryProblem] = []
+    _check_identities(inventory, doc, problems)
     sources = _check_sources(inventory, doc, problems)
     profiles = _desired_profiles(inventory, sources, doc, problems)
     if problems:
@@ -228,6 +238,55 @@ def _desired_profiles(
                 DesiredProfile(caller_name, alias, name, sources[alias], description, tuple(sorted(all_tags.items())))
             )
     return profiles
+
+
+def identity_name(pattern: str) -> str:
+    """The role or user name part of an identity pattern (for ``assumed-role/<role>/<session>``, the role)."""
+    resource = pattern.split(":", 5)[-1]
+    parts = resource.split("/")
+    if parts[0] == "assumed-role":
+        return parts[1] if len(parts) > 1 else ""
+    return parts[-1]
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Whether two identity patterns can match one principal (sessions of a role count as the role)."""
+    import fnmatch
+
+    left, right = rules.principal_pattern(a), rules.principal_pattern(b)
+    if left is None or right is None or left[0] != right[0]:
+        return a == b
+    x, y = left[1], right[1]
+    return x == y or fnmatch.fnmatchcase(x, y) or fnmatch.fnmatchcase(y, x)
+
+
+def _check_identities(inv: Inventory, doc: LocatedDocument, problems: list[InventoryProblem]) -> None:
+    """No wildcard role/user names unless ``allow_wildcard``; no principal matched by two callers."""
+    seen: list[tuple[str, int, str]] = []
+    for name, caller in inv.callers.items():
+        for index, pattern in enumerate(caller.identities):
+            where: Path = ("callers", name, "identities", index)
+            if any(ch in identity_name(pattern) for ch in "*?") and not caller.allow_wildcard:
+                problems.append(
+                    _problem(
+                        doc,
+                        where,
+                        f"identity {pattern!r} names roles or users with a wildcard: its policies and tags would reach "
+                        "every principal it matches (`role/*` is every role); name them, or set allow_wildcard: true",
+                    )
+                )
+            for other, other_index, other_pattern in seen:
+                if other != name and _overlap(pattern, other_pattern):
+                    line = doc.line_of(("callers", other, "identities", other_index))
+                    problems.append(
+                        _problem(
+                            doc,
+                            where,
+                            f"identity {pattern!r} of caller {name!r} overlaps {other_pattern!r} of caller {other!r} "
+                            f"({doc.file}:{line}): a principal can bill to one caller only",
+                        )
+                    )
+            seen.append((name, index, pattern))
 
 
 #: What STS takes as RoleSessionName (a tenant's name is its session name).

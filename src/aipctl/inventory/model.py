@@ -116,6 +116,8 @@ class Caller(_Strict):
     limits: Limits | None = None
     tier: str | None = None
     attribution: Attribution = "both"
+    #: Identity patterns may name roles/users with wildcards (``role/batch-*``) only when this is true.
+    allow_wildcard: bool = False
     tenants: dict[str, dict[str, str]] = Field(default_factory=dict)
     tenant_tag: str = "Tenant"
 

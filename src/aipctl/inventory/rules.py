@@ -16,7 +16,9 @@ DESCRIPTION_RE = re.compile(r"^([0-9a-zA-Z:.][ _-]?)+$")
 DESCRIPTION_MAX = 200
 #: Callers and aliases become parts of profile names and environment variable names.
 IDENTIFIER_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|[-_](?=[A-Za-z0-9]))*$")
-TAG_CHARS_RE = re.compile(r"^[\w\s.:/=+@-]*$", re.ASCII)
+#: Letters, digits, the space and ``. : / = + @ - _`` (AWS's tag pattern, without line breaks: a newline
+#: in a value could forge lines of a plan or a report).
+TAG_CHARS_RE = re.compile(r"^[\w .:/=+@-]*$", re.ASCII)
 TAG_KEY_MAX = 128
 TAG_VALUE_MAX = 256
 MAX_TAGS_PER_RESOURCE = 50
@@ -58,7 +60,7 @@ AIPCTL_TAG_KEYS = (TAG_MANAGED, TAG_CALLER, TAG_ALIAS, TAG_SOURCE)
 
 def brake_tag(at: str, reason: str) -> str:
     """The ``aipctl:brake`` value: ``<UTC time> <reason>``, the reason reduced to tag characters."""
-    text = re.sub(r"[^\w\s.:/=+@-]", " ", reason, flags=re.ASCII).strip()
+    text = re.sub(r"[^\w .:/=+@-]", " ", reason, flags=re.ASCII).strip()
     return f"{at} {text}".strip()[:TAG_VALUE_MAX]
 
 
@@ -117,3 +119,19 @@ def is_system_profile_id(value: str) -> bool:
 
 def is_foundation_model_id(value: str) -> bool:
     return bool(_FOUNDATION_MODEL_ID_RE.match(value)) and not is_system_profile_id(value)
+
+
+def principal_pattern(pattern: str) -> tuple[str, str] | None:
+    """(kind, ARN pattern) an identity pattern stands for; assumed-role sessions map to their role."""
+    parts = pattern.split(":", 5)
+    if len(parts) != 6:
+        return None
+    resource = parts[5]
+    if parts[2] == "sts" and resource.startswith("assumed-role/"):
+        role = resource.split("/")[1]
+        return "role", f"arn:{parts[1]}:iam::{parts[4]}:role/{role}"
+    if parts[2] == "iam" and resource.startswith("role/"):
+        return "role", pattern
+    if parts[2] == "iam" and resource.startswith("user/"):
+        return "user", pattern
+    return None
