@@ -173,6 +173,8 @@ class _World:
             iam.create_role(RoleName=caller, AssumeRolePolicyDocument="{}")
         with self.project() as project:
             failed = project.apply(activate_cost_tags=False).failed_names()
+            if not failed:  # once, by a human with IAM rights: from then on the brake is a tag write
+                project.attach_anti_bypass(project.anti_bypass_policies(["capped"]))
         if failed:
             raise RuntimeError(f"bench setup: apply failed for {failed}")
 

@@ -23,6 +23,9 @@ class StaticResolver:
 
         return {"sonnet": AipInfo(ARN, "abcdefabcdef", caller, "sonnet", ModelRef("anthropic.claude-sonnet-4-6", "eu"), "bench")}
 
+    def brakes_of(self, caller: str, max_age_s: float) -> dict[str, str]:
+        return {}  # never braked: the benchmark measures the unbraked path
+
 
 def _per_call_us(client: Any, iterations: int) -> float:
     emit = client.meta.events.emit

@@ -104,12 +104,27 @@ class PlanConflict(AipctlError):
     """Live state prevents a safe plan; nothing was changed."""
 
 
+class PartialBrake(AipctlError):
+    """The brake is on for a caller's AIPs, but some of its principals can still call models directly."""
+
+
 class ApplyFailed(AipctlError):
     """Some changes failed; the others were applied. Re-running ``apply`` converges."""
 
     def __init__(self, message: str, *, failures: Sequence[tuple[str, str]]) -> None:
         super().__init__(message, hint="fix the cause and run `aipctl apply` again: it only redoes what is missing")
         self.failures = list(failures)
+
+
+class BrakeEngaged(AipctlError):
+    """``aipctl.attach``: the caller's AIP carries ``aipctl:brake``; the call was refused before it left the process."""
+
+    def __init__(self, caller: str, aip: str, at: str, reason: str) -> None:
+        super().__init__(
+            f"caller {caller!r} is braked since {at} ({reason or 'no reason given'}): {aip} is not called",
+            hint=f"`aipctl release {caller}` lifts the brake",
+        )
+        self.caller, self.aip, self.at, self.reason = caller, aip, at, reason
 
 
 class LimitExceeded(AipctlError):

@@ -139,11 +139,23 @@ def _parse(document: Any) -> dict[str, Any]:
 
 
 def explicit_deny(
-    identity: CallerIdentity, actions: Iterable[str], resources: Iterable[str], context: Mapping[str, str]
+    identity: CallerIdentity,
+    actions: Iterable[str],
+    resources: Iterable[str],
+    context: Mapping[str, str],
+    resource_tags: Mapping[str, Mapping[str, str]] | None = None,
 ) -> str | None:
-    """The Sid (or a description) of the first Deny statement matching any action × resource, else None."""
+    """The Sid (or a description) of the first Deny statement matching any action × resource, else None.
+
+    ``resource_tags`` gives a resource's tags, seen by conditions as ``aws:ResourceTag/<key>`` for
+    that resource only (an AIP's tags; foundation models carry none).
+    """
     actions, resources = list(actions), list(resources)
     lowered = {k.lower(): v for k, v in context.items()}
+    per_resource = {
+        r: {**lowered, **{f"aws:resourcetag/{k}".lower(): v for k, v in (resource_tags or {}).get(r, {}).items()}}
+        for r in resources
+    }
     for document in _documents(identity):
         statements = document.get("Statement", [])
         for statement in statements if isinstance(statements, list) else [statements]:
@@ -151,10 +163,11 @@ def explicit_deny(
                 continue
             if not any(_action_matches(statement, a) for a in actions):
                 continue
-            if not any(_resource_matches(statement, r) for r in resources):
-                continue
-            if _conditions_hold(statement.get("Condition") or {}, lowered):
-                return str(statement.get("Sid") or "an explicit deny in an identity-based policy")
+            for resource in resources:
+                if _resource_matches(statement, resource) and _conditions_hold(
+                    statement.get("Condition") or {}, per_resource[resource]
+                ):
+                    return str(statement.get("Sid") or "an explicit deny in an identity-based policy")
     return None
 
 

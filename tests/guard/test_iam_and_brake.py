@@ -57,6 +57,15 @@ def guarded(cli, sim, session, emulator, workdir: Path) -> dict[str, Any]:
     return {"arns": arns, "iam": iam}
 
 
+@pytest.fixture
+def braking(cli, guarded) -> dict[str, Any]:
+    """The guarded account with the anti-bypass policy attached once (by someone with IAM rights): from then
+    on a brake is a tag write."""
+    attached = cli("iam", "render", "--attach", "--yes")
+    assert attached.code == 0, attached.err
+    return guarded
+
+
 def _runtime_as(role: str, session, emulator: str) -> Any:
     return assumed_runtime(session, emulator, role)
 
@@ -99,8 +108,8 @@ def test_iam_render_attach_refuses_bypass_and_keeps_the_wired_path(cli, guarded,
     assert not _denied(acme_rt, SYSTEM_PROFILE)
 
 
-def test_brake_and_release_are_idempotent_and_visible(cli, guarded, session, emulator) -> None:
-    arns = guarded["arns"]
+def test_brake_and_release_are_idempotent_and_visible(cli, braking, session, emulator) -> None:
+    arns = braking["arns"]
     acme_rt, globex_rt = _runtime_as("acme-task", session, emulator), _runtime_as("globex-task", session, emulator)
     first = cli("brake", "acme", "--reason", "runaway loop (ticket #42)", "--json")
     assert first.code == 0, first.err
@@ -121,8 +130,8 @@ def test_brake_and_release_are_idempotent_and_visible(cli, guarded, session, emu
     assert unknown.code == 2 and "unknown caller 'nobody'" in unknown.err
 
 
-def test_guard_watch_alerts_brakes_and_releases_next_month(cli, guarded, sim, session, emulator) -> None:
-    arns = guarded["arns"]
+def test_guard_watch_alerts_brakes_and_releases_next_month(cli, braking, sim, session, emulator) -> None:
+    arns = braking["arns"]
     acme_rt = _runtime_as("acme-task", session, emulator)
     quiet = cli("guard", "watch", "--once", "--source", "cloudwatch", "--json")
     assert quiet.code == 0, quiet.err
@@ -200,14 +209,14 @@ def test_budgets_and_alarms_follow_the_inventory(cli, guarded, session, emulator
 
 
 @pytest.mark.parametrize("source", ["ledger", "cost-explorer"])
-def test_guard_watch_from_the_ledger_and_from_cost_explorer(source: str, cli, guarded, sim, session, emulator, target) -> None:
+def test_guard_watch_from_the_ledger_and_from_cost_explorer(source: str, cli, braking, sim, session, emulator, target) -> None:
     from aipctl.aws.s3logs import InvocationLogs
 
     log_uri = InvocationLogs(target).enable("guard-logs", "raw")
     acme_rt = _runtime_as("acme-task", session, emulator)
     for _ in range(12):  # well past the $0.01 budget
         acme_rt.converse(
-            modelId=guarded["arns"][("acme", "sonnet")], messages=[{"role": "user", "content": [{"text": "x" * 4000}]}]
+            modelId=braking["arns"][("acme", "sonnet")], messages=[{"role": "user", "content": [{"text": "x" * 4000}]}]
         )
     args = ["guard", "watch", "--once", "--source", source, "--json"]
     if source == "ledger":
@@ -219,16 +228,16 @@ def test_guard_watch_from_the_ledger_and_from_cost_explorer(source: str, cli, gu
     assert result.json["source"] == source
     row = next(r for r in result.json["callers"] if r["caller"] == "acme")
     assert row["percent"] >= 100 and row["braked"] is True
-    assert _denied(acme_rt, guarded["arns"][("acme", "sonnet")])
+    assert _denied(acme_rt, braking["arns"][("acme", "sonnet")])
 
 
-def test_an_undeliverable_alert_does_not_stop_the_brake(cli, guarded, session, emulator, workdir: Path) -> None:
+def test_an_undeliverable_alert_does_not_stop_the_brake(cli, braking, session, emulator, workdir: Path) -> None:
     sns = session.client("sns", endpoint_url=emulator)
     sns.delete_topic(TopicArn="arn:aws:sns:eu-central-1:123456789012:finops")
     acme_rt = _runtime_as("acme-task", session, emulator)
     for _ in range(12):
         acme_rt.converse(
-            modelId=guarded["arns"][("acme", "sonnet")], messages=[{"role": "user", "content": [{"text": "x" * 4000}]}]
+            modelId=braking["arns"][("acme", "sonnet")], messages=[{"role": "user", "content": [{"text": "x" * 4000}]}]
         )
     result = cli("guard", "watch", "--once", "--source", "cloudwatch", "--state-file", "state/guard.json", "--json")
     assert result.code == 0, result.err
@@ -238,7 +247,7 @@ def test_an_undeliverable_alert_does_not_stop_the_brake(cli, guarded, session, e
     assert json.loads((workdir / "state/guard.json").read_text())["alerted"]
 
 
-def test_a_retag_keeps_the_brake_recorded(cli, guarded, bedrock, workdir: Path) -> None:
+def test_a_retag_keeps_the_brake_recorded(cli, braking, bedrock, workdir: Path) -> None:
     """A retag sets the inventory's tags and removes stale ones, but never aipctl's state tags."""
     assert cli("brake", "acme", "--reason", "runaway").code == 0
     (workdir / "aipctl.yaml").write_text(
@@ -250,7 +259,101 @@ def test_a_retag_keeps_the_brake_recorded(cli, guarded, bedrock, workdir: Path) 
     planned = cli("plan", "--json").json
     assert [c["action"] for c in planned["changes"] if c["caller"] == "acme"] == ["retag"]
     assert cli("apply", "--yes").code == 0
-    tags = {t["key"]: t["value"] for t in bedrock.list_tags_for_resource(resourceARN=guarded["arns"][("acme", "sonnet")])["tags"]}
+    tags = {t["key"]: t["value"] for t in bedrock.list_tags_for_resource(resourceARN=braking["arns"][("acme", "sonnet")])["tags"]}
     assert tags["Owner"] == "billing-team"
     assert tags["aipctl:brake"].endswith("runaway"), "the brake is still recorded on the AIP"
     assert {r["caller"]: r["brake"] for r in cli("list", "--json").json}["acme"] is not None
+
+
+def _assumed_session(session, emulator: str, role: str) -> Any:
+    import boto3
+
+    creds = session.client("sts", endpoint_url=emulator).assume_role(
+        RoleArn=f"arn:aws:iam::123456789012:role/{role}", RoleSessionName=role
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        region_name=REGION,
+    )
+
+
+def test_a_braked_caller_is_refused_on_every_route_and_the_others_keep_working(cli, braking, session, emulator) -> None:
+    """The brake is a tag write (no IAM write at run time); with the anti-bypass policy attached once, every
+    route of the braked caller is denied — its AIP, streams, InvokeModel, the system profile directly, the
+    OpenAI-compatible API with a Bedrock API key — and aipctl.attach refuses in-process. Globex keeps working."""
+    import openai
+    from aws_bedrock_token_generator import BedrockTokenGenerator
+    from botocore.config import Config
+    from botocore.credentials import Credentials
+
+    import aipctl
+    from aipctl.wiring import Resolver
+    from aipctl_sim import telemetry
+
+    arns = braking["arns"]
+    acme = _assumed_session(session, emulator, "acme-task")
+    raw = acme.client("bedrock-runtime", endpoint_url=emulator, config=Config(retries={"total_max_attempts": 1}))
+    wired_globex = aipctl.attach(
+        _runtime_as("globex-task", session, emulator),
+        "globex",
+        resolver=Resolver(session, region=REGION, endpoint_url=emulator, environ={}),
+    )
+    frozen = acme.get_credentials().get_frozen_credentials()
+    api_key = BedrockTokenGenerator().get_token(Credentials(frozen.access_key, frozen.secret_key, frozen.token), REGION)
+    keyed = openai.OpenAI(base_url=f"{emulator}/openai/v1", api_key=api_key, max_retries=0)
+    braked = cli("brake", "acme", "--reason", "runaway", "--json")
+    assert braked.code == 0, braked.err
+    assert braked.json["uncovered"] == [] and braked.json["principals"] == ["arn:aws:iam::123456789012:role/acme-task"]
+
+    aip = arns[("acme", "sonnet")]
+    routes = {
+        "converse on its AIP": lambda: raw.converse(modelId=aip, messages=MESSAGES),
+        "converse-stream on its AIP": lambda: list(raw.converse_stream(modelId=aip, messages=MESSAGES)["stream"]),
+        "invoke-model on its AIP": lambda: raw.invoke_model(
+            modelId=aip,
+            body=json.dumps(
+                {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}
+            ),
+        ),
+        "the system profile directly": lambda: raw.converse(modelId=SYSTEM_PROFILE, messages=MESSAGES),
+    }
+    for name, call in routes.items():
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert refused.value.response["Error"]["Code"] == "AccessDeniedException", name
+        assert wired_globex.converse(modelId="haiku", messages=MESSAGES)["usage"]["outputTokens"] > 0, "globex keeps working"
+    with pytest.raises(openai.PermissionDeniedError):
+        keyed.chat.completions.create(model=aip, messages=[{"role": "user", "content": "hi"}])
+
+    wired_acme = aipctl.attach(raw, "acme", resolver=Resolver(session, region=REGION, endpoint_url=emulator, environ={}))
+    before = len(telemetry.store().query("SELECT 1 FROM calls"))
+    with pytest.raises(aipctl.BrakeEngaged) as engaged:
+        wired_acme.converse(modelId="sonnet", messages=MESSAGES)
+    assert engaged.value.reason == "runaway" and "aipctl release acme" in (engaged.value.hint or "")
+    assert len(telemetry.store().query("SELECT 1 FROM calls")) == before, "refused before the request left the process"
+
+    assert cli("release", "acme").code == 0
+    fresh = acme.client("bedrock-runtime", endpoint_url=emulator, config=Config(retries={"total_max_attempts": 1}))
+    assert fresh.converse(modelId=aip, messages=MESSAGES)["usage"]["outputTokens"] > 0
+    assert _denied(fresh, SYSTEM_PROFILE), "released, it is still held to its AIPs"
+
+
+def test_a_brake_without_the_anti_bypass_policy_says_what_is_missing(cli, guarded, session, emulator) -> None:
+    import aipctl
+    from aipctl.wiring import Resolver
+
+    result = cli("brake", "acme", "--reason", "runaway")
+    assert result.code == 1
+    assert "IAM denies nothing yet for arn:aws:iam::123456789012:role/acme-task" in result.err
+    assert "aipctl iam render --caller acme --attach --yes" in result.err and "Traceback" not in result.err
+    wired = aipctl.attach(
+        _runtime_as("acme-task", session, emulator),
+        "acme",
+        resolver=Resolver(session, region=REGION, endpoint_url=emulator, environ={}),
+    )
+    with pytest.raises(aipctl.BrakeEngaged):
+        wired.converse(modelId="sonnet", messages=MESSAGES)
+    listed = {r["caller"]: r["brake"] for r in cli("list", "--json").json}
+    assert listed["acme"] is not None, "the brake is recorded all the same"

@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from aipctl.aws.permissions import iam_action
 from aipctl.guard.selfpolicy import COMMAND_CALLS, actions_of
+from aipctl.inventory import parse_inventory
 from tests.guard.test_iam_and_brake import INVENTORY
 
 
-def test_every_command_policy_resolves(cli) -> None:
+def test_every_command_policy_resolves(cli, workdir: Path) -> None:
+    (workdir / "aipctl.yaml").write_text(INVENTORY)
     for command in COMMAND_CALLS:
         assert actions_of(command), command
     whole = cli("iam", "policy", "--json")
     assert whole.code == 0 and set(whole.json) == set(COMMAND_CALLS)
     one = cli("iam", "policy", "brake", "--json").json
-    assert "iam:PutRolePolicy" in one["Statement"][0]["Action"] and "bedrock:TagResource" in one["Statement"][0]["Action"]
+    actions = [a for statement in one["Statement"] for a in statement["Action"]]
+    assert "bedrock:TagResource" in actions and "iam:GetRolePolicy" in actions
+    assert not [a for a in actions if a.startswith(("iam:Put", "iam:Delete"))], "the brake writes no IAM"
     assert cli("iam", "policy", "nonsense").code == 2
 
 
@@ -65,12 +70,54 @@ def test_traced_calls_are_covered_by_the_declared_policy(cli, sim, session, emul
     assert missing == {}, f"commands call AWS without the action in `aipctl iam policy`: {missing}"
 
 
+LOADED = parse_inventory(INVENTORY, "aipctl.yaml")
+#: Actions with which a holder could give itself more than the policy grants.
+ESCALATING = re.compile(
+    r"^(iam:(Put|Attach|Create|Update|Add|Set|Pass|Delete|Detach|Tag|Untag|Upload|Remove).*|iam:\*|sts:AssumeRole|\*)$"
+)
+
+
 @pytest.mark.parametrize("command", sorted(COMMAND_CALLS))
 def test_policy_documents_are_valid_iam(command: str) -> None:
     from aipctl.guard.selfpolicy import policy_for
 
-    document = policy_for(command)
-    statement = document["Statement"][0]
-    assert document["Version"] == "2012-10-17" and statement["Effect"] == "Allow"
-    assert all(":" in action and " " not in action for action in statement["Action"])
-    assert statement["Sid"].isalnum()
+    document = policy_for(command, LOADED)
+    assert document["Version"] == "2012-10-17"
+    for statement in document["Statement"]:
+        assert statement["Effect"] == "Allow" and statement["Sid"].isalnum()
+        assert all(":" in action and " " not in action for action in statement["Action"])
+
+
+@pytest.mark.parametrize("command", sorted(COMMAND_CALLS))
+def test_no_policy_lets_its_holder_escalate(command: str) -> None:
+    """Read the policies: nothing that changes IAM (or passes or assumes roles) on "*", and the brake,
+    the release and the budget watch change no IAM at all."""
+    from aipctl.guard.selfpolicy import policy_for
+
+    statements = policy_for(command, LOADED)["Statement"]
+    for statement in statements:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        escalating = [a for a in statement["Action"] if ESCALATING.match(a)]
+        if "*" in resources:
+            assert escalating == [], f"{command}: {escalating} on *"
+        else:
+            assert all(r.startswith("arn:aws:iam::") and (":role/" in r or ":user/" in r) for r in resources), resources
+            assert not any(
+                a in ("iam:PassRole", "sts:AssumeRole") or a.startswith(("iam:Create", "iam:Attach")) for a in escalating
+            )
+    if command in ("brake", "release", "guard watch"):
+        assert not [a for s in statements for a in s["Action"] if a.startswith("iam:") and ESCALATING.match(a)]
+    tagging = [s for s in statements if any(a in ("iam:TagRole", "iam:TagUser") for a in s["Action"])]
+    for statement in tagging:
+        keys = statement["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"]
+        assert "Application" in keys and "aipctl:keys" in keys and "Admin" not in keys
+
+
+def test_iam_writes_need_an_inventory(cli, workdir: Path) -> None:
+    refused = cli("iam", "policy", "apply")
+    assert refused.code == 2 and "only on the inventory's principals" in refused.err
+    assert cli("iam", "policy", "brake", "--json").code == 0, "the brake writes no IAM: no inventory needed"
+    (workdir / "aipctl.yaml").write_text(INVENTORY)
+    scoped = cli("iam", "policy", "iam render", "--json").json
+    writes = next(s for s in scoped["Statement"] if "iam:PutRolePolicy" in s["Action"])
+    assert writes["Resource"] == ["arn:aws:iam::*:role/acme-task", "arn:aws:iam::*:role/globex-task"]

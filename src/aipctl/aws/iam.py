@@ -138,3 +138,23 @@ class Iam:
     def every_principal(self) -> list[Principal]:
         """Every role and user of the account (``--prune`` looks for principals aipctl tagged earlier)."""
         return self._all("role") + self._all("user")
+
+    @requires("iam:GetRolePolicy", "iam:GetUserPolicy")
+    def get_policy(self, principal: Principal, name: str) -> dict[str, Any] | None:
+        """aipctl's inline policy ``name`` on a role or user (None: not there); reading needs no write rights."""
+        import urllib.parse
+
+        try:
+            if principal.kind == "role":
+                with aws_call("iam", "GetRolePolicy", principal.arn):
+                    document = self.client.get_role_policy(RoleName=principal.name, PolicyName=name)["PolicyDocument"]
+            else:
+                with aws_call("iam", "GetUserPolicy", principal.arn):
+                    document = self.client.get_user_policy(UserName=principal.name, PolicyName=name)["PolicyDocument"]
+        except AwsError as exc:
+            if exc.code == "NoSuchEntity":
+                return None
+            raise
+        if isinstance(document, str):  # the API returns it URL-encoded; boto3 decodes JSON when it can
+            document = json.loads(urllib.parse.unquote(document))
+        return dict(document)

@@ -1,10 +1,16 @@
-"""The emergency brake: an explicit IAM Deny on a caller's AIPs, attached to the identities it runs as.
+"""The emergency brake: the tag ``aipctl:brake`` on a caller's AIPs, which the anti-bypass policy denies.
 
-``brake`` puts the inline policy ``aipctl-brake-<caller>`` on every role/user matching the
-caller's ``identities`` and records the brake as the tag ``aipctl:brake`` on the caller's AIPs
-(visible in ``aipctl list`` and the report); ``release`` removes both. Both are idempotent.
-IAM changes take effect within seconds on AWS (eventual consistency); the emulator applies them
-on the next call.
+``aipctl iam render --attach`` (run once by someone with IAM rights) puts ``aipctl-aip-only-<caller>``
+on the caller's roles and users; besides allowing only the caller's own AIPs and denying direct
+model calls, it denies invoking any AIP tagged ``aipctl:brake`` (``aws:ResourceTag``). Braking and
+releasing are then tag writes on aipctl's own AIPs: the brake needs no IAM write power at run time,
+so neither does the unattended ``guard watch`` that pulls it.
+
+``brake`` tags the AIPs and reads (never writes) the caller's inline policies to say which of its
+principals the deny does not reach yet (no anti-bypass policy, or one from before the brake
+statement): for those, the AIPs are braked but direct model calls are not. ``release`` removes the
+tag. Both are idempotent. The deny takes effect within seconds on AWS; the emulator applies it on
+the next call.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from aipctl.aws.bedrock import BedrockControl, LiveProfile
 from aipctl.aws.iam import Iam, Principal
 from aipctl.aws.live import ManagedProfiles
 from aipctl.aws.target import Target
-from aipctl.guard.iam import aip_only_name, aip_only_policy, brake_name, brake_policy
+from aipctl.guard.iam import BRAKE_SID, aip_only_name, aip_only_policy, brake_name
 from aipctl.inventory import LoadedInventory, rules
 
 
@@ -25,10 +31,15 @@ from aipctl.inventory import LoadedInventory, rules
 class BrakeResult:
     caller: str
     action: Literal["braked", "released", "unchanged"]
+    #: Principals whose anti-bypass policy turns the tag into a deny of every path.
     principals: tuple[str, ...] = ()
     aips: tuple[str, ...] = ()
     reason: str | None = None
     at: str | None = None
+    #: Principals the brake does not fully reach: no anti-bypass policy with the brake statement.
+    uncovered: tuple[str, ...] = ()
+    #: Inline ``aipctl-brake-<caller>`` policies an earlier aipctl attached (remove: ``iam render --attach``).
+    legacy: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -38,6 +49,8 @@ class BrakeResult:
             "aips": list(self.aips),
             "reason": self.reason,
             "at": self.at,
+            "uncovered": list(self.uncovered),
+            "legacy_policies": list(self.legacy),
         }
 
 
@@ -64,14 +77,31 @@ def principals_of(loaded: LoadedInventory, target: Target, caller: str, iam: Iam
     return found
 
 
+def brake_reach(loaded: LoadedInventory, target: Target, caller: str, iam: Iam) -> tuple[list[str], list[str], list[str]]:
+    """(covered, uncovered, with a legacy brake policy) principals of ``caller``, from reading their inline policies."""
+    if not loaded.inventory.callers[caller].identities:
+        return [], [f"(caller {caller!r} lists no identities)"], []
+    covered: list[str] = []
+    uncovered: list[str] = []
+    legacy: list[str] = []
+    for principal in iam.principals_matching(loaded.inventory.callers[caller].identities):
+        document = iam.get_policy(principal, aip_only_name(caller))
+        statements = (document or {}).get("Statement", [])
+        has_brake = any(isinstance(s, dict) and s.get("Sid") == BRAKE_SID for s in statements)
+        (covered if has_brake else uncovered).append(principal.arn)
+        if iam.get_policy(principal, brake_name(caller)) is not None:
+            legacy.append(principal.arn)
+    if not covered and not uncovered:
+        uncovered.append(f"(no IAM role or user matches caller {caller!r}'s identities)")
+    return covered, uncovered, legacy
+
+
 def brake(loaded: LoadedInventory, target: Target, managed: ManagedProfiles, caller: str, reason: str) -> BrakeResult:
+    """Tag the caller's AIPs ``aipctl:brake``; report which principals the deny reaches."""
     aips = caller_aips(loaded, managed, caller)
-    iam = Iam(target)
-    principals = principals_of(loaded, target, caller, iam)
+    covered, uncovered, legacy = brake_reach(loaded, target, caller, Iam(target))
     arns = sorted(p.arn for p in aips)
     already = all(rules.TAG_BRAKE in p.tags for p in aips)
-    for principal in principals:
-        iam.put_policy(principal, brake_name(caller), brake_policy(caller, arns, reason))
     bedrock = BedrockControl(target)
     value = next((p.tags[rules.TAG_BRAKE] for p in aips if rules.TAG_BRAKE in p.tags), None) or rules.brake_tag(
         target.now().strftime("%Y-%m-%dT%H:%M:%SZ"), reason
@@ -81,21 +111,32 @@ def brake(loaded: LoadedInventory, target: Target, managed: ManagedProfiles, cal
             bedrock.tag(profile.arn, {rules.TAG_BRAKE: value})
     at, recorded = rules.parse_brake_tag(value)
     return BrakeResult(
-        caller, "unchanged" if already else "braked", tuple(p.arn for p in principals), tuple(arns), recorded or reason, at
+        caller,
+        "unchanged" if already else "braked",
+        tuple(covered),
+        tuple(arns),
+        recorded or reason,
+        at,
+        tuple(uncovered),
+        tuple(legacy),
     )
 
 
 def release(loaded: LoadedInventory, target: Target, managed: ManagedProfiles, caller: str) -> BrakeResult:
+    """Remove the tag; name any legacy brake policy still attached (its removal needs IAM rights)."""
     aips = caller_aips(loaded, managed, caller)
-    iam = Iam(target)
-    principals = principals_of(loaded, target, caller, iam)
-    removed = [p.arn for p in principals if iam.delete_policy(p, brake_name(caller))]
+    covered, uncovered, legacy = brake_reach(loaded, target, caller, Iam(target))
     bedrock = BedrockControl(target)
     tagged = [p for p in aips if rules.TAG_BRAKE in p.tags]
     for profile in tagged:
         bedrock.untag(profile.arn, [rules.TAG_BRAKE])
     return BrakeResult(
-        caller, "released" if removed or tagged else "unchanged", tuple(removed), tuple(sorted(p.arn for p in aips))
+        caller,
+        "released" if tagged else "unchanged",
+        tuple(covered),
+        tuple(sorted(p.arn for p in aips)),
+        uncovered=tuple(uncovered),
+        legacy=tuple(legacy),
     )
 
 
@@ -117,5 +158,6 @@ def attach_aip_only(
                     continue
             else:
                 iam.put_policy(principal, aip_only_name(caller), document)
+                iam.delete_policy(principal, brake_name(caller))  # an earlier aipctl's brake: the tag does it now
             touched.setdefault(caller, []).append(principal.arn)
     return touched

@@ -4,7 +4,8 @@
   models behind them only through those AIPs (``bedrock:InferenceProfileArn``); deny every other
   route to a model: a foundation model or system-defined profile called directly, or another
   caller's AIP.
-- **brake** (``aipctl-brake-<caller>``): deny invoking the caller's AIPs at all.
+- **brake**: part of the anti-bypass policy — deny invoking any AIP tagged ``aipctl:brake``
+  (``aipctl-brake-<caller>``, an inline Deny of earlier versions, is only removed now).
 
 ``bedrock:InvokeModel`` also authorizes Converse, and ``InvokeModelWithResponseStream`` ConverseStream.
 """
@@ -58,21 +59,28 @@ def aip_only_policy(caller: str, aip_arns: list[str], partition: str = "aws") ->
                 "Action": INVOKE,
                 "NotResource": [*arns, *models],
             },
+            brake_statement(partition),
         ],
     }
 
 
-def brake_policy(caller: str, aip_arns: list[str], reason: str) -> dict[str, Any]:
+#: The Sid of the statement that makes ``aipctl:brake`` on an AIP a deny (checked by ``aipctl brake``).
+BRAKE_SID = "DenyBrakedAips"
+
+
+def brake_statement(partition: str = "aws") -> dict[str, Any]:
+    """Deny invoking any AIP that carries ``aipctl:brake``: once attached, braking is a tag write.
+
+    Bedrock evaluates ``aws:ResourceTag/...`` on invoke actions for application inference profiles
+    (AWS's managed AmazonDataZoneBedrockModelConsumptionPolicy allows InvokeModel on
+    ``application-inference-profile/*`` by ``aws:ResourceTag/AmazonDataZoneDomain``).
+    """
     return {
-        "Version": VERSION,
-        "Statement": [
-            {
-                "Sid": "AipctlBrake" + re.sub(r"[^A-Za-z0-9]", "", caller)[:60],
-                "Effect": "Deny",
-                "Action": INVOKE,
-                "Resource": sorted(aip_arns),
-            }
-        ],
+        "Sid": BRAKE_SID,
+        "Effect": "Deny",
+        "Action": INVOKE,
+        "Resource": f"arn:{partition}:bedrock:*:*:application-inference-profile/*",
+        "Condition": {"Null": {"aws:ResourceTag/aipctl:brake": "false"}},
     }
 
 

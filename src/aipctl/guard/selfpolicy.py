@@ -36,8 +36,11 @@ _PLAN = (
 )
 #: The principal plane: tags on the callers' roles and users (only the keys aipctl owns; see docs/attribution.md).
 _TAG_PRINCIPALS = ("iam.Iam.tag", "iam.Iam.untag")
-_BRAKE = (*_READ_AIPS, "iam.Iam.principals_matching", "iam.Iam.put_policy", "iam.Iam.delete_policy")
+#: The brake is a tag write on aipctl's own AIPs plus IAM *reads* (which principals the deny reaches).
+_BRAKE = (*_READ_AIPS, "iam.Iam.principals_matching", "iam.Iam._all", "iam.Iam.get_policy")
 _BRAKE_TAGS = ("bedrock.BedrockControl.tag", "bedrock.BedrockControl.untag")
+#: Only `iam render --attach` (run by a human with IAM rights) writes IAM policies, on the inventory's principals.
+_ATTACH = (*_BRAKE, "iam.Iam.put_policy", "iam.Iam.delete_policy")
 _SPEND = (
     "cloudwatch.BedrockMetrics.values",
     "ce.CostExplorer.cost_and_usage",
@@ -104,7 +107,7 @@ COMMAND_CALLS: dict[str, tuple[str, ...]] = {
     ),
     "reconcile": ("ce.CostExplorer.cost_and_usage", "ce.CostExplorer.services_matching", "ce.CostAllocationTags.status"),
     "meter athena": (*_READ_AIPS, "athena.Athena.run"),
-    "iam render": _BRAKE,
+    "iam render": _ATTACH,
     "brake": (*_BRAKE, *_BRAKE_TAGS),
     "release": (*_BRAKE, *_BRAKE_TAGS),
     "guard watch": (*_BRAKE, *_BRAKE_TAGS, *_SPEND, "sns.Topics.publish"),
@@ -130,15 +133,75 @@ def actions_of(command: str) -> list[str]:
     return sorted(actions)
 
 
-def policy_for(command: str) -> dict[str, Any]:
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "Aipctl" + "".join(w.title() for w in command.replace("-", " ").split()),
-                "Effect": "Allow",
-                "Action": actions_of(command),
-                "Resource": "*",
-            }
-        ],
+#: IAM actions that change a principal; never granted on ``*`` (whoever holds them could make itself admin).
+IAM_WRITES = frozenset(
+    {
+        "iam:PutRolePolicy",
+        "iam:PutUserPolicy",
+        "iam:DeleteRolePolicy",
+        "iam:DeleteUserPolicy",
+        "iam:TagRole",
+        "iam:UntagRole",
+        "iam:TagUser",
+        "iam:UntagUser",
     }
+)
+
+
+def needs_inventory(command: str) -> bool:
+    """Whether the command's policy writes IAM (and so must be scoped to an inventory's principals)."""
+    return bool(IAM_WRITES & set(actions_of(command)))
+
+
+def principal_resources(loaded: Any) -> list[str]:
+    """The IAM ARN patterns of the inventory's callers' roles and users (sessions count as their role)."""
+    from aipctl.inventory import rules
+
+    found = {
+        pattern[1]
+        for caller in loaded.inventory.callers.values()
+        for identity in caller.identities
+        if (pattern := rules.principal_pattern(identity)) is not None
+    }
+    return sorted(found)
+
+
+def policy_for(command: str, loaded: Any = None) -> dict[str, Any]:
+    """The policy of ``command``: reads and aipctl's own resources on ``*``, IAM writes only on the principals
+    of ``loaded``'s callers (tags limited to the keys aipctl sets there)."""
+    from aipctl._exceptions import UsageError
+
+    sid = "Aipctl" + "".join(w.title() for w in command.replace("-", " ").split())
+    actions = actions_of(command)
+    writes = sorted(IAM_WRITES & set(actions))
+    statements: list[dict[str, Any]] = [
+        {"Sid": sid, "Effect": "Allow", "Action": [a for a in actions if a not in IAM_WRITES], "Resource": "*"}
+    ]
+    if writes:
+        if loaded is None:
+            raise UsageError(
+                f"the policy of `aipctl {command}` writes IAM, which aipctl grants only on the inventory's principals",
+                hint="run it where the inventory is, or pass -f FILE",
+            )
+        resources = principal_resources(loaded)
+        if not resources:
+            raise UsageError(f"{loaded.path}: no caller lists identities, so `aipctl {command}` has no principal to act on")
+        policies = [a for a in writes if not a.split(":")[1].startswith(("Tag", "Untag"))]
+        tagging = [a for a in writes if a not in policies]
+        if policies:
+            statements.append({"Sid": sid + "CallerPolicies", "Effect": "Allow", "Action": policies, "Resource": resources})
+        if tagging:
+            keys = sorted({k for c in loaded.inventory.callers for k in loaded.principal_tags(c)} | _MARKERS)
+            statements.append(
+                {
+                    "Sid": sid + "CallerPrincipalTags",
+                    "Effect": "Allow",
+                    "Action": tagging,
+                    "Resource": resources,
+                    "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": keys}},
+                }
+            )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+_MARKERS = frozenset({"aipctl:managed", "aipctl:keys"})

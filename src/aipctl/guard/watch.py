@@ -194,10 +194,13 @@ class Watch:
         return GuardEvent(caller, "alert", message, threshold, delivered)
 
     def _act(self, caller: str, action: Literal["brake", "release"], reason: str, managed: ManagedProfiles) -> GuardEvent:
+        gap = ""
         if not self.dry_run:
             if action == "brake":
-                brakes.brake(self.loaded, self.target, managed, caller, reason)
+                result = brakes.brake(self.loaded, self.target, managed, caller, reason)
+                if result.uncovered:
+                    gap = f"; IAM denies nothing yet for {', '.join(result.uncovered)} (no anti-bypass policy attached)"
             else:
                 brakes.release(self.loaded, self.target, managed, caller)
-        message = f"braked ({reason.removeprefix(GUARD_REASON).strip()})" if action == "brake" else reason
+        message = f"braked ({reason.removeprefix(GUARD_REASON).strip()}){gap}" if action == "brake" else reason
         return GuardEvent(caller, action, message + (" [dry run]" if self.dry_run else ""))

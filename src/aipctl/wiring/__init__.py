@@ -14,6 +14,7 @@ guessed. Lookups are cached per process.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from aipctl._exceptions import AwsError, UnknownCaller, UnknownModelForCaller, UsageError
+from aipctl._exceptions import AwsError, BrakeEngaged, UnknownCaller, UnknownModelForCaller, UsageError
 from aipctl.inventory import rules
 from aipctl.pricing import ModelRef
 
@@ -62,6 +63,8 @@ class AipInfo:
     alias: str | None
     source: ModelRef
     inventory: str | None
+    #: The ``aipctl:brake`` tag (``<time> <reason>``) when the AIP is braked.
+    brake: str | None = None
 
     @property
     def base_model(self) -> str:
@@ -162,9 +165,14 @@ class Resolver:
         except AwsError:
             return None
 
-    def _live_index(self) -> dict[tuple[str, str], AipInfo]:
+    def brakes_of(self, caller: str, max_age_s: float) -> dict[str, str]:
+        """AIP ARN -> ``aipctl:brake`` value of ``caller``'s braked AIPs, read again when older than ``max_age_s``."""
+        index = self._live_index(max_age_s)
+        return {info.arn: info.brake for (name, _), info in index.items() if name == caller and info.brake}
+
+    def _live_index(self, max_age_s: float | None = None) -> dict[tuple[str, str], AipInfo]:
         with self._lock:
-            if self._index and time.monotonic() - self._index[0] < self.ttl_s:
+            if self._index and time.monotonic() - self._index[0] < min(self.ttl_s, max_age_s or self.ttl_s):
                 return self._index[1]
         from aipctl.aws.errors import aws_call
 
@@ -222,7 +230,13 @@ def _info(arn: str, tags: Mapping[str, str], models: list[str] | None = None) ->
     else:
         ref = ModelRef("", None)
     return AipInfo(
-        arn, arn.rsplit("/", 1)[-1], tags.get(rules.TAG_CALLER), tags.get(rules.TAG_ALIAS), ref, tags.get(rules.TAG_MANAGED)
+        arn,
+        arn.rsplit("/", 1)[-1],
+        tags.get(rules.TAG_CALLER),
+        tags.get(rules.TAG_ALIAS),
+        ref,
+        tags.get(rules.TAG_MANAGED),
+        tags.get(rules.TAG_BRAKE),
     )
 
 
@@ -271,11 +285,16 @@ def attach(
     store: Store | None = None,
     on_limit: str = "raise",
     by_principal: bool = False,
+    brake_check_s: float = 30.0,
 ) -> C:
     """Route ``client``'s runtime calls through ``caller``'s AIPs (one botocore event handler).
 
     ``by_principal=True`` is for ``attribution: principal`` callers, which have no AIPs: their calls
     are billed to their IAM principal as they are, so nothing is rewritten; ``limits`` still apply.
+
+    A call to an AIP tagged ``aipctl:brake`` raises :class:`aipctl.BrakeEngaged` before it leaves the
+    process (the brake state is read again at most every ``brake_check_s`` seconds); IAM denies it
+    as well where the anti-bypass policy is attached.
 
     ``modelId`` may be the caller's alias (``"sonnet"``), a foundation model id, a system-defined
     profile id or ARN, or already an AIP ARN: it is rewritten to the caller's AIP for that model.
@@ -291,6 +310,16 @@ def attach(
     mapping = {} if by_principal else model_map(resolver, caller)
     own = set(mapping.values())
     limiter = _limiter(caller, limits, store, on_limit)
+    brakes: list[Any] = [0.0, {}]  # (checked at, braked AIP ARN -> brake tag)
+
+    def braked(arn: str) -> str | None:
+        now = time.monotonic()
+        if now - brakes[0] >= brake_check_s:
+            with contextlib.suppress(AwsError):  # keep the last state: a failed read neither lifts nor invents a brake
+                brakes[1] = resolver.brakes_of(caller, brake_check_s)
+            brakes[0] = now
+        found: str | None = brakes[1].get(arn)
+        return found
 
     def route(params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
         model_id = params.get("modelId")
@@ -303,6 +332,9 @@ def attach(
                     f"{model_id!r} is not a model of caller {caller!r}: the call would bypass its AIPs",
                     hint=f"use one of {', '.join(sorted(k for k in mapping if not k.startswith('arn:')))}",
                 )
+        if not by_principal and (tag := braked(str(params.get("modelId")))) is not None:
+            at, reason = rules.parse_brake_tag(tag)
+            raise BrakeEngaged(caller, str(params.get("modelId")), at, reason)
         if limiter is not None and context is not None:
             context["aipctl_ticket"] = (*limiter.admit(params), params.get("modelId"))
 

@@ -114,7 +114,8 @@ def authorize(req: Request, identity: CallerIdentity, target: ModelTarget) -> No
                 f"User: {identity.arn} is not authorized to perform: bedrock:CallWithBearerToken "
                 f"with an explicit deny in an identity-based policy ({bearer_denied})"
             )
-    denied_by = explicit_deny(identity, [action], resources, context)
+    tags = {target.aip.arn: dict(target.aip.tags)} if target.aip is not None else {}
+    denied_by = explicit_deny(identity, [action], resources, context, tags)
     if denied_by:
         resource = target.profile_arn or target.routed_model_arns[0]
         raise AccessDeniedException(

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, cast
 
 import click
 
-from aipctl._exceptions import UsageError
+from aipctl._exceptions import PartialBrake, UsageError
 from aipctl.cli import console
 from aipctl.cli.main import GlobalOptions
-from aipctl.cli.options import file_option, json_option, open_project, pass_options
-from aipctl.inventory import load_inventory
+from aipctl.cli.options import file_option, json_option, open_project, optional_file_option, pass_options
+from aipctl.inventory import DEFAULT_INVENTORY, load_inventory
 
 if TYPE_CHECKING:
     from aipctl.guard.watch import SourceName, WatchPass
@@ -116,15 +116,24 @@ def _render_trust(
 
 @iam_group.command("policy")
 @click.argument("command", required=False)
+@optional_file_option("Inventory whose callers' principals the IAM writes are limited to (default aipctl.yaml, if there).")
 @json_option
-def iam_policy_cmd(command: str | None, as_json: bool) -> None:
-    """The least-privilege IAM policy aipctl itself needs, for one command or all of them."""
-    from aipctl.guard.selfpolicy import COMMAND_CALLS, policy_for
+def iam_policy_cmd(command: str | None, inventory_file: str | None, as_json: bool) -> None:
+    """The least-privilege IAM policy aipctl itself needs, for one command or all of them.
+
+    No statement grants an IAM write on "*": `apply` (principal tags) and `iam render` (the anti-bypass
+    policy) write IAM only on the inventory's principals; the brake and `guard watch` write no IAM at all.
+    """
+    from pathlib import Path
+
+    from aipctl.guard.selfpolicy import COMMAND_CALLS, needs_inventory, policy_for
 
     if command is not None and command not in COMMAND_CALLS:
         raise UsageError(f"unknown command {command!r} (known: {', '.join(sorted(COMMAND_CALLS))})")
     names = [command] if command else sorted(COMMAND_CALLS)
-    documents = {name: policy_for(name) for name in names}
+    path = inventory_file or (DEFAULT_INVENTORY if Path(DEFAULT_INVENTORY).exists() else None)
+    loaded = load_inventory(path) if path and any(needs_inventory(n) for n in names) else None
+    documents = {name: policy_for(name, loaded) for name in names}
     if as_json:
         console.print_json(documents[command] if command else documents)
         return
@@ -162,9 +171,23 @@ def _brake_common(opts: GlobalOptions, inventory_file: str, caller: str, action:
         state = "already braked" if action == "brake" else "not braked"
         console.out.print(f"{caller}: {state} (nothing changed)")
     elif action == "brake":
-        console.out.print(f"{caller}: braked — explicit Deny on {len(result.aips)} AIP(s) for {', '.join(result.principals)}")
+        console.out.print(
+            f"{caller}: braked — {len(result.aips)} AIP(s) tagged aipctl:brake; denied on every path for "
+            f"{', '.join(result.principals) or 'no principal yet'}"
+        )
     else:
-        console.out.print(f"{caller}: released — brake policy removed from {', '.join(result.principals) or 'no principal'}")
+        console.out.print(f"{caller}: released — aipctl:brake removed from {len(result.aips)} AIP(s)")
+    for arn in result.legacy:
+        console.warn(
+            f"{arn} still has the inline brake policy of an earlier aipctl: `aipctl iam render --attach --yes` removes it"
+        )
+    if action == "brake" and result.uncovered:
+        raise PartialBrake(
+            f"{caller}: the brake is recorded on its AIPs, but IAM denies nothing yet for {', '.join(result.uncovered)}: "
+            "the deny is a statement of the anti-bypass policy, which is not attached there "
+            "(callers wired with aipctl.attach stop in-process anyway)",
+            hint=f"have someone with IAM rights run `aipctl iam render --caller {caller} --attach --yes` once",
+        )
 
 
 @click.command("brake")
