@@ -10,7 +10,9 @@ exit codes in one place (``aipctl.cli.errors``)::
     ├── AwsError                     exit 1  an AWS API call failed (mapped from botocore in aipctl.aws only)
     │   └── AwsAccessDenied
     ├── PlanConflict                 exit 1  live state blocks the plan (e.g. an unmanaged AIP holds a name)
+    ├── PartialBrake                 exit 1  braked, but IAM does not deny yet for some principals (anti-bypass missing)
     ├── ApplyFailed                  exit 1  some changes of an apply failed; carries the per-change results
+    ├── BrakeEngaged                 exit 1  ``attach``: the caller's AIP is braked; the call never left the process
     ├── LimitExceeded                exit 1  an in-path limit (rpm, tpm, daily_usd, tier) refused a runtime call
     └── WiringError                  exit 1  a caller cannot be wired to its AIPs
         ├── UnknownCaller                    no AIP is tagged for this caller (or tenant)
