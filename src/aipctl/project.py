@@ -287,18 +287,23 @@ class Project:
         return reconcile(self._loaded, meter_rows, bill_rows, source=source, watermark=watermark, settings=settings)
 
     # -- guards --------------------------------------------------------------------------------
-    def brake(self, caller: str, reason: str) -> BrakeResult:
-        from aipctl.guard.brake import brake
+    def brake(self, caller: str, reason: str, *, tenant: str | None = None) -> BrakeResult:
+        """Brake a caller (tag ``aipctl:brake`` on its AIPs), or only one ``tenant`` of it (its session tag)."""
+        from aipctl.guard.brake import brake, brake_tenant
 
         try:
+            if tenant is not None:
+                return brake_tenant(self.loaded, self.target, self.managed(), caller, tenant)
             return brake(self.loaded, self.target, self.managed(), caller, reason)
         finally:
             self._changed()
 
-    def release(self, caller: str) -> BrakeResult:
-        from aipctl.guard.brake import release
+    def release(self, caller: str, *, tenant: str | None = None) -> BrakeResult:
+        from aipctl.guard.brake import brake_tenant, release
 
         try:
+            if tenant is not None:
+                return brake_tenant(self.loaded, self.target, self.managed(), caller, tenant, release=True)
             return release(self.loaded, self.target, self.managed(), caller)
         finally:
             self._changed()

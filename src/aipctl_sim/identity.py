@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -199,6 +200,32 @@ _OPERATORS = {
 }
 
 
+_VARIABLE = re.compile(r"\$\{([^}]+)\}")
+
+
+def _resolve(values: list[str], context: Mapping[str, str]) -> list[str] | None:
+    """Policy variables (``${aws:PrincipalTag/Tenant}``) in condition values, from the request context.
+
+    A value whose variable the request lacks is dropped (it matches nothing); None when none is left.
+    """
+    out = []
+    for value in values:
+        missing = False
+
+        def fill(found: re.Match[str]) -> str:
+            nonlocal missing
+            resolved = context.get(found.group(1).lower())
+            if resolved is None:
+                missing = True
+                return ""
+            return resolved
+
+        filled = _VARIABLE.sub(fill, value)
+        if not missing:
+            out.append(filled)
+    return out if out or not values else None
+
+
 def _conditions_hold(conditions: Mapping[str, Mapping[str, Any]], context: Mapping[str, str]) -> bool:
     for operator, entries in conditions.items():
         name = operator.lower()
@@ -219,6 +246,7 @@ def _conditions_hold(conditions: Mapping[str, Mapping[str, Any]], context: Mappi
                 if if_exists or "not" in name:
                     continue
                 return False
-            if not check(value, _listed(expected)):
+            resolved = _resolve(_listed(expected), context)
+            if resolved is None or not check(value, resolved):
                 return False
     return True

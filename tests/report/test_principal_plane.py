@@ -12,6 +12,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from aipctl.inventory import load_inventory
 from aipctl.sessions import TenantSessions
 
@@ -190,3 +192,45 @@ def test_verify_reports_coverage_per_identity_and_per_tenant(cli, sim, session, 
     assert {t["tenant"]: t["coverage"] for t in gateway["tenants"]} == {"acme": 1.0, "globex": 0.0}
     sidecar = rows["sidecar"]
     assert sidecar["verdict"] == "ok (billed by principal)" and sidecar["coverage"] == 1.0 and sidecar["principal_calls"] == 1
+
+
+def test_one_tenant_of_a_shared_role_is_braked_and_the_others_keep_working(cli, session, emulator: str, workdir: Path) -> None:
+    from botocore.exceptions import ClientError
+
+    iam = session.client("iam", endpoint_url=emulator)
+    iam.create_role(RoleName="gateway", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+    (workdir / "aipctl.yaml").write_text(INVENTORY)
+    assert cli("apply", "--yes").code == 0
+    attached = cli("iam", "render", "--caller", "gateway", "--attach", "--yes")
+    assert attached.code == 0, attached.err
+    aip = next(
+        p["inferenceProfileArn"]
+        for p in session.client("bedrock", endpoint_url=emulator).list_inference_profiles(typeEquals="APPLICATION")[
+            "inferenceProfileSummaries"
+        ]
+        if p["inferenceProfileName"] == "gateway-sonnet"
+    )
+    tenants = TenantSessions(load_inventory(workdir / "aipctl.yaml"), session=session, endpoint_url=emulator)
+    acme = tenants.session("gateway", "acme").client("bedrock-runtime", endpoint_url=emulator)
+    globex = tenants.session("gateway", "globex").client("bedrock-runtime", endpoint_url=emulator)
+
+    braked = cli("brake", "gateway", "--tenant", "acme", "--json")
+    assert braked.code == 0, braked.err
+    assert braked.json["tenant"] == "acme" and braked.json["action"] == "braked" and braked.json["uncovered"] == []
+    with pytest.raises(ClientError) as refused:
+        acme.converse(modelId=aip, messages=MESSAGES)
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException" and "DenyBrakedTenants" in str(refused.value)
+    assert globex.converse(modelId=aip, messages=MESSAGES)["usage"]["outputTokens"] > 0, "the other tenants keep working"
+    assert cli("brake", "gateway", "--tenant", "globex", "--json").json["action"] == "braked"
+    tags = {
+        t["key"]: t["value"]
+        for t in session.client("bedrock", endpoint_url=emulator).list_tags_for_resource(resourceARN=aip)["tags"]
+    }
+    assert tags["aipctl:braked-tenants"] == " acme globex "
+    assert [c for c in cli("plan", "--json").json["changes"] if c["action"] == "retag"] == []
+
+    assert cli("release", "gateway", "--tenant", "acme").code == 0
+    assert acme.converse(modelId=aip, messages=MESSAGES)["usage"]["outputTokens"] > 0
+    with pytest.raises(ClientError):
+        globex.converse(modelId=aip, messages=MESSAGES)
+    assert cli("brake", "gateway", "--tenant", "nobody").code == 2

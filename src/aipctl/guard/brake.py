@@ -23,7 +23,7 @@ from aipctl.aws.bedrock import BedrockControl, LiveProfile
 from aipctl.aws.iam import Iam, Principal
 from aipctl.aws.live import ManagedProfiles
 from aipctl.aws.target import Target
-from aipctl.guard.iam import BRAKE_SID, aip_only_name, aip_only_policy, brake_name
+from aipctl.guard.iam import BRAKE_SID, TENANT_BRAKE_SID, aip_only_name, aip_only_policy, brake_name
 from aipctl.inventory import LoadedInventory, rules
 
 
@@ -40,6 +40,8 @@ class BrakeResult:
     uncovered: tuple[str, ...] = ()
     #: Inline ``aipctl-brake-<caller>`` policies an earlier aipctl attached (remove: ``iam render --attach``).
     legacy: tuple[str, ...] = ()
+    #: The tenant braked or released (None: the whole caller).
+    tenant: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -51,6 +53,7 @@ class BrakeResult:
             "at": self.at,
             "uncovered": list(self.uncovered),
             "legacy_policies": list(self.legacy),
+            "tenant": self.tenant,
         }
 
 
@@ -77,7 +80,9 @@ def principals_of(loaded: LoadedInventory, target: Target, caller: str, iam: Iam
     return found
 
 
-def brake_reach(loaded: LoadedInventory, target: Target, caller: str, iam: Iam) -> tuple[list[str], list[str], list[str]]:
+def brake_reach(
+    loaded: LoadedInventory, target: Target, caller: str, iam: Iam, sid: str = BRAKE_SID
+) -> tuple[list[str], list[str], list[str]]:
     """(covered, uncovered, with a legacy brake policy) principals of ``caller``, from reading their inline policies."""
     if not loaded.inventory.callers[caller].identities:
         return [], [f"(caller {caller!r} lists no identities)"], []
@@ -87,7 +92,7 @@ def brake_reach(loaded: LoadedInventory, target: Target, caller: str, iam: Iam) 
     for principal in iam.principals_matching(loaded.inventory.callers[caller].identities):
         document = iam.get_policy(principal, aip_only_name(caller))
         statements = (document or {}).get("Statement", [])
-        has_brake = any(isinstance(s, dict) and s.get("Sid") == BRAKE_SID for s in statements)
+        has_brake = any(isinstance(s, dict) and s.get("Sid") == sid for s in statements)
         (covered if has_brake else uncovered).append(principal.arn)
         if iam.get_policy(principal, brake_name(caller)) is not None:
             legacy.append(principal.arn)
@@ -122,6 +127,49 @@ def brake(loaded: LoadedInventory, target: Target, managed: ManagedProfiles, cal
     )
 
 
+def braked_tenants(profiles: list[LiveProfile]) -> set[str]:
+    return {t for p in profiles for t in p.tags.get(rules.TAG_BRAKED_TENANTS, "").split()}
+
+
+def brake_tenant(
+    loaded: LoadedInventory, target: Target, managed: ManagedProfiles, caller: str, tenant: str, *, release: bool = False
+) -> BrakeResult:
+    """Brake (or release) one tenant of a shared role: its name in ``aipctl:braked-tenants`` on the caller's AIPs."""
+    spec = loaded.inventory.callers.get(caller)
+    if spec is not None and tenant not in spec.tenants:
+        known = ", ".join(sorted(spec.tenants)) or "none"
+        raise UsageError(f"caller {caller!r} has no tenant {tenant!r} (tenants: {known})")
+    aips = caller_aips(loaded, managed, caller)
+    covered, uncovered, legacy = brake_reach(loaded, target, caller, Iam(target), TENANT_BRAKE_SID)
+    before = braked_tenants(aips)
+    after = before - {tenant} if release else before | {tenant}
+    value = f" {' '.join(sorted(after))} " if after else ""
+    if len(value) > rules.TAG_VALUE_MAX:
+        raise UsageError(
+            f"{len(after)} tenants braked at once do not fit one tag value ({rules.TAG_VALUE_MAX} characters)",
+            hint=f"brake the whole caller (`aipctl brake {caller}`) or release some tenants first",
+        )
+    bedrock = BedrockControl(target)
+    for profile in aips:
+        if profile.tags.get(rules.TAG_BRAKED_TENANTS, "") == value:
+            continue
+        if value:
+            bedrock.tag(profile.arn, {rules.TAG_BRAKED_TENANTS: value})
+        else:
+            bedrock.untag(profile.arn, [rules.TAG_BRAKED_TENANTS])
+    changed = after != before
+    action: Literal["braked", "released", "unchanged"] = ("released" if release else "braked") if changed else "unchanged"
+    return BrakeResult(
+        caller,
+        action,
+        tuple(covered),
+        tuple(sorted(p.arn for p in aips)),
+        uncovered=tuple(uncovered),
+        legacy=tuple(legacy),
+        tenant=tenant,
+    )
+
+
 def release(loaded: LoadedInventory, target: Target, managed: ManagedProfiles, caller: str) -> BrakeResult:
     """Remove the tag; name any legacy brake policy still attached (its removal needs IAM rights)."""
     aips = caller_aips(loaded, managed, caller)
@@ -141,8 +189,15 @@ def release(loaded: LoadedInventory, target: Target, managed: ManagedProfiles, c
 
 
 def aip_only_policies(loaded: LoadedInventory, managed: ManagedProfiles, callers: list[str]) -> dict[str, dict[str, object]]:
-    """Per caller, the anti-bypass policy over its live AIPs (``aipctl iam render``)."""
-    return {c: aip_only_policy(c, [p.arn for p in caller_aips(loaded, managed, c)], "aws") for c in callers}
+    """Per caller, the anti-bypass policy over its live AIPs (``aipctl iam render``); callers with tenants also
+    get the statement that brakes one tenant at a time."""
+    specs = loaded.inventory.callers
+    return {
+        c: aip_only_policy(
+            c, [p.arn for p in caller_aips(loaded, managed, c)], "aws", specs[c].tenant_tag if specs[c].tenants else None
+        )
+        for c in callers
+    }
 
 
 def attach_aip_only(

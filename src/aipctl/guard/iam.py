@@ -31,7 +31,7 @@ def _safe(caller: str) -> str:
     return re.sub(r"[^\w+=,.@-]", "-", caller)[:100]
 
 
-def aip_only_policy(caller: str, aip_arns: list[str], partition: str = "aws") -> dict[str, Any]:
+def aip_only_policy(caller: str, aip_arns: list[str], partition: str = "aws", tenant_tag: str | None = None) -> dict[str, Any]:
     arns = sorted(aip_arns)
     models = [f"arn:{partition}:bedrock:*::foundation-model/*", f"arn:{partition}:bedrock:*:*:inference-profile/*"]
     return {
@@ -60,7 +60,27 @@ def aip_only_policy(caller: str, aip_arns: list[str], partition: str = "aws") ->
                 "NotResource": [*arns, *models],
             },
             brake_statement(partition),
+            *([tenant_brake_statement(tenant_tag, partition)] if tenant_tag else []),
         ],
+    }
+
+
+#: The Sid of the statement that brakes single tenants of a shared role (by their session tag).
+TENANT_BRAKE_SID = "DenyBrakedTenants"
+
+
+def tenant_brake_statement(tenant_tag: str, partition: str = "aws") -> dict[str, Any]:
+    """Deny a tenant's sessions the AIPs whose ``aipctl:braked-tenants`` names it; the other tenants keep working.
+
+    ``${aws:PrincipalTag/<tenant_tag>}`` is the session tag ``aipctl.session_for`` sets; the tag value is
+    space-delimited with a space on each side, so the pattern matches whole tenant names only.
+    """
+    return {
+        "Sid": TENANT_BRAKE_SID,
+        "Effect": "Deny",
+        "Action": INVOKE,
+        "Resource": f"arn:{partition}:bedrock:*:*:application-inference-profile/*",
+        "Condition": {"StringLike": {"aws:ResourceTag/aipctl:braked-tenants": f"* ${{aws:PrincipalTag/{tenant_tag}}} *"}},
     }
 
 

@@ -48,7 +48,10 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 #: Set by `aipctl brake` ("<time> <reason>"), removed by `aipctl release`; plan leaves it alone.
 TAG_BRAKE = "aipctl:brake"
-STATE_TAG_KEYS = (TAG_BRAKE,)
+#: Tenants braked on a caller's AIPs: `` acme globex `` (space-delimited, with a space on each side, so that
+#: ``StringLike "* ${aws:PrincipalTag/Tenant} *"`` matches whole names only).
+TAG_BRAKED_TENANTS = "aipctl:braked-tenants"
+STATE_TAG_KEYS = (TAG_BRAKE, TAG_BRAKED_TENANTS)
 #: On IAM roles and users aipctl tagged: the keys it set there (space-separated), so it never touches others.
 TAG_PRINCIPAL_KEYS = "aipctl:keys"
 #: How Cost Explorer and CUR name a principal (IAM role/user or STS session) tag activated for cost allocation.

@@ -103,6 +103,9 @@ def resolve(region: str, account: str, model_id: str, *, invoking: bool = True) 
 def authorize(req: Request, identity: CallerIdentity, target: ModelTarget) -> None:
     resources = ([target.profile_arn] if target.profile_arn else []) + list(target.routed_model_arns)
     context = {"aws:PrincipalArn": identity.role_arn or identity.arn, "aws:RequestedRegion": req.region}
+    context |= {f"aws:PrincipalTag/{k}": v for k, v in identity.tags}  # role/user tags overlaid by session tags
+    if identity.source_identity:
+        context["aws:SourceIdentity"] = identity.source_identity
     if target.profile_arn:
         context["bedrock:InferenceProfileArn"] = target.profile_arn
     action = action_for(req)

@@ -12,6 +12,7 @@ from aipctl._exceptions import PartialBrake, UsageError
 from aipctl.cli import console
 from aipctl.cli.main import GlobalOptions
 from aipctl.cli.options import file_option, json_option, open_project, optional_file_option, pass_options
+from aipctl.guard.brake import BrakeResult
 from aipctl.inventory import DEFAULT_INVENTORY, load_inventory
 
 if TYPE_CHECKING:
@@ -161,12 +162,27 @@ def _print_pass(result: WatchPass, count: int) -> None:
         console.out.print(f"{event.caller}: {event.kind}: {event.message}")
 
 
-def _brake_common(opts: GlobalOptions, inventory_file: str, caller: str, action: str, reason: str, as_json: bool) -> None:
+def _brake_common(
+    opts: GlobalOptions, inventory_file: str, caller: str, action: str, reason: str, as_json: bool, tenant: str | None = None
+) -> None:
     with open_project(opts, load_inventory(inventory_file)) as project:
-        result = project.brake(caller, reason) if action == "brake" else project.release(caller)
+        result = project.brake(caller, reason, tenant=tenant) if action == "brake" else project.release(caller, tenant=tenant)
     if as_json:
         console.print_json(result.to_dict())
-        return
+    elif tenant is not None:
+        console.out.print(f"{caller}: tenant {tenant} {result.action} (aipctl:braked-tenants on {len(result.aips)} AIP(s))")
+    else:
+        _say(result, caller, action)
+    if action == "brake" and result.uncovered:
+        raise PartialBrake(
+            f"{caller}: the brake is recorded on its AIPs, but IAM denies nothing yet for {', '.join(result.uncovered)}: "
+            "the deny is a statement of the anti-bypass policy, which is not attached there "
+            "(callers wired with aipctl.attach stop in-process anyway)",
+            hint=f"have someone with IAM rights run `aipctl iam render --caller {caller} --attach --yes` once",
+        )
+
+
+def _say(result: BrakeResult, caller: str, action: str) -> None:
     if result.action == "unchanged":
         state = "already braked" if action == "brake" else "not braked"
         console.out.print(f"{caller}: {state} (nothing changed)")
@@ -181,34 +197,38 @@ def _brake_common(opts: GlobalOptions, inventory_file: str, caller: str, action:
         console.warn(
             f"{arn} still has the inline brake policy of an earlier aipctl: `aipctl iam render --attach --yes` removes it"
         )
-    if action == "brake" and result.uncovered:
-        raise PartialBrake(
-            f"{caller}: the brake is recorded on its AIPs, but IAM denies nothing yet for {', '.join(result.uncovered)}: "
-            "the deny is a statement of the anti-bypass policy, which is not attached there "
-            "(callers wired with aipctl.attach stop in-process anyway)",
-            hint=f"have someone with IAM rights run `aipctl iam render --caller {caller} --attach --yes` once",
-        )
+
+
+tenant_option = click.option(
+    "--tenant", default=None, help="Only this tenant of CALLER (its session tag); the other tenants keep working."
+)
 
 
 @click.command("brake")
 @click.argument("caller")
 @file_option
 @click.option("--reason", default="manual brake", show_default=True, help="Recorded with the brake (tag aipctl:brake).")
+@tenant_option
 @json_option
 @pass_options
-def brake_cmd(opts: GlobalOptions, caller: str, inventory_file: str, reason: str, as_json: bool) -> None:
-    """Emergency brake: deny CALLER's identities all calls to its AIPs (explicit IAM Deny)."""
-    _brake_common(opts, inventory_file, caller, "brake", reason, as_json)
+def brake_cmd(opts: GlobalOptions, caller: str, inventory_file: str, reason: str, tenant: str | None, as_json: bool) -> None:
+    """Emergency brake: tag CALLER's AIPs aipctl:brake, which its anti-bypass policy denies on every path.
+
+    Needs no IAM write: the deny is part of the policy `aipctl iam render --attach` put on the caller's
+    roles once. Exits 1 when some of its principals lack that policy (and says which).
+    """
+    _brake_common(opts, inventory_file, caller, "brake", reason, as_json, tenant)
 
 
 @click.command("release")
 @click.argument("caller")
 @file_option
+@tenant_option
 @json_option
 @pass_options
-def release_cmd(opts: GlobalOptions, caller: str, inventory_file: str, as_json: bool) -> None:
-    """Release CALLER's emergency brake."""
-    _brake_common(opts, inventory_file, caller, "release", "", as_json)
+def release_cmd(opts: GlobalOptions, caller: str, inventory_file: str, tenant: str | None, as_json: bool) -> None:
+    """Release CALLER's emergency brake (or that of one of its tenants)."""
+    _brake_common(opts, inventory_file, caller, "release", "", as_json, tenant)
 
 
 @click.group("guard")
