@@ -357,3 +357,52 @@ def test_a_brake_without_the_anti_bypass_policy_says_what_is_missing(cli, guarde
         wired.converse(modelId="sonnet", messages=MESSAGES)
     listed = {r["caller"]: r["brake"] for r in cli("list", "--json").json}
     assert listed["acme"] is not None, "the brake is recorded all the same"
+
+
+def test_anti_bypass_closes_retagging_and_self_made_profiles(cli, braking, session, emulator) -> None:
+    """A restricted caller cannot move its cost (retag its AIP), make or delete profiles; aipctl still brakes."""
+    acme = _assumed_session(session, emulator, "acme-task")
+    control = acme.client("bedrock", endpoint_url=emulator)
+    aip = braking["arns"][("acme", "sonnet")]
+    attempts = {
+        "TagResource": lambda: control.tag_resource(resourceARN=aip, tags=[{"key": "Application", "value": "globex"}]),
+        "UntagResource": lambda: control.untag_resource(resourceARN=aip, tagKeys=["Application"]),
+        "CreateInferenceProfile": lambda: control.create_inference_profile(
+            inferenceProfileName="mine",
+            modelSource={"copyFrom": f"arn:aws:bedrock:{REGION}:123456789012:inference-profile/{SYSTEM_PROFILE}"},
+        ),
+        "DeleteInferenceProfile": lambda: control.delete_inference_profile(inferenceProfileIdentifier=aip),
+    }
+    for name, attempt in attempts.items():
+        with pytest.raises(ClientError) as refused:
+            attempt()
+        assert refused.value.response["Error"]["Code"] == "AccessDeniedException", name
+    tags = {
+        t["key"]: t["value"]
+        for t in session.client("bedrock", endpoint_url=emulator).list_tags_for_resource(resourceARN=aip)["tags"]
+    }
+    assert tags["Application"] == "acme", "the cost line did not move"
+    assert cli("brake", "acme").code == 0 and cli("release", "acme").code == 0, "aipctl's own credentials still tag"
+    rendered = cli("iam", "render", "--caller", "acme", "--json").json["acme"]
+    sids = {s["Sid"] for s in rendered["Statement"]}
+    assert {"DenyBedrockMantle", "DenyLongTermApiKeys", "DenyCreatingBedrockApiKeys", "DenyBatchAndOwnProfiles"} <= sids
+
+
+def test_iam_render_scp_covers_what_identity_policies_cannot(cli, workdir: Path) -> None:
+    (workdir / "aipctl.yaml").write_text(INVENTORY)
+    result = cli("iam", "render", "--scp", "--exempt", "arn:aws:iam::*:role/aipctl-operator", "--json")
+    assert result.code == 0, result.err
+    statements = {s["Sid"]: s for s in result.json["Statement"]}
+    assert set(statements) == {
+        "ModelsOnlyThroughAips",
+        "NoBedrockMantle",
+        "NoBedrockApiKeys",
+        "NoLongTermBedrockApiKeys",
+        "NoRetaggingAips",
+    }
+    models = statements["ModelsOnlyThroughAips"]["Condition"]["ArnNotLike"]
+    assert models["bedrock:InferenceProfileArn"] == "arn:aws:bedrock:*:*:application-inference-profile/*"
+    assert models["aws:PrincipalArn"] == ["arn:aws:iam::*:role/aipctl-operator"], "exempt merged into the same operator"
+    assert all(s["Effect"] == "Deny" for s in statements.values())
+    assert cli("iam", "render", "--scp", "--exempt", "operator").code == 2
+    assert "no --exempt principal" in cli("iam", "render", "--scp").err

@@ -61,6 +61,94 @@ def aip_only_policy(caller: str, aip_arns: list[str], partition: str = "aws", te
             },
             brake_statement(partition),
             *([tenant_brake_statement(tenant_tag, partition)] if tenant_tag else []),
+            *other_route_statements(partition),
+        ],
+    }
+
+
+def other_route_statements(partition: str = "aws") -> list[dict[str, Any]]:
+    """Routes around the caller's AIPs that the invoke statements do not see (issue 14.3).
+
+    - bedrock-mantle (its own ``bedrock-mantle:`` actions, not in invocation logs);
+    - long-term Bedrock API keys (IAM service-specific credentials: shareable, long-lived) — short-term
+      keys carry the principal's own rights, so the statements above hold for them;
+    - batch inference jobs (run under a service role) and self-made inference profiles;
+    - retagging AIPs (which moves their cost onto someone else's line).
+
+    Sources: Bedrock user guide "Control permissions for generating and using Amazon Bedrock API keys"
+    (``bedrock:CallWithBearerToken``, ``bedrock:bearerTokenType``, ``iam:ServiceSpecificCredentialServiceName``);
+    aws-samples/service-control-policy-examples, Amazon-Bedrock/Deny-Bedrock-api-keys.json.
+    """
+    return [
+        {"Sid": "DenyBedrockMantle", "Effect": "Deny", "Action": "bedrock-mantle:*", "Resource": "*"},
+        {
+            "Sid": "DenyLongTermApiKeys",
+            "Effect": "Deny",
+            "Action": "bedrock:CallWithBearerToken",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"bedrock:bearerTokenType": "LONG_TERM"}},
+        },
+        {
+            "Sid": "DenyCreatingBedrockApiKeys",
+            "Effect": "Deny",
+            "Action": "iam:CreateServiceSpecificCredential",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"iam:ServiceSpecificCredentialServiceName": "bedrock.amazonaws.com"}},
+        },
+        {
+            "Sid": "DenyBatchAndOwnProfiles",
+            "Effect": "Deny",
+            "Action": ["bedrock:CreateModelInvocationJob", "bedrock:CreateInferenceProfile", "bedrock:DeleteInferenceProfile"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "DenyRetaggingAips",
+            "Effect": "Deny",
+            "Action": ["bedrock:TagResource", "bedrock:UntagResource"],
+            "Resource": f"arn:{partition}:bedrock:*:*:application-inference-profile/*",
+        },
+    ]
+
+
+def scp_policy(exempt: list[str], partition: str = "aws") -> dict[str, Any]:
+    """A service control policy for what identity policies cannot close: roles and users created later.
+
+    Every principal of the organisation's accounts but ``exempt`` (aipctl's operator role, break-glass
+    admins) may reach models only through application inference profiles, may not use bedrock-mantle or
+    Bedrock API keys, and may not retag AIPs. SCPs do not apply to the management account.
+    """
+    unless = {"ArnNotLike": {"aws:PrincipalArn": sorted(exempt)}} if exempt else {}
+    models = [f"arn:{partition}:bedrock:*::foundation-model/*", f"arn:{partition}:bedrock:*:*:inference-profile/*"]
+
+    def deny(sid: str, action: Any, resource: Any, condition: dict[str, Any] | None = None) -> dict[str, Any]:
+        merged: dict[str, dict[str, Any]] = {op: dict(keys) for op, keys in (condition or {}).items()}
+        for op, keys in unless.items():
+            merged.setdefault(op, {}).update(keys)
+        return {"Sid": sid, "Effect": "Deny", "Action": action, "Resource": resource, **({"Condition": merged} if merged else {})}
+
+    return {
+        "Version": VERSION,
+        "Statement": [
+            # a direct call has no bedrock:InferenceProfileArn, and a negated operator matches a missing key
+            deny(
+                "ModelsOnlyThroughAips",
+                INVOKE,
+                models,
+                {"ArnNotLike": {"bedrock:InferenceProfileArn": f"arn:{partition}:bedrock:*:*:application-inference-profile/*"}},
+            ),
+            deny("NoBedrockMantle", "bedrock-mantle:*", "*"),
+            deny("NoBedrockApiKeys", ["bedrock:CallWithBearerToken", "bedrock-mantle:CallWithBearerToken"], "*"),
+            deny(
+                "NoLongTermBedrockApiKeys",
+                "iam:CreateServiceSpecificCredential",
+                "*",
+                {"StringEquals": {"iam:ServiceSpecificCredentialServiceName": "bedrock.amazonaws.com"}},
+            ),
+            deny(
+                "NoRetaggingAips",
+                ["bedrock:TagResource", "bedrock:UntagResource"],
+                f"arn:{partition}:bedrock:*:*:application-inference-profile/*",
+            ),
         ],
     }
 

@@ -14,8 +14,34 @@ def _backend(req: Request) -> BedrockSimBackend:
     return bedrock_sim_backends[req.account_id][req.region]
 
 
+def _authorize(req: Request, action: str, resource: str) -> None:
+    """Explicit Deny in the caller's identity policies, for the control-plane actions anti-bypass names
+    (with ``aws:ResourceTag`` of an existing AIP and ``aws:PrincipalTag`` of the caller)."""
+    from aipctl_sim.identity import explicit_deny, identity_for
+    from aipctl_sim.protocol import AccessDeniedException
+
+    identity = identity_for(req.account_id, req.access_key_id)
+    context = {"aws:PrincipalArn": identity.role_arn or identity.arn, "aws:RequestedRegion": req.region}
+    context |= {f"aws:PrincipalTag/{k}": v for k, v in identity.tags}
+    profile = _backend(req).profiles.get(resource.rsplit("/", 1)[-1]) if ":application-inference-profile/" in resource else None
+    tags = {resource: dict(profile.tags)} if profile is not None else {}
+    denied = explicit_deny(identity, [action], [resource], context, tags)
+    if denied:
+        raise AccessDeniedException(
+            f"User: {identity.arn} is not authorized to perform: {action} on resource: {resource} "
+            f"with an explicit deny in an identity-based policy ({denied})"
+        )
+
+
+def _profile_arn(req: Request, identifier: str) -> str:
+    if identifier.startswith("arn:"):
+        return identifier
+    return f"arn:aws:bedrock:{req.region}:{req.account_id}:application-inference-profile/{identifier}"
+
+
 def create_inference_profile(req: Request) -> dict[str, Any]:
     p = req.params
+    _authorize(req, "bedrock:CreateInferenceProfile", _profile_arn(req, "*"))
     source = p["modelSource"]
     if "copyFrom" not in source:
         raise ValidationException("modelSource must set copyFrom.")
@@ -40,16 +66,19 @@ def list_inference_profiles(req: Request) -> dict[str, Any]:
 
 
 def delete_inference_profile(req: Request) -> dict[str, Any]:
+    _authorize(req, "bedrock:DeleteInferenceProfile", _profile_arn(req, req.params["inferenceProfileIdentifier"]))
     _backend(req).delete(req.params["inferenceProfileIdentifier"])
     return {}
 
 
 def tag_resource(req: Request) -> dict[str, Any]:
+    _authorize(req, "bedrock:TagResource", req.params["resourceARN"])
     _backend(req).tag(req.params["resourceARN"], req.params.get("tags") or [])
     return {}
 
 
 def untag_resource(req: Request) -> dict[str, Any]:
+    _authorize(req, "bedrock:UntagResource", req.params["resourceARN"])
     _backend(req).untag(req.params["resourceARN"], req.params.get("tagKeys") or [])
     return {}
 

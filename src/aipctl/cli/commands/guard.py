@@ -36,6 +36,17 @@ def iam_group() -> None:
     help="Instead: the trust policy each caller with tenants needs on its role (AssumeRole, TagSession limited to its keys).",
 )
 @click.option(
+    "--scp",
+    is_flag=True,
+    help="Instead: a service control policy for the organisation (covers roles and users created later).",
+)
+@click.option(
+    "--exempt",
+    multiple=True,
+    metavar="ARN",
+    help="With --scp: principals the SCP spares (aipctl's operator role, break-glass admins; wildcards allowed).",
+)
+@click.option(
     "--principal",
     "principals",
     multiple=True,
@@ -52,6 +63,8 @@ def iam_render_cmd(
     detach: bool,
     yes: bool,
     trust: bool,
+    scp: bool,
+    exempt: tuple[str, ...],
     principals: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -61,6 +74,23 @@ def iam_render_cmd(
     """
     from aipctl.guard.iam import aip_only_name
 
+    if scp:
+        from aipctl.guard.iam import scp_policy
+
+        for arn in exempt:
+            if not arn.startswith("arn:"):
+                raise UsageError(f"--exempt {arn!r} is not a principal ARN (arn:aws:iam::ACCOUNT:role/NAME)")
+        document = scp_policy(list(exempt))
+        if as_json:
+            console.print_json(document)
+        else:
+            console.out.print("# service control policy: attach it to the OU or accounts of the callers (AWS Organizations)")
+            if not exempt:
+                console.warn("no --exempt principal: aipctl's own role could not retag AIPs (the brake) under this SCP")
+            console.out.print(json.dumps(document, indent=2), highlight=False)
+        return
+    if exempt:
+        raise UsageError("--exempt goes with --scp")
     if trust:
         _render_trust(opts, inventory_file, only, principals, as_json)
         return
