@@ -65,6 +65,8 @@ class _Service:
     #: Operations outside botocore's model: (method, path) -> operation, served with their own parser.
     routes: Mapping[tuple[str, str], str] = dataclasses.field(default_factory=dict)
     parse: Callable[[bytes], dict[str, Any]] | None = None
+    #: Further SigV4 service names this service answers (bedrock-runtime: bedrock-mantle, under /mantle).
+    also_signed_as: tuple[str, ...] = ()
 
 
 def _load_services() -> dict[str, _Service]:
@@ -85,6 +87,7 @@ def _load_services() -> dict[str, _Service]:
             getattr(module, "claims", None),
             getattr(module, "routes", {}),
             getattr(module, "parse_routed", None),
+            tuple(getattr(module, "ALSO_SIGNED_AS", ())),
         )
     return out
 
@@ -106,7 +109,8 @@ class SimApp:
         #: Which of our services may answer a request signed for a signing name (bedrock: control plane and runtime).
         self.signing_names: dict[str, list[str]] = {}
         for service in self.services.values():
-            self.signing_names.setdefault(service.signing_name, []).append(service.name)
+            for name in (service.signing_name, *service.also_signed_as):
+                self.signing_names.setdefault(name, []).append(service.name)
         self.lock = threading.RLock()
         self._on_change = on_change or (lambda: None)
         self._save = save

@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from benchmarks.guard import assumed_runtime
 from tests.conftest import REGION
+from tests.sim.test_mantle import _signed_messages
 
 INVENTORY = """\
 name: guards
@@ -382,6 +384,13 @@ def test_anti_bypass_closes_retagging_and_self_made_profiles(cli, braking, sessi
         for t in session.client("bedrock", endpoint_url=emulator).list_tags_for_resource(resourceARN=aip)["tags"]
     }
     assert tags["Application"] == "acme", "the cost line did not move"
+    frozen = acme.get_credentials().get_frozen_credentials()
+    mantle = _signed_messages(
+        emulator,
+        Credentials(frozen.access_key, frozen.secret_key, frozen.token),
+        {"model": SYSTEM_PROFILE, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert mantle.status == 403 and "DenyBedrockMantle" in mantle.data.decode(), "bedrock-mantle is closed too"
     assert cli("brake", "acme").code == 0 and cli("release", "acme").code == 0, "aipctl's own credentials still tag"
     rendered = cli("iam", "render", "--caller", "acme", "--json").json["acme"]
     sids = {s["Sid"] for s in rendered["Statement"]}

@@ -85,7 +85,9 @@ def lookup_events(req: Request) -> dict[str, Any]:
         where_calls, where_events = f" AND {calls_col} = ?", f" AND {events_col} = ?"
         args_calls, args_events = [value], [value]
     sql = (
-        "SELECT ts, 'call' AS kind, rowid FROM calls WHERE account = ? AND region = ? AND ts BETWEEN ? AND ?"
+        # bedrock-mantle's calls are data events: trails with data-event selectors get them, LookupEvents does not
+        "SELECT ts, 'call' AS kind, rowid FROM calls WHERE account = ? AND region = ? AND ts BETWEEN ? AND ? "
+        "AND operation NOT LIKE 'mantle:%'"
         + where_calls
         + " UNION ALL SELECT ts, 'event', rowid FROM mgmt_events WHERE account = ? AND region = ? AND ts BETWEEN ? AND ?"
         + where_events

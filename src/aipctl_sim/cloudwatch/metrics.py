@@ -40,7 +40,8 @@ METRICS: dict[str, tuple[str, str, str]] = {
 }
 BASIC = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
 #: Rows of calls that reached a model (the runtime records the others with no base model).
-REACHED = "base_model != ''"
+#: Calls that reached a model on bedrock-runtime (bedrock-mantle reports to its own namespace, AWS/BedrockMantle).
+REACHED = "base_model != '' AND operation NOT LIKE 'mantle:%'"
 
 
 def _model_filter(dimensions: Sequence[Mapping[str, str]]) -> tuple[str, list[Any]]:

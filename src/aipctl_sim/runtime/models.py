@@ -31,12 +31,16 @@ ACTIONS = {
     # the OpenAI-compatible APIs (runtime/openai.py): as InvokeModel, streams as the stream action
     "CreateChatCompletion": "bedrock:InvokeModel",
     "CreateResponse": "bedrock:InvokeModel",
+    # bedrock-mantle: its own IAM service prefix, so a bedrock:* Deny does not reach it
+    "mantle:CreateChatCompletion": "bedrock-mantle:CreateInference",
+    "mantle:CreateResponse": "bedrock-mantle:CreateInference",
+    "mantle:CreateMessage": "bedrock-mantle:CreateInference",
 }
 
 
 def action_for(req: Request) -> str:
     action = ACTIONS[req.operation]
-    if req.operation in ("CreateChatCompletion", "CreateResponse") and req.params.get("stream"):
+    if req.operation in ("CreateChatCompletion", "CreateResponse") and req.params.get("stream"):  # (not mantle's)
         return "bedrock:InvokeModelWithResponseStream"
     return action
 
@@ -100,6 +104,11 @@ def resolve(region: str, account: str, model_id: str, *, invoking: bool = True) 
     return ModelTarget(sent, model, model.model_id, None, None, None, (model.arn(region),))
 
 
+def is_mantle(req: Request) -> bool:
+    """A call to bedrock-mantle (served under /mantle): not in invocation logs, a CloudTrail data event."""
+    return req.operation.startswith("mantle:")
+
+
 def authorize(req: Request, identity: CallerIdentity, target: ModelTarget) -> None:
     resources = ([target.profile_arn] if target.profile_arn else []) + list(target.routed_model_arns)
     context = {"aws:PrincipalArn": identity.role_arn or identity.arn, "aws:RequestedRegion": req.region}
@@ -111,10 +120,11 @@ def authorize(req: Request, identity: CallerIdentity, target: ModelTarget) -> No
     action = action_for(req)
     if req.bearer_token_type:
         context["bedrock:bearerTokenType"] = req.bearer_token_type
-        bearer_denied = explicit_deny(identity, ["bedrock:CallWithBearerToken"], ["*"], context)
+        bearer = "bedrock-mantle:CallWithBearerToken" if is_mantle(req) else "bedrock:CallWithBearerToken"
+        bearer_denied = explicit_deny(identity, [bearer], ["*"], context)
         if bearer_denied:
             raise AccessDeniedException(
-                f"User: {identity.arn} is not authorized to perform: bedrock:CallWithBearerToken "
+                f"User: {identity.arn} is not authorized to perform: {bearer} "
                 f"with an explicit deny in an identity-based policy ({bearer_denied})"
             )
     tags = {target.aip.arn: dict(target.aip.tags)} if target.aip is not None else {}
@@ -218,7 +228,7 @@ def log_invocation(
     error_code: str | None = None,
 ) -> None:
     """The model invocation log record of this call, if the account has logging switched on."""
-    if req.operation == "CountTokens":
+    if req.operation == "CountTokens" or is_mantle(req):  # bedrock-mantle is not captured by invocation logging
         return
     regions = sorted({arn.split(":")[3] for arn in target.routed_model_arns if arn.split(":")[3]}) or [req.region]
     inference_region = regions[int(req.request_id.replace("-", "")[:8], 16) % len(regions)] if target.geo else req.region

@@ -33,8 +33,21 @@ from aipctl_sim.runtime.models import ModelTarget, authorize, finish, log_invoca
 
 CHAT = "CreateChatCompletion"
 RESPONSES = "CreateResponse"
+#: bedrock-mantle's APIs, served under the path prefix /mantle (one local endpoint cannot carry two AWS host
+#: names): OpenAI-compatible at /mantle/v1 and /mantle/openai/v1, Anthropic-native at /mantle/anthropic/v1.
+MANTLE_CHAT = "mantle:CreateChatCompletion"
+MANTLE_RESPONSES = "mantle:CreateResponse"
+MANTLE_MESSAGES = "mantle:CreateMessage"
 #: (method, path) -> operation; the emulator routes these before botocore's model.
-ROUTES = {("POST", "/openai/v1/chat/completions"): CHAT, ("POST", "/openai/v1/responses"): RESPONSES}
+ROUTES = {
+    ("POST", "/openai/v1/chat/completions"): CHAT,
+    ("POST", "/openai/v1/responses"): RESPONSES,
+    ("POST", "/mantle/v1/chat/completions"): MANTLE_CHAT,
+    ("POST", "/mantle/openai/v1/chat/completions"): MANTLE_CHAT,
+    ("POST", "/mantle/v1/responses"): MANTLE_RESPONSES,
+    ("POST", "/mantle/openai/v1/responses"): MANTLE_RESPONSES,
+    ("POST", "/mantle/anthropic/v1/messages"): MANTLE_MESSAGES,
+}
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
 
 
@@ -472,3 +485,58 @@ def _response_events(body: dict[str, Any]) -> list[tuple[str | None, dict[str, A
 
 def _logged_input(req: Request) -> dict[str, Any]:
     return {k: v for k, v in req.params.items() if k != "modelId"}
+
+
+# -- bedrock-mantle's Anthropic Messages API ---------------------------------------------------------
+
+
+def _messages_to_converse(params: dict[str, Any]) -> dict[str, Any]:
+    if params.get("stream"):
+        raise ValidationException("stream is not emulated on /anthropic/v1/messages; send stream: false")
+    if not isinstance(params.get("max_tokens"), int):
+        raise ValidationException("max_tokens is required (an integer)")
+    messages = params.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise ValidationException("messages is required: a list of {role, content}")
+    out: dict[str, Any] = {
+        "messages": _merge_turns(
+            [
+                {"role": str(m.get("role")), "content": [{"text": _text(m.get("content"))}]}
+                for m in messages
+                if isinstance(m, dict)
+            ]
+        ),
+        "inferenceConfig": {"maxTokens": params["max_tokens"]},
+    }
+    if params.get("system"):
+        out["system"] = [{"text": _text(params["system"])}]
+    if isinstance(params.get("temperature"), (int, float)):
+        out["inferenceConfig"]["temperature"] = params["temperature"]
+    return out
+
+
+def messages(req: Request) -> Response:
+    """``POST /mantle/anthropic/v1/messages``: Anthropic's Messages API on bedrock-mantle (non-streaming)."""
+
+    def answer() -> Response:
+        identity, target, parsed = _call(req, _messages_to_converse)
+        usage, _latency = finish(req, identity, target, parsed)
+        result = parsed.answer
+        body = {
+            "id": "msg_" + parsed.call_id,
+            "type": "message",
+            "role": "assistant",
+            "model": req.params["model"],
+            "content": [{"type": "text", "text": result.text}],
+            "stop_reason": result.stop_reason,
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "cache_read_input_tokens": usage.cache_read,
+                "cache_creation_input_tokens": usage.cache_write,
+            },
+        }
+        return Response(200, {"Content-Type": "application/json"}, _json(body))
+
+    return _answering(req, answer)
