@@ -16,7 +16,7 @@ import pytest
 
 from aipctl.inventory import load_inventory
 from aipctl.sessions import TenantSessions
-from tests.report.test_principal_plane import INVENTORY, _converse, _role_session
+from tests.report.test_principal_plane import INVENTORY, _aips, _converse, _role_session
 
 LOGS = "s3://cur-test-logs/bedrock"
 
@@ -37,12 +37,7 @@ def account(cli, sim, session, emulator: str, workdir: Path) -> dict[str, Any]:
     tenants = TenantSessions(load_inventory(workdir / "aipctl.yaml"), session=session, endpoint_url=emulator)
     sessions = {t: tenants.session("gateway", t) for t in ("acme", "globex")}
     assert cli("apply", "--yes").code == 0
-    aips = {
-        p["inferenceProfileName"]: p["inferenceProfileArn"]
-        for p in session.client("bedrock", endpoint_url=emulator).list_inference_profiles(typeEquals="APPLICATION")[
-            "inferenceProfileSummaries"
-        ]
-    }
+    aips = _aips(session, emulator)
     return {"tenants": sessions, "aips": aips, "chat": _role_session(session, emulator, "chat-task")}
 
 

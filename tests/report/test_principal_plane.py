@@ -66,6 +66,12 @@ def _role_session(session: Any, emulator: str, role: str) -> Any:
     )
 
 
+def _aips(session: Any, emulator: str) -> dict[str, str]:
+    """AIP name -> ARN, as ListInferenceProfiles answers."""
+    summaries = session.client("bedrock", endpoint_url=emulator).list_inference_profiles(typeEquals="APPLICATION")
+    return {p["inferenceProfileName"]: p["inferenceProfileArn"] for p in summaries["inferenceProfileSummaries"]}
+
+
 def _converse(client_session: Any, emulator: str, model: str, times: int) -> None:
     runtime = client_session.client("bedrock-runtime", endpoint_url=emulator)
     for i in range(times):
@@ -85,12 +91,7 @@ def test_report_rows_per_caller_and_tenant_and_the_untagged_split(cli, sim, sess
     applied = cli("apply", "--yes", "--json")
     assert applied.code == 0, applied.err
     assert "iamPrincipal/Tenant" in applied.json["result"]["cost_tags"]["activated"]
-    aips = {
-        p["inferenceProfileName"]: p["inferenceProfileArn"]
-        for p in session.client("bedrock", endpoint_url=emulator).list_inference_profiles(typeEquals="APPLICATION")[
-            "inferenceProfileSummaries"
-        ]
-    }
+    aips = _aips(session, emulator)
     assert sorted(aips) == ["chat-sonnet", "gateway-sonnet", "legacy-sonnet"], "a principal-only caller gets no AIP"
 
     _converse(acme_session, emulator, aips["gateway-sonnet"], 4)
@@ -169,13 +170,7 @@ def test_verify_reports_coverage_per_identity_and_per_tenant(cli, sim, session, 
         iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
     (workdir / "aipctl.yaml").write_text(INVENTORY)
     assert cli("apply", "--yes").code == 0
-    aip = next(
-        p["inferenceProfileArn"]
-        for p in session.client("bedrock", endpoint_url=emulator).list_inference_profiles(typeEquals="APPLICATION")[
-            "inferenceProfileSummaries"
-        ]
-        if p["inferenceProfileName"] == "gateway-sonnet"
-    )
+    aip = _aips(session, emulator)["gateway-sonnet"]
     tenants = TenantSessions(load_inventory(workdir / "aipctl.yaml"), session=session, endpoint_url=emulator)
     _converse(tenants.session("gateway", "acme"), emulator, aip, 2)
     _converse(tenants.session("gateway", "globex"), emulator, SONNET, 1)  # this tenant's code skips the AIP
@@ -203,13 +198,7 @@ def test_one_tenant_of_a_shared_role_is_braked_and_the_others_keep_working(cli, 
     assert cli("apply", "--yes").code == 0
     attached = cli("iam", "render", "--caller", "gateway", "--attach", "--yes")
     assert attached.code == 0, attached.err
-    aip = next(
-        p["inferenceProfileArn"]
-        for p in session.client("bedrock", endpoint_url=emulator).list_inference_profiles(typeEquals="APPLICATION")[
-            "inferenceProfileSummaries"
-        ]
-        if p["inferenceProfileName"] == "gateway-sonnet"
-    )
+    aip = _aips(session, emulator)["gateway-sonnet"]
     tenants = TenantSessions(load_inventory(workdir / "aipctl.yaml"), session=session, endpoint_url=emulator)
     acme = tenants.session("gateway", "acme").client("bedrock-runtime", endpoint_url=emulator)
     globex = tenants.session("gateway", "globex").client("bedrock-runtime", endpoint_url=emulator)

@@ -203,22 +203,13 @@ class CurFiles:
 
     @requires("s3:ListBucket")
     def list(self, uri: str, suffixes: tuple[str, ...]) -> list[S3Object]:
-        from aipctl.aws.s3logs import parse_s3_uri
+        from aipctl.aws.s3logs import list_objects
 
-        bucket, prefix = parse_s3_uri(uri)
-        found: list[S3Object] = []
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-        while True:
-            with aws_call("s3", "ListObjectsV2", uri):
-                page = self.client.list_objects_v2(**kwargs)
-            found += [
-                S3Object(o["Key"], int(o["Size"]), str(o.get("ETag", "")).strip('"'), o["LastModified"].timestamp())
-                for o in page.get("Contents", [])
-                if o["Key"].endswith(suffixes)
-            ]
-            if not page.get("IsTruncated"):
-                return found
-            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+        return [
+            S3Object(o["Key"], int(o["Size"]), str(o.get("ETag", "")).strip('"'), o["LastModified"].timestamp())
+            for o in list_objects(self.client, uri)
+            if o["Key"].endswith(suffixes)
+        ]
 
     @requires("s3:GetObject")
     def read(self, bucket: str, key: str) -> bytes:

@@ -24,6 +24,19 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix
 
 
+def list_objects(client: Any, uri: str) -> Iterator[dict[str, Any]]:
+    """Every object under ``s3://bucket/prefix`` (ListObjectsV2, all pages); the caller declares s3:ListBucket."""
+    bucket, prefix = parse_s3_uri(uri)
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    while True:
+        with aws_call("s3", "ListObjectsV2", uri):
+            page = client.list_objects_v2(**kwargs)
+        yield from page.get("Contents", [])
+        if not page.get("IsTruncated"):
+            return
+        kwargs["ContinuationToken"] = page["NextContinuationToken"]
+
+
 class InvocationLogs:
     def __init__(self, target: Target) -> None:
         self.client = target.client("s3")
@@ -54,23 +67,16 @@ class InvocationLogs:
     @requires("s3:ListBucket")
     def keys(self, uri: str, start: dt.datetime | None = None, end: dt.datetime | None = None) -> list[str]:
         """Log object keys under ``uri`` whose hour folder overlaps [start, end)."""
-        bucket, prefix = parse_s3_uri(uri)
         keys: list[str] = []
-        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-        while True:
-            with aws_call("s3", "ListObjectsV2", uri):
-                page = self.client.list_objects_v2(**kwargs)
-            for item in page.get("Contents", []):
-                match = _HOUR.search(item["Key"])
-                if not match:
-                    continue
-                year, month, day, hh = (int(g) for g in match.groups()[:4])
-                hour = dt.datetime(year, month, day, hh, tzinfo=dt.timezone.utc)
-                if (start is None or hour + dt.timedelta(hours=1) > start) and (end is None or hour < end):
-                    keys.append(item["Key"])
-            if not page.get("IsTruncated"):
-                return keys
-            kwargs["ContinuationToken"] = page["NextContinuationToken"]
+        for item in list_objects(self.client, uri):
+            match = _HOUR.search(item["Key"])
+            if not match:
+                continue
+            year, month, day, hh = (int(g) for g in match.groups()[:4])
+            hour = dt.datetime(year, month, day, hh, tzinfo=dt.timezone.utc)
+            if (start is None or hour + dt.timedelta(hours=1) > start) and (end is None or hour < end):
+                keys.append(item["Key"])
+        return keys
 
     @requires("s3:GetObject")
     def object_bytes(self, uri: str, key: str) -> bytes:
