@@ -194,7 +194,7 @@ class Project:
         window = report_window(since, now)
         managed = self.managed()
         sources: list[CostSource] = [
-            CostExplorerSource(self.target, now=now, second_key=second_key, check_tags=True),
+            CostExplorerSource(self.target, now=now, second_key=_billing_key(second_key), check_tags=True),
             CloudWatchSource(self.target, managed),
         ]
         if any(c.attribution != "profile" for c in self.loaded.inventory.callers.values()):
@@ -379,3 +379,10 @@ class Project:
         from aipctl.aws.s3logs import InvocationLogs
 
         return InvocationLogs(self.target).enable(bucket, prefix)
+
+
+def _billing_key(key: str | None) -> str | None:
+    """The AIP tag Cost Explorer splits by for ``--by KEY`` (``owner`` is the tag Owner; ``tier`` is no tag)."""
+    if key is None or key.lower() == "tier":
+        return None
+    return {"owner": "Owner", "environment": "Environment", "application": "Application"}.get(key.lower(), key)

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path as FsPath
+from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -104,8 +105,11 @@ def parse_inventory(text: str, file: str = "<inventory>") -> LoadedInventory:
     doc = load_located(text, file)
     if not isinstance(doc.data, dict):
         raise InventoryError([InventoryProblem(file, 1, "", "the inventory must be a YAML mapping (region, models, callers)")])
+    tier_problems, data = _with_tier_defaults(doc)
+    if tier_problems:
+        raise InventoryError(tier_problems)
     try:
-        inventory = Inventory.model_validate(doc.data)
+        inventory = Inventory.model_validate(data)
     except ValidationError as exc:
         schema_problems = [_problem_from_pydantic(doc, err) for err in exc.errors()]
         reported = {p.field for p in schema_problems}
@@ -118,6 +122,58 @@ def parse_inventory(text: str, file: str = "<inventory>") -> LoadedInventory:
     if problems:
         raise InventoryError(problems)
     return LoadedInventory(file, inventory, sources, tuple(profiles), doc)
+
+
+def _with_tier_defaults(doc: LocatedDocument) -> tuple[list[InventoryProblem], dict[str, Any]]:
+    """The raw data with ``tiers`` reduced to weights and each caller's tier budget/limits merged in.
+
+    ``tiers: {gold: 4}`` is a weight; ``tiers: {gold: {weight: 4, budget: {...}, limits: {...}}}`` also gives
+    defaults. A caller's own ``budget``/``limits`` keys override the tier's field by field, so validation
+    (and its file:line) sees the caller's effective values.
+    """
+    from aipctl.inventory.model import Tier
+
+    data = dict(doc.data)
+    tiers = data.get("tiers")
+    if not isinstance(tiers, dict) or not any(isinstance(v, dict) for v in tiers.values()):
+        return [], data
+    problems: list[InventoryProblem] = []
+    weights: dict[str, Any] = {}
+    defaults: dict[str, Tier] = {}
+    for name, value in tiers.items():
+        if not isinstance(value, dict):
+            weights[name] = value
+            continue
+        try:
+            tier = Tier.model_validate(value)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc: Path = ("tiers", name, *(part for part in err["loc"] if isinstance(part, str | int)))
+                fixed = dict(err)
+                fixed["loc"] = loc
+                problems.append(_problem_from_pydantic(doc, fixed))  # type: ignore[arg-type]
+            continue
+        weights[name] = tier.weight
+        defaults[name] = tier
+    data["tiers"] = weights
+    data["tier_defaults"] = {n: t.model_dump() for n, t in defaults.items()}
+    callers = data.get("callers")
+    if isinstance(callers, dict):
+        merged = {}
+        for cname, raw in callers.items():
+            spec = defaults.get(str(raw.get("tier"))) if isinstance(raw, dict) else None
+            if spec is None:
+                merged[cname] = raw
+                continue
+            caller = dict(raw)
+            for key in ("budget", "limits"):
+                inherited = getattr(spec, key)
+                own = caller.get(key)
+                if inherited and (own is None or isinstance(own, dict)):
+                    caller[key] = {**inherited, **(own or {})}
+            merged[cname] = caller
+        data["callers"] = merged
+    return problems, data
 
 
 def _problem_from_pydantic(doc: LocatedDocument, err: ErrorDetails) -> InventoryProblem:

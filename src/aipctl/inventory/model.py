@@ -62,6 +62,15 @@ class Limits(_Strict):
     daily_usd: float | None = Field(default=None, gt=0)
 
 
+class Tier(_Strict):
+    """A tier's defaults (``tiers: {gold: {weight: 4, budget: {...}, limits: {...}}}``): a caller naming the
+    tier inherits ``budget`` and ``limits``, its own keys overriding them field by field."""
+
+    weight: float = Field(default=1.0, gt=0)
+    budget: dict[str, Any] | None = None
+    limits: dict[str, Any] | None = None
+
+
 class Reconcile(_Strict):
     """How ``aipctl reconcile`` judges metered against billed spend (per caller/tenant/day)."""
 
@@ -180,6 +189,8 @@ class Inventory(_Strict):
     alerts: Alerts | None = None
     #: Priority tier -> weight (share of a throttled quota); defaults: platinum 8, gold 4, silver 2, bronze 1.
     tiers: dict[str, float] = Field(default_factory=lambda: {"platinum": 8.0, "gold": 4.0, "silver": 2.0, "bronze": 1.0})
+    #: Per tier, the budget and limits its callers inherit (the mapping form of ``tiers``).
+    tier_defaults: dict[str, Tier] = Field(default_factory=dict)
     #: Tolerances and watermark of `aipctl reconcile` (metered vs billed).
     reconcile: Reconcile = Field(default_factory=Reconcile)
 

@@ -194,6 +194,8 @@ class CostReport:
     coverage: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     brakes: Mapping[str, Brake] = field(default_factory=dict)  # braked callers
     ledger: str | None = None  # the ledger file read as the metered source
+    #: ``--by tier|owner|environment|<tag>``: the callers rolled up by that inventory field or tag.
+    groups: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def caller_rows(self) -> tuple[CallerCost, ...]:
@@ -280,6 +282,7 @@ class CostReport:
             "ledger": self.ledger,
             "total_metered_usd": None if metered is None else _usd(metered),
             "metered_other_usd": self._outside("metered", named_only=False),
+            "groups": [dict(g) for g in self.groups],
         }
 
 
@@ -308,20 +311,21 @@ def build_report(
         for caller, brake in sorted(braked.items())
     ]
     health = health or {}
+    callers = tuple(
+        CallerCost(
+            name,
+            columns,
+            health.get(name, CallerHealth()) if tenant is None else CallerHealth(),
+            _deviation(columns, complete_until) if tenant is None else None,
+            tenant,
+            loaded.inventory.callers[name].attribution,
+        )
+        for (name, tenant), columns in lines.items()
+    )
     return CostReport(
         start=window.first_day,
         end=window.end_day,
-        callers=tuple(
-            CallerCost(
-                name,
-                columns,
-                health.get(name, CallerHealth()) if tenant is None else CallerHealth(),
-                _deviation(columns, complete_until) if tenant is None else None,
-                tenant,
-                loaded.inventory.callers[name].attribution,
-            )
-            for (name, tenant), columns in lines.items()
-        ),
+        callers=callers,
         outside=outside,
         services=billed.scope if billed else (),
         complete_until=complete_until,
@@ -331,7 +335,51 @@ def build_report(
         coverage=dict(coverage or {}),
         brakes=braked,
         ledger=next((r.scope[0] for r in readings if r.kind == "metered" and r.scope), None),
+        groups=rollup(loaded, callers, second_key) if second_key else (),
     )
+
+
+def group_value(loaded: LoadedInventory, caller: str, key: str) -> str | None:
+    """A caller's value for ``--by``: ``tier``, ``owner``, ``environment``, ``application``, else one of its tags."""
+    spec = loaded.inventory.callers[caller]
+    fields = {"tier": spec.tier, "owner": spec.owner, "environment": spec.environment, "application": caller}
+    return fields[key.lower()] if key.lower() in fields else spec.tags.get(key)
+
+
+def rollup(loaded: LoadedInventory, callers: Sequence[CallerCost], key: str) -> tuple[dict[str, Any], ...]:
+    """Totals per value of ``key`` over the callers (tenants are in their caller's figures already)."""
+    totals: dict[str, dict[str, Any]] = {}
+    for row in callers:
+        if row.tenant is not None:
+            continue
+        value = group_value(loaded, row.caller, key) or UNTAGGED_GROUP
+        entry = totals.setdefault(
+            value,
+            {
+                "by": key,
+                "value": value,
+                "billed_usd": Decimal(0),
+                "estimated_usd": Decimal(0),
+                "metered_usd": Decimal(0),
+                "callers": [],
+            },
+        )
+        entry["billed_usd"] += row.bill
+        entry["estimated_usd"] += row.estimated
+        entry["metered_usd"] += row.metered or Decimal(0)
+        entry["callers"].append(row.caller)
+    out = []
+    for entry in sorted(totals.values(), key=lambda e: (-e["billed_usd"], e["value"])):
+        out.append(
+            {
+                **entry,
+                "billed_usd": _usd(entry["billed_usd"]),
+                "estimated_usd": _usd(entry["estimated_usd"]),
+                "metered_usd": _usd(entry["metered_usd"]),
+                "callers": sorted(entry["callers"]),
+            }
+        )
+    return tuple(out)
 
 
 def _columns(

@@ -22,7 +22,12 @@ if TYPE_CHECKING:
 @file_option
 @click.option("--since", default="3d", show_default=True, help="Period (whole UTC days up to today), e.g. 3d, 30d.")
 @click.option("--top", default=3, show_default=True, type=click.IntRange(1, 10_000), help="Top-N callers to highlight.")
-@click.option("--by", "second_key", default=None, help="A second tag to split each caller by (e.g. Environment).")
+@click.option(
+    "--by",
+    "second_key",
+    default=None,
+    help="Roll callers up by tier, owner, environment or a tag key (totals per value), and split each caller by it.",
+)
 @click.option("--csv", "csv_out", default=None, help="Write CSV to this file (- for stdout).")
 @click.option(
     "--markdown",
@@ -153,6 +158,15 @@ def _table(report: CostReport, top: int) -> None:
     console.out.print(table)
     names = ", ".join(c.caller for c in ranked[:top])
     console.note(f"top {top}: {names}; billed total ${total:,.4f}, untagged ${report.untagged:,.4f}")
+    if report.groups:
+        rollup = Table(header_style="bold", title=f"by {report.groups[0]['by']}")
+        for column in ("value", "billed USD", "estimated USD", "callers"):
+            rollup.add_column(column, justify="right" if "USD" in column else "left")
+        for group in report.groups:
+            rollup.add_row(
+                str(group["value"]), f"{group['billed_usd']:.4f}", f"{group['estimated_usd']:.4f}", ", ".join(group["callers"])
+            )
+        console.out.print(rollup)
     split = report.untagged_split()
     if split and report.untagged:
         known = sum(split["known_principal_no_aip_usd"].values())
