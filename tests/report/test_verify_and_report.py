@@ -118,5 +118,13 @@ def test_csv_and_second_key(report_cli, traffic) -> None:
     rows = list(csv.DictReader(io.StringIO(result.out)))
     assert rows[-1]["caller"] == "(untagged)" and len(rows) == 7
     assert {"caller", "billed_usd", "estimated_usd", "p99_ms"} <= set(rows[0])
+    assert {"tenant", "owner", "environment", "tier", "cost_center"} <= set(rows[0]), "chargeback columns"
+    webui = next(r for r in rows if r["caller"] == "open-webui")
+    assert (webui["owner"], webui["environment"], webui["cost_center"], webui["tenant"]) == (
+        "platform-team",
+        "production",
+        "4711",
+        "",
+    )
     split = {r["caller"]: r for r in report_cli("report", "--since", "4d", "--by", "Environment", "--json").json["callers"]}
     assert set(split["fastapi-app"]["by_second_key"]) == {"staging"}

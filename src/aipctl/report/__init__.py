@@ -41,6 +41,8 @@ PERIOD_METRICS = (
     ("InvocationLatency", "p90"),
     ("InvocationLatency", "p99"),
 )
+#: The inventory's labels on every row (chargeback): ``cost_center`` is the caller's ``CostCenter`` tag.
+CHARGEBACK_LABELS = ("owner", "environment", "tier", "cost_center")
 #: How ``to_dict`` names a source's calls that no caller owns.
 NOBODY = {"billed": "(untagged)", "estimated": "(unknown)", "metered": "unattributed", "principal": "(unknown principal)"}
 
@@ -114,6 +116,8 @@ class CallerCost:
     deviation: float | None = None
     tenant: str | None = None
     attribution: str = "both"
+    #: Chargeback labels from the inventory: owner, environment, tier, cost_center (the CostCenter tag).
+    labels: Mapping[str, str | None] = field(default_factory=dict)
 
     @property
     def bill(self) -> Decimal:
@@ -153,6 +157,7 @@ class CallerCost:
             "caller": self.caller,
             "tenant": self.tenant,
             "attribution": self.attribution,
+            **{k: self.labels.get(k) for k in CHARGEBACK_LABELS},
             "billed_usd": _usd(self.bill),
             "aip_billed_usd": _usd(billed.usd),
             "principal_billed_usd": _usd(principal.usd) if "principal" in self.lines else None,
@@ -319,6 +324,7 @@ def build_report(
             _deviation(columns, complete_until) if tenant is None else None,
             tenant,
             loaded.inventory.callers[name].attribution,
+            _labels(loaded, name),
         )
         for (name, tenant), columns in lines.items()
     )
@@ -337,6 +343,11 @@ def build_report(
         ledger=next((r.scope[0] for r in readings if r.kind == "metered" and r.scope), None),
         groups=rollup(loaded, callers, second_key) if second_key else (),
     )
+
+
+def _labels(loaded: LoadedInventory, caller: str) -> dict[str, str | None]:
+    spec = loaded.inventory.callers[caller]
+    return {"owner": spec.owner, "environment": spec.environment, "tier": spec.tier, "cost_center": spec.tags.get("CostCenter")}
 
 
 def group_value(loaded: LoadedInventory, caller: str, key: str) -> str | None:

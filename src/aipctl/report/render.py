@@ -15,6 +15,11 @@ from aipctl.report import CallerCost, CostReport
 BEGIN, END = "<!-- aipctl:report:begin -->", "<!-- aipctl:report:end -->"
 CSV_FIELDS = (
     "caller",
+    "tenant",
+    "owner",
+    "environment",
+    "tier",
+    "cost_center",
     "billed_usd",
     "estimated_usd",
     "metered_usd",
@@ -36,7 +41,7 @@ def to_csv(report: CostReport) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
-    for caller in report.top(len(report.callers)):
+    for caller in report.rows():  # each caller, then its tenants (chargeback needs both)
         row = caller.to_dict()
         latency = row.pop("latency_ms")
         writer.writerow({k: row.get(k) for k in CSV_FIELDS} | {f"{s}_ms": latency.get(s) for s in ("p50", "p90", "p99")})
