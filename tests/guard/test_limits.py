@@ -204,3 +204,26 @@ def test_a_principal_caller_keeps_its_model_ids_and_its_usd_limit(cli, workdir: 
     assert store.spent("chat", time.strftime("%Y-%m-%d", time.gmtime())) == pytest.approx(float(one_call) * 2, rel=0.05)
     sent = {row[0] for row in telemetry.store().query("SELECT model_id FROM calls")}
     assert sent == {model}, "the model id went out as the caller wrote it"
+
+
+def test_attach_takes_limits_and_tiers_from_the_inventory(cli, workdir: Path, resolver, session, emulator) -> None:
+    """A caller's limits come from its tier's defaults and its tier weight from the inventory's own tiers
+    (not the built-in platinum..bronze), with `attach(client, caller, inventory=...)` and nothing else."""
+    from botocore.config import Config
+
+    tiered = (
+        "name: tiers\nregion: eu-central-1\nmodels:\n  sonnet: eu.anthropic.claude-sonnet-4-6\n"
+        "tiers:\n  free: {weight: 1, limits: {rpm: 2}}\n  enterprise: 8\n"
+        "callers:\n  hobbyist:\n    owner: x\n    environment: prod\n    models: [sonnet]\n    tier: free\n"
+    )
+    (workdir / "aipctl.yaml").write_text(tiered)
+    assert cli("apply", "--yes").code == 0
+    raw = session.client("bedrock-runtime", endpoint_url=emulator, config=Config(retries={"total_max_attempts": 1}))
+    client = aipctl.attach(raw, "hobbyist", resolver=resolver, inventory=workdir / "aipctl.yaml", store=MemoryStore())
+    client.converse(modelId="sonnet", messages=MESSAGES)
+    client.converse(modelId="sonnet", messages=MESSAGES)
+    with pytest.raises(aipctl.LimitExceeded) as refused:
+        client.converse(modelId="sonnet", messages=MESSAGES)
+    assert refused.value.limit == "rpm", "the tier's rpm, found by attach itself"
+    with pytest.raises(aipctl.UnknownCaller):
+        aipctl.attach(raw, "nobody", resolver=resolver, inventory=workdir / "aipctl.yaml")

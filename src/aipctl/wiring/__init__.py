@@ -286,11 +286,16 @@ def attach(
     on_limit: str = "raise",
     by_principal: bool = False,
     brake_check_s: float = 30.0,
+    inventory: Any = None,
 ) -> C:
     """Route ``client``'s runtime calls through ``caller``'s AIPs (one botocore event handler).
 
     ``by_principal=True`` is for ``attribution: principal`` callers, which have no AIPs: their calls
     are billed to their IAM principal as they are, so nothing is rewritten; ``limits`` still apply.
+
+    ``inventory`` (a path, or a loaded inventory) lets the caller's entry speak for itself: its
+    ``limits`` and ``tier`` (with the inventory's tier weights and tier defaults) when ``limits`` is not
+    given, and ``by_principal`` for an ``attribution: principal`` caller.
 
     A call to an AIP tagged ``aipctl:brake`` raises :class:`aipctl.BrakeEngaged` before it leaves the
     process (the brake state is read again at most every ``brake_check_s`` seconds); IAM denies it
@@ -306,10 +311,22 @@ def attach(
     raises :class:`aipctl.LimitExceeded` (or waits, with ``on_limit="wait"``). ``store`` is where
     the buckets live (default: this process, or Redis when ``AIPCTL_LIMITS_REDIS_URL`` is set).
     """
+    tiers: Mapping[str, float] | None = None
+    if inventory is not None:
+        from aipctl.inventory import LoadedInventory, load_inventory
+
+        loaded = inventory if isinstance(inventory, LoadedInventory) else load_inventory(inventory)
+        entry = loaded.inventory.callers.get(caller)
+        if entry is None:
+            known = ", ".join(sorted(loaded.inventory.callers)) or "none"
+            raise UnknownCaller(f"caller {caller!r} is not in {loaded.path} (callers: {known})")
+        limits = limits if limits is not None else (entry if (entry.limits or entry.tier) else None)
+        tiers = loaded.inventory.tiers
+        by_principal = by_principal or entry.attribution == "principal"
     resolver = resolver or default_resolver()
     mapping = {} if by_principal else model_map(resolver, caller)
     own = set(mapping.values())
-    limiter = _limiter(caller, limits, store, on_limit)
+    limiter = _limiter(caller, limits, store, on_limit, tiers)
     brakes: list[Any] = [0.0, {}]  # (checked at, braked AIP ARN -> brake tag)
 
     def braked(arn: str) -> str | None:
@@ -352,12 +369,14 @@ def attach(
     return client
 
 
-def _limiter(caller: str, limits: Any, store: Store | None, on_limit: str) -> Limiter | None:
+def _limiter(
+    caller: str, limits: Any, store: Store | None, on_limit: str, tiers: Mapping[str, float] | None = None
+) -> Limiter | None:
     if limits is None:
         return None
     from aipctl.guard.limits import Limiter, LimitSpec
 
-    spec = LimitSpec.of(limits)
+    spec = LimitSpec.of(limits, tiers)
     return None if spec.empty else Limiter(caller, spec, store=store, on_limit=on_limit)
 
 
