@@ -139,6 +139,16 @@ def _parse(document: Any) -> dict[str, Any]:
     return dict(json.loads(document)) if isinstance(document, str) else dict(document)
 
 
+def request_context(identity: CallerIdentity, region: str) -> dict[str, str]:
+    """The global condition keys of a request by ``identity``: principal ARN, Region, principal tags (role/user
+    tags overlaid by session tags) and the session's source identity."""
+    context = {"aws:PrincipalArn": identity.role_arn or identity.arn, "aws:RequestedRegion": region}
+    context |= {f"aws:PrincipalTag/{k}": v for k, v in identity.tags}
+    if identity.source_identity:
+        context["aws:SourceIdentity"] = identity.source_identity
+    return context
+
+
 def explicit_deny(
     identity: CallerIdentity,
     actions: Iterable[str],

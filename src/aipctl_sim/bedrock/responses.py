@@ -17,12 +17,11 @@ def _backend(req: Request) -> BedrockSimBackend:
 def _authorize(req: Request, action: str, resource: str) -> None:
     """Explicit Deny in the caller's identity policies, for the control-plane actions anti-bypass names
     (with ``aws:ResourceTag`` of an existing AIP and ``aws:PrincipalTag`` of the caller)."""
-    from aipctl_sim.identity import explicit_deny, identity_for
+    from aipctl_sim.identity import explicit_deny, identity_for, request_context
     from aipctl_sim.protocol import AccessDeniedException
 
     identity = identity_for(req.account_id, req.access_key_id)
-    context = {"aws:PrincipalArn": identity.role_arn or identity.arn, "aws:RequestedRegion": req.region}
-    context |= {f"aws:PrincipalTag/{k}": v for k, v in identity.tags}
+    context = request_context(identity, req.region)
     profile = _backend(req).profiles.get(resource.rsplit("/", 1)[-1]) if ":application-inference-profile/" in resource else None
     tags = {resource: dict(profile.tags)} if profile is not None else {}
     denied = explicit_deny(identity, [action], [resource], context, tags)

@@ -14,7 +14,7 @@ from aipctl_sim import settings, telemetry
 from aipctl_sim.bedrock.catalog import FoundationModel, catalog
 from aipctl_sim.bedrock.models import ApplicationProfile, bedrock_sim_backends
 from aipctl_sim.ce.models import ce_backend
-from aipctl_sim.identity import CallerIdentity, explicit_deny, identity_for
+from aipctl_sim.identity import CallerIdentity, explicit_deny, identity_for, request_context
 from aipctl_sim.protocol import AccessDeniedException, Request, ResourceNotFoundException, ServiceError, ValidationException
 from aipctl_sim.runtime import logs
 from aipctl_sim.runtime.families import ParsedRequest, Usage
@@ -111,10 +111,7 @@ def is_mantle(req: Request) -> bool:
 
 def authorize(req: Request, identity: CallerIdentity, target: ModelTarget) -> None:
     resources = ([target.profile_arn] if target.profile_arn else []) + list(target.routed_model_arns)
-    context = {"aws:PrincipalArn": identity.role_arn or identity.arn, "aws:RequestedRegion": req.region}
-    context |= {f"aws:PrincipalTag/{k}": v for k, v in identity.tags}  # role/user tags overlaid by session tags
-    if identity.source_identity:
-        context["aws:SourceIdentity"] = identity.source_identity
+    context = request_context(identity, req.region)
     if target.profile_arn:
         context["bedrock:InferenceProfileArn"] = target.profile_arn
     action = action_for(req)
