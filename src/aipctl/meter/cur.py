@@ -16,7 +16,6 @@ tenant is the session name of an assumed-role principal, when it is one of its c
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import re
 from collections import defaultdict
@@ -170,14 +169,13 @@ def attributed_lines(relation: str, present: dict[str, str], lookups: Lookups, c
         if "resource_tags" in present
         else "CAST(NULL AS VARCHAR)"
     )
-    ctes = [c for c in lookups.ctes() if c.startswith("aip_map")]
     known = _values("ours", ("caller",), ("VARCHAR",), [(c,) for c in callers])
     principal = "p.principal_arn"
     role = (  # the role behind an assumed-role session ARN
         f"CASE WHEN {principal} LIKE 'arn:%:sts::%:assumed-role/%' THEN 'arn:' || split_part({principal}, ':', 2) || ':iam::' "
         f"|| split_part({principal}, ':', 5) || ':role/' || split_part({principal}, '/', 2) END"
     )
-    return f"""WITH {", ".join(ctes)}, {known},
+    return f"""WITH {lookups.aip_cte()}, {known},
 src AS (
     SELECT {col["identity_line_item_id"]} AS line_item_id, CAST(line_item_usage_start_date AS TIMESTAMPTZ) AS usage_start,
            {col["line_item_usage_account_id"]} AS account, {col["product_region_code"]} AS region,
@@ -284,22 +282,10 @@ def ingest_cur(
     return CurResult(periods, unchanged, used, lines, replaced)
 
 
-def billed(con: Connection, since: dt.date | None = None) -> list[tuple[str, str | None, str, float, float]]:
-    """(caller, tenant, day, unblended, net unblended) from the ingested CUR, per day."""
-    con.execute(SCHEMA)
-    where = "WHERE usage_start >= ?::TIMESTAMPTZ" if since else ""
-    rows = con.execute(
-        f"SELECT caller, tenant, strftime(usage_start, '%Y-%m-%d') AS day, sum(unblended_cost), sum(net_unblended_cost) "
-        f"FROM bill_lines {where} GROUP BY ALL ORDER BY 3, 1, 2",
-        [since.isoformat()] if since else [],
-    ).fetchall()
-    return [(str(c), t, str(d), float(u or 0), float(n or 0)) for c, t, d, u, n in rows]
-
-
 def has_lines(con: Connection) -> bool:
     con.execute(SCHEMA)
     row = con.execute("SELECT count(*) FROM bill_lines").fetchone()
     return bool(row and row[0])
 
 
-__all__ = ["CUR_SUFFIXES", "CurFile", "CurResult", "billed", "has_lines", "ingest_cur", "local_files", "s3_files"]
+__all__ = ["CUR_SUFFIXES", "CurFile", "CurResult", "has_lines", "ingest_cur", "local_files", "s3_files"]

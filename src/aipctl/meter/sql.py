@@ -75,6 +75,10 @@ class Lookups:
         tenants = [(c, t) for c, entry in loaded.inventory.callers.items() for t in entry.tenants] if loaded else []
         return cls(aips, identities, tenants=tenants)
 
+    def aip_cte(self) -> str:
+        """``aip_map``: AIP ARN or id -> caller, base model, geo."""
+        return _values("aip_map", ("key", "caller", "base_model", "geo"), ("VARCHAR",) * 4, self.aips)
+
     def ctes(self) -> list[str]:
         book = price_book()
         prices = []
@@ -83,7 +87,7 @@ class Lookups:
                 p = book.price(ModelRef(model_id, geo))
                 prices.append((model_id, geo or "", float(p.input), float(p.output), float(p.cache_read), float(p.cache_write)))
         return [
-            _values("aip_map", ("key", "caller", "base_model", "geo"), ("VARCHAR",) * 4, self.aips),
+            self.aip_cte(),
             _values(
                 "prices",
                 ("base_model", "geo", "p_in", "p_out", "p_cr", "p_cw"),

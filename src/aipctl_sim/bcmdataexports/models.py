@@ -433,19 +433,6 @@ def _stale(export: Export, now: dt.datetime) -> bool:
     return now - export.last_refresh >= dt.timedelta(days=1)
 
 
-def refresh_now() -> int:
-    """Refresh every export at once (``aipctl sim exports refresh``), whatever its last refresh."""
-    now = settings.now()
-    with _lock:
-        count = 0
-        for account, regions in list(exports_sim_backends.items()):
-            for backend in list(regions.values()):
-                for export in list(backend.exports.values()):
-                    deliver(account, export, now)
-                    count += 1
-    return count
-
-
 exports_sim_backends = BackendDict(DataExportsSimBackend, "bcm-data-exports", use_boto3_regions=False, additional_regions=["aws"])
 
 
