@@ -38,3 +38,8 @@ def test_report_rolls_callers_up(by: str, cli, sim, session, emulator: str, work
     assert groups[next(iter(expected))]["billed_usd"] > 0
     text = cli("report", "--since", "3d", "--by", by)
     assert text.code == 0 and f"by {by}" in text.out
+    assert cli("report", "--since", "3d", "--by", by, "--markdown", "costs.md").code == 0
+    table = [line for line in (workdir / "costs.md").read_text().splitlines() if line.startswith("| ")]
+    for value, group in groups.items():  # the markdown block carries the same totals
+        row = next(line for line in table if line.startswith(f"| {value} |"))
+        assert f"${group['billed_usd']:,.4f}" in row or f"${group['billed_usd']:,.2f}" in row, row

@@ -116,7 +116,18 @@ def test_markdown_block_is_replaced_in_place_and_idempotent(report_cli, traffic)
 def test_csv_and_second_key(report_cli, traffic) -> None:
     result = report_cli("report", "--since", "4d", "--csv", "-", "--by", "Environment")
     rows = list(csv.DictReader(io.StringIO(result.out)))
-    assert rows[-1]["caller"] == "(untagged)" and len(rows) == 7
+    kinds = [r["row"] for r in rows]
+    assert kinds[:7] == ["caller"] * 6 + ["untagged"] and rows[6]["caller"] == "(untagged)"
+    groups = [r for r in rows if r["row"] == "group"]
+    assert {g["group"] for g in groups} == {f"Environment={r['environment']}" for r in rows[:6]}
+    for group in groups:  # each rollup row is the sum of its callers' rows
+        members = [r for r in rows[:6] if f"Environment={r['environment']}" == group["group"]]
+        assert float(group["billed_usd"]) == pytest.approx(sum(float(r["billed_usd"]) for r in members), abs=1e-5)
+        assert group["environment"] == group["group"].split("=", 1)[1]
+    total = rows[-1]
+    assert total["row"] == "total" and float(total["billed_usd"]) == pytest.approx(
+        sum(float(r["billed_usd"]) for r in rows[:7]), abs=1e-5
+    )
     assert {"caller", "billed_usd", "estimated_usd", "p99_ms"} <= set(rows[0])
     assert {"tenant", "owner", "environment", "tier", "cost_center"} <= set(rows[0]), "chargeback columns"
     webui = next(r for r in rows if r["caller"] == "open-webui")

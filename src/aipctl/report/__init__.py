@@ -15,6 +15,7 @@ invocations, throttles, errors and latency percentiles (:func:`read_health`).
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -118,6 +119,8 @@ class CallerCost:
     attribution: str = "both"
     #: Chargeback labels from the inventory: owner, environment, tier, cost_center (the CostCenter tag).
     labels: Mapping[str, str | None] = field(default_factory=dict)
+    #: The caller's monthly budget (its own or its tier's), when it has one.
+    budget_usd: float | None = None
 
     @property
     def bill(self) -> Decimal:
@@ -137,6 +140,23 @@ class CallerCost:
     def line(self, kind: SourceKind) -> CostLine:
         """The caller's numbers from the source of ``kind`` (an empty line when it was not read)."""
         return self.lines.get(kind) or CostLine()
+
+    def daily(self, complete_until: dt.date) -> dict[str, Decimal]:
+        """Spend per day: the bill for the days it has in full, the CloudWatch estimate after them
+        (the bill lags a day; the estimate does not), so a forecast sees today too."""
+        if self.tenant is not None or self.attribution == "principal":
+            billed = dict(self.line("principal").by_day)
+        else:  # both planes: a caller's principals also pay for its calls outside its AIPs
+            aip, principal = self.line("billed").by_day, self.line("principal").by_day
+            billed = {d: max(aip.get(d, Decimal(0)), principal.get(d, Decimal(0))) for d in {*aip, *principal}}
+        cut = complete_until.isoformat()
+        days = {d: v for d, v in billed.items() if d < cut}
+        for day, value in self.line("estimated").by_day.items():
+            if day >= cut:
+                days[day] = value
+        if self.tenant is not None:  # tenants have no AIPs of their own: the bill alone
+            days |= {d: v for d, v in billed.items() if d >= cut}
+        return dict(sorted(days.items()))
 
     @property
     def billed(self) -> Decimal:
@@ -179,6 +199,7 @@ class CallerCost:
             "metered_usd": None if self.metered is None else _usd(metered.usd),
             "metered_by_day": {d: _usd(v) for d, v in sorted(metered.by_day.items())},
             "metered_calls": metered.calls,
+            "budget_usd": self.budget_usd,
         }
 
 
@@ -201,6 +222,8 @@ class CostReport:
     ledger: str | None = None  # the ledger file read as the metered source
     #: ``--by tier|owner|environment|<tag>``: the callers rolled up by that inventory field or tag.
     groups: tuple[Mapping[str, Any], ...] = ()
+    #: The same rollup by tier, whenever a caller has one (the dashboard's tier view).
+    tiers: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def caller_rows(self) -> tuple[CallerCost, ...]:
@@ -255,6 +278,72 @@ class CostReport:
         """The top callers, each followed by its tenants."""
         return [row for c in self.top(top or len(self.callers)) for row in (c, *self.tenants_of(c.caller))]
 
+    @property
+    def today(self) -> dt.date:
+        """The last day of the period (the report runs up to and including today)."""
+        return self.end - dt.timedelta(days=1)
+
+    def forecast(self, row: CallerCost) -> dict[str, Any]:
+        """Month-end forecast of ``row``'s spend in the month of :attr:`today`.
+
+        Month to date is what the period has of this month (bill, then estimate: :meth:`CallerCost.daily`);
+        every day of the month the period does not cover — before its start and after today — is filled
+        with the run rate, the mean of the last (up to) 7 whole days before today.
+        """
+        daily = row.daily(self.complete_until)
+        today = self.today
+        month = today.strftime("%Y-%m")
+        first = dt.date(today.year, today.month, 1)
+        mtd = sum((v for d, v in daily.items() if d.startswith(month)), Decimal(0))
+        whole = _days(max(self.start, today - dt.timedelta(days=7)), today)
+        rate = sum((daily.get(d, Decimal(0)) for d in whole), Decimal(0)) / len(whole) if whole else Decimal(0)
+        covered = len(_days(max(self.start, first), today + dt.timedelta(days=1)))
+        days_in_month = calendar.monthrange(today.year, today.month)[1]
+        forecast = mtd + rate * (days_in_month - covered)
+        budget = row.budget_usd
+        return {
+            "month": month,
+            "mtd_usd": _usd(mtd),
+            "run_rate_usd_per_day": _usd(rate),
+            "forecast_usd": _usd(forecast),
+            "budget_usd": budget,
+            "forecast_pct_of_budget": float(round(forecast / Decimal(str(budget)) * 100, 1)) if budget else None,
+        }
+
+    def movers(self, n: int = 5) -> list[dict[str, Any]]:
+        """The callers whose daily spend changed most: mean per day over the later half of the whole days
+        before today against the earlier half (largest change first)."""
+        days = _days(self.start, self.today)
+        if len(days) < 2:
+            return []
+        half = len(days) // 2
+        early, late = days[: len(days) - half], days[len(days) - half :]
+        out: list[dict[str, Any]] = []
+        for row in self.caller_rows:
+            daily = row.daily(self.complete_until)
+            before = sum((daily.get(d, Decimal(0)) for d in early), Decimal(0)) / len(early)
+            after = sum((daily.get(d, Decimal(0)) for d in late), Decimal(0)) / len(late)
+            if before or after:
+                out.append(
+                    {
+                        "caller": row.caller,
+                        "before_usd_per_day": _usd(before),
+                        "after_usd_per_day": _usd(after),
+                        "change_usd_per_day": _usd(after - before),
+                        "change_pct": float(round((after - before) / before * 100, 1)) if before else None,
+                    }
+                )
+        return sorted(out, key=lambda m: (-abs(m["change_usd_per_day"]), m["caller"]))[:n]
+
+    def bypassers(self) -> list[dict[str, Any]]:
+        """Callers that call outside their AIPs: by CloudTrail coverage, or priced on the principal plane."""
+        out = []
+        for row in self.caller_rows:
+            verdict = (self.coverage.get(row.caller) or {}).get("verdict")
+            if verdict == "bypassing" or row.outside_aips:
+                out.append({"caller": row.caller, "verdict": verdict, "outside_aips_usd": _usd(row.outside_aips)})
+        return out
+
     def _outside(self, kind: SourceKind, *, named_only: bool) -> dict[str, float]:
         found = self.outside.get(kind, {})
         return {
@@ -288,6 +377,9 @@ class CostReport:
             "total_metered_usd": None if metered is None else _usd(metered),
             "metered_other_usd": self._outside("metered", named_only=False),
             "groups": [dict(g) for g in self.groups],
+            "forecast": {c.caller: self.forecast(c) for c in self.caller_rows},
+            "movers": self.movers(),
+            "bypassers": self.bypassers(),
         }
 
 
@@ -325,6 +417,7 @@ def build_report(
             tenant,
             loaded.inventory.callers[name].attribution,
             _labels(loaded, name),
+            _budget(loaded, name) if tenant is None else None,
         )
         for (name, tenant), columns in lines.items()
     )
@@ -342,12 +435,23 @@ def build_report(
         brakes=braked,
         ledger=next((r.scope[0] for r in readings if r.kind == "metered" and r.scope), None),
         groups=rollup(loaded, callers, second_key) if second_key else (),
+        tiers=rollup(loaded, callers, "tier") if any(c.labels.get("tier") for c in callers) else (),
     )
 
 
 def _labels(loaded: LoadedInventory, caller: str) -> dict[str, str | None]:
     spec = loaded.inventory.callers[caller]
     return {"owner": spec.owner, "environment": spec.environment, "tier": spec.tier, "cost_center": spec.tags.get("CostCenter")}
+
+
+def _budget(loaded: LoadedInventory, caller: str) -> float | None:
+    budget = loaded.inventory.callers[caller].budget
+    return budget.monthly_usd if budget else None
+
+
+def _days(first: dt.date, end: dt.date) -> list[str]:
+    """The ISO days from ``first`` up to ``end`` (exclusive)."""
+    return [(first + dt.timedelta(days=i)).isoformat() for i in range((end - first).days)]
 
 
 def group_value(loaded: LoadedInventory, caller: str, key: str) -> str | None:
@@ -372,9 +476,12 @@ def rollup(loaded: LoadedInventory, callers: Sequence[CallerCost], key: str) -> 
                 "billed_usd": Decimal(0),
                 "estimated_usd": Decimal(0),
                 "metered_usd": Decimal(0),
+                "budget_usd": None,
                 "callers": [],
             },
         )
+        if row.budget_usd is not None:
+            entry["budget_usd"] = (entry["budget_usd"] or 0.0) + row.budget_usd
         entry["billed_usd"] += row.bill
         entry["estimated_usd"] += row.estimated
         entry["metered_usd"] += row.metered or Decimal(0)
