@@ -224,6 +224,8 @@ class CostReport:
     groups: tuple[Mapping[str, Any], ...] = ()
     #: The same rollup by tier, whenever a caller has one (the dashboard's tier view).
     tiers: tuple[Mapping[str, Any], ...] = ()
+    #: The estimate's rows per AIP and day for the inventory's callers (the FOCUS export splits by them).
+    detail: tuple[SpendRow, ...] = ()
 
     @property
     def caller_rows(self) -> tuple[CallerCost, ...]:
@@ -436,6 +438,7 @@ def build_report(
         ledger=next((r.scope[0] for r in readings if r.kind == "metered" and r.scope), None),
         groups=rollup(loaded, callers, second_key) if second_key else (),
         tiers=rollup(loaded, callers, "tier") if any(c.labels.get("tier") for c in callers) else (),
+        detail=tuple(row for r in readings if r.kind == "estimated" for row in r.rows if row.caller in loaded.inventory.callers),
     )
 
 

@@ -60,6 +60,9 @@ class SpendRow:
     cache_write_tokens: int = 0
     #: The value of a second grouping the source was asked for (``report --by KEY``), else None.
     group: str | None = None
+    #: Per-AIP sources: the AIP's ARN and the model it copies (``aipctl:source``), for exports by resource.
+    resource: str | None = None
+    model: str | None = None
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,20 @@ class CloudWatchSource:
                     if priced
                     else None
                 )
-                rows.append(SpendRow(caller, day, usd, None, None, tin, tout, cread, cwrite))
+                rows.append(
+                    SpendRow(
+                        caller,
+                        day,
+                        usd,
+                        None,
+                        None,
+                        tin,
+                        tout,
+                        cread,
+                        cwrite,
+                        resource=profile.arn,
+                        model=profile.tags.get(rules.TAG_SOURCE),
+                    )
+                )
         warnings = tuple(f"no price for {model}: its calls are not in the estimate" for model in sorted(unpriced))
         return SpendReading(self.name, self.kind, tuple(rows), warnings, tuple(ids))

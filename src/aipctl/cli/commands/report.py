@@ -37,6 +37,12 @@ if TYPE_CHECKING:
     help="Update the marked block in this markdown file (created if missing).",
 )
 @click.option("--html", "html_out", default=None, type=click.Path(dir_okay=False), help="Write the HTML dashboard here.")
+@click.option(
+    "--focus",
+    "focus_out",
+    default=None,
+    help="Write the billed days as a FOCUS 1.2 CSV (FinOps Open Cost and Usage Specification) to this file (- for stdout).",
+)
 @click.option("--coverage", "with_coverage", is_flag=True, help="Also read CloudTrail for AIP coverage (2 requests/s).")
 @click.option(
     "--ledger",
@@ -55,6 +61,7 @@ def report_cmd(
     csv_out: str | None,
     markdown_out: str | None,
     html_out: str | None,
+    focus_out: str | None,
     with_coverage: bool,
     ledger: str | None,
     as_json: bool,
@@ -71,7 +78,16 @@ def report_cmd(
         coverage = project.verify(window, now=now) if with_coverage else None
         report = project.report(window, second_key=second_key, ledger=ledger, coverage=coverage, now=now, progress=bar)
         info = project.describe()
-    emit(report, info, top=top, as_json=as_json, csv_out=csv_out, markdown_out=markdown_out, html_out=html_out)
+    emit(
+        report,
+        info,
+        top=top,
+        as_json=as_json,
+        csv_out=csv_out,
+        markdown_out=markdown_out,
+        html_out=html_out,
+        focus_out=focus_out,
+    )
 
 
 def emit(
@@ -83,11 +99,25 @@ def emit(
     csv_out: str | None = None,
     markdown_out: str | None = None,
     html_out: str | None = None,
+    focus_out: str | None = None,
 ) -> None:
     from aipctl.report.render import html_dashboard, to_csv, update_markdown
 
+    if csv_out == "-" and focus_out == "-":
+        raise click.UsageError("--csv - and --focus - both want stdout: write one of them to a file")
     for warning in report.warnings:
         console.warn(warning)
+    if focus_out:
+        from aipctl.report.focus import FOCUS_VERSION, focus_export
+
+        export = focus_export(report, info)
+        for warning in export.warnings:
+            console.warn(warning)
+        if focus_out == "-":
+            print(export.to_csv(), end="")
+        else:
+            Path(focus_out).write_text(export.to_csv(), encoding="utf-8")
+            console.note(f"wrote {focus_out} ({len(export.rows)} FOCUS {FOCUS_VERSION} rows)")
     if csv_out == "-":
         print(to_csv(report), end="")
     elif csv_out:
@@ -101,7 +131,7 @@ def emit(
         console.note(f"wrote {html_out}")
     if as_json:
         console.print_json(report.to_dict())
-    elif csv_out != "-":
+    elif csv_out != "-" and focus_out != "-":
         _table(report, top)
 
 
