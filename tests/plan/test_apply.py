@@ -169,3 +169,30 @@ def test_apply_rechecks_ownership_before_destroying(target, bedrock, workdir: Pa
     assert [r.change.name for r in report.failures] == ["batch-embed"]
     assert "ownership changed since the plan" in (report.failures[0].error or "")
     assert "batch-embed" in _profiles(bedrock)
+
+
+def test_plan_groups_changes_per_caller_with_old_and_new_values(cli, workdir: Path) -> None:
+    from tests.inventory.test_tiers import TIERED
+
+    (workdir / "aipctl.yaml").write_text(TIERED)
+    assert cli("apply", "--yes").code == 0
+    before = cli("plan", "--json").json
+    changed = TIERED.replace("owner: acme-inc", "owner: acme-holding").replace(
+        "    tier: free\n", '    identities: ["arn:aws:iam::*:role/hobby-task"]\n    tier: enterprise\n'
+    )
+    (workdir / "aipctl.yaml").write_text(changed)
+    text = cli("plan")
+    assert text.code == 0, text.err
+    lines = text.out.splitlines()
+    acme = lines.index(next(line for line in lines if line.strip().startswith("caller acme ")))
+    hobbyist = lines.index(next(line for line in lines if line.strip().startswith("caller hobbyist ")))
+    assert "tier enterprise" in lines[acme] and "owner acme-holding" in lines[acme]
+    acme_block = lines[acme + 1 : hobbyist]
+    assert any("Owner: acme-inc -> acme-holding" in line for line in acme_block), acme_block
+    hobbyist_block = lines[hobbyist + 1 :]
+    assert "tier enterprise" in lines[hobbyist]
+    assert any("budget" in line and "create" in line for line in hobbyist_block), "the tier's budget comes with it"
+    assert not any(line.strip().startswith("caller globex") for line in lines), "unchanged callers are not listed"
+    assert lines[-1].endswith("; 2 caller(s) change.")
+    after = cli("plan", "--json").json
+    assert set(after) == set(before) and all(set(c) == set(before["changes"][0]) for c in after["changes"]), "--json unchanged"

@@ -70,7 +70,15 @@ def dashboard(emulator: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     run_traffic(loaded, target, days=DAYS, seed=11, calls_per_day=6, bypass=[BYPASSER])
     page = workdir / "aipctl-report.html"
     result = run_cli(
-        "report", "-f", str(workdir / "aipctl.yaml"), "--since", f"{DAYS}d", "--html", str(page), "--coverage", "--json",
+        "report",
+        "-f",
+        str(workdir / "aipctl.yaml"),
+        "--since",
+        f"{DAYS}d",
+        "--html",
+        str(page),
+        "--coverage",
+        "--json",
         endpoint=emulator,
     )
     assert result.code == 0, result.err

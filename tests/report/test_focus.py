@@ -131,7 +131,9 @@ def test_focus_billed_cost_adds_up_to_the_report(report_cli, traffic, workdir_fo
         tokens = sum(int(r["x_InputTokens"]) for r in rows if r["x_Caller"] == caller["caller"])
         assert (tokens > 0) == (billed > 0), caller["caller"]
     assert "untagged remainder" in result.err, "what the export leaves out is said"
-    assert {r["ChargePeriodStart"][:10] for r in rows} <= {d for c in report["callers"] for d in c["billed_by_day"] if d < complete}
+    assert {r["ChargePeriodStart"][:10] for r in rows} <= {
+        d for c in report["callers"] for d in c["billed_by_day"] if d < complete
+    }
 
 
 @pytest.fixture

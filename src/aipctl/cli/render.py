@@ -26,16 +26,26 @@ def _tags(tags: Mapping[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(tags.items()) if not k.startswith("aipctl:"))
 
 
-def change_line(change: ProfileChange) -> Text:
+def _delta(set_tags: Mapping[str, str], remove: Iterable[str], old: Mapping[str, str]) -> str:
+    """``Owner: a -> b``, ``+Tier=gold`` (new key), ``-Foo (was x)`` (removed); aipctl's own markers left out."""
+    parts = []
+    for key, value in sorted(set_tags.items()):
+        if key.startswith("aipctl:"):
+            continue
+        parts.append(f"{key}: {old[key]} -> {value}" if key in old else f"+{key}={value}")
+    parts += [f"-{k} (was {old[k]})" if k in old else f"-{k}" for k in sorted(remove) if not k.startswith("aipctl:")]
+    return ", ".join(parts)
+
+
+def change_line(change: ProfileChange, indent: str = "  ") -> Text:
     symbol, style = _SYMBOL[change.action]
-    line = Text(f"  {symbol:>3} {change.action.value:<8} ", style=style)
+    line = Text(f"{indent}{symbol:>3} {change.action.value:<8} ", style=style)
     line.append(change.name, style="bold")
     if change.action is Action.CREATE:
         line.append(f"  from {change.copy_from}", style="dim")
         line.append(f"  [{_tags(change.tags)}]", style="dim")
     elif change.action is Action.RETAG:
-        delta = [f"+{k}={v}" for k, v in sorted(change.set_tags.items())] + [f"-{k}" for k in change.remove_tags]
-        line.append("  " + " ".join(delta), style="dim")
+        line.append("  " + _delta(change.set_tags, change.remove_tags, change.old_tags), style="dim")
     elif change.action is Action.REPLACE:
         line.append(f"  model {change.old_source} -> {change.copy_from}  (new ARN!)", style="dim")
     elif change.action is Action.DELETE:
@@ -45,19 +55,49 @@ def change_line(change: ProfileChange) -> Text:
 
 _STYLE = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.DELETE: "red"}
 _MARK = {Action.CREATE: "+", Action.UPDATE: "~", Action.DELETE: "-"}
+_INDENT = "    "
+
+
+def _caller_heading(plan: Plan, caller: str) -> Text:
+    spec = plan.inventory_callers.get(caller) if plan.inventory_callers else None
+    line = Text(f"  caller {caller}", style="bold")
+    if spec:
+        line.append(f"  ({spec})", style="dim")
+    return line
 
 
 def plan_text(plan: Plan, *, show_noop: bool = False, limit: int | None = None) -> list[Text]:
-    """The terraform-like plan; ``limit`` caps the change lines (the summary always shows totals)."""
+    """The terraform-like plan, grouped per caller (AIPs, its IAM principals, budgets and alarms), then what
+    belongs to no caller; ``limit`` caps the change lines (the summary always shows totals)."""
     if plan.via == "cloudformation":
         return _stack_plan_text(plan)
     lines = [Text(f"Plan for inventory {plan.inventory_name!r} ({plan.inventory_path})", style="bold")]
-    shown = [c for c in plan.changes if c.action is not Action.NOOP or show_noop]
-    for change in shown[:limit]:
-        lines.append(change_line(change))
-    if limit is not None and len(shown) > limit:
-        lines.append(Text(f"  ... and {len(shown) - limit} more (`aipctl plan` lists them all)", style="dim"))
-    lines += _principal_lines(plan)
+    groups: dict[str | None, list[Text]] = {}
+    for change in plan.changes:
+        if change.action is not Action.NOOP or show_noop:
+            groups.setdefault(change.caller, []).append(change_line(change, _INDENT))
+    for principal in plan.principal_actions:
+        groups.setdefault(principal.caller, []).append(_principal_line(principal, _INDENT))
+    for guard in plan.guard_actions:
+        groups.setdefault(guard.caller, []).append(
+            Text(
+                f"{_INDENT}{_MARK[guard.action]:>3} {guard.action.value:<8} {guard.kind.value} {guard.name}  ({guard.reason})",
+                style=_STYLE[guard.action],
+            )
+        )
+    shown = 0
+    for caller in sorted(groups, key=lambda c: (c is None, c or "")):
+        items = groups[caller]
+        if limit is not None and shown >= limit:
+            break
+        lines.append(_caller_heading(plan, caller) if caller else Text("  not of one caller", style="bold"))
+        take = items if limit is None else items[: max(0, limit - shown)]
+        lines += take
+        shown += len(take)
+    total = sum(len(items) for items in groups.values())
+    if limit is not None and total > shown:
+        lines.append(Text(f"  ... and {total - shown} more (`aipctl plan` lists them all)", style="dim"))
+    lines += _principal_orphan_lines(plan)
     lines += _cost_tag_lines(plan)
     if plan.orphans:
         lines.append(
@@ -67,13 +107,6 @@ def plan_text(plan: Plan, *, show_noop: bool = False, limit: int | None = None) 
             )
         )
         lines.extend(Text(f"      {o.name}  {o.arn}", style="yellow") for o in plan.orphans)
-    for guard in plan.guard_actions:
-        lines.append(
-            Text(
-                f"  {_MARK[guard.action]} {guard.action.value} {guard.kind.value} {guard.name}  ({guard.reason})",
-                style=_STYLE[guard.action],
-            )
-        )
     if plan.guard_orphans:
         names = ", ".join(g.name for g in plan.guard_orphans)
         lines.append(
@@ -95,23 +128,25 @@ def plan_text(plan: Plan, *, show_noop: bool = False, limit: int | None = None) 
             summary += f", {len(plan.cost_tags)} cost tag(s) to activate"
         if plan.guard_actions:
             summary += f", {len(plan.guard_actions)} budget/alarm change(s)"
+        changing = len([c for c in groups if c is not None])
+        summary += f"; {changing} caller(s) change"
     else:
         summary = f"No changes. {counts['no-op']} AIP(s) up to date"
     lines.append(Text(summary + ".", style="bold"))
     return lines
 
 
-def _principal_lines(plan: Plan) -> list[Text]:
-    """Tags on the callers' IAM roles and users (principal plane), shown like AIP retags."""
+def _principal_line(change: Any, indent: str = "  ") -> Text:
+    symbol, style = _SYMBOL[change.action]
+    line = Text(f"{indent}{symbol:>3} {'untag' if change.action is Action.DELETE else 'tag':<8} ", style=style)
+    line.append(change.arn, style="bold")
+    delta = _delta(change.set_tags, change.remove_tags, change.old_tags) or "(aipctl's markers)"
+    line.append(f"  {delta}  ({change.reason})", style="dim")
+    return line
+
+
+def _principal_orphan_lines(plan: Plan) -> list[Text]:
     lines = []
-    for change in plan.principal_actions:
-        symbol, style = _SYMBOL[change.action]
-        line = Text(f"  {symbol:>3} {'untag' if change.action is Action.DELETE else 'tag':<8} ", style=style)
-        line.append(change.arn, style="bold")
-        delta = [f"+{k}={v}" for k, v in sorted(change.set_tags.items()) if not k.startswith("aipctl:")]
-        delta += [f"-{k}" for k in change.remove_tags if not k.startswith("aipctl:")]
-        line.append("  " + (" ".join(delta) or "(aipctl's markers)") + f"  ({change.reason})", style="dim")
-        lines.append(line)
     if plan.principal_orphans:
         lines.append(
             Text(
@@ -122,6 +157,11 @@ def _principal_lines(plan: Plan) -> list[Text]:
         )
         lines.extend(Text(f"      {o.arn}", style="yellow") for o in plan.principal_orphans)
     return lines
+
+
+def _principal_lines(plan: Plan) -> list[Text]:
+    """Tags on the callers' IAM roles and users (principal plane), shown like AIP retags."""
+    return [_principal_line(change) for change in plan.principal_actions] + _principal_orphan_lines(plan)
 
 
 def _cost_tag_lines(plan: Plan) -> list[Text]:

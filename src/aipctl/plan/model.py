@@ -60,6 +60,8 @@ class ProfileChange:
     old_source: str | None = None
     reason: str = ""
     kind: ResourceKind = ResourceKind.PROFILE
+    #: Retags: the live values of the keys that change or go (the plan shows old -> new).
+    old_tags: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -136,6 +138,8 @@ class PrincipalChange:
     remove_tags: tuple[str, ...] = ()
     reason: str = ""
     kind: ResourceKind = ResourceKind.PRINCIPAL
+    #: The live values of the keys that change or go (the plan shows old -> new).
+    old_tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -183,6 +187,8 @@ class Plan:
     principals: tuple[PrincipalChange, ...] = ()
     #: Principals aipctl tagged for this inventory that it no longer names (untagged with --prune).
     principal_orphans: tuple[PrincipalChange, ...] = ()
+    #: Caller -> a short label (tier, owner, environment) for the grouped human plan; not in ``to_dict``.
+    inventory_callers: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def guard_actions(self) -> tuple[GuardChange, ...]:

@@ -113,7 +113,10 @@ def _desired_change(
         ]
     action = Action.RETAG if set_tags or remove else Action.NOOP
     reason = "up to date" if action is Action.NOOP else ("not tagged by aipctl yet" if marker is None else "tags differ")
-    change = PrincipalChange(action, principal.arn, principal.kind, principal.name, caller, full, set_tags, remove, reason)
+    old = {k: current[k] for k in (*set_tags, *remove) if k in current}
+    change = PrincipalChange(
+        action, principal.arn, principal.kind, principal.name, caller, full, set_tags, remove, reason, old_tags=old
+    )
     return change, warnings
 
 

@@ -55,7 +55,18 @@ def plan_changes(
         cost_tags=tuple(CostTagChange(s.key, s.status) for s in live.cost_tags if s.status != "Active"),
         orphans=tuple(orphans),
         warnings=tuple(warnings),
+        inventory_callers=caller_labels(loaded),
     )
+
+
+def caller_labels(loaded: LoadedInventory) -> dict[str, str]:
+    """``tier gold · owner acme-inc · production`` per caller, for the grouped plan."""
+    out = {}
+    for name, caller in loaded.inventory.callers.items():
+        parts = [f"tier {caller.tier}"] if caller.tier else []
+        parts += [f"owner {caller.owner}", caller.environment]
+        out[name] = " · ".join(parts)
+    return out
 
 
 def _desired_changes(loaded: LoadedInventory, live: LiveState, account: str, partition: str) -> list[ProfileChange]:
@@ -196,7 +207,8 @@ def _compare(desired: DesiredProfile, live: LiveProfile, copy_from: str) -> Prof
     to_set = {k: v for k, v in wanted.items() if current.get(k) != v}
     to_remove = tuple(sorted(k for k in current if k not in wanted))
     if to_set or to_remove:
-        return replace(unchanged, action=Action.RETAG, set_tags=to_set, remove_tags=to_remove, reason="tags differ")
+        old = {k: current[k] for k in (*to_set, *to_remove) if k in current}
+        return replace(unchanged, action=Action.RETAG, set_tags=to_set, remove_tags=to_remove, reason="tags differ", old_tags=old)
     return unchanged
 
 
@@ -250,7 +262,17 @@ def make_plan(
     if via == "cloudformation":
         stacks = plan_stacks(loaded, target, live, prune=prune)
         cost_tags = tuple(CostTagChange(s.key, s.status) for s in live.cost_tags if s.status != "Active")
-        plan = Plan(loaded.inventory.name, loaded.path, dict(info), (), cost_tags, warnings=live.warnings, via=via, stacks=stacks)
+        plan = Plan(
+            loaded.inventory.name,
+            loaded.path,
+            dict(info),
+            (),
+            cost_tags,
+            warnings=live.warnings,
+            via=via,
+            stacks=stacks,
+            inventory_callers=caller_labels(loaded),
+        )
         return _with_principals(loaded, target, plan, prune, progress)
     plan = plan_changes(loaded, live, account=target.account, prune=prune, target_info=info)
     if any(c.action is Action.CREATE for c in plan.changes):
