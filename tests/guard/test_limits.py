@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import json
 import time
 from pathlib import Path
 
@@ -71,22 +72,36 @@ def test_daily_usd_overspends_by_at_most_one_call(applied, resolver, session, em
     assert cap <= spent <= cap + float(one_call) + 1e-12, "overspend is at most the one call that crossed the cap"
 
 
-def test_tpm_is_corrected_with_real_usage_and_streams_settle(applied, resolver, session, emulator) -> None:
+def test_tpm_reserves_input_and_max_output_then_settles_with_real_usage(applied, resolver, session, emulator) -> None:
+    """Like Bedrock: a call reserves its input estimate plus its maximum output at the start; the stream's
+    real usage settles it, so the bucket ends up holding what the calls really used."""
     from aipctl.guard.limits import estimate_tokens
 
     client = _client(session, emulator, resolver, limits={"tpm": 400}, store=MemoryStore())
-    per_call, served = [], 0
+    reservation = estimate_tokens({"messages": MESSAGES}) + 100
+    per_call = []
     with pytest.raises(aipctl.LimitExceeded) as refused:
         for _ in range(40):
-            response = client.converse_stream(modelId="haiku", messages=MESSAGES)
+            response = client.converse_stream(modelId="haiku", messages=MESSAGES, inferenceConfig={"maxTokens": 100})
             for event in response["stream"]:
                 if "metadata" in event:
                     per_call.append(event["metadata"]["usage"]["totalTokens"])
-            served += 1
     assert refused.value.limit == "tpm"
-    estimate = estimate_tokens({"messages": MESSAGES})
-    assert served * estimate < 400, "the estimate alone would have admitted more calls"
-    assert sum(per_call) >= 400 - max(per_call), "real usage (from the stream's metadata) filled the minute's bucket"
+    slack = 400 / 60 * 5  # the bucket refills 6.7 tokens/s; the loop takes well under 5 s
+    assert sum(per_call[:-1]) <= 400 - reservation + slack, "each call was admitted with its whole reservation free"
+    assert sum(per_call) > 400 - reservation - slack, "the next call's reservation no longer fitted"
+    assert len(per_call) >= 2
+
+
+def test_max_output_tokens_of_each_request_shape() -> None:
+    from aipctl.guard.limits import DEFAULT_MAX_OUTPUT_TOKENS, max_output_tokens
+
+    assert max_output_tokens({"inferenceConfig": {"maxTokens": 77}}) == 77
+    assert max_output_tokens({"body": json.dumps({"max_tokens": 300, "messages": []})}) == 300
+    assert max_output_tokens({"body": json.dumps({"textGenerationConfig": {"maxTokenCount": 512}}).encode()}) == 512
+    assert max_output_tokens({"body": json.dumps({"inferenceConfig": {"max_new_tokens": 128}})}) == 128
+    assert max_output_tokens({"body": b"not json"}) == DEFAULT_MAX_OUTPUT_TOKENS
+    assert max_output_tokens({"messages": MESSAGES}) == DEFAULT_MAX_OUTPUT_TOKENS
 
 
 def test_wait_instead_of_raise(applied, resolver, session, emulator) -> None:

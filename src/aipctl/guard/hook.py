@@ -57,40 +57,50 @@ class _Metered:
         return getattr(self._stream, name)
 
 
-def settle_handler(limiter: Any, sources: Mapping[str, ModelRef]) -> Callable[..., None]:
-    prices: dict[str, tuple[float, float, float, float]] = {}
-    for arn, ref in sources.items():
-        try:
-            prices[arn] = _per_token(ref)
-        except KeyError:  # an unpriced model: its calls count tokens, not dollars
-            prices[arn] = (0.0, 0.0, 0.0, 0.0)
+class Prices:
+    """USD per token (input, output, cache read, cache write) of the models a caller calls, by the ARN or
+    model id it sends; an unpriced model costs 0 here (its calls still count tokens)."""
 
-    def settle(estimate: int, day: str, arn: str, usage: Mapping[str, int]) -> None:
+    def __init__(self, sources: Mapping[str, ModelRef]) -> None:
+        self._prices: dict[str, tuple[float, float, float, float]] = {}
+        for arn, ref in sources.items():
+            try:
+                self._prices[arn] = _per_token(ref)
+            except KeyError:
+                self._prices[arn] = (0.0, 0.0, 0.0, 0.0)
+
+    def of(self, target: str) -> tuple[float, float, float, float]:
+        found = self._prices.get(target)
+        if found is None:  # a model called directly (``attach(..., by_principal=True)``): priced by its own id
+            try:
+                found = _per_token(ModelRef.from_source(target.rsplit("/", 1)[-1]))
+            except (KeyError, ValueError):
+                found = (0.0, 0.0, 0.0, 0.0)
+            self._prices[target] = found
+        return found
+
+
+def settle_handler(limiter: Any, prices: Prices) -> Callable[..., None]:
+    def settle(reservation: Any, arn: str, usage: Mapping[str, int]) -> None:
         tin, tout = int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0))
         cread, cwrite = int(usage.get("cacheReadInputTokens", 0)), int(usage.get("cacheWriteInputTokens", 0))
-        p = prices.get(arn)
-        if p is None:  # a model called directly (``attach(..., by_principal=True)``): priced by its own id
-            try:
-                p = _per_token(ModelRef.from_source(arn.rsplit("/", 1)[-1]))
-            except (KeyError, ValueError):
-                p = (0.0, 0.0, 0.0, 0.0)
-            prices[arn] = p
-        limiter.settle(estimate, day, tin + tout, tin * p[0] + tout * p[1] + cread * p[2] + cwrite * p[3])
+        p = prices.of(arn)
+        limiter.settle(reservation, tin + tout, tin * p[0] + tout * p[1] + cread * p[2] + cwrite * p[3])
 
     def handler(http_response: Any = None, parsed: Any = None, model: Any = None, context: Any = None, **_: Any) -> None:
         ticket = context.pop("aipctl_ticket", None) if context else None
         if ticket is None or parsed is None:
             return
-        estimate, day, arn = ticket
+        reservation, arn = ticket
         error = (parsed.get("Error") or {}).get("Code")
         if error:
             if error in _THROTTLES:
                 limiter.throttled()
-            limiter.settle(estimate, day, 0, 0.0)  # a refused call uses no tokens
+            limiter.settle(reservation, 0, 0.0)  # a refused call uses no tokens
             return
         name = model.name if model is not None else ""
         if name == "Converse":
-            settle(estimate, day, arn, parsed.get("usage") or {})
+            settle(reservation, arn, parsed.get("usage") or {})
         elif name == "InvokeModel":
             headers = getattr(http_response, "headers", {}) or {}
             usage = {
@@ -99,11 +109,11 @@ def settle_handler(limiter: Any, sources: Mapping[str, ModelRef]) -> Callable[..
                 "cacheReadInputTokens": int(headers.get("x-amzn-bedrock-cache-read-input-token-count", 0) or 0),
                 "cacheWriteInputTokens": int(headers.get("x-amzn-bedrock-cache-write-input-token-count", 0) or 0),
             }
-            settle(estimate, day, arn, usage)
+            settle(reservation, arn, usage)
         elif name in ("ConverseStream", "InvokeModelWithResponseStream"):
             key = "stream" if name == "ConverseStream" else "body"
             parsed[key] = _Metered(
-                parsed[key], lambda usage: settle(estimate, day, arn, usage), "converse" if key == "stream" else "invoke"
+                parsed[key], lambda usage: settle(reservation, arn, usage), "converse" if key == "stream" else "invoke"
             )
 
     return handler

@@ -4,11 +4,16 @@ A :class:`Limiter` is consulted by the botocore hook of :func:`aipctl.attach` be
 call (``admit``) and told the real usage after it (``settle``):
 
 - **rpm**: a token bucket of ``rpm`` requests refilled continuously (``rpm / 60`` per second);
-- **tpm**: a bucket of ``tpm`` tokens. ``admit`` takes an estimate of the input tokens (text
-  length / 4); ``settle`` takes the difference to the real input + output tokens, which may leave
-  the bucket in debt, so the next calls wait until it refills;
-- **daily_usd**: spend per UTC day; a call is refused once the day's spend reached the cap, so a
-  tenant overspends by at most the one call that crossed it;
+- **tpm**: a bucket of ``tpm`` tokens. ``admit`` *reserves* what Bedrock reserves at request start:
+  the input (text length / 4) plus the request's maximum output (``maxTokens``, ``max_tokens`` …;
+  :data:`DEFAULT_MAX_OUTPUT_TOKENS` when it names none); ``settle`` gives back the difference to the
+  real input + output tokens;
+- **daily_usd**: spend per UTC day, reserve then settle: ``admit`` reserves the call's worst case
+  (the reserved tokens at the model's input and output prices) while the day's spend plus the
+  reservations in flight is below the cap; ``settle`` replaces the reservation with the real cost.
+  Concurrent calls — threads, processes, hosts on one Redis — therefore overshoot the cap by at most
+  one reservation in total. A reservation whose call never settles (a killed process) lapses after
+  :data:`RESERVATION_TTL_S`;
 - **tier**: under Bedrock throttling, each tier's admission rate follows AIMD: +``α·w`` requests/s
   per second while admitted, × ``(1 - β/w)`` on each throttle, so lower tiers back off harder and
   the shares of a contended quota converge to the tiers' weights ``w`` (at equilibrium
@@ -21,9 +26,11 @@ script per call, shared by every process and host that uses the same Redis).
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -39,6 +46,22 @@ TIER_BETA = 0.5
 TIER_ALPHA = 2.0
 #: A tier's admission rate right after its first throttle.
 TIER_START_RATE = 50.0
+#: Output tokens reserved for a request that does not name its maximum (Converse ``maxTokens``, ...).
+DEFAULT_MAX_OUTPUT_TOKENS = 4096
+#: A reservation whose call never settled (its process died) stops counting after this long.
+RESERVATION_TTL_S = 900.0
+#: How long a call waits to retry when in-flight reservations, not spend, hold the rest of the daily cap.
+RESERVED_RETRY_S = 0.25
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What :meth:`Limiter.admit` took for one call: tokens, USD and the day, under ``ticket``."""
+
+    tokens: float
+    day: str
+    usd: float = 0.0
+    ticket: str = ""
 
 
 def _decrease(weight: float) -> float:
@@ -90,11 +113,14 @@ class LimitSpec:
 
 
 class Store(Protocol):
-    def admit(self, caller: str, spec: LimitSpec, tokens: float, day: str) -> tuple[str | None, float]:
-        """(None, 0) to admit, else (limit name, seconds to wait); takes 1 request and ``tokens``."""
+    def admit(
+        self, caller: str, spec: LimitSpec, tokens: float, day: str, usd: float = 0.0, ticket: str = ""
+    ) -> tuple[str | None, float]:
+        """(None, 0) to admit, else (limit name, seconds to wait); takes 1 request and ``tokens`` and
+        reserves ``usd`` of the day's cap under ``ticket``."""
 
-    def settle(self, caller: str, spec: LimitSpec, token_delta: float, usd: float, day: str) -> None:
-        """Correct the token bucket by ``token_delta`` and add ``usd`` to the day's spend."""
+    def settle(self, caller: str, spec: LimitSpec, token_delta: float, usd: float, day: str, ticket: str = "") -> None:
+        """Correct the token bucket by ``token_delta``, release ``ticket``'s reservation and add ``usd``."""
 
     def throttled(self, tier: str, weight: float) -> None:
         """Bedrock throttled a call of ``tier``."""
@@ -129,13 +155,28 @@ class MemoryStore:
         self._rpm: dict[str, _Bucket] = {}
         self._tpm: dict[str, _Bucket] = {}
         self._usd: dict[tuple[str, str], float] = {}
+        self._reserved: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
         self._tiers: dict[str, _Tier] = {}
 
-    def admit(self, caller: str, spec: LimitSpec, tokens: float, day: str) -> tuple[str | None, float]:
+    def _in_flight(self, caller: str, day: str, now: float) -> dict[str, tuple[float, float]]:
+        held = self._reserved.setdefault((caller, day), {})
+        for ticket in [t for t, (_, until) in held.items() if until <= now]:
+            del held[ticket]  # its call never settled
+        return held
+
+    def admit(
+        self, caller: str, spec: LimitSpec, tokens: float, day: str, usd: float = 0.0, ticket: str = ""
+    ) -> tuple[str | None, float]:
         with self._lock:
             now = self.clock()
-            if spec.daily_usd and self._usd.get((caller, day), 0.0) >= spec.daily_usd:
-                return "daily_usd", 0.0
+            held: dict[str, tuple[float, float]] | None = None
+            if spec.daily_usd:
+                spent = self._usd.get((caller, day), 0.0)
+                if spent >= spec.daily_usd:
+                    return "daily_usd", 0.0
+                held = self._in_flight(caller, day, now)
+                if spent + sum(v for v, _ in held.values()) >= spec.daily_usd:
+                    return "daily_usd", RESERVED_RETRY_S
             rpm = tpm = None
             if spec.rpm:
                 rpm = self._rpm.get(caller) or self._rpm.setdefault(caller, _Bucket(spec.rpm, now))
@@ -162,14 +203,23 @@ class MemoryStore:
                 rpm.level -= 1
             if tpm is not None:
                 tpm.level -= tokens
+            if held is not None and usd and ticket:
+                held[ticket] = (usd, now + RESERVATION_TTL_S)
             return None, 0.0
 
-    def settle(self, caller: str, spec: LimitSpec, token_delta: float, usd: float, day: str) -> None:
+    def settle(self, caller: str, spec: LimitSpec, token_delta: float, usd: float, day: str, ticket: str = "") -> None:
         with self._lock:
             if spec.tpm and token_delta and caller in self._tpm:
                 self._tpm[caller].level -= token_delta
+            if ticket:
+                self._reserved.get((caller, day), {}).pop(ticket, None)
             if usd:
                 self._usd[(caller, day)] = self._usd.get((caller, day), 0.0) + usd
+
+    def reserved(self, caller: str, day: str) -> float:
+        """USD held by calls in flight."""
+        with self._lock:
+            return sum(v for v, _ in self._in_flight(caller, day, self.clock()).values())
 
     def throttled(self, tier: str, weight: float) -> None:
         with self._lock:
@@ -184,16 +234,27 @@ class MemoryStore:
         return self._usd.get((caller, day), 0.0)
 
 
-# One round trip per call. KEYS: rpm, tpm, usd(day), tier hash. ARGV: rpm, tpm, daily_usd, tokens,
-# tier weight, calm seconds, alpha. Time comes from the Redis server, so every host agrees.
+# One round trip per call. KEYS: rpm, tpm, usd(day), tier hash, reservations (zset: ticket -> expiry),
+# reservation amounts (hash: ticket -> USD). ARGV: rpm, tpm, daily_usd, tokens, tier weight, calm
+# seconds, alpha, reserved USD, ticket, reservation TTL, retry seconds. Time comes from the Redis
+# server, so every host agrees.
 _ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 local rpm, tpm, cap, tokens = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local weight, calm, alpha = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local reserve, ticket, ttl = tonumber(ARGV[8]), ARGV[9], tonumber(ARGV[10])
 if cap > 0 then
   local spent = tonumber(redis.call('GET', KEYS[3]) or '0')
   if spent >= cap then return {'daily_usd', '0'} end
+  local lapsed = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now)
+  if #lapsed > 0 then
+    redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+    redis.call('HDEL', KEYS[6], unpack(lapsed))
+  end
+  local held = 0
+  for _, v in ipairs(redis.call('HVALS', KEYS[6])) do held = held + tonumber(v) end
+  if spent + held >= cap then return {'daily_usd', ARGV[11]} end
 end
 local function bucket(key, rate, capacity)
   local v = redis.call('HMGET', key, 'l', 'a')
@@ -227,13 +288,24 @@ if weight > 0 then
 end
 if rpm > 0 then redis.call('HSET', KEYS[1], 'l', rl - 1, 'a', now); redis.call('EXPIRE', KEYS[1], 120) end
 if tpm > 0 then redis.call('HSET', KEYS[2], 'l', tl - tokens, 'a', now); redis.call('EXPIRE', KEYS[2], 120) end
+if cap > 0 and reserve > 0 and ticket ~= '' then
+  redis.call('ZADD', KEYS[5], now + ttl, ticket)
+  redis.call('HSET', KEYS[6], ticket, reserve)
+  redis.call('EXPIRE', KEYS[5], 172800)
+  redis.call('EXPIRE', KEYS[6], 172800)
+end
 return {'', '0'}
 """
+# KEYS: tpm, usd(day), reservations, reservation amounts. ARGV: token delta, usd, ticket.
 _SETTLE = """
 if tonumber(ARGV[1]) ~= 0 and redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HINCRBYFLOAT', KEYS[1], 'l', -tonumber(ARGV[1]))
 end
 if tonumber(ARGV[2]) ~= 0 then redis.call('INCRBYFLOAT', KEYS[2], ARGV[2]); redis.call('EXPIRE', KEYS[2], 172800) end
+if ARGV[3] ~= '' then
+  redis.call('ZREM', KEYS[3], ARGV[3])
+  redis.call('HDEL', KEYS[4], ARGV[3])
+end
 return 1
 """
 _THROTTLED = """
@@ -308,13 +380,34 @@ class RedisStore:
         cached = self._keys.get((caller, tier, day))
         if cached is None:
             base = f"{self.prefix}:{{{caller}}}"  # one hash slot per caller (Redis Cluster)
-            cached = [f"{base}:rpm", f"{base}:tpm", f"{base}:usd:{day}", self._tier_key(tier)]
+            cached = [
+                f"{base}:rpm",
+                f"{base}:tpm",
+                f"{base}:usd:{day}",
+                self._tier_key(tier),
+                f"{base}:held:{day}",
+                f"{base}:held-usd:{day}",
+            ]
             self._keys[(caller, tier, day)] = cached
         return cached
 
-    def admit(self, caller: str, spec: LimitSpec, tokens: float, day: str) -> tuple[str | None, float]:
+    def admit(
+        self, caller: str, spec: LimitSpec, tokens: float, day: str, usd: float = 0.0, ticket: str = ""
+    ) -> tuple[str | None, float]:
         keys = self._caller_keys(caller, spec.tier, day)
-        args = [spec.rpm, spec.tpm, spec.daily_usd, tokens, spec.tier_weight, TIER_CALM_S, TIER_ALPHA]
+        args: list[float | str] = [
+            spec.rpm,
+            spec.tpm,
+            spec.daily_usd,
+            tokens,
+            spec.tier_weight,
+            TIER_CALM_S,
+            TIER_ALPHA,
+            usd,
+            ticket,
+            RESERVATION_TTL_S,
+            RESERVED_RETRY_S,
+        ]
         try:
             limit, wait = self._admit(keys=keys, args=args)
         except self._errors as exc:
@@ -322,15 +415,17 @@ class RedisStore:
         name = limit.decode() if isinstance(limit, bytes) else str(limit)
         return (name or None), float(wait)
 
-    def settle(self, caller: str, spec: LimitSpec, token_delta: float, usd: float, day: str) -> None:
-        if token_delta or usd:
+    def settle(self, caller: str, spec: LimitSpec, token_delta: float, usd: float, day: str, ticket: str = "") -> None:
+        held = ticket if spec.daily_usd else ""
+        if token_delta or usd or held:
             keys = self._caller_keys(caller, spec.tier, day)
-            args = [token_delta if spec.tpm else 0, usd]
+            settle_keys = [keys[1], keys[2], keys[4], keys[5]]
+            args = [token_delta if spec.tpm else 0, usd, held]
             if self._queue is not None:
-                self._queue.put(([keys[1], keys[2]], args, None))
+                self._queue.put((settle_keys, args, None))
             else:
                 try:
-                    self._settle(keys=[keys[1], keys[2]], args=args)
+                    self._settle(keys=settle_keys, args=args)
                 except self._errors as exc:  # the call already happened: its usage is lost, not the call
                     self._warn(exc, "usage of a call not recorded")
 
@@ -359,6 +454,11 @@ class RedisStore:
         value = self.client.get(self._caller_keys(caller, None, day)[2])
         return float(value or 0)
 
+    def reserved(self, caller: str, day: str) -> float:
+        """USD held by calls in flight (lapsed reservations included until the next admit drops them)."""
+        self.flush()
+        return sum(float(v) for v in self.client.hvals(self._caller_keys(caller, None, day)[5]))
+
 
 def store_from_env() -> Store:
     """``AIPCTL_LIMITS_REDIS_URL`` set: a shared :class:`RedisStore`; else this process's :class:`MemoryStore`."""
@@ -376,6 +476,34 @@ def _process_store() -> MemoryStore:
     if _PROCESS_STORE is None:
         _PROCESS_STORE = MemoryStore()
     return _PROCESS_STORE
+
+
+#: Where an InvokeModel body names its maximum output, per model family.
+_BODY_MAX_KEYS = ("max_tokens", "max_tokens_to_sample", "maxTokens", "max_gen_len", "max_new_tokens", "max_completion_tokens")
+
+
+def max_output_tokens(params: Mapping[str, Any]) -> int:
+    """The most output tokens a runtime request can produce (what Bedrock reserves at request start):
+    Converse ``inferenceConfig.maxTokens``; an InvokeModel JSON body's ``max_tokens`` (Anthropic, OpenAI),
+    ``textGenerationConfig.maxTokenCount`` (Titan), ``inferenceConfig.max_new_tokens`` (Nova), ``max_gen_len``
+    (Llama) …; else :data:`DEFAULT_MAX_OUTPUT_TOKENS`."""
+    config = params.get("inferenceConfig")
+    if isinstance(config, Mapping) and isinstance(config.get("maxTokens"), int):
+        return max(0, int(config["maxTokens"]))
+    body = params.get("body")
+    if isinstance(body, (bytes, str)) and len(body) <= 1_000_000:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, Mapping):
+            for holder in (parsed, parsed.get("textGenerationConfig"), parsed.get("inferenceConfig")):
+                if isinstance(holder, Mapping):
+                    for key in (*_BODY_MAX_KEYS, "maxTokenCount"):
+                        value = holder.get(key)
+                        if isinstance(value, int) and not isinstance(value, bool):
+                            return max(0, value)
+    return DEFAULT_MAX_OUTPUT_TOKENS
 
 
 def estimate_tokens(params: Mapping[str, Any]) -> int:
@@ -418,32 +546,42 @@ class Limiter:
         self.max_wait = max_wait
         self.day = day or _utc_day
 
-    def admit(self, params: Mapping[str, Any]) -> tuple[int, str]:
-        """Take one request and the input estimate; returns (estimate, day) for :meth:`settle`."""
-        tokens = estimate_tokens(params) if self.spec.tpm else 0
+    def admit(self, params: Mapping[str, Any], prices: tuple[float, ...] | None = None) -> Reservation:
+        """Take one request and reserve its worst case: input estimate + maximum output tokens (tpm) and their
+        cost at ``prices`` (USD per input and output token; daily_usd). :meth:`settle` gives back the rest."""
+        needs_tokens = bool(self.spec.tpm or self.spec.daily_usd)
+        estimate = estimate_tokens(params) if needs_tokens else 0
+        most_out = max_output_tokens(params) if needs_tokens else 0
+        tokens = estimate + most_out if self.spec.tpm else 0
+        usd = estimate * prices[0] + most_out * prices[1] if prices and self.spec.daily_usd else 0.0
+        ticket = uuid.uuid4().hex if self.spec.daily_usd else ""
         day = self.day()
         waited = 0.0
         while True:
-            limit, wait = self.store.admit(self.caller, self.spec, tokens, day)
+            limit, wait = self.store.admit(self.caller, self.spec, tokens, day, usd, ticket)
             if limit is None:
-                return tokens, day
-            if self.on_limit == "wait" and limit != "daily_usd" and waited + wait <= self.max_wait:
+                return Reservation(tokens, day, usd, ticket)
+            held = limit == "daily_usd" and wait > 0  # in-flight calls hold the rest of the cap: they settle soon
+            if (self.on_limit == "wait" or held) and (limit != "daily_usd" or held) and waited + wait <= self.max_wait:
                 time.sleep(wait)
                 waited += wait
                 continue
-            raise LimitExceeded(
-                self.caller, limit, wait if limit != "daily_usd" else _seconds_to_midnight(), _detail(limit, self.spec)
-            )
+            retry = wait if limit != "daily_usd" or held else _seconds_to_midnight()
+            raise LimitExceeded(self.caller, limit, retry, _detail(limit, self.spec, held))
 
-    def settle(self, estimate: int, day: str, used_tokens: int, usd: float) -> None:
-        self.store.settle(self.caller, self.spec, used_tokens - estimate, usd, day)
+    def settle(self, reservation: Reservation, used_tokens: int, usd: float) -> None:
+        """The call's real tokens and cost replace what :meth:`admit` reserved."""
+        delta = used_tokens - reservation.tokens if self.spec.tpm else 0
+        self.store.settle(self.caller, self.spec, delta, usd, reservation.day, reservation.ticket)
 
     def throttled(self) -> None:
         if self.spec.tier:
             self.store.throttled(self.spec.tier, self.spec.tier_weight)
 
 
-def _detail(limit: str, spec: LimitSpec) -> str:
+def _detail(limit: str, spec: LimitSpec, held: bool = False) -> str:
+    if held:
+        return f"calls in flight hold the rest of its daily cap of ${spec.daily_usd:g} (reserved until they settle)"
     return {
         "rpm": f"over its limit of {spec.rpm:g} requests per minute",
         "tpm": f"over its limit of {spec.tpm:g} tokens per minute",

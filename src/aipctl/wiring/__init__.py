@@ -327,6 +327,9 @@ def attach(
     mapping = {} if by_principal else model_map(resolver, caller)
     own = set(mapping.values())
     limiter = _limiter(caller, limits, store, on_limit, tiers)
+    from aipctl.guard.hook import Prices, settle_handler
+
+    prices = Prices({} if by_principal or limiter is None else {i.arn: i.source for i in resolver.profiles_of(caller).values()})
     brakes: list[Any] = [0.0, {}]  # (checked at, braked AIP ARN -> brake tag)
 
     def braked(arn: str) -> str | None:
@@ -353,14 +356,12 @@ def attach(
             at, reason = rules.parse_brake_tag(tag)
             raise BrakeEngaged(caller, str(params.get("modelId")), at, reason)
         if limiter is not None and context is not None:
-            context["aipctl_ticket"] = (*limiter.admit(params), params.get("modelId"))
+            target = str(params.get("modelId"))
+            context["aipctl_ticket"] = (limiter.admit(params, prices.of(target)), target)
 
     for operation in RUNTIME_OPERATIONS:
         client.meta.events.register(f"provide-client-params.bedrock-runtime.{operation}", route, unique_id=f"aipctl-{operation}")
     if limiter is not None:
-        from aipctl.guard.hook import settle_handler
-
-        prices = {} if by_principal else {info.arn: info.source for info in resolver.profiles_of(caller).values()}
         handler = settle_handler(limiter, prices)
         for operation in RUNTIME_OPERATIONS:
             client.meta.events.register(
