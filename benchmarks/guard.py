@@ -353,6 +353,122 @@ def fairness(world: _World, seconds: float = 8.0, rate: float = 60.0, threads_pe
     }
 
 
+USDCAP_WORKER = """
+import sys, threading, time
+from benchmarks.guard import usdcap_worker
+usdcap_worker(*sys.argv[1:])
+"""
+
+
+def usdcap_worker(url: str, redis_url: str, cap: str, reserve: str, threads: str, out: str) -> None:
+    """One of the processes of :func:`usd_cap`: ``threads`` threads call through one Limiter on the shared
+    Redis store until the daily cap refuses them; writes its served calls to ``out``."""
+    import boto3
+
+    from aipctl._exceptions import LimitExceeded
+    from aipctl.aws.target import SIM_ACCESS_KEY, SIM_SECRET_KEY
+    from aipctl.guard.hook import Prices
+    from aipctl.guard.limits import Limiter, LimitSpec, RedisStore
+    from aipctl.wiring import Resolver
+
+    session = boto3.Session(aws_access_key_id=SIM_ACCESS_KEY, aws_secret_access_key=SIM_SECRET_KEY, region_name="eu-central-1")
+    resolver = Resolver(session, region="eu-central-1", endpoint_url=url, environ={})
+    arn = resolver.resolve("capped", "haiku")
+    prices = Prices({info.arn: info.source for info in resolver.profiles_of("capped").values()}).of(arn)
+    limiter = Limiter("capped", LimitSpec(daily_usd=float(cap)), store=RedisStore(redis_url), reserve=reserve == "1")
+    served = [0]
+    lock = threading.Lock()
+    params = {"modelId": arn, "messages": MESSAGES, "inferenceConfig": {"maxTokens": 200}}
+
+    def worker() -> None:
+        client = assumed_runtime(session, url, "capped")
+        while True:
+            try:
+                reservation = limiter.admit(params, prices)
+            except LimitExceeded:
+                return
+            usage = client.converse(**params)["usage"]
+            limiter.settle(
+                reservation,
+                usage["inputTokens"] + usage["outputTokens"],
+                usage["inputTokens"] * prices[0] + usage["outputTokens"] * prices[1],
+            )
+            with lock:
+                served[0] += 1
+
+    pool = [threading.Thread(target=worker) for _ in range(int(threads))]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    limiter.store.flush()  # type: ignore[attr-defined]
+    Path(out).write_text(str(served[0]))
+
+
+def usd_cap(world: _World, redis_url: str, processes: int = 8, threads: int = 4, latency_ms: float = 150.0) -> dict[str, Any]:
+    """Overshoot of a daily USD cap by ``processes`` × ``threads`` concurrent callers sharing one Redis
+    store: reserve-then-settle against the baseline of admitting on settled spend alone (no reservations),
+    measured in the same run. Each emulated call takes ``latency_ms``, so calls overlap as in production."""
+    import os
+    import subprocess
+    import sys
+
+    import redis
+
+    from aipctl.wiring import attach, cost_of
+
+    resolver = world.resolver()
+    arn = resolver.resolve("capped", "haiku")
+    probe = attach(world.runtime("capped"), "capped", resolver=resolver)
+    params = {"modelId": "haiku", "messages": MESSAGES, "inferenceConfig": {"maxTokens": 200}}
+    one = float(cost_of(arn, probe.converse(**params)["usage"], resolver=resolver))
+    cap = one * 20
+    world.set_faults([{"service": "bedrock-runtime", "operation": "Converse", "latency_ms": latency_ms}])
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])
+    )
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    out: dict[str, Any] = {"usdcap_processes": processes, "usdcap_threads_per_process": threads, "usdcap_cap_usd": round(cap, 8)}
+    try:
+        for mode, reserve in (("baseline", "0"), ("reserved", "1")):
+            redis.Redis.from_url(redis_url).flushdb()
+            with tempfile.TemporaryDirectory() as tmp:
+                files = [Path(tmp) / f"served-{i}" for i in range(processes)]
+                started = time.perf_counter()
+                procs = [
+                    subprocess.Popen(
+                        [sys.executable, "-c", USDCAP_WORKER, world.url, redis_url, str(cap), reserve, str(threads), str(f)],
+                        env=env,
+                    )
+                    for f in files
+                ]
+                for proc in procs:
+                    proc.wait(timeout=300)
+                elapsed = time.perf_counter() - started
+                served = sum(int(f.read_text()) for f in files if f.exists())
+            from aipctl.guard.limits import RedisStore
+
+            spent = RedisStore(redis_url).spent("capped", day)
+            out[f"usdcap_{mode}"] = {
+                "served_calls": served,
+                "spent_usd": round(spent, 8),
+                "overshoot_usd": round(max(0.0, spent - cap), 8),
+                "overshoot_calls": round(max(0.0, spent - cap) / one, 2),
+                "seconds": round(elapsed, 2),
+            }
+    finally:
+        world.set_faults([])
+    from aipctl.guard.hook import Prices
+    from aipctl.guard.limits import estimate_tokens
+
+    price = Prices({info.arn: info.source for info in resolver.profiles_of("capped").values()}).of(arn)
+    reservation = estimate_tokens(params) * price[0] + 200 * price[1]
+    out["usdcap_one_reservation_usd"] = round(reservation, 8)
+    for mode in ("baseline", "reserved"):
+        out[f"usdcap_{mode}"]["overshoot_reservations"] = round(out[f"usdcap_{mode}"]["overshoot_usd"] / reservation, 2)
+    return out
+
+
 def run(
     iterations: int = 100_000,
     *,
@@ -361,7 +477,7 @@ def run(
     fairness_seconds: float = 8.0,
     progress: Progress = NO_PROGRESS,
 ) -> dict[str, Any]:
-    wanted = set(parts) or {"overhead", "inpath", "watch", "fairness"}
+    wanted = set(parts) or {"overhead", "inpath", "watch", "fairness", "usdcap"}
     result: dict[str, Any] = {}
     if "overhead" in wanted:
         progress("overhead per call")
@@ -370,7 +486,7 @@ def run(
         else:
             with local_redis() as url:
                 result |= overhead(iterations, url)
-    if wanted & {"inpath", "watch", "fairness"}:
+    if wanted & {"inpath", "watch", "fairness", "usdcap"}:
         with tempfile.TemporaryDirectory(prefix="aipctl-bench-guard-") as tmp:
             world = _World(Path(tmp))
             try:
@@ -383,7 +499,19 @@ def run(
                 if "fairness" in wanted:
                     progress("fairness under a throttled shared quota")
                     result["fairness"] = fairness(world, seconds=fairness_seconds)
+                if "usdcap" in wanted:
+                    progress("USD cap overshoot: 8 processes on one Redis")
+                    if redis_url:
+                        result |= usd_cap(world, redis_url)
+                    else:
+                        with local_redis() as url:
+                            result |= usd_cap(world, url) if url else {"usdcap": "redis-server not installed"}
             finally:
                 world.stop()
-    result["targets"] = {"inprocess_us_per_call": 20, "redis_us_per_call": 300, "inpath_overspend_calls": 1}
+    result["targets"] = {
+        "inprocess_us_per_call": 20,
+        "redis_us_per_call": 300,
+        "inpath_overspend_calls": 1,
+        "usdcap_reserved.overshoot_calls": "≤ one call's reservation in total",
+    }
     return result

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
-import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -242,3 +243,62 @@ def test_attach_takes_limits_and_tiers_from_the_inventory(cli, workdir: Path, re
     assert refused.value.limit == "rpm", "the tier's rpm, found by attach itself"
     with pytest.raises(aipctl.UnknownCaller):
         aipctl.attach(raw, "nobody", resolver=resolver, inventory=workdir / "aipctl.yaml")
+
+
+@pytest.mark.parametrize("backend", ["memory", "redis"])
+def test_concurrent_calls_overshoot_a_usd_cap_by_at_most_one_reservation(backend: str, request) -> None:
+    """16 threads, each call reserving $0.01 and really costing $0.008-0.01 after 20 ms: the settled spend
+    ends below cap + one reservation, in one process's memory and on a shared Redis alike."""
+    import random
+    import threading
+
+    from aipctl.guard.limits import Limiter, LimitSpec
+
+    if backend == "redis":
+        import redis
+
+        url = request.getfixturevalue("redis_url")
+        redis.Redis.from_url(url).flushdb()
+        store: Any = RedisStore(url, background_settle=False)
+    else:
+        store = MemoryStore()
+    cap, reserve = 0.1, 0.01
+    limiter = Limiter("t", LimitSpec(daily_usd=cap), store=store, max_wait=30)
+    params = {"messages": MESSAGES, "inferenceConfig": {"maxTokens": 100}}
+    prices = (0.0, reserve / 100)  # 100 output tokens at most: the reservation is $0.01 (input priced at 0)
+    served = []
+
+    def caller() -> None:
+        rng = random.Random()
+        while True:
+            try:
+                ticket = limiter.admit(params, prices)
+            except aipctl.LimitExceeded:
+                return
+            assert ticket.usd == pytest.approx(reserve)
+            time.sleep(0.02)
+            limiter.settle(ticket, 100, reserve * rng.uniform(0.8, 1.0))
+            served.append(1)
+
+    threads = [threading.Thread(target=caller) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    spent = store.spent("t", limiter.day())
+    assert cap <= spent + reserve and spent <= cap + reserve, (spent, len(served))
+    assert store.reserved("t", limiter.day()) == pytest.approx(0.0, abs=1e-12), "every reservation was settled"
+
+
+def test_a_reservation_that_never_settles_lapses() -> None:
+    from aipctl.guard.limits import RESERVATION_TTL_S, Limiter, LimitSpec
+
+    now = [1000.0]
+    store = MemoryStore(clock=lambda: now[0])
+    limiter = Limiter("t", LimitSpec(daily_usd=0.01), store=store, max_wait=0)
+    params = {"messages": MESSAGES, "inferenceConfig": {"maxTokens": 100}}
+    limiter.admit(params, (0.0, 0.0001))  # holds the whole $0.01 cap; its process "dies": never settled
+    with pytest.raises(aipctl.LimitExceeded, match="calls in flight hold the rest"):
+        limiter.admit(params, (0.0, 0.0001))
+    now[0] += RESERVATION_TTL_S + 1
+    assert limiter.admit(params, (0.0, 0.0001)).usd == pytest.approx(0.01)

@@ -536,7 +536,10 @@ class Limiter:
         on_limit: str = "raise",
         max_wait: float = 60.0,
         day: Callable[[], str] | None = None,
+        reserve: bool = True,
     ) -> None:
+        """``reserve=False`` admits on the day's settled spend alone (no USD reservations: concurrent calls
+        can all cross the cap together); kept for comparison (``aipctl bench guard --only usdcap``)."""
         if on_limit not in ("raise", "wait"):
             raise UsageError(f"on_limit={on_limit!r}: use 'raise' or 'wait'")
         self.caller = caller
@@ -545,6 +548,7 @@ class Limiter:
         self.on_limit = on_limit
         self.max_wait = max_wait
         self.day = day or _utc_day
+        self.reserve = reserve
 
     def admit(self, params: Mapping[str, Any], prices: tuple[float, ...] | None = None) -> Reservation:
         """Take one request and reserve its worst case: input estimate + maximum output tokens (tpm) and their
@@ -553,8 +557,8 @@ class Limiter:
         estimate = estimate_tokens(params) if needs_tokens else 0
         most_out = max_output_tokens(params) if needs_tokens else 0
         tokens = estimate + most_out if self.spec.tpm else 0
-        usd = estimate * prices[0] + most_out * prices[1] if prices and self.spec.daily_usd else 0.0
-        ticket = uuid.uuid4().hex if self.spec.daily_usd else ""
+        usd = estimate * prices[0] + most_out * prices[1] if prices and self.spec.daily_usd and self.reserve else 0.0
+        ticket = uuid.uuid4().hex if usd else ""
         day = self.day()
         waited = 0.0
         while True:
