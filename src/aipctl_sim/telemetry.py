@@ -67,6 +67,26 @@ CREATE TABLE IF NOT EXISTS mgmt_events (
     event_json TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS mgmt_by_time ON mgmt_events (account, region, ts);
+CREATE TABLE IF NOT EXISTS call_days (  -- the calls summed per UTC day: Cost Explorer and daily metrics read this
+    day INTEGER NOT NULL,          -- floor(ts / 86400)
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    metric_id TEXT NOT NULL,
+    base_model TEXT NOT NULL,
+    geo TEXT NOT NULL,             -- '' for in-Region (NULL cannot be part of the key)
+    reached INTEGER NOT NULL,      -- 1: the call reached a bedrock-runtime model (metrics.REACHED)
+    status TEXT NOT NULL,
+    cost_tags TEXT NOT NULL,       -- '' when none
+    calls INTEGER NOT NULL,
+    input_tokens INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cache_read INTEGER NOT NULL,
+    cache_write INTEGER NOT NULL,
+    latency_sum INTEGER NOT NULL,
+    latency_min INTEGER NOT NULL,
+    latency_max INTEGER NOT NULL,
+    PRIMARY KEY (account, day, region, metric_id, base_model, geo, reached, status, cost_tags)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS log_pending (  -- invocation-log records not yet in an S3 object
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     account TEXT NOT NULL,
@@ -119,6 +139,57 @@ _ADDED_COLUMNS = (
 )
 
 CALL_COLUMNS = tuple(f.name for f in fields(CallRecord))
+_COLUMN = {name: index for index, name in enumerate(CALL_COLUMNS)}
+#: PRAGMA user_version of a file whose ``call_days`` is complete.
+ROLLUP_VERSION = 1
+DAY = 86400
+#: ``call_days`` rows from ``calls`` rows (the same sums :meth:`TelemetryStore.flush` keeps up to date).
+_ROLLUP_SELECT = (
+    "SELECT CAST(ts / 86400 AS INTEGER), account, region, metric_id, base_model, COALESCE(geo, ''), "
+    "CASE WHEN base_model != '' AND operation NOT LIKE 'mantle:%' THEN 1 ELSE 0 END, status, COALESCE(cost_tags, ''), "
+    "COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_read), SUM(cache_write), "
+    "SUM(latency_ms), MIN(latency_ms), MAX(latency_ms)"
+)
+_ROLLUP_UPSERT = (
+    "INSERT INTO call_days VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+    "ON CONFLICT (account, day, region, metric_id, base_model, geo, reached, status, cost_tags) DO UPDATE SET "
+    "calls = calls + excluded.calls, input_tokens = input_tokens + excluded.input_tokens, "
+    "output_tokens = output_tokens + excluded.output_tokens, cache_read = cache_read + excluded.cache_read, "
+    "cache_write = cache_write + excluded.cache_write, latency_sum = latency_sum + excluded.latency_sum, "
+    "latency_min = MIN(latency_min, excluded.latency_min), latency_max = MAX(latency_max, excluded.latency_max)"
+)
+
+
+def _day_rows(pending: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The pending calls summed per ``call_days`` key."""
+    c = _COLUMN
+    sums: dict[tuple[Any, ...], list[int]] = {}
+    for row in pending:
+        base, operation = row[c["base_model"]], row[c["operation"]]
+        key = (
+            int(row[c["ts"]] // DAY),
+            row[c["account"]],
+            row[c["region"]],
+            row[c["metric_id"]],
+            base,
+            row[c["geo"]] or "",
+            1 if base != "" and not str(operation).startswith("mantle:") else 0,
+            row[c["status"]],
+            row[c["cost_tags"]] or "",
+        )
+        latency = int(row[c["latency_ms"]])
+        entry = sums.get(key)
+        tokens = (row[c["input_tokens"]], row[c["output_tokens"]], row[c["cache_read"]], row[c["cache_write"]])
+        if entry is None:
+            sums[key] = [1, *tokens, latency, latency, latency]
+        else:
+            entry[0] += 1
+            for i in range(4):
+                entry[1 + i] += tokens[i]
+            entry[5] += latency
+            entry[6] = min(entry[6], latency)
+            entry[7] = max(entry[7], latency)
+    return [(*key, *values) for key, values in sums.items()]
 
 
 class TelemetryStore:
@@ -135,6 +206,12 @@ class TelemetryStore:
         for name, declaration in _ADDED_COLUMNS:
             if name not in have:
                 self._db.execute(f"ALTER TABLE calls ADD COLUMN {name} {declaration}")
+        if self._db.execute("PRAGMA user_version").fetchone()[0] < ROLLUP_VERSION:  # a file from before the rollup
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM call_days")
+            self._db.execute(f"INSERT INTO call_days {_ROLLUP_SELECT} FROM calls GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9")
+            self._db.execute(f"PRAGMA user_version = {ROLLUP_VERSION}")
+            self._db.execute("COMMIT")
         self._pending: list[tuple[Any, ...]] = []
         self._pending_events: list[tuple[Any, ...]] = []
         self._pending_logs: list[tuple[Any, ...]] = []
@@ -206,6 +283,7 @@ class TelemetryStore:
             if self._pending:
                 marks = ",".join("?" * len(CALL_COLUMNS))
                 self._db.executemany(f"INSERT INTO calls ({','.join(CALL_COLUMNS)}) VALUES ({marks})", self._pending)
+                self._db.executemany(_ROLLUP_UPSERT, _day_rows(self._pending))
             if self._pending_events:
                 self._db.executemany("INSERT INTO mgmt_events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", self._pending_events)
             if self._pending_logs:
@@ -236,6 +314,7 @@ class TelemetryStore:
             self._pending_events.clear()
             self._pending_logs.clear()
             self._db.execute("DELETE FROM calls")
+            self._db.execute("DELETE FROM call_days")
             self._db.execute("DELETE FROM mgmt_events")
             self._db.execute("DELETE FROM log_pending")
 

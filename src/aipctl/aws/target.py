@@ -71,6 +71,7 @@ class Target:
                     user_agent_extra="aipctl/0.1.0",
                 )
                 kwargs: dict[str, Any] = {"region_name": key[1], "config": config}
+                _fast_timestamps(self.session)
                 if self.endpoint_url:
                     kwargs["endpoint_url"] = self.endpoint_url
                 client = self.session.client(service, **kwargs)
@@ -216,3 +217,24 @@ def _trace_calls(client: Any, service: str, path: str) -> None:
             handle.write(f"{service} {model.name}\n")
 
     client.meta.events.register(f"before-call.{client.meta.service_model.service_id.hyphenize()}", record)
+
+
+def _epoch_or_text(value: Any) -> Any:
+    """botocore's timestamp parser, without its cost for epoch seconds (AWS's JSON protocols send those:
+    a 30-day CloudWatch read has ~200,000 of them, and botocore builds a ``tzlocal()`` for each). Epoch
+    values become UTC datetimes (the same instant botocore gives, in UTC instead of local time)."""
+    import datetime as dt
+
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return dt.datetime.fromtimestamp(value, dt.timezone.utc)
+    from botocore.utils import parse_timestamp
+
+    return parse_timestamp(value)
+
+
+def _fast_timestamps(session: Any) -> None:
+    core = getattr(session, "_session", None)  # boto3.Session wraps a botocore session
+    if core is None or getattr(core, "_aipctl_timestamps", False):
+        return
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_epoch_or_text)
+    core._aipctl_timestamps = True

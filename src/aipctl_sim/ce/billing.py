@@ -84,7 +84,19 @@ def line_items(account: str, start: float, end: float, granularity: str) -> Iter
         "FROM calls WHERE account = ? AND status = 'ok' AND ts >= ? AND ts < ? "
         "GROUP BY 1, 2, 3, 4, 5"
     )
-    rows = telemetry.store().query(sql, (fmt, account, start, min(end, visible_until)))
+    end = min(end, visible_until)
+    rows: list[tuple[Any, ...]] = []
+    whole_until = start
+    if granularity != "HOURLY" and start % 86400 == 0:  # whole days from the daily rollup, the rest from the calls
+        whole_until = max(start, end // 86400 * 86400)
+        rows += telemetry.store().query(
+            "SELECT strftime(?, day * 86400, 'unixepoch'), region, base_model, NULLIF(geo, ''), NULLIF(cost_tags, ''), "
+            "SUM(input_tokens), SUM(output_tokens), SUM(cache_read), SUM(cache_write) "
+            "FROM call_days WHERE account = ? AND status = 'ok' AND day >= ? AND day < ? GROUP BY 1, 2, 3, 4, 5",
+            (fmt, account, int(start // 86400), int(whole_until // 86400)),
+        )
+    if whole_until < end:
+        rows += telemetry.store().query(sql, (fmt, account, whole_until, end))
     for period, region, model_id, geo, cost_tags, *tokens in rows:
         model = catalog().models.get(model_id)
         if model is None:

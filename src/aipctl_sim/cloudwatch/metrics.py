@@ -39,6 +39,16 @@ METRICS: dict[str, tuple[str, str, str]] = {
     ),
 }
 BASIC = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
+DAY = 86400
+#: A metric's value expression -> its (sum, min, max) in ``call_days``.
+_ROLLUP_VALUES = {
+    "1": ("calls", "1", "1"),
+    "latency_ms": ("latency_sum", "latency_min", "latency_max"),
+    "input_tokens": ("input_tokens", "input_tokens", "input_tokens"),
+    "output_tokens": ("output_tokens", "output_tokens", "output_tokens"),
+    "cache_read": ("cache_read", "cache_read", "cache_read"),
+    "cache_write": ("cache_write", "cache_write", "cache_write"),
+}
 #: Rows of calls that reached a model (the runtime records the others with no base model).
 #: Calls that reached a model on bedrock-runtime (bedrock-mantle reports to its own namespace, AWS/BedrockMantle).
 REACHED = "base_model != '' AND operation NOT LIKE 'mantle:%'"
@@ -85,9 +95,20 @@ class Aggregate:
 
 
 def samples_by_model(
-    account: str, region: str, metric: str, model_ids: set[str], start: float, end: float, period: int, need_values: bool
+    account: str,
+    region: str,
+    metric: str,
+    model_ids: set[str],
+    start: float,
+    end: float,
+    period: int,
+    need_values: bool,
+    need_extremes: bool = True,
 ) -> dict[str, dict[float, list[float] | Aggregate]]:
-    """model id -> period start -> sample values (or their SQL aggregate), for many model ids in one query."""
+    """model id -> period start -> sample values (or their SQL aggregate), for many model ids in one query.
+
+    Sums and counts over whole days come from the daily rollup (``call_days``); so do Minimum and Maximum
+    where it keeps them per call (latency), else (``need_extremes`` for token metrics) the calls are read."""
     if metric not in METRICS or not model_ids:
         return {}
     value, condition, _ = METRICS[metric]
@@ -109,9 +130,22 @@ def samples_by_model(
                 if isinstance(values, list):
                     values.sort()  # statistic() reads percentiles from sorted samples
         return out
-    sql = f"SELECT metric_id, {bucket}, SUM({value}), COUNT(*), MIN({value}), MAX({value}) FROM calls WHERE {where} GROUP BY 1, 2"
-    for model_id, at, total, count, low, high in telemetry.store().query(sql, args):
-        out[model_id][float(at)] = Aggregate(float(total), int(count), float(low), float(high))
+    whole_days = period % DAY == 0 and start % DAY == 0 and end % DAY == 0
+    if whole_days and not (need_extremes and value.endswith(("_tokens", "cache_read", "cache_write"))):
+        total, low, high = _ROLLUP_VALUES[value]
+        sql = (
+            f"SELECT metric_id, CAST(day * 86400 / ? AS INTEGER) * ?, SUM({total}), SUM(calls), MIN({low}), MAX({high}) "
+            f"FROM call_days WHERE account = ? AND region = ? AND metric_id IN ({marks}) AND day >= ? AND day < ? "
+            f"AND {condition} AND reached = 1 GROUP BY 1, 2"
+        )
+        args = (period, period, account, region, *ids, int(start // DAY), int(end // DAY))
+    else:
+        sql = (
+            f"SELECT metric_id, {bucket}, SUM({value}), COUNT(*), MIN({value}), MAX({value}) "
+            f"FROM calls WHERE {where} GROUP BY 1, 2"
+        )
+    for model_id, at, total_value, count, low_value, high_value in telemetry.store().query(sql, args):
+        out[model_id][float(at)] = Aggregate(float(total_value), int(count), float(low_value), float(high_value))
     return out
 
 

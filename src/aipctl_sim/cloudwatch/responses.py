@@ -109,6 +109,7 @@ def _stat_passes(
     """MetricStat queries on one ModelId each, answered from one pass per (metric, period), not one each."""
     grouped: dict[tuple[str, int], set[str]] = {}
     percentiles: set[tuple[str, int]] = set()
+    extremes: set[tuple[str, int]] = set()
     for query in queries:
         if "MetricStat" not in query:
             continue
@@ -118,8 +119,20 @@ def _stat_passes(
             grouped.setdefault(key, set()).add(model_id)
             if query["MetricStat"]["Stat"] not in BASIC:
                 percentiles.add(key)
+            if query["MetricStat"]["Stat"] in ("Minimum", "Maximum"):
+                extremes.add(key)
     return {
-        key: samples_by_model(req.account_id, req.region, key[0], ids, start, end, key[1], need_values=key in percentiles)
+        key: samples_by_model(
+            req.account_id,
+            req.region,
+            key[0],
+            ids,
+            start,
+            end,
+            key[1],
+            need_values=key in percentiles,
+            need_extremes=key in extremes,
+        )
         for key, ids in grouped.items()
     }
 
