@@ -128,6 +128,16 @@ def local_redis() -> Iterator[str | None]:
         process.wait(timeout=10)
 
 
+@contextmanager
+def given_or_local_redis(url: str | None) -> Iterator[str | None]:
+    """``url`` when given, else a throwaway :func:`local_redis` (None when redis-server is not installed)."""
+    if url:
+        yield url
+        return
+    with local_redis() as local:
+        yield local
+
+
 def assumed_runtime(session: Any, url: str, role: str, attempts: int = 1, account: str = "123456789012") -> Any:
     """A bedrock-runtime client acting as ``role`` (STS AssumeRole), ``attempts`` tries per call."""
     import boto3
@@ -354,7 +364,7 @@ def fairness(world: _World, seconds: float = 8.0, rate: float = 60.0, threads_pe
 
 
 USDCAP_WORKER = """
-import sys, threading, time
+import sys
 from benchmarks.guard import usdcap_worker
 usdcap_worker(*sys.argv[1:])
 """
@@ -481,11 +491,8 @@ def run(
     result: dict[str, Any] = {}
     if "overhead" in wanted:
         progress("overhead per call")
-        if redis_url:
-            result |= overhead(iterations, redis_url)
-        else:
-            with local_redis() as url:
-                result |= overhead(iterations, url)
+        with given_or_local_redis(redis_url) as url:
+            result |= overhead(iterations, url)
     if wanted & {"inpath", "watch", "fairness", "usdcap"}:
         with tempfile.TemporaryDirectory(prefix="aipctl-bench-guard-") as tmp:
             world = _World(Path(tmp))
@@ -501,11 +508,8 @@ def run(
                     result["fairness"] = fairness(world, seconds=fairness_seconds)
                 if "usdcap" in wanted:
                     progress("USD cap overshoot: 8 processes on one Redis")
-                    if redis_url:
-                        result |= usd_cap(world, redis_url)
-                    else:
-                        with local_redis() as url:
-                            result |= usd_cap(world, url) if url else {"usdcap": "redis-server not installed"}
+                    with given_or_local_redis(redis_url) as url:
+                        result |= usd_cap(world, url) if url else {"usdcap": "redis-server not installed"}
             finally:
                 world.stop()
     result["targets"] = {

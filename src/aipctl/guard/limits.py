@@ -566,7 +566,8 @@ class Limiter:
             if limit is None:
                 return Reservation(tokens, day, usd, ticket)
             held = limit == "daily_usd" and wait > 0  # in-flight calls hold the rest of the cap: they settle soon
-            if (self.on_limit == "wait" or held) and (limit != "daily_usd" or held) and waited + wait <= self.max_wait:
+            may_wait = held or (self.on_limit == "wait" and limit != "daily_usd")
+            if may_wait and waited + wait <= self.max_wait:
                 time.sleep(wait)
                 waited += wait
                 continue

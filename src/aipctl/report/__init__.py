@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from aipctl.aws.cloudwatch import BedrockMetrics
@@ -285,7 +286,18 @@ class CostReport:
         """The last day of the period (the report runs up to and including today)."""
         return self.end - dt.timedelta(days=1)
 
+    @cached_property
+    def _forecasts(self) -> dict[tuple[str, str | None], dict[str, Any]]:
+        return {}  # per (caller, tenant): the dashboard, CSV and JSON ask for the same forecasts
+
     def forecast(self, row: CallerCost) -> dict[str, Any]:
+        """Month-end forecast of ``row``'s spend in the month of :attr:`today` (computed once per row)."""
+        key = (row.caller, row.tenant)
+        if key not in self._forecasts:
+            self._forecasts[key] = self._forecast(row)
+        return self._forecasts[key]
+
+    def _forecast(self, row: CallerCost) -> dict[str, Any]:
         """Month-end forecast of ``row``'s spend in the month of :attr:`today`.
 
         Month to date is what the period has of this month (bill, then estimate: :meth:`CallerCost.daily`);

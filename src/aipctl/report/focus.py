@@ -87,6 +87,8 @@ CUSTOM_COLUMNS = (
     "x_CacheReadTokens",
     "x_CacheWriteTokens",
 )
+#: Tag key in ``Tags`` -> the report label it carries.
+LABEL_TAGS = {"Owner": "owner", "Environment": "environment", "Tier": "tier", "CostCenter": "cost_center"}
 #: Token kind -> (the price book's field, the x_ column that carries its count).
 TOKEN_KINDS = {
     "input": ("input", "x_InputTokens"),
@@ -202,11 +204,7 @@ def _row(
     month = dt.date(when.year, when.month, 1)
     next_month = dt.date(month.year + month.month // 12, month.month % 12 + 1, 1)
     sku = f"{ref.model_id}:{ref.variant}:{kind.replace(' ', '-')}"
-    tags = {"Application": caller, **{k: v for k, v in (("Owner", labels.get("owner")), ("Tier", labels.get("tier"))) if v}}
-    if labels.get("environment"):
-        tags["Environment"] = str(labels["environment"])
-    if labels.get("cost_center"):
-        tags["CostCenter"] = str(labels["cost_center"])
+    tags = {"Application": caller} | {key: str(labels[label]) for key, label in LABEL_TAGS.items() if labels.get(label)}
     counts = {column: 0 for _, column in TOKEN_KINDS.values()}
     counts[TOKEN_KINDS[kind][1]] = tokens
     return {
