@@ -13,6 +13,7 @@ saves and resets state.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import datetime as dt
 import importlib
 import importlib.util
@@ -59,7 +60,6 @@ StartResponse = Callable[..., Any]
 class _Service:
     name: str
     signing_name: str
-    router: Router
     operations: Mapping[str, Handler]
     claims: Callable[[Request], bool] | None
     #: Operations outside botocore's model: (method, path) -> operation, served with their own parser.
@@ -67,6 +67,11 @@ class _Service:
     parse: Callable[[bytes], dict[str, Any]] | None = None
     #: Further SigV4 service names this service answers (bedrock-runtime: bedrock-mantle, under /mantle).
     also_signed_as: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def router(self) -> Router:
+        """Built on first use: botocore's models of ten services take ~0.6 s to load, and a command uses few."""
+        return Router(self.name)
 
 
 def _load_services() -> dict[str, _Service]:
@@ -82,7 +87,6 @@ def _load_services() -> dict[str, _Service]:
         out[module.SERVICE] = _Service(
             module.SERVICE,
             module.SIGNING_NAME,
-            Router(module.SERVICE),
             module.operations,
             getattr(module, "claims", None),
             getattr(module, "routes", {}),

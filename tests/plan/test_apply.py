@@ -32,6 +32,19 @@ def test_apply_creates_and_then_plan_is_clean(cli, bedrock, workdir: Path) -> No
     assert noop.code == 0 and "No changes" in noop.out
 
 
+def test_a_plan_without_principals_is_clean_after_apply(cli, workdir: Path) -> None:
+    """No caller names an IAM identity: no principal will ever carry the iamPrincipal/ keys, so Billing
+    cannot know them and the plan must not propose them for ever (found by `bench foundation --only plan`)."""
+    (workdir / "aipctl.yaml").write_text(
+        "name: plain\nregion: eu-central-1\nmodels:\n  sonnet: eu.anthropic.claude-sonnet-4-6\n"
+        "callers:\n  chat:\n    owner: team\n    environment: production\n    models: [sonnet]\n"
+    )
+    assert cli("apply", "--yes").code == 0
+    again = cli("plan", "--detailed-exitcode", "--json")
+    assert again.code == 0, again.out
+    assert not [c for c in again.json["cost_tags"] if c["key"].startswith("iamPrincipal/")]
+
+
 def test_every_command_says_where_it_acts(cli, workdir: Path, emulator: str) -> None:
     (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
     result = cli("plan")

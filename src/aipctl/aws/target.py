@@ -222,11 +222,17 @@ def _trace_calls(client: Any, service: str, path: str) -> None:
 def _epoch_or_text(value: Any) -> Any:
     """botocore's timestamp parser, without its cost for epoch seconds (AWS's JSON protocols send those:
     a 30-day CloudWatch read has ~200,000 of them, and botocore builds a ``tzlocal()`` for each). Epoch
-    values become UTC datetimes (the same instant botocore gives, in UTC instead of local time)."""
+    values and ISO 8601 texts in UTC become UTC datetimes (the same instant botocore gives, in UTC instead
+    of local time); anything else goes to botocore's parser."""
     import datetime as dt
 
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return dt.datetime.fromtimestamp(value, dt.timezone.utc)
+    if isinstance(value, str) and value[-1:] in ("Z", "z") and "T" in value:  # ISO 8601 in UTC (rest-json)
+        try:
+            return dt.datetime.fromisoformat(value[:-1] + "+00:00")
+        except ValueError:
+            pass  # a form fromisoformat does not take (Python 3.10 and odd fractions): botocore's parser
     from botocore.utils import parse_timestamp
 
     return parse_timestamp(value)

@@ -207,8 +207,15 @@ class Plan:
         return tuple(p for p in self.principals if p.action is not Action.NOOP)
 
     @property
+    def cost_tags_waiting(self) -> tuple[CostTagChange, ...]:
+        """Activations Billing cannot take yet (it has not seen the key): apply tries them, they are not drift."""
+        return tuple(c for c in self.cost_tags if c.current == "NotFound")
+
+    @property
     def has_changes(self) -> bool:
-        return bool(self.actionable or self.cost_tags or self.guard_actions or self.stack_actions or self.principal_actions)
+        """What `plan --detailed-exitcode` reports: anything apply would change now."""
+        ready = len(self.cost_tags) > len(self.cost_tags_waiting)
+        return bool(self.actionable or ready or self.guard_actions or self.stack_actions or self.principal_actions)
 
     def counts(self) -> dict[str, int]:
         profiles = Counter(c.action for c in self.changes)
