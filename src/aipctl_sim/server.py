@@ -13,8 +13,8 @@ saves and resets state.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import datetime as dt
+import functools
 import importlib
 import importlib.util
 import io

@@ -126,7 +126,8 @@ def plan_text(plan: Plan, *, show_noop: bool = False, limit: int | None = None) 
             summary += f", {len(plan.principal_actions)} IAM principal(s) to tag"
         if plan.cost_tags:
             waiting = len(plan.cost_tags_waiting)
-            summary += f", {len(plan.cost_tags)} cost tag(s) to activate" + (f" ({waiting} waiting for Billing)" if waiting else "")
+            summary += f", {len(plan.cost_tags)} cost tag(s) to activate"
+            summary += f" ({waiting} waiting for Billing)" if waiting else ""
         if plan.guard_actions:
             summary += f", {len(plan.guard_actions)} budget/alarm change(s)"
         changing = len([c for c in groups if c is not None])

@@ -47,9 +47,7 @@ class LocatedDocument:
     data: Any
     lines: dict[Path, int] = field(default_factory=dict)
     #: builds scalars; one per document (a loader per scalar cost ~0.3 s on 1,000 callers)
-    scalars: yaml.constructor.SafeConstructor = field(
-        default_factory=yaml.constructor.SafeConstructor, repr=False, compare=False
-    )
+    scalars: yaml.constructor.SafeConstructor = field(default_factory=yaml.constructor.SafeConstructor, repr=False, compare=False)
 
     def line_of(self, path: Path) -> int | None:
         """The line of ``path`` or of its nearest located ancestor."""

@@ -284,7 +284,9 @@ def make_plan(
 
 def _with_principals(loaded: LoadedInventory, target: Target, plan: Plan, prune: bool, progress: Progress) -> Plan:
     """Add the tags of the callers' IAM roles and users (principal plane), when any caller is billed by principal."""
-    without_unseen = tuple(c for c in plan.cost_tags if not (c.key.startswith(rules.PRINCIPAL_TAG_PREFIX) and c.current == "NotFound"))
+    without_unseen = tuple(
+        c for c in plan.cost_tags if not (c.key.startswith(rules.PRINCIPAL_TAG_PREFIX) and c.current == "NotFound")
+    )
     if not any(c.attribution != "profile" and c.identities for c in loaded.inventory.callers.values()) and not prune:
         return replace(plan, cost_tags=without_unseen)  # no caller names a principal: nothing will carry those keys
     found = plan_principals(loaded, Iam(target), prune=prune, progress=progress)
