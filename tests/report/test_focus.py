@@ -139,3 +139,29 @@ def test_focus_billed_cost_adds_up_to_the_report(report_cli, traffic, workdir_fo
 @pytest.fixture
 def workdir_focus(traffic: dict[str, Any]) -> Any:
     return traffic["dir"]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("--csv", "-", "--focus", "-"), "--csv - and --focus - all want stdout"),
+        (("--json", "--focus", "-"), "--focus - and --json all want stdout"),
+        (("--csv", "costs.csv", "--focus", "costs.csv"), "--csv and --focus name the same file costs.csv"),
+        (
+            (
+                "--html",
+                "missing/dir/report.html",
+            ),
+            "the directory of missing/dir/report.html does not exist",
+        ),
+    ],
+)
+def test_colliding_or_unwritable_outputs_are_refused_before_reading(
+    report_cli, traffic, args: tuple[str, ...], message: str
+) -> None:
+    before = sorted(p.name for p in traffic["dir"].iterdir())
+    result = report_cli("report", "--since", "2d", *args)
+    assert result.code == 2, result.out + result.err
+    assert message in result.err
+    assert "Traceback" not in result.err and result.out == ""
+    assert sorted(p.name for p in traffic["dir"].iterdir()) == before, "nothing written"

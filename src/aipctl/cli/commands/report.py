@@ -72,6 +72,7 @@ def report_cmd(
     if ledger is not None and not Path(ledger).exists():
         raise click.BadParameter(f"no ledger at {ledger} (create one with `aipctl meter ingest`)", param_hint="--ledger")
     ledger = ledger or (DEFAULT_LEDGER if Path(DEFAULT_LEDGER).exists() else None)
+    check_outputs(as_json=as_json, csv_out=csv_out, markdown_out=markdown_out, html_out=html_out, focus_out=focus_out)
     window = dt.timedelta(seconds=parse_duration(since))
     with open_project(opts, load_inventory(inventory_file)) as project, console.progress_bar("reading") as bar:
         now = project.now()
@@ -90,6 +91,33 @@ def report_cmd(
     )
 
 
+def check_outputs(
+    *,
+    as_json: bool,
+    csv_out: str | None,
+    markdown_out: str | None,
+    html_out: str | None,
+    focus_out: str | None,
+) -> None:
+    """Refuse, before anything is read, outputs that would collide or cannot be written."""
+    stdout = [flag for flag, value in (("--csv -", csv_out), ("--focus -", focus_out)) if value == "-"]
+    stdout += ["--json"] if as_json else []
+    if len(stdout) > 1:
+        raise click.UsageError(f"{' and '.join(stdout)} all want stdout: write all but one of them to a file")
+    files: dict[Path, str] = {}
+    for flag, value in (("--csv", csv_out), ("--markdown", markdown_out), ("--html", html_out), ("--focus", focus_out)):
+        if not value or value == "-":
+            continue
+        path = Path(value).resolve()
+        if path in files:
+            raise click.UsageError(f"{files[path]} and {flag} name the same file {value}: give each its own")
+        if not path.parent.is_dir():
+            raise click.BadParameter(f"the directory of {value} does not exist", param_hint=flag)
+        if path.is_dir():
+            raise click.BadParameter(f"{value} is a directory", param_hint=flag)
+        files[path] = flag
+
+
 def emit(
     report: CostReport,
     info: dict[str, str],
@@ -103,8 +131,7 @@ def emit(
 ) -> None:
     from aipctl.report.render import html_dashboard, to_csv, update_markdown
 
-    if csv_out == "-" and focus_out == "-":
-        raise click.UsageError("--csv - and --focus - both want stdout: write one of them to a file")
+    check_outputs(as_json=as_json, csv_out=csv_out, markdown_out=markdown_out, html_out=html_out, focus_out=focus_out)
     for warning in report.warnings:
         console.warn(warning)
     if focus_out:
