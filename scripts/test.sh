@@ -17,4 +17,7 @@ python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check uv
 .venv/bin/uv pip install -q --python .venv/bin/python -r requirements/dev.lock
 .venv/bin/uv pip install -q --python .venv/bin/python --no-deps -e .
+# uv installs without bytecode; with PYTHONDONTWRITEBYTECODE set (some CI images set it) every aipctl process
+# the tests start would compile its ~900 modules again (~2.7 s each). Written once, on first import.
+unset PYTHONDONTWRITEBYTECODE
 exec .venv/bin/python -m pytest -n 2 "$@"
