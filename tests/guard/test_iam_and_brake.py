@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -119,9 +120,9 @@ def test_brake_and_release_are_idempotent_and_visible(cli, braking, session, emu
     assert _denied(acme_rt, arns[("acme", "sonnet")])
     assert not _denied(globex_rt, arns[("globex", "haiku")]), "other callers are not affected"
     again = cli("brake", "acme", "--json").json
-    assert again["action"] == "unchanged" and again["reason"] == "runaway loop  ticket  42"
+    assert again["action"] == "unchanged" and again["reason"] == "runaway loop ticket no. 42"
     listed = {r["caller"]: r for r in cli("list", "--json").json}
-    assert listed["acme"]["brake"].endswith("runaway loop  ticket  42") and listed["globex"]["brake"] is None
+    assert listed["acme"]["brake"].endswith("runaway loop ticket no. 42") and listed["globex"]["brake"] is None
     assert cli("plan", "--json").json["has_changes"] is False, "the brake tag is not drift"
     assert "braked" in cli("list").out or "runaway" in cli("list").out
     released = cli("release", "acme", "--json").json
@@ -149,6 +150,10 @@ def test_guard_watch_alerts_brakes_and_releases_next_month(cli, braking, sim, se
     result = cli("guard", "watch", "--once", "--source", "cloudwatch", "--json").json
     kinds = [(e["caller"], e["kind"]) for e in result["events"]]
     assert ("acme", "brake") in kinds and ("acme", "alert") in kinds
+    alert = next(e for e in result["events"] if e["kind"] == "alert")
+    assert re.search(r"\(\$0\.\d{4} month to date\)", alert["message"]), "a $0.01 budget's spend is not rounded away"
+    brake_tag = {r["caller"]: r for r in cli("list", "--json").json}["acme"]["brake"]
+    assert re.search(r"\d+ pct of the USD 0\.01 monthly budget \(?USD 0\.\d{4} month to date", brake_tag), brake_tag
     assert _denied(acme_rt, arns[("acme", "sonnet")]), "the next call after the pass is refused"
     assert cli("guard", "watch", "--once", "--source", "cloudwatch", "--json").json["events"] == [], "alerts go out once"
     # a new month: the guard's own brake is released
@@ -415,3 +420,20 @@ def test_iam_render_scp_covers_what_identity_policies_cannot(cli, workdir: Path)
     assert all(s["Effect"] == "Deny" for s in statements.values())
     assert cli("iam", "render", "--scp", "--exempt", "operator").code == 2
     assert "no --exempt principal" in cli("iam", "render", "--scp").err
+
+
+@pytest.mark.parametrize(
+    "reason,kept",
+    [
+        ("spent $1,812.40 of $800 (101.5%)", "spent USD 1812.40 of USD 800 101.5 pct"),
+        ("Q&A bot over €5", "Q and A bot over EUR 5"),
+        ("newline\nand\ttab", "newline and tab"),
+    ],
+)
+def test_brake_reasons_keep_their_meaning_in_tag_characters(reason: str, kept: str) -> None:
+    """Tag values cannot hold $ or % (issue 17.5: the watch's "101.5% of $800" came out as "101.5 of 800")."""
+    from aipctl.inventory import rules
+
+    value = rules.brake_tag("2026-12-02T21:00:00Z", reason)
+    assert rules.check_tag_value(value) is None
+    assert rules.parse_brake_tag(value) == ("2026-12-02T21:00:00Z", kept)

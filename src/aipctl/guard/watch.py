@@ -22,6 +22,7 @@ from aipctl.aws.sns import Topics
 from aipctl.aws.target import Target
 from aipctl.guard import brake as brakes
 from aipctl.inventory import LoadedInventory
+from aipctl.pricing import usd_text
 from aipctl.spend import CostSource, SpendWindow
 
 STATE_FILE = ".aipctl/guard-state.json"
@@ -171,7 +172,7 @@ class Watch:
                     alerted.setdefault(caller, []).append(threshold)
                     events.append(self._alert(caller, threshold, amount, budget))
             if entry.budget.brake_at and pct >= entry.budget.brake_at and not is_braked:
-                reason = f"{GUARD_REASON} {pct:.0f}% of the ${budget:g} monthly budget (${amount:.2f} month to date)"
+                reason = f"{GUARD_REASON} {pct:.0f}% of the ${budget:g} monthly budget ({usd_text(amount)} month to date)"
                 events.append(self._act(caller, "brake", reason, managed))
                 is_braked = True
             rows.append(WatchRow(caller, round(amount, 6), is_braked, budget, round(pct, 2)))
@@ -182,7 +183,7 @@ class Watch:
         return WatchPass(now.isoformat(), self.source, tuple(rows), tuple(events), self.dry_run)
 
     def _alert(self, caller: str, threshold: float, amount: float, budget: float) -> GuardEvent:
-        message = f"reached {threshold:g}% of its ${budget:g} monthly budget (${amount:.2f} month to date)"
+        message = f"reached {threshold:g}% of its ${budget:g} monthly budget ({usd_text(amount)} month to date)"
         alerts = self.loaded.inventory.alerts
         delivered = None
         if alerts and alerts.sns_topic_arn and not self.dry_run:

@@ -61,9 +61,16 @@ STANDARD_TAG_KEYS = (TAG_APPLICATION, TAG_OWNER, TAG_ENVIRONMENT)
 AIPCTL_TAG_KEYS = (TAG_MANAGED, TAG_CALLER, TAG_ALIAS, TAG_SOURCE)
 
 
+#: Characters a tag value cannot hold that carry meaning in a brake reason ("spent $812 (101.5%)"): spelled out.
+_SPELLED = {"$": "USD ", "%": " pct", "€": "EUR ", "£": "GBP ", "&": " and ", "#": "no. ", ",": ""}
+
+
 def brake_tag(at: str, reason: str) -> str:
-    """The ``aipctl:brake`` value: ``<UTC time> <reason>``, the reason reduced to tag characters."""
-    text = re.sub(r"[^\w .:/=+@-]", " ", reason, flags=re.ASCII).strip()
+    """The ``aipctl:brake`` value: ``<UTC time> <reason>``, the reason reduced to tag characters
+    (``$``, ``%``, ``€``, ``£``, ``&``, ``#`` spelled out, thousands commas dropped, the rest a space)."""
+    text = "".join(_SPELLED.get(char, char) for char in reason)
+    text = re.sub(r"[^\w .:/=+@-]", " ", text, flags=re.ASCII)
+    text = re.sub(r" {2,}", " ", text).strip()
     return f"{at} {text}".strip()[:TAG_VALUE_MAX]
 
 

@@ -27,6 +27,11 @@ from aipctl.inventory.rules import GEO_PREFIXES
 MILLION = Decimal(1_000_000)
 
 
+def usd_text(value: float | Decimal) -> str:
+    """``$1,234.56``, or four decimals below a dollar (a $0.50 budget's spend is not "$0.00" or "$0.01")."""
+    return f"${value:,.2f}" if not -1 < value < 1 else f"${value:,.4f}"
+
+
 @dataclass(frozen=True)
 class ModelRef:
     """A foundation model and how it is reached (``geo`` None = in-Region)."""

@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from aipctl.pricing import usd_text as _usd
 from aipctl.report import CallerCost, CostReport
 
 BEGIN, END = "<!-- aipctl:report:begin -->", "<!-- aipctl:report:end -->"
@@ -103,10 +104,6 @@ def rollup_markdown(report: CostReport) -> list[str]:
 def _cell(text: str) -> str:
     """A markdown table cell: a pipe would end it."""
     return text.replace("|", "\\|")
-
-
-def _usd(value: float | Decimal) -> str:
-    return f"${value:,.2f}" if value >= 1 else f"${value:,.4f}"
 
 
 def _share(part: Decimal, total: Decimal) -> str:
