@@ -96,3 +96,21 @@ def test_duplicates_count_once_whether_ids_are_uuids_or_not(cli, workdir: Path) 
     assert (again["read_records"], again["new_records"], again["ledger_records"]) == (4, 1, 3)
     rows = cli("meter", "query", "--by", "caller", "--json").json
     assert [(r["caller"], r["calls"], r["input_tokens"]) for r in rows] == [("unattributed", 3, 600)]
+
+
+def test_a_local_log_file_that_grows_is_read_again(cli, workdir: Path) -> None:
+    """Issue 17.8: files were tracked by path only, so records appended after an ingest were never read."""
+    folder = workdir / "logs"
+    folder.mkdir()
+    log = folder / "invocations.jsonl"
+    records = [_record(f"00000000-0000-4000-8000-00000000000{i}", f"2026-11-20T10:00:0{i}.000Z", 100) for i in range(3)]
+    log.write_text("\n".join(json.dumps(r) for r in records[:2]) + "\n")
+    assert cli("meter", "ingest", str(folder), "--json").json["new_records"] == 2
+    unchanged = cli("meter", "ingest", str(folder), "--json").json
+    assert (unchanged["files"], unchanged["skipped_files"]) == (0, 1), "an unchanged file is not read again"
+    with log.open("a") as handle:
+        handle.write(json.dumps(records[2]) + "\n")
+    grown = cli("meter", "ingest", str(folder), "--json").json
+    assert (grown["files"], grown["read_records"], grown["new_records"], grown["ledger_records"]) == (1, 3, 1, 3)
+    rows = cli("meter", "query", "--by", "caller", "--json").json
+    assert [(r["caller"], r["calls"], r["input_tokens"]) for r in rows] == [("unattributed", 3, 300)]

@@ -8,7 +8,7 @@ Logs); ``query`` answers per caller × day/hour/model. The attribution SQL lives
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,22 +28,24 @@ from aipctl.progress import NO_PROGRESS, Progress
 LOG_SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz")
 
 
-def _local_units(source: str, done: set[str]) -> tuple[list[Unit], int]:
+def _local_units(source: str, done: Mapping[str, int | None]) -> tuple[list[Unit], int]:
+    """The log files under ``source`` not ingested yet, or whose size changed since (a log file being
+    appended to: read again whole; the ledger drops the request ids it already has)."""
     root = Path(source)
     if not root.exists():
         raise UsageError(f"no such folder or file {source!r}")
     paths = sorted(p for p in ([root] if root.is_file() else root.rglob("*")) if p.is_file() and p.name.endswith(LOG_SUFFIXES))
     units, skipped = [], 0
     for path in paths:
-        name = str(path.resolve())
-        if name in done:
+        name, size = str(path.resolve()), path.stat().st_size
+        if name in done and done[name] == size:
             skipped += 1
             continue
-        units.append(Unit(name, path.stat().st_size, path.read_bytes, path=path))
+        units.append(Unit(name, size, path.read_bytes, path=path))
     return units, skipped
 
 
-def _s3_units(source: str, target: Target, done: set[str]) -> tuple[list[Unit], int]:
+def _s3_units(source: str, target: Target, done: Mapping[str, int | None]) -> tuple[list[Unit], int]:
     from aipctl.aws.s3logs import InvocationLogs, parse_s3_uri
 
     logs = InvocationLogs(target)

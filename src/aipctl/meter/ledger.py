@@ -338,8 +338,9 @@ def ingest_units(
     return IngestResult(files, skipped, int(total), new_total, read_total)
 
 
-def ingested_names(con: Connection) -> set[str]:
-    return {row[0] for row in con.execute("SELECT name FROM ingested_files").fetchall()}
+def ingested_names(con: Connection) -> dict[str, int | None]:
+    """Every file or object ingested so far, with its size then."""
+    return {row[0]: row[1] for row in con.execute("SELECT name, size FROM ingested_files").fetchall()}
 
 
 def log_cursors(con: Connection, source: str) -> dict[str, int]:
