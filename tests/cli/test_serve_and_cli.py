@@ -256,7 +256,7 @@ def test_demo_runs_phase_4_end_to_end(tmp_path: Path) -> None:
     assert plan.returncode == 0, plan.stdout + plan.stderr
     verified = run_aipctl("verify", "--since", "5d", "--json", cwd=demo_dir, env=env)
     assert verified.returncode == 1, "the demo leaves one caller un-switched"
-    coverage = {r["caller"]: r["coverage"] for r in json.loads(verified.stdout)}
+    coverage = {r["caller"]: r["coverage"] for r in json.loads(verified.stdout)["callers"]}
     assert coverage["receptionist"] == 0.0 and coverage["open-webui"] == 1.0
     report = json.loads(run_aipctl("report", "--since", "5d", "--top", "3", "--json", cwd=demo_dir, env=env).stdout)
     assert {"caller", "billed_usd", "estimated_usd"} <= set(report["callers"][0]) and report["untagged_usd"] > 0

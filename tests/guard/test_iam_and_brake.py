@@ -437,3 +437,24 @@ def test_brake_reasons_keep_their_meaning_in_tag_characters(reason: str, kept: s
     value = rules.brake_tag("2026-12-02T21:00:00Z", reason)
     assert rules.check_tag_value(value) is None
     assert rules.parse_brake_tag(value) == ("2026-12-02T21:00:00Z", kept)
+
+
+def test_verify_counts_denied_calls_apart(cli, braking, sim, session, emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 17.4: a braked caller's refused calls were counted "via AIP", and a refused direct call as a bypass."""
+    monkeypatch.setenv("AIPCTL_CLOUDTRAIL_RPS", "0")
+    sim.set_settings(cloudtrail_lookup_rps=0)
+    arns = braking["arns"]
+    acme_rt = _runtime_as("acme-task", session, emulator)
+    acme_rt.converse(modelId=arns[("acme", "sonnet")], messages=MESSAGES)
+    assert cli("brake", "acme", "--reason", "verify test").code == 0
+    assert _denied(acme_rt, arns[("acme", "sonnet")]) and _denied(acme_rt, arns[("acme", "sonnet")])
+    assert _denied(acme_rt, SYSTEM_PROFILE), "the anti-bypass policy refuses the direct call"
+    sim.advance(600)
+    result = cli("verify", "--since", "1d", "--json")
+    assert result.code == 0, "refused calls are not a bypass"
+    acme = {r["caller"]: r for r in result.json["callers"]}["acme"]
+    assert (acme["aip_calls"], acme["bypass_calls"], acme["denied_calls"], acme["blocked_bypass_calls"]) == (1, 0, 3, 1)
+    assert (acme["errors"], acme["failed_calls"], acme["coverage"], acme["verdict"]) == (3, 0, 1.0, "ok")
+    assert result.json["sources"] == ["cloudtrail"] and result.json["period"]["start"] < result.json["period"]["end"]
+    table = cli("verify", "--since", "1d")
+    assert "3 (1 bypass)" in table.out

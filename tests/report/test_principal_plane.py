@@ -178,7 +178,7 @@ def test_verify_reports_coverage_per_identity_and_per_tenant(cli, sim, session, 
 
     result = cli("verify", "--since", "1d", "--json")
     assert result.code == 1, "the gateway is below full coverage"
-    rows = {r["caller"]: r for r in result.json}
+    rows = {r["caller"]: r for r in result.json["callers"]}
     gateway = rows["gateway"]
     assert gateway["aip_calls"] == 2 and gateway["bypass_calls"] == 1
     assert gateway["identities"] == [

@@ -47,7 +47,7 @@ def _recorded() -> list[dict]:
 def test_verify_names_the_bypasser(report_cli, traffic) -> None:
     result = report_cli("verify", "--since", "3d", "--json")
     assert result.code == 1, "the receptionist bypasses its AIP"
-    rows = {r["caller"]: r for r in result.json}
+    rows = {r["caller"]: r for r in result.json["callers"]}
     sent = traffic["traffic"].to_dict()["callers"]
     assert rows["receptionist"]["coverage"] == 0.0 and rows["receptionist"]["verdict"] == "bypassing"
     assert rows["receptionist"]["bypass_calls"] == sent["receptionist"]["calls"]

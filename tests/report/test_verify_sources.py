@@ -12,14 +12,16 @@ def test_verify_from_invocation_logs_agrees_with_cloudtrail(cli, target, sim, se
         target, session, emulator, workdir, bucket="inv-logs", prefix="bedrock", days=0.25, seed=2, calls_per_day=60
     )
     sim.set_settings(cloudtrail_lookup_rps=0)
-    from_trail = {r["caller"]: r for r in cli("verify", "--since", "1d", "--json").json}
+    trail = cli("verify", "--since", "1d", "--json").json
+    assert trail["sources"] == ["cloudtrail"] and set(trail["period"]) == {"start", "end"}
+    from_trail = {r["caller"]: r for r in trail["callers"]}
     from_logs = {
         r["caller"]: r
-        for r in cli("verify", "--since", "1d", "--json", "--source", "logs", "--logs", "s3://inv-logs/bedrock").json
+        for r in cli("verify", "--since", "1d", "--json", "--source", "logs", "--logs", "s3://inv-logs/bedrock").json["callers"]
     }
     both = {
         r["caller"]: r
-        for r in cli("verify", "--since", "1d", "--json", "--source", "both", "--logs", "s3://inv-logs/bedrock").json
+        for r in cli("verify", "--since", "1d", "--json", "--source", "both", "--logs", "s3://inv-logs/bedrock").json["callers"]
     }
     for caller, row in from_trail.items():
         assert (from_logs[caller]["aip_calls"], from_logs[caller]["bypass_calls"]) == (row["aip_calls"], row["bypass_calls"]), (

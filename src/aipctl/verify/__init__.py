@@ -8,7 +8,11 @@ made it?). Then, per caller:
 - ``bypass_calls``: calls by the caller's identities on something that is not one of the
   inventory's AIPs (a foundation model or a system-defined profile): cost that lands untagged;
 - ``misuse_calls``: calls by the caller's identities on *another* caller's AIP;
-- ``coverage`` = aip_calls / (aip_calls + bypass_calls), None when no calls were seen.
+- ``coverage`` = aip_calls / (aip_calls + bypass_calls), None when no calls were seen;
+- ``denied_calls``: calls IAM refused (``errorCode`` AccessDenied…, e.g. while the caller is braked): they
+  never reached a model, so they count neither as AIP nor as bypass calls; a denied call on something
+  that is not the caller's AIP is a ``blocked_bypass_calls`` (the anti-bypass policy at work);
+- ``failed_calls``: other errors (throttled, invalid): the route was taken, so they stay in the counts.
 
 Identities that match no caller are reported separately (candidates for the inventory).
 """
@@ -57,6 +61,9 @@ class CallerCoverage:
     bypass_calls: int = 0
     misuse_calls: int = 0
     errors: int = 0
+    denied_calls: int = 0
+    blocked_bypass_calls: int = 0
+    failed_calls: int = 0
     last_seen: dt.datetime | None = None
     bypass_models: Counter[str] = field(default_factory=Counter)
     #: ``attribution: principal``: billed by its IAM principals, so direct calls are its normal route.
@@ -75,7 +82,7 @@ class CallerCoverage:
 
     def verdict(self, min_coverage: float) -> str:
         if self.coverage is None:
-            return "no calls seen"
+            return "only denied calls" if self.denied_calls else "no calls seen"
         if self.by_principal:
             return "ok (billed by principal)"
         if self.coverage < min_coverage:
@@ -89,6 +96,9 @@ class CallerCoverage:
             "bypass_calls": self.bypass_calls,
             "misuse_calls": self.misuse_calls,
             "errors": self.errors,
+            "denied_calls": self.denied_calls,
+            "blocked_bypass_calls": self.blocked_bypass_calls,
+            "failed_calls": self.failed_calls,
             "coverage": None if self.coverage is None else round(self.coverage, 4),
             "last_seen": self.last_seen.isoformat() if self.last_seen else None,
             "verdict": self.verdict(min_coverage),
@@ -129,6 +139,21 @@ class VerifyReport:
     def failing(self, min_coverage: float) -> list[CallerCoverage]:
         return [c for c in self.callers if c.coverage is not None and c.coverage < min_coverage]
 
+    def to_dict(self, min_coverage: float) -> dict[str, Any]:
+        return {
+            "period": {"start": self.start.isoformat(), "end": self.end.isoformat()},
+            "sources": list(self.sources),
+            "min_coverage": min_coverage,
+            "calls_read": self.calls_read,
+            "requests": self.requests,
+            "callers": [c.to_dict(min_coverage) for c in self.callers],
+            "unknown": [u.to_dict() for u in self.unknown],
+        }
+
+
+#: CloudTrail's ``errorCode`` for a call IAM refused (runtime APIs answer AccessDeniedException).
+DENIED_CODES = frozenset({"AccessDenied", "AccessDeniedException"})
+
 
 class Classifier:
     """Maps calls to callers by AIP (model id) and by identity (inventory patterns)."""
@@ -166,6 +191,18 @@ class Classifier:
         self.count += 1
         model_owner = self.aip_owner.get(call.model_id) or self.aip_owner.get(call.model_id.rsplit("/", 1)[-1])
         identity_owner = self.owner_of_identity(call)
+        if call.error_code in DENIED_CODES:
+            self._denied(call, model_owner, identity_owner)
+        else:
+            self._routed(call, model_owner, identity_owner)
+        if identity_owner is None:
+            who = call.role_arn or _role_of(call.principal_arn) or call.principal_arn
+            unknown = self.unknown.setdefault(who, UnknownIdentity(who))
+            unknown.calls += 1
+            unknown.models[call.model_id] += 1
+            unknown.last_seen = max(unknown.last_seen or call.time, call.time)
+
+    def _routed(self, call: RuntimeCall, model_owner: str | None, identity_owner: str | None) -> None:
         if model_owner:
             self._touch(self.coverage[model_owner], call).aip_calls += 1
             if identity_owner and identity_owner != model_owner:
@@ -181,12 +218,15 @@ class Classifier:
                 entry.bypass_models[call.model_id] += 1
                 for share in self._shares(entry, call):
                     share.bypass_calls += 1
-        if identity_owner is None:
-            who = call.role_arn or _role_of(call.principal_arn) or call.principal_arn
-            unknown = self.unknown.setdefault(who, UnknownIdentity(who))
-            unknown.calls += 1
-            unknown.models[call.model_id] += 1
-            unknown.last_seen = max(unknown.last_seen or call.time, call.time)
+
+    def _denied(self, call: RuntimeCall, model_owner: str | None, identity_owner: str | None) -> None:
+        owner = identity_owner or model_owner
+        if owner is None:
+            return  # a stranger refused: nothing ran (the identity is still listed as unknown)
+        entry = self._touch(self.coverage[owner], call)
+        entry.denied_calls += 1
+        if identity_owner and model_owner != identity_owner and not entry.by_principal:
+            entry.blocked_bypass_calls += 1
 
     def _shares(self, entry: CallerCoverage, call: RuntimeCall) -> list[Share]:
         """The call's identity of its caller (a role for its sessions), and its tenant when the session is one."""
@@ -203,6 +243,8 @@ class Classifier:
         entry.last_seen = max(entry.last_seen or call.time, call.time)
         if call.error_code:
             entry.errors += 1
+            if call.error_code not in DENIED_CODES:
+                entry.failed_calls += 1
         return entry
 
 

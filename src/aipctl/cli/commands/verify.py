@@ -26,7 +26,7 @@ from aipctl.verify import VerifyReport
 )
 @click.option("--source", type=click.Choice(["cloudtrail", "logs", "both"]), default="cloudtrail", show_default=True)
 @click.option("--logs", "logs_uri", default=None, help="Model invocation logs, s3://bucket/prefix (with --source logs|both).")
-@click.option("--unknown", "show_unknown", is_flag=True, help="With --json: print the unknown identities instead.")
+@click.option("--unknown", "show_unknown", is_flag=True, help="With --json: print only the unknown identities (a list).")
 @json_option
 @pass_options
 def verify_cmd(
@@ -61,9 +61,7 @@ def verify_cmd(
             )
     failing = report.failing(min_coverage)
     if as_json:
-        console.print_json(
-            [u.to_dict() for u in report.unknown] if show_unknown else [c.to_dict(min_coverage) for c in report.callers]
-        )
+        console.print_json([u.to_dict() for u in report.unknown] if show_unknown else report.to_dict(min_coverage))
     else:
         render_coverage(report, min_coverage)
     return 1 if failing else 0
@@ -77,17 +75,19 @@ def render_coverage(report: VerifyReport, min_coverage: float) -> None:
         title=f"AIP coverage {report.start:%Y-%m-%d %H:%M} – {report.end:%Y-%m-%d %H:%M} UTC "
         f"({', '.join(report.sources)}; {report.calls_read:,} calls)",
     )
-    for column in ("caller", "via AIP", "bypass", "other's AIP", "coverage", "last seen", "verdict"):
+    for column in ("caller", "via AIP", "bypass", "other's AIP", "denied", "coverage", "last seen", "verdict"):
         table.add_column(column, justify="right" if column not in ("caller", "verdict", "last seen") else "left")
     for entry in report.callers:
         coverage = "–" if entry.coverage is None else f"{entry.coverage:.0%}"
         verdict = entry.verdict(min_coverage)
-        style = {"ok": "green", "ok (billed by principal)": "green", "no calls seen": "dim"}.get(verdict, "red")
+        styles = {"ok": "green", "ok (billed by principal)": "green", "no calls seen": "dim", "only denied calls": "yellow"}
+        style = styles.get(verdict, "red")
         table.add_row(
             entry.caller,
             f"{entry.aip_calls:,}",
             f"{entry.bypass_calls:,}",
             f"{entry.misuse_calls:,}",
+            f"{entry.denied_calls:,}" + (f" ({entry.blocked_bypass_calls:,} bypass)" if entry.blocked_bypass_calls else ""),
             coverage,
             entry.last_seen.strftime("%Y-%m-%d %H:%M") if entry.last_seen else "–",
             f"[{style}]{verdict}[/]",
@@ -97,6 +97,7 @@ def render_coverage(report: VerifyReport, min_coverage: float) -> None:
                 f"  └ tenant {tenant}",
                 f"{share.aip_calls:,}",
                 f"{share.bypass_calls:,}",
+                "",
                 "",
                 "–" if share.coverage is None else f"{share.coverage:.0%}",
                 "",
