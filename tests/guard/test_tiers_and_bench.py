@@ -12,7 +12,7 @@ from tests.conftest import run_aipctl
 def test_higher_tiers_keep_their_share_when_bedrock_throttles(sim, emulator: str, tmp_path: Path) -> None:
     world = _World(tmp_path, endpoint_url=emulator)
     try:
-        result = fairness(world, seconds=9.0, rate=60.0, threads_per_tenant=3)
+        result = fairness(world, seconds=9.0, rate=25.0, threads_per_tenant=3)
     finally:
         world.stop()
     base, tiered = result["baseline_share"], result["tiered_share"]
