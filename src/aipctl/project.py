@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -181,12 +182,17 @@ class Project:
         coverage: VerifyReport | None = None,
         now: dt.datetime | None = None,
         progress: Progress = NO_PROGRESS,
+        daily_estimates: bool = False,
     ) -> CostReport:
-        """Cost per caller over whole UTC days: Cost Explorer, CloudWatch × price, and the ledger when given."""
-        from aipctl.report import build_report, read_health, report_window
+        """Cost per caller over whole UTC days: Cost Explorer, CloudWatch × price, and the ledger when given.
+
+        The CloudWatch estimate is per day for the days the bill does not have in full yet, and one sum
+        before them (all the report needs of it there: the deviation from the bill); ``daily_estimates``
+        reads every day (FOCUS exports need each day's tokens)."""
+        from aipctl.report import build_report, read_health, read_sources, report_window
         from aipctl.spend import CostSource
         from aipctl.spend.cloudwatch import CloudWatchSource
-        from aipctl.spend.cost_explorer import CostExplorerSource
+        from aipctl.spend.cost_explorer import BILLING_LAG, CostExplorerSource
         from aipctl.spend.ledger import LedgerSource
         from aipctl.spend.principal import PrincipalPlaneSource
 
@@ -195,18 +201,21 @@ class Project:
         managed = self.managed()
         sources: list[CostSource] = [
             CostExplorerSource(self.target, now=now, second_key=_billing_key(second_key), check_tags=True),
-            CloudWatchSource(self.target, managed),
+            CloudWatchSource(self.target, managed, daily_from=None if daily_estimates else (now - BILLING_LAG).date()),
         ]
         if any(c.attribution != "profile" for c in self.loaded.inventory.callers.values()):
             sources.append(PrincipalPlaneSource(self.target, self.loaded, now=now))
         if ledger is not None:
             sources.append(LedgerSource(ledger))
-        progress("reading CloudWatch health")
-        health = read_health(self.target, managed, window)
+        with ThreadPoolExecutor(max_workers=len(sources) + 1, thread_name_prefix="aipctl-report") as pool:
+            health_read = pool.submit(read_health, self.target, managed, window)
+            readings = read_sources(sources, window, pool=pool, progress=progress)
+            health = health_read.result()
         return build_report(
             self.loaded,
             sources,
             window,
+            readings=readings,
             health=health,
             brakes=managed.brakes(),
             coverage={c.caller: c.to_dict(1.0) for c in coverage.callers} if coverage else None,

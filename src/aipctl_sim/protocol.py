@@ -245,6 +245,10 @@ def _to_text(value: Any) -> str:
     return str(value)
 
 
+#: Shapes whose JSON form is the Python value itself.
+_SCALARS = frozenset({"string", "integer", "long", "double", "float", "boolean"})
+
+
 def _to_json(shape: Shape, value: Any) -> Any:
     kind = shape.type_name
     if getattr(shape, "is_document_type", False):
@@ -252,6 +256,8 @@ def _to_json(shape: Shape, value: Any) -> Any:
     if kind == "structure":
         return {k: _to_json(shape.members[k], v) for k, v in value.items() if k in shape.members and v is not None}
     if kind == "list":
+        if shape.member.type_name in _SCALARS:
+            return list(value)  # e.g. 100 k metric values: no per-element walk
         return [_to_json(shape.member, v) for v in value]
     if kind == "map":
         return {k: _to_json(shape.value, v) for k, v in value.items()}

@@ -139,3 +139,27 @@ def test_csv_and_second_key(report_cli, traffic) -> None:
     )
     split = {r["caller"]: r for r in report_cli("report", "--since", "4d", "--by", "Environment", "--json").json["callers"]}
     assert set(split["fastapi-app"]["by_second_key"]) == {"staging"}
+
+
+def test_estimate_is_per_day_only_where_the_bill_is_incomplete(report_cli, traffic) -> None:
+    """By default the days the bill has in full come as one CloudWatch sum per AIP; --daily-estimates
+    reads each day. Totals, tokens and deviations agree; only the per-day split differs."""
+    quick = report_cli("report", "--since", "4d", "--json").json
+    daily = report_cli("report", "--since", "4d", "--json", "--daily-estimates").json
+    cut = quick["period"]["complete_until"]
+    assert quick["period"]["estimated_by_day_from"] == cut
+    assert daily["period"]["estimated_by_day_from"] == daily["period"]["start"]
+    by_caller = {r["caller"]: r for r in daily["callers"]}
+    split_somewhere = False
+    for row in quick["callers"]:
+        full = by_caller[row["caller"]]
+        for key in ("estimated_usd", "deviation", "input_tokens", "output_tokens", "billed_usd", "invocations"):
+            assert row[key] == full[key], (row["caller"], key)
+        assert all(day >= cut for day in row["estimated_by_day"]), row["caller"]
+        assert row["estimated_by_day"] == {d: v for d, v in full["estimated_by_day"].items() if d >= cut}
+        before = sum(v for d, v in full["estimated_by_day"].items() if d < cut)
+        assert row["estimated_unsplit_usd"] == pytest.approx(before, abs=1e-5)
+        assert full["estimated_unsplit_usd"] == 0
+        split_somewhere |= before > 0
+    assert split_somewhere, "the traffic has estimated spend on complete days"
+    assert quick["total_estimated_usd"] == daily["total_estimated_usd"]

@@ -52,13 +52,17 @@ class Target:
     max_pool_connections: int = 32
     #: Things the user should know about the target (e.g. emulator state that could not be loaded).
     warnings: list[str] = field(default_factory=list)
-    _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+    _clients: dict[tuple[str, str, bool], Any] = field(default_factory=dict, repr=False)
     _identity: Identity | None = field(default=None, repr=False)
     _lock: Lock = field(default_factory=Lock, repr=False)
 
-    def client(self, service: str, region: str | None = None) -> Any:
-        """A cached boto3 client with adaptive retries (throttling-safe) for ``service``."""
-        key = (service, region or self.region)
+    def client(self, service: str, region: str | None = None, *, validated: bool = True) -> Any:
+        """A cached boto3 client with adaptive retries (throttling-safe) for ``service``.
+
+        ``validated=False``: botocore does not check the parameters before sending (the service still
+        does). For requests aipctl builds in bulk itself, where the check costs more than the call: a
+        30-day report sends 16,000 GetMetricData queries, ~0.8 s of validation."""
+        key = (service, region or self.region, validated)
         with self._lock:
             if key not in self._clients:
                 from botocore.config import Config
@@ -69,6 +73,7 @@ class Target:
                     connect_timeout=5,
                     read_timeout=60,
                     user_agent_extra="aipctl/0.1.0",
+                    parameter_validation=validated,
                 )
                 kwargs: dict[str, Any] = {"region_name": key[1], "config": config}
                 _fast_timestamps(self.session)
@@ -219,15 +224,16 @@ def _trace_calls(client: Any, service: str, path: str) -> None:
     client.meta.events.register(f"before-call.{client.meta.service_model.service_id.hyphenize()}", record)
 
 
+_from_epoch, _UTC = dt.datetime.fromtimestamp, dt.timezone.utc
+
+
 def _epoch_or_text(value: Any) -> Any:
     """botocore's timestamp parser, without its cost for epoch seconds (AWS's JSON protocols send those:
     a 30-day CloudWatch read has ~200,000 of them, and botocore builds a ``tzlocal()`` for each). Epoch
     values and ISO 8601 texts in UTC become UTC datetimes (the same instant botocore gives, in UTC instead
     of local time); anything else goes to botocore's parser."""
-    import datetime as dt
-
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return dt.datetime.fromtimestamp(value, dt.timezone.utc)
+        return _from_epoch(value, _UTC)
     if isinstance(value, str) and value[-1:] in ("Z", "z") and "T" in value:  # ISO 8601 in UTC (rest-json)
         try:
             return dt.datetime.fromisoformat(value[:-1] + "+00:00")

@@ -65,14 +65,20 @@ class PriceBook:
     def __init__(self, raw: dict[str, Any]) -> None:
         self.source = raw["source"]
         self.models: dict[str, dict[str, Any]] = raw["models"]
+        self._prices: dict[tuple[str, str], ModelPrice] = {}
 
     def knows(self, ref: ModelRef) -> bool:
         return ref.model_id in self.models
 
     def price(self, ref: ModelRef) -> ModelPrice:
         """USD per 1M tokens; unknown models raise KeyError (never a silent $0)."""
-        entry = self.models[ref.model_id]["prices"][ref.variant]
-        return ModelPrice(*(Decimal(str(entry.get(k, 0))) for k in ("input", "output", "cache_read", "cache_write")))
+        key = (ref.model_id, ref.variant)
+        found = self._prices.get(key)
+        if found is None:  # a report prices ~200,000 rows of a few models: convert each price once
+            entry = self.models[ref.model_id]["prices"][ref.variant]
+            found = ModelPrice(*(Decimal(str(entry.get(k, 0))) for k in ("input", "output", "cache_read", "cache_write")))
+            self._prices[key] = found
+        return found
 
     def cost(
         self, ref: ModelRef, *, input_tokens: int = 0, output_tokens: int = 0, cache_read: int = 0, cache_write: int = 0

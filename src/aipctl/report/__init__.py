@@ -19,6 +19,7 @@ import calendar
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property
@@ -66,10 +67,12 @@ class CostLine:
     cache_write_tokens: int = 0
     #: Spend by the value of the report's second key (``--by``), when the source was asked for one.
     by_group: Mapping[str, Decimal] = field(default_factory=dict)
+    #: Spend in ``usd`` that is in no ``by_day`` entry: rows summing several days (SpendRow.days).
+    undated: Decimal = Decimal(0)
 
     @classmethod
     def of(cls, rows: Iterable[SpendRow]) -> CostLine:
-        usd, calls, tokens = Decimal(0), 0, [0, 0, 0, 0]
+        usd, undated, calls, tokens = Decimal(0), Decimal(0), 0, [0, 0, 0, 0]
         by_day: dict[str, Decimal] = defaultdict(Decimal)
         by_group: dict[str, Decimal] = defaultdict(Decimal)
         for row in rows:
@@ -83,7 +86,10 @@ class CostLine:
             if row.usd is None:
                 continue
             usd += row.usd
-            by_day[row.day] += row.usd
+            if row.days > 1:
+                undated += row.usd
+            else:
+                by_day[row.day] += row.usd
             if row.group is not None:
                 by_group[row.group] += row.usd
         return cls(
@@ -95,6 +101,7 @@ class CostLine:
             cache_read_tokens=tokens[2],
             cache_write_tokens=tokens[3],
             by_group=dict(by_group),
+            undated=undated,
         )
 
 
@@ -188,6 +195,8 @@ class CallerCost:
             "deviation": self.deviation,
             "billed_by_day": {d: _usd(v) for d, v in sorted(billed.by_day.items())},
             "estimated_by_day": {d: _usd(v) for d, v in sorted(estimated.by_day.items())},
+            # the estimate of the days before the report's estimated_by_day_from, as one sum
+            "estimated_unsplit_usd": _usd(estimated.undated),
             "invocations": self.health.invocations,
             "input_tokens": estimated.input_tokens,
             "output_tokens": estimated.output_tokens,
@@ -227,6 +236,12 @@ class CostReport:
     tiers: tuple[Mapping[str, Any], ...] = ()
     #: The estimate's rows per AIP and day for the inventory's callers (the FOCUS export splits by them).
     detail: tuple[SpendRow, ...] = ()
+    #: The first day the estimate is per day (before it, one sum per AIP: CloudWatchSource.daily_from).
+    estimated_daily_from: dt.date | None = None
+
+    @property
+    def estimated_by_day_from(self) -> dt.date:
+        return self.estimated_daily_from or self.start
 
     @property
     def caller_rows(self) -> tuple[CallerCost, ...]:
@@ -373,6 +388,7 @@ class CostReport:
                 "start": self.start.isoformat(),
                 "end": self.end.isoformat(),
                 "complete_until": self.complete_until.isoformat(),
+                "estimated_by_day_from": self.estimated_by_day_from.isoformat(),
             },
             "callers": [c.to_dict() for c in self.rows(top)],
             "untagged_usd": _usd(self.untagged),
@@ -407,12 +423,13 @@ def build_report(
     coverage: Mapping[str, Mapping[str, Any]] | None = None,
     second_key: str | None = None,
     progress: Progress = NO_PROGRESS,
+    readings: Sequence[SpendReading] | None = None,
 ) -> CostReport:
-    """One column per source for every caller of the inventory over ``window`` (whole UTC days)."""
-    readings: list[SpendReading] = []
-    for source in sources:
-        progress(f"reading {source.name}")
-        readings.append(source.read(window))
+    """One column per source for every caller of the inventory over ``window`` (whole UTC days).
+
+    ``readings``: what ``sources`` said, when the caller read them already (see read_sources)."""
+    if readings is None:
+        readings = read_sources(sources, window, progress=progress)
     lines, outside = _columns(readings, loaded)
     billed = next((r for r in readings if r.kind == "billed"), None)
     complete_until = billed.complete_until if billed and billed.complete_until else window.end_day
@@ -451,7 +468,31 @@ def build_report(
         groups=rollup(loaded, callers, second_key) if second_key else (),
         tiers=rollup(loaded, callers, "tier") if any(c.labels.get("tier") for c in callers) else (),
         detail=tuple(row for r in readings if r.kind == "estimated" for row in r.rows if row.caller in loaded.inventory.callers),
+        estimated_daily_from=max(
+            (
+                dt.date.fromisoformat(row.day) + dt.timedelta(days=row.days)
+                for r in readings
+                if r.kind == "estimated"
+                for row in r.rows
+                if row.days > 1
+            ),
+            default=None,
+        ),
     )
+
+
+def read_sources(
+    sources: Sequence[CostSource], window: SpendWindow, *, pool: Executor | None = None, progress: Progress = NO_PROGRESS
+) -> list[SpendReading]:
+    """Every source's reading, in the order of ``sources``; concurrently on ``pool`` when given.
+
+    The sources are independent services (Cost Explorer, CloudWatch, a local ledger): read one after
+    another, a report waits for the sum of their latencies instead of the longest."""
+    progress("reading " + ", ".join(source.name for source in sources))
+    if pool is None:
+        return [source.read(window) for source in sources]
+    futures = [pool.submit(source.read, window) for source in sources]
+    return [future.result() for future in futures]
 
 
 def _labels(loaded: LoadedInventory, caller: str) -> dict[str, str | None]:
@@ -589,5 +630,6 @@ def _deviation(lines: Mapping[SourceKind, CostLine], complete_until: dt.date) ->
         return None
     days = [d for d in billed_line.by_day if d < complete_until.isoformat()]
     billed = sum((billed_line.by_day[d] for d in days), Decimal(0))
-    estimated = sum((estimated_line.by_day.get(d, Decimal(0)) for d in days), Decimal(0))
+    # The estimate of days the bill has in full may come as one sum (CloudWatchSource.daily_from).
+    estimated = estimated_line.undated + sum((estimated_line.by_day.get(d, Decimal(0)) for d in days), Decimal(0))
     return float(round((estimated - billed) / billed, 4)) if billed else None

@@ -143,8 +143,8 @@ def focus_export(report: CostReport, info: Mapping[str, str], book: PriceBook | 
     lines: dict[tuple[str, str], list[tuple[SpendRow, str, int, Decimal, Decimal]]] = defaultdict(list)
     skipped_unpriced: set[str] = set()
     for row in report.detail:
-        if row.caller is None or row.day >= cut or not row.model:
-            continue
+        if row.caller is None or row.day >= cut or not row.model or row.days > 1:
+            continue  # (a row of several days has no per-day tokens: `report --focus` reads every day)
         ref = ModelRef.from_source(row.model)
         if not book.knows(ref):
             skipped_unpriced.add(ref.model_id)

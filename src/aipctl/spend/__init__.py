@@ -63,6 +63,9 @@ class SpendRow:
     #: Per-AIP sources: the AIP's ARN and the model it copies (``aipctl:source``), for exports by resource.
     resource: str | None = None
     model: str | None = None
+    #: Days the row sums when it is more than one (``day`` is the first): a stretch the source was
+    #: not asked to split by day. Its spend counts in totals, not per day.
+    days: int = 1
 
 
 @dataclass(frozen=True)

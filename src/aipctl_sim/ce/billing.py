@@ -74,17 +74,32 @@ def _bucket(granularity: str) -> str:
     return {"DAILY": "%Y-%m-%d", "MONTHLY": "%Y-%m-01", "HOURLY": "%Y-%m-%dT%H:00:00Z"}[granularity]
 
 
-def line_items(account: str, start: float, end: float, granularity: str) -> Iterator[LineItem]:
-    """Aggregated line items per period; one SQL pass over the call rows."""
+def line_items(account: str, start: float, end: float, granularity: str) -> tuple[LineItem, ...]:
+    """Aggregated line items per period; one SQL pass over the call rows.
+
+    Kept for the next query on the same data and clock: a report asks Cost Explorer the same period twice
+    (by caller tag and by principal tag), and its dimension lookups ask it again by month."""
     visible_until = settings.now().timestamp() - settings.settings().billing_lag_hours * 3600
+    store = telemetry.store()
+    key = (str(store.path), store.generation, account, start, min(end, visible_until) // 60, granularity)
+    if key not in _items_cache:
+        if len(_items_cache) >= 4:  # bounded: a few periods at a time
+            del _items_cache[next(iter(_items_cache))]
+        _items_cache[key] = tuple(_line_items(account, start, min(end, visible_until), granularity))
+    return _items_cache[key]
+
+
+_items_cache: dict[tuple[Any, ...], tuple[LineItem, ...]] = {}
+
+
+def _line_items(account: str, start: float, end: float, granularity: str) -> Iterator[LineItem]:
     fmt = _bucket(granularity)
     sql = (
         "SELECT strftime(?, ts, 'unixepoch'), region, base_model, geo, cost_tags, "
         "SUM(input_tokens), SUM(output_tokens), SUM(cache_read), SUM(cache_write) "
-        "FROM calls WHERE account = ? AND status = 'ok' AND ts >= ? AND ts < ? "
+        "FROM calls WHERE account = ? AND region = ? AND status = 'ok' AND ts >= ? AND ts < ? "
         "GROUP BY 1, 2, 3, 4, 5"
     )
-    end = min(end, visible_until)
     rows: list[tuple[Any, ...]] = []
     whole_until = start
     if granularity != "HOURLY" and start % 86400 == 0:  # whole days from the daily rollup, the rest from the calls
@@ -95,27 +110,48 @@ def line_items(account: str, start: float, end: float, granularity: str) -> Iter
             "FROM call_days WHERE account = ? AND status = 'ok' AND day >= ? AND day < ? GROUP BY 1, 2, 3, 4, 5",
             (fmt, account, int(start // 86400), int(whole_until // 86400)),
         )
-    if whole_until < end:
-        rows += telemetry.store().query(sql, (fmt, account, whole_until, end))
+    if whole_until < end:  # per Region, so that the (account, region, ts) index bounds the scan to the period
+        for (region,) in telemetry.store().query("SELECT DISTINCT region FROM call_days WHERE account = ?", (account,)):
+            rows += telemetry.store().query(sql, (fmt, account, region, whole_until, end))
+    tags_of: dict[str | None, Mapping[str, str]] = {None: {}}
+    lines_of: dict[tuple[str, str, str | None], list[tuple[Decimal, Mapping[str, str]]] | None] = {}
     for period, region, model_id, geo, cost_tags, *tokens in rows:
-        model = catalog().models.get(model_id)
-        if model is None:
-            continue
-        prices = price_of(model_id, geo)
-        tags = json.loads(cost_tags) if cost_tags else {}
-        for (kind, label), count in zip(_KINDS, tokens, strict=True):
-            if not count:
-                continue
-            cost = Decimal(str(prices.get(kind, 0.0))) * Decimal(count) / Decimal(1_000_000)
-            dims = {
+        lines = lines_of.get((region, model_id, geo), ())
+        if lines == ():
+            lines = lines_of[(region, model_id, geo)] = _price_lines(account, region, model_id, geo)
+        if lines is None:
+            continue  # a model the catalog does not know: not billed
+        tags = tags_of.get(cost_tags)
+        if tags is None:
+            tags = tags_of[cost_tags] = json.loads(cost_tags)
+        for (price, dims), count in zip(lines, tokens, strict=True):
+            if count:
+                yield LineItem(period, dims, tags, int(count), price * count / _MILLION)
+
+
+_MILLION = Decimal(1_000_000)
+
+
+def _price_lines(account: str, region: str, model_id: str, geo: str | None) -> list[tuple[Decimal, Mapping[str, str]]] | None:
+    """Per token kind (in ``_KINDS`` order): its price per million tokens and its line item's dimensions."""
+    model = catalog().models.get(model_id)
+    if model is None:
+        return None
+    prices = price_of(model_id, geo)
+    return [
+        (
+            Decimal(str(prices.get(kind, 0.0))),
+            {
                 "SERVICE": model.billing_service,
                 "USAGE_TYPE": usage_type(region, model.name, label, geo),
                 "REGION": region,
                 "LINKED_ACCOUNT": account,
                 "OPERATION": "Usage",
                 "RECORD_TYPE": "Usage",
-            }
-            yield LineItem(period, dims, tags, int(count), cost)
+            },
+        )
+        for kind, label in _KINDS
+    ]
 
 
 def _matches(expression: Mapping[str, Any], item: LineItem) -> bool:
@@ -201,6 +237,7 @@ def get_cost_and_usage(account: str, params: Mapping[str, Any]) -> dict[str, Any
         [
             account,
             {k: v for k, v in params.items() if k != "NextPageToken"},
+            str(telemetry.store().path),
             telemetry.store().generation,
             settings.settings().clock_offset_s,
             settings.settings().billing_lag_hours,
@@ -210,7 +247,8 @@ def get_cost_and_usage(account: str, params: Mapping[str, Any]) -> dict[str, Any
         default=str,
     )
     if key not in _results_cache:
-        _results_cache.clear()  # one query's pages at a time: memory stays bounded
+        if len(_results_cache) >= 4:  # a few queries' pages at a time (clients page several queries at once)
+            del _results_cache[next(iter(_results_cache))]
         _results_cache[key] = _compute(account, params)
     results, group_by = _results_cache[key]
     return _page(results, params.get("NextPageToken"), group_by)
@@ -238,10 +276,18 @@ def _compute(account: str, params: Mapping[str, Any]) -> tuple[list[dict[str, An
     start_ts = dt.datetime.combine(start, dt.time(), dt.timezone.utc).timestamp()
     end_ts = dt.datetime.combine(end, dt.time(), dt.timezone.utc).timestamp()
     totals: dict[str, dict[tuple[str, ...], list[Decimal]]] = defaultdict(lambda: defaultdict(lambda: [Decimal(0), Decimal(0)]))
+    # Items share their dimension and tag mappings (see line_items): filter and group once per pair.
+    verdicts: dict[tuple[int, int], tuple[str, ...] | None] = {}
     for item in line_items(account, start_ts, end_ts, granularity):
-        if expression and not _matches(expression, item):
+        pair = (id(item.dimensions), id(item.tags))
+        if pair in verdicts:
+            keys = verdicts[pair]
+        else:
+            keys = verdicts[pair] = (
+                tuple(_group_key(group, item) for group in group_by) if not expression or _matches(expression, item) else None
+            )
+        if keys is None:
             continue
-        keys = tuple(_group_key(group, item) for group in group_by)
         bucket = totals[item.period][keys]
         bucket[0] += item.cost
         bucket[1] += item.tokens
@@ -271,10 +317,8 @@ def _group_key(group: Mapping[str, str], item: LineItem) -> str:
 
 
 def _metric_values(metrics: list[str], totals: list[Decimal]) -> dict[str, dict[str, str]]:
-    return {
-        m: ({"Amount": _amount(totals[0]), "Unit": "USD"} if m in COST_METRICS else {"Amount": _amount(totals[1]), "Unit": "N/A"})
-        for m in metrics
-    }
+    cost, usage = _amount(totals[0]), _amount(totals[1])
+    return {m: ({"Amount": cost, "Unit": "USD"} if m in COST_METRICS else {"Amount": usage, "Unit": "N/A"}) for m in metrics}
 
 
 def _page(results: list[dict[str, Any]], token: str | None, group_by: list[Any]) -> dict[str, Any]:

@@ -13,7 +13,9 @@ from aipctl_sim.cloudwatch.metrics import (
     METRICS,
     NAMESPACE,
     Aggregate,
+    from_rollup,
     model_ids,
+    rollups_by_model,
     samples,
     samples_by_model,
     statistic,
@@ -96,7 +98,7 @@ def get_metric_data(req: Request) -> dict[str, Any]:
                     "Id": query_id,
                     "Label": label,
                     "StatusCode": "Complete",
-                    "Timestamps": [_when(t) for t, _ in ordered],
+                    "Timestamps": [t for t, _ in ordered],  # epoch seconds: what the JSON protocol sends
                     "Values": [v for _, v in ordered],
                 }
             )
@@ -121,20 +123,28 @@ def _stat_passes(
                 percentiles.add(key)
             if query["MetricStat"]["Stat"] in ("Minimum", "Maximum"):
                 extremes.add(key)
-    return {
-        key: samples_by_model(
+    out: dict[tuple[str, int], dict[str, dict[float, list[float] | Aggregate]]] = {}
+    combined: dict[int, dict[str, set[str]]] = {}  # period -> metric -> models: one rollup scan per period
+    for (metric, period), ids in grouped.items():
+        needs_values, needs_extremes = (metric, period) in percentiles, (metric, period) in extremes
+        if metric in METRICS and not needs_values and from_rollup(metric, start, end, period, needs_extremes):
+            combined.setdefault(period, {})[metric] = ids
+            continue
+        out[(metric, period)] = samples_by_model(
             req.account_id,
             req.region,
-            key[0],
+            metric,
             ids,
             start,
             end,
-            key[1],
-            need_values=key in percentiles,
-            need_extremes=key in extremes,
+            period,
+            need_values=needs_values,
+            need_extremes=needs_extremes,
         )
-        for key, ids in grouped.items()
-    }
+    for period, wanted in combined.items():
+        for metric, by_model in rollups_by_model(req.account_id, req.region, wanted, start, end, period).items():
+            out[(metric, period)] = by_model
+    return out
 
 
 def _one_query(

@@ -43,6 +43,11 @@ if TYPE_CHECKING:
     default=None,
     help="Write the billed days as a FOCUS 1.2 CSV (FinOps Open Cost and Usage Specification) to this file (- for stdout).",
 )
+@click.option(
+    "--daily-estimates",
+    is_flag=True,
+    help="Read the CloudWatch estimate for every day (default: per day only where the bill is not complete; --focus implies it).",
+)
 @click.option("--coverage", "with_coverage", is_flag=True, help="Also read CloudTrail for AIP coverage (2 requests/s).")
 @click.option(
     "--ledger",
@@ -62,6 +67,7 @@ def report_cmd(
     markdown_out: str | None,
     html_out: str | None,
     focus_out: str | None,
+    daily_estimates: bool,
     with_coverage: bool,
     ledger: str | None,
     as_json: bool,
@@ -77,7 +83,15 @@ def report_cmd(
     with open_project(opts, load_inventory(inventory_file)) as project, console.progress_bar("reading") as bar:
         now = project.now()
         coverage = project.verify(window, now=now) if with_coverage else None
-        report = project.report(window, second_key=second_key, ledger=ledger, coverage=coverage, now=now, progress=bar)
+        report = project.report(
+            window,
+            second_key=second_key,
+            ledger=ledger,
+            coverage=coverage,
+            now=now,
+            progress=bar,
+            daily_estimates=daily_estimates or focus_out is not None,
+        )
         info = project.describe()
     emit(
         report,
