@@ -115,6 +115,30 @@ def test_apply_converges_under_throttling_and_server_errors(cli, bedrock, sim, w
     assert cli("plan", "--detailed-exitcode").code == 0
 
 
+def test_600_creates_finish_under_30_percent_server_errors(cli, bedrock, sim, workdir: Path) -> None:
+    """Issue 17.9: eight workers shared one client, so one botocore retry quota (500 units, 14 per retried
+    5xx); at 30 % errors it ran dry and 91 of 600 creates failed unretried. Each worker has its own now."""
+    callers = "".join(
+        f"  app-{i:03d}:\n    owner: team-{i % 7}\n    environment: production\n    models: [sonnet, haiku]\n" for i in range(300)
+    )
+    head = MINIMAL_INVENTORY.split("callers:")[0]
+    (workdir / "aipctl.yaml").write_text(head + "callers:\n" + callers)
+    sim.set_faults([{"service": "bedrock", "error_rate": 0.3}], seed=1)
+    try:
+        result = cli("apply", "--yes")
+    finally:
+        sim.set_faults([])
+    assert result.code == 0, result.err[-2000:]
+    assert "Apply complete: 600 create; 0 failed." in result.out
+    assert len(_all_profiles(bedrock)) == 600
+    assert cli("plan", "--detailed-exitcode").code == 0
+
+
+def _all_profiles(bedrock) -> list[str]:
+    pages = bedrock.get_paginator("list_inference_profiles").paginate(typeEquals="APPLICATION")
+    return [p["inferenceProfileName"] for page in pages for p in page["inferenceProfileSummaries"]]
+
+
 def test_cost_tags_are_activated_by_apply(cli, session, emulator, workdir: Path) -> None:
     (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
     result = cli("apply", "--yes")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -34,9 +35,9 @@ class LiveProfile:
 class BedrockControl:
     """The Bedrock control-plane calls aipctl makes. Safe to share between threads."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Target, *, worker: str | None = None) -> None:
         self.target = target
-        self.client = target.client("bedrock")
+        self.client = target.client("bedrock", worker=worker)  # worker: see Target.client
 
     @requires("bedrock:ListInferenceProfiles")
     def list_application_profiles(self) -> list[LiveProfile]:
@@ -85,9 +86,12 @@ class BedrockControl:
         """Fetch tags of many profiles concurrently (one ListTagsForResource each)."""
         profiles = list(profiles)
         done = itertools.count(1)
+        local = threading.local()
 
         def fetch(profile: LiveProfile) -> LiveProfile:
-            tagged = profile.with_tags(self.tags_of(profile.arn))
+            if not hasattr(local, "control"):  # a client per worker: its own retry quota (Target.client)
+                local.control = BedrockControl(self.target, worker=threading.current_thread().name)
+            tagged = profile.with_tags(local.control.tags_of(profile.arn))
             progress("reading tags", next(done), len(profiles))
             return tagged
 

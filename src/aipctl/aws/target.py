@@ -52,17 +52,22 @@ class Target:
     max_pool_connections: int = 32
     #: Things the user should know about the target (e.g. emulator state that could not be loaded).
     warnings: list[str] = field(default_factory=list)
-    _clients: dict[tuple[str, str, bool], Any] = field(default_factory=dict, repr=False)
+    _clients: dict[tuple[str, str, bool, str | None], Any] = field(default_factory=dict, repr=False)
     _identity: Identity | None = field(default=None, repr=False)
     _lock: Lock = field(default_factory=Lock, repr=False)
 
-    def client(self, service: str, region: str | None = None, *, validated: bool = True) -> Any:
+    def client(self, service: str, region: str | None = None, *, validated: bool = True, worker: str | None = None) -> Any:
         """A cached boto3 client with adaptive retries (throttling-safe) for ``service``.
+
+        ``worker``: a client of that worker's own. botocore keeps one retry quota per client (500
+        units, 14 per retried 5xx): eight threads sharing a client drain it together under sustained
+        server errors and then get no retries at all (600 creates at 30 % 5xx lost 91). With a client
+        each, a worker's retries are its own.
 
         ``validated=False``: botocore does not check the parameters before sending (the service still
         does). For requests aipctl builds in bulk itself, where the check costs more than the call: a
         30-day report sends 16,000 GetMetricData queries, ~0.8 s of validation."""
-        key = (service, region or self.region, validated)
+        key = (service, region or self.region, validated, worker)
         with self._lock:
             if key not in self._clients:
                 from botocore.config import Config

@@ -179,19 +179,21 @@ def _apply_principals(plan: Plan, target: Target, progress: Progress) -> tuple[t
 
 def _apply_profiles(plan: Plan, target: Target, concurrency: int, progress: Progress) -> tuple[list[ChangeResult], bool]:
     """The AIP changes: creates, retags and replaces first, deletes last. (results, interrupted)."""
-    bedrock = BedrockControl(target)
     run_id = uuid.uuid4().hex
     results: list[ChangeResult] = []
     lock = threading.Lock()
     stop = threading.Event()
     done = itertools.count(1)
     total = len(plan.actionable)
+    local = threading.local()
 
     def run(change: ProfileChange) -> None:
         if stop.is_set():
             return
+        if not hasattr(local, "bedrock"):  # a client per worker: its own botocore retry quota (Target.client)
+            local.bedrock = BedrockControl(target, worker=threading.current_thread().name)
         try:
-            arn = _apply_one(bedrock, change, run_id, plan.inventory_name)
+            arn = _apply_one(local.bedrock, change, run_id, plan.inventory_name)
             result = ChangeResult(change, True, arn=arn)
         except AipctlError as exc:
             result = ChangeResult(change, False, arn=change.arn, error=str(exc))
