@@ -6,6 +6,7 @@ Set AIPCTL_TEST_AWS_PROFILE to also run the contract tests (marker ``aws``) agai
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -141,6 +142,26 @@ def run_aipctl(
 ROLE_FOR_LOGS = "arn:aws:iam::123456789012:role/bedrock-logging"
 
 
+def log_destinations(
+    client: Any, bucket: str, prefix: str, *, log_group: str | None = None, role: str = "bedrock-logging", create: bool = True
+) -> None:
+    """What Bedrock checks before it takes a logging configuration: the bucket (created unless ``create`` is
+    False) with a policy letting it write under ``prefix``, and for CloudWatch Logs the group and a role
+    that trusts Bedrock. ``client(service)`` gives a boto3 client of the emulator."""
+    from aipctl.aws.invocation_logging import bucket_statement, trust_policy, with_statement
+
+    s3 = client("s3")
+    if create:
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    policy = with_statement(None, bucket_statement(bucket, prefix, "123456789012", REGION))
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    if log_group:
+        logs = client("logs")
+        if not logs.describe_log_groups(logGroupNamePrefix=log_group)["logGroups"]:
+            logs.create_log_group(logGroupName=log_group)
+        client("iam").create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust_policy("123456789012", REGION)))
+
+
 def traffic_with_logs(
     target: Target,
     session: Any,
@@ -159,9 +180,7 @@ def traffic_with_logs(
     from aipctl.plan import apply_plan, make_plan
     from aipctl.simulate.traffic import run_traffic
 
-    session.client("s3", endpoint_url=emulator).create_bucket(
-        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
-    )
+    log_destinations(lambda service: session.client(service, endpoint_url=emulator), bucket, prefix, log_group=log_group)
     session.client("bedrock", endpoint_url=emulator).put_model_invocation_logging_configuration(
         loggingConfig={
             "s3Config": {"bucketName": bucket, "keyPrefix": prefix},

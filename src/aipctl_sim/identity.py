@@ -260,3 +260,30 @@ def _conditions_hold(conditions: Mapping[str, Mapping[str, Any]], context: Mappi
             if resolved is None or not check(value, resolved):
                 return False
     return True
+
+
+def service_allowed(
+    policy: Mapping[str, Any] | None, service: str, action: str, resource: str, context: Mapping[str, str]
+) -> bool:
+    """Whether a resource policy (a bucket's, a role's trust) lets AWS service ``service`` do ``action``
+    on ``resource``, with ``context`` (lower-case condition keys such as ``aws:sourceaccount``); an
+    explicit Deny of the same wins."""
+    allowed = False
+    for statement in _listed_statements(policy):
+        principal = statement.get("Principal")
+        services = _listed(principal.get("Service")) if isinstance(principal, Mapping) else _listed(principal)
+        if service not in services and "*" not in services:
+            continue
+        if not (_action_matches(statement, action) and _resource_matches(statement, resource)):
+            continue
+        if not _conditions_hold(statement.get("Condition", {}), context):
+            continue
+        if statement.get("Effect") == "Deny":
+            return False
+        allowed = allowed or statement.get("Effect") == "Allow"
+    return allowed
+
+
+def _listed_statements(policy: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    statements = (policy or {}).get("Statement", [])
+    return [statements] if isinstance(statements, Mapping) else list(statements)

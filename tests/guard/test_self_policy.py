@@ -100,7 +100,7 @@ def test_no_policy_lets_its_holder_escalate(command: str) -> None:
         escalating = [a for a in statement["Action"] if ESCALATING.match(a)]
         if "*" in resources:
             assert escalating == [], f"{command}: {escalating} on *"
-        else:
+        elif escalating:
             assert all(r.startswith("arn:aws:iam::") and (":role/" in r or ":user/" in r) for r in resources), resources
             assert not any(
                 a in ("iam:PassRole", "sts:AssumeRole") or a.startswith(("iam:Create", "iam:Attach")) for a in escalating
@@ -121,3 +121,20 @@ def test_iam_writes_need_an_inventory(cli, workdir: Path) -> None:
     scoped = cli("iam", "policy", "iam render", "--json").json
     writes = next(s for s in scoped["Statement"] if "iam:PutRolePolicy" in s["Action"])
     assert writes["Resource"] == ["arn:aws:iam::*:role/acme-task", "arn:aws:iam::*:role/globex-task"]
+
+
+def test_apply_writes_buckets_only_on_the_inventorys_logging_bucket() -> None:
+    """A bucket policy on "*" would let the holder open any bucket: apply's S3 writes name the logging bucket,
+    and no policy grants iam:PassRole or creates roles (the CloudWatch delivery role needs IAM rights)."""
+    from aipctl.guard.selfpolicy import LOGGING_BUCKET_WRITES, policy_for
+
+    with_logging = parse_inventory(INVENTORY + "logging:\n  s3: {bucket: team-logs}\n", "aipctl.yaml")
+    for command in ("apply", "apply --via cloudformation"):
+        statements = policy_for(command, with_logging)["Statement"]
+        everywhere = next(s for s in statements if s["Resource"] == "*")["Action"]
+        assert not LOGGING_BUCKET_WRITES & set(everywhere)
+        bucket = next(s for s in statements if s["Sid"].endswith("LoggingBucket"))
+        assert bucket["Resource"] == "arn:aws:s3:::team-logs" and set(bucket["Action"]) == LOGGING_BUCKET_WRITES
+        assert not [a for s in statements for a in s["Action"] if a in ("iam:PassRole", "iam:CreateRole")]
+    without = policy_for("apply", LOADED)["Statement"]
+    assert not [a for s in without for a in s["Action"] if a in LOGGING_BUCKET_WRITES], "no logging bucket: no S3 writes"

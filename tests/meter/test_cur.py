@@ -16,6 +16,7 @@ import pytest
 
 from aipctl.inventory import load_inventory
 from aipctl.sessions import TenantSessions
+from tests.conftest import log_destinations
 from tests.report.test_principal_plane import INVENTORY, _aips, _converse, _role_session
 
 LOGS = "s3://cur-test-logs/bedrock"
@@ -27,9 +28,7 @@ def account(cli, sim, session, emulator: str, workdir: Path) -> dict[str, Any]:
     iam = session.client("iam", endpoint_url=emulator)
     for role in ("gateway", "chat-task", "sidecar", "legacy-job"):
         iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
-    session.client("s3", endpoint_url=emulator).create_bucket(
-        Bucket="cur-test-logs", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
-    )
+    log_destinations(lambda service: session.client(service, endpoint_url=emulator), "cur-test-logs", "bedrock")
     session.client("bedrock", endpoint_url=emulator).put_model_invocation_logging_configuration(
         loggingConfig={"s3Config": {"bucketName": "cur-test-logs", "keyPrefix": "bedrock"}, "textDataDeliveryEnabled": False}
     )

@@ -19,7 +19,7 @@ import boto3
 import pytest
 
 from aipctl.aws.target import SIM_ACCESS_KEY, SIM_SECRET_KEY
-from tests.conftest import AIPCTL, aipctl_subprocess_env
+from tests.conftest import AIPCTL, aipctl_subprocess_env, log_destinations
 
 REGION = "eu-central-1"
 SONNET = "arn:aws:bedrock:eu-central-1::foundation-model/anthropic.claude-sonnet-4-6"
@@ -104,7 +104,7 @@ def _post(url: str, path: str, payload: dict[str, Any]) -> None:
 def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
     with serve(tmp_path) as (url, proc):
         bedrock, runtime, s3, iam = (client(url, s) for s in ("bedrock", "bedrock-runtime", "s3", "iam"))
-        s3.create_bucket(Bucket="inv-logs", CreateBucketConfiguration={"LocationConstraint": REGION})
+        log_destinations(lambda service: client(url, service), "inv-logs", "bedrock")
         s3.put_object(Bucket="inv-logs", Key="notes/readme.txt", Body=b"kept")
         bedrock.put_model_invocation_logging_configuration(
             loggingConfig={"s3Config": {"bucketName": "inv-logs", "keyPrefix": "bedrock"}, "textDataDeliveryEnabled": False}

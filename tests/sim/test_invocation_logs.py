@@ -6,16 +6,16 @@ import gzip
 import json
 import re
 
-from tests.conftest import ACCOUNT, REGION, SONNET_PROFILE, TITAN_MODEL
+from tests.conftest import ACCOUNT, REGION, SONNET_PROFILE, TITAN_MODEL, log_destinations
 
 MESSAGES = [{"role": "user", "content": [{"text": "log me"}]}]
 
 
 def test_records_land_in_s3_and_cloudwatch_logs(session, emulator, bedrock, sim) -> None:
     s3 = session.client("s3", endpoint_url=emulator)
-    s3.create_bucket(Bucket="bedrock-logs", CreateBucketConfiguration={"LocationConstraint": REGION})
+    emulated = lambda service: session.client(service, endpoint_url=emulator)  # noqa: E731
+    log_destinations(emulated, "bedrock-logs", "raw", log_group="/bedrock/invocations", role="logs")
     logs = session.client("logs", endpoint_url=emulator)
-    logs.create_log_group(logGroupName="/bedrock/invocations")
     bedrock.put_model_invocation_logging_configuration(
         loggingConfig={
             "s3Config": {"bucketName": "bedrock-logs", "keyPrefix": "raw"},

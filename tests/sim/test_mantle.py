@@ -17,6 +17,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from tests.conftest import log_destinations
+
 REGION = "eu-central-1"
 MODEL = "eu.anthropic.claude-sonnet-4-6"
 
@@ -103,7 +105,7 @@ def test_mantle_has_its_own_iam_actions(user, emulator: str) -> None:
 
 def test_mantle_calls_are_billed_but_not_logged_looked_up_or_in_bedrock_metrics(user, session, emulator: str, sim) -> None:
     s3 = session.client("s3", endpoint_url=emulator)
-    s3.create_bucket(Bucket="mantle-logs", CreateBucketConfiguration={"LocationConstraint": REGION})
+    log_destinations(lambda service: session.client(service, endpoint_url=emulator), "mantle-logs", "raw")
     session.client("bedrock", endpoint_url=emulator).put_model_invocation_logging_configuration(
         loggingConfig={"s3Config": {"bucketName": "mantle-logs", "keyPrefix": "raw"}, "textDataDeliveryEnabled": False}
     )

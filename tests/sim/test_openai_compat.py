@@ -21,6 +21,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from tests.conftest import log_destinations
+
 REGION = "eu-central-1"
 ASK = "Which tenant spent most on Bedrock last week?"
 
@@ -154,7 +156,7 @@ def test_sigv4_signed_http_works_too_and_bearer_use_can_be_denied(caller, sessio
 
 def test_the_call_is_accounted_like_converse(client, caller, session, emulator, sim) -> None:
     s3 = session.client("s3", endpoint_url=emulator)
-    s3.create_bucket(Bucket="logs", CreateBucketConfiguration={"LocationConstraint": REGION})
+    log_destinations(lambda service: session.client(service, endpoint_url=emulator), "logs", "raw")
     session.client("bedrock", endpoint_url=emulator).put_model_invocation_logging_configuration(
         loggingConfig={"s3Config": {"bucketName": "logs", "keyPrefix": "raw"}, "textDataDeliveryEnabled": False}
     )

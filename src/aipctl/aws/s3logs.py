@@ -42,13 +42,16 @@ class InvocationLogs:
         self.client = target.client("s3")
         self.target = target
 
-    @requires("s3:CreateBucket", "bedrock:PutModelInvocationLoggingConfiguration")
+    @requires("s3:CreateBucket", "s3:GetBucketPolicy", "s3:PutBucketPolicy", "bedrock:PutModelInvocationLoggingConfiguration")
     def enable(self, bucket: str, prefix: str, *, text: bool = False) -> str:
-        """Create ``bucket`` (if needed) and point Bedrock's model invocation logging at it; returns the log URI.
+        """Create ``bucket`` (if needed), let Bedrock write logs under ``prefix`` and point model invocation
+        logging at it; returns the log URI. For the demo and tests: an inventory's ``logging:`` block is the
+        way for accounts (plan/apply, which leaves buckets aipctl did not create alone).
 
-        ``text=False`` logs metadata only (no prompts or answers), which is all metering needs. On
-        AWS the bucket also needs a policy letting bedrock.amazonaws.com write (see docs/metering.md).
+        ``text=False`` logs metadata only (no prompts or answers), which is all metering needs.
         """
+        from aipctl.aws.invocation_logging import bucket_statement, partition_of, with_statement
+
         region = self.target.region
         try:
             with aws_call("s3", "CreateBucket", bucket):
@@ -59,6 +62,16 @@ class InvocationLogs:
         except AwsError as exc:
             if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
+        current: dict[str, Any] | None = None
+        try:
+            with aws_call("s3", "GetBucketPolicy", bucket):
+                current = json.loads(self.client.get_bucket_policy(Bucket=bucket)["Policy"])
+        except AwsError as exc:
+            if exc.code != "NoSuchBucketPolicy":
+                raise
+        statement = bucket_statement(bucket, prefix, self.target.account, region, partition_of(region))
+        with aws_call("s3", "PutBucketPolicy", bucket):
+            self.client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(with_statement(current, statement)))
         config = {"s3Config": {"bucketName": bucket, "keyPrefix": prefix}, "textDataDeliveryEnabled": text}
         with aws_call("bedrock", "PutModelInvocationLoggingConfiguration"):
             self.target.client("bedrock").put_model_invocation_logging_configuration(loggingConfig=config)

@@ -99,6 +99,7 @@ def plan_text(plan: Plan, *, show_noop: bool = False, limit: int | None = None) 
         lines.append(Text(f"  ... and {total - shown} more (`aipctl plan` lists them all)", style="dim"))
     lines += _principal_orphan_lines(plan)
     lines += _cost_tag_lines(plan)
+    lines += logging_lines(plan)
     if plan.orphans:
         lines.append(
             Text(
@@ -130,11 +131,28 @@ def plan_text(plan: Plan, *, show_noop: bool = False, limit: int | None = None) 
             summary += f" ({waiting} waiting for Billing)" if waiting else ""
         if plan.guard_actions:
             summary += f", {len(plan.guard_actions)} budget/alarm change(s)"
+        if plan.logging:
+            summary += f", {len(plan.logging)} invocation-logging step(s)"
         changing = len([c for c in groups if c is not None])
         summary += f"; {changing} caller(s) change"
     else:
         summary = f"No changes. {counts['no-op']} AIP(s) up to date"
     lines.append(Text(summary + ".", style="bold"))
+    return lines
+
+
+def logging_lines(plan: Plan) -> list[Text]:
+    """Model invocation logging and its destinations (one setting per Region: not of one caller)."""
+    if not plan.logging:
+        return []
+    lines = [Text("  model invocation logging", style="bold")]
+    for change in plan.logging:
+        lines.append(
+            Text(
+                f"{_INDENT}{_MARK[change.action]:>3} {change.action.value:<8} {change.kind} {change.name}  ({change.reason})",
+                style=_STYLE[change.action],
+            )
+        )
     return lines
 
 
@@ -181,6 +199,7 @@ def _stack_plan_text(plan: Plan) -> list[Text]:
     lines += [Text(f"  {s.action.value:<7} stack {s.stack}", style=_STYLE.get(s.action, "")) for s in plan.stack_actions]
     lines += _principal_lines(plan)
     lines += _cost_tag_lines(plan)
+    lines += logging_lines(plan)
     todo = len(plan.stack_actions)
     if todo:
         lines.append(Text(f"Plan: {todo} stack change(s), {len(plan.stacks) - todo} unchanged.", style="bold"))
@@ -226,6 +245,16 @@ def report_text(report: ApplyReport) -> list[Text]:
         for guard, error in report.guard_failures:
             lines.append(Text(f"  failed {guard.action.value} {guard.kind.value} {guard.name}: {error}", style="red"))
     lines += _principal_report_lines(report)
+    lines += _logging_report_lines(report)
+    return lines
+
+
+def _logging_report_lines(report: ApplyReport) -> list[Text]:
+    if not report.logging:
+        return []
+    failed = len(report.logging_failures)
+    lines = [Text(f"Invocation logging: {len(report.logging) - failed} step(s) applied, {failed} failed.")]
+    lines += [Text(f"  failed {c.action.value} {c.kind} {c.name}: {error}", style="red") for c, error in report.logging_failures]
     return lines
 
 
@@ -247,6 +276,7 @@ def _stack_report_text(report: ApplyReport) -> list[Text]:
         else:
             lines.append(Text(f"failed {result.change.action.value} {result.change.stack}: {result.error}", style="red"))
     lines += _principal_report_lines(report)
+    lines += _logging_report_lines(report)
     if report.cost_tags and report.cost_tags.activated:
         lines.append(Text(f"Cost-allocation tags activated: {', '.join(report.cost_tags.activated)}."))
     return lines

@@ -33,6 +33,21 @@ _PLAN = (
     "iam.Iam.tags_of",
     "iam.Iam.every_principal",
     "quotas.ServiceQuotas.aip_quota",
+    "invocation_logging.InvocationLoggingControl.configuration",
+    "invocation_logging.InvocationLoggingControl.bucket",
+    "invocation_logging.InvocationLoggingControl.log_group",
+    "invocation_logging.InvocationLoggingControl.role",
+)
+#: Invocation logging's S3 and Logs steps (the delivery role and passing it need IAM rights: not here).
+_LOGGING = (
+    "invocation_logging.InvocationLoggingControl.create_bucket",
+    "invocation_logging.InvocationLoggingControl.put_bucket_policy",
+    "invocation_logging.InvocationLoggingControl.create_log_group",
+    "invocation_logging.InvocationLoggingControl.put_configuration",
+)
+#: S3 writes granted only on the inventory's logging bucket (a bucket policy on "*" could open any bucket).
+LOGGING_BUCKET_WRITES = frozenset(
+    {"s3:CreateBucket", "s3:PutBucketPolicy", "s3:PutBucketTagging", "s3:PutBucketPublicAccessBlock"}
 )
 #: The principal plane: tags on the callers' roles and users (only the keys aipctl owns; see docs/attribution.md).
 _TAG_PRINCIPALS = ("iam.Iam.tag", "iam.Iam.untag")
@@ -66,6 +81,7 @@ COMMAND_CALLS: dict[str, tuple[str, ...]] = {
         "budgets.Budgets.put",
         "budgets.Budgets.delete",
         *_TAG_PRINCIPALS,
+        *_LOGGING,
     ),
     "apply --via cloudformation": (
         *_PLAN,
@@ -78,6 +94,7 @@ COMMAND_CALLS: dict[str, tuple[str, ...]] = {
         "cloudformation.Stacks._failure_reason",
         "ce.CostAllocationTags.activate",
         *_TAG_PRINCIPALS,
+        *_LOGGING,
     ),
     "list": _READ_AIPS,
     "tags status": ("ce.CostAllocationTags.status",),
@@ -174,9 +191,20 @@ def policy_for(command: str, loaded: Any = None) -> dict[str, Any]:
     sid = "Aipctl" + "".join(w.title() for w in command.replace("-", " ").split())
     actions = actions_of(command)
     writes = sorted(IAM_WRITES & set(actions))
+    scoped = LOGGING_BUCKET_WRITES & set(actions) if command.startswith("apply") else frozenset()
     statements: list[dict[str, Any]] = [
-        {"Sid": sid, "Effect": "Allow", "Action": [a for a in actions if a not in IAM_WRITES], "Resource": "*"}
+        {"Sid": sid, "Effect": "Allow", "Action": [a for a in actions if a not in IAM_WRITES | scoped], "Resource": "*"}
     ]
+    logging = getattr(getattr(loaded, "inventory", None), "logging", None)
+    if scoped and logging is not None and logging.s3 is not None:
+        statements.append(
+            {
+                "Sid": sid + "LoggingBucket",
+                "Effect": "Allow",
+                "Action": sorted(scoped),
+                "Resource": f"arn:aws:s3:::{logging.s3.bucket}",
+            }
+        )
     if writes:
         if loaded is None:
             raise UsageError(

@@ -17,10 +17,11 @@ Example (the contract; extend it, don't break it)::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aipctl.inventory import rules
 
@@ -69,6 +70,72 @@ class Tier(_Strict):
     weight: float = Field(default=1.0, gt=0)
     budget: dict[str, Any] | None = None
     limits: dict[str, Any] | None = None
+
+
+#: S3 bucket names (general purpose): 3-63 lowercase letters, digits, dots and hyphens.
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+#: CloudWatch Logs group names: 1-512 of letters, digits and _-./#
+_LOG_GROUP_RE = re.compile(r"^[A-Za-z0-9_\-./#]{1,512}$")
+
+
+class S3Logging(_Strict):
+    """Where Bedrock writes invocation logs in S3 (``<prefix>/AWSLogs/<account>/BedrockModelInvocationLogs/...``)."""
+
+    bucket: str
+    prefix: str = ""
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        if not _BUCKET_RE.match(value) or ".." in value:
+            raise ValueError(f"{value!r} is not an S3 bucket name (3-63 lowercase letters, digits, '.' and '-')")
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if len(value) > 512 or any(ord(c) < 32 for c in value) or value.startswith("/"):
+            raise ValueError(f"{value!r} is not a key prefix (no leading '/', no control characters, at most 512)")
+        return value.strip("/")
+
+
+class CloudWatchLogging(_Strict):
+    """The CloudWatch Logs group Bedrock writes invocation logs to, and the role it assumes for that."""
+
+    log_group: str
+    #: The IAM role Bedrock assumes to write (created by apply when missing; needs IAM rights, see docs).
+    role_name: str | None = None
+
+    @field_validator("log_group")
+    @classmethod
+    def _group(cls, value: str) -> str:
+        if not _LOG_GROUP_RE.match(value):
+            raise ValueError(f"{value!r} is not a CloudWatch Logs group name (letters, digits and _-./#)")
+        return value
+
+    @field_validator("role_name")
+    @classmethod
+    def _role(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[\w+=,.@-]{1,64}$", value):
+            raise ValueError(f"{value!r} is not an IAM role name")
+        return value
+
+
+class InvocationLogging(_Strict):
+    """Model invocation logging of the Region (one setting per account and Region), as apply sets it."""
+
+    s3: S3Logging | None = None
+    cloudwatch: CloudWatchLogging | None = None
+    #: Deliver prompt and answer text (and images, embeddings). Off: metadata only, no prompt bodies stored.
+    text_delivery: bool = False
+    #: Repoint a logging configuration that sends elsewhere (not to aipctl's destinations).
+    replace: bool = False
+
+    @model_validator(mode="after")
+    def _somewhere(self) -> InvocationLogging:
+        if self.s3 is None and self.cloudwatch is None:
+            raise ValueError("logging needs s3: {bucket: …} and/or cloudwatch: {log_group: …}")
+        return self
 
 
 class Reconcile(_Strict):
@@ -193,6 +260,8 @@ class Inventory(_Strict):
     tier_defaults: dict[str, Tier] = Field(default_factory=dict)
     #: Tolerances and watermark of `aipctl reconcile` (metered vs billed).
     reconcile: Reconcile = Field(default_factory=Reconcile)
+    #: Model invocation logging (what `meter` and `verify --source logs` read), planned and applied.
+    logging: InvocationLogging | None = None
 
     @field_validator("region")
     @classmethod

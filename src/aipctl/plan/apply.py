@@ -27,7 +27,8 @@ from aipctl.aws.live import CFN_STACK_TAG
 from aipctl.aws.target import Target
 from aipctl.inventory import rules
 from aipctl.plan.guards import apply_guards
-from aipctl.plan.model import Action, GuardChange, Plan, PrincipalChange, ProfileChange
+from aipctl.plan.invocation_logging import apply_logging
+from aipctl.plan.model import Action, GuardChange, LoggingChange, Plan, PrincipalChange, ProfileChange
 from aipctl.plan.principals import apply_principal
 from aipctl.plan.stacks import StackResult, apply_stacks
 from aipctl.progress import NO_PROGRESS, Progress
@@ -54,6 +55,12 @@ class ApplyReport:
     via: str = "api"
     #: (principal change, error or None)
     principals: tuple[tuple[PrincipalChange, str | None], ...] = ()
+    #: (invocation-logging step, error or None)
+    logging: tuple[tuple[LoggingChange, str | None], ...] = ()
+
+    @property
+    def logging_failures(self) -> list[tuple[LoggingChange, str | None]]:
+        return [(c, e) for c, e in self.logging if e]
 
     @property
     def guard_failures(self) -> list[tuple[GuardChange, str | None]]:
@@ -78,6 +85,7 @@ class ApplyReport:
             + [(g.name, e or "") for g, e in self.guard_failures]
             + [(r.change.stack, r.error or "") for r in self.stack_failures]
             + [(p.arn, e or "") for p, e in self.principal_failures]
+            + [(f"logging {c.kind} {c.name}", e or "") for c, e in self.logging_failures]
         )
 
     def _cost_tags_dict(self) -> dict[str, Any]:
@@ -100,6 +108,7 @@ class ApplyReport:
                 if self.cost_tags
                 else None,
                 "principals": [{**p.to_dict(), "error": e} for p, e in self.principals],
+                "logging": [{**c.to_dict(), "error": e} for c, e in self.logging],
                 "interrupted": self.interrupted,
             }
         return {
@@ -118,6 +127,7 @@ class ApplyReport:
             "cost_tags": self._cost_tags_dict(),
             "guards": [{**g.to_dict(), "error": e} for g, e in self.guards],
             "principals": [{**p.to_dict(), "error": e} for p, e in self.principals],
+            "logging": [{**c.to_dict(), "error": e} for c, e in self.logging],
             "interrupted": self.interrupted,
         }
 
@@ -142,7 +152,8 @@ def apply_plan(
         activated = None
         if activate_cost_tags and plan.cost_tags and not any(not r.ok for r in stacks):
             activated = CostAllocationTags(target).activate([c.key for c in plan.cost_tags])
-        return ApplyReport(stacks=stacks, cost_tags=activated, via="cloudformation", principals=principals)
+        logging = tuple(apply_logging(target, plan.logging)) if plan.logging else ()
+        return ApplyReport(stacks=stacks, cost_tags=activated, via="cloudformation", principals=principals, logging=logging)
     results, interrupted = _apply_profiles(plan, target, concurrency, progress)
     if interrupted:
         return ApplyReport(tuple(results), interrupted=True)
@@ -158,7 +169,8 @@ def apply_plan(
             if r.ok and r.arn and r.change.action in (Action.CREATE, Action.REPLACE)
         }
         guards = apply_guards(target, plan.guard_actions, new_ids)
-    return ApplyReport(tuple(results), activated, guards=tuple(guards), principals=principals)
+    logging = tuple(apply_logging(target, plan.logging)) if plan.logging else ()
+    return ApplyReport(tuple(results), activated, guards=tuple(guards), principals=principals, logging=logging)
 
 
 def _apply_principals(plan: Plan, target: Target, progress: Progress) -> tuple[tuple[PrincipalChange, str | None], ...]:

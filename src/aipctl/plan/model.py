@@ -168,6 +168,20 @@ class CostTagChange:
 
 
 @dataclass(frozen=True)
+class LoggingChange:
+    """One step: ``kind`` is bucket, bucket-policy, log-group, role, role-policy or configuration."""
+
+    kind: str
+    action: Action  # CREATE | UPDATE
+    name: str
+    reason: str
+    spec: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"kind": self.kind, "action": self.action.value, "name": self.name, "reason": self.reason}
+
+
+@dataclass(frozen=True)
 class Plan:
     inventory_name: str
     inventory_path: str
@@ -187,6 +201,10 @@ class Plan:
     principals: tuple[PrincipalChange, ...] = ()
     #: Principals aipctl tagged for this inventory that it no longer names (untagged with --prune).
     principal_orphans: tuple[PrincipalChange, ...] = ()
+    #: Model invocation logging and its destinations (the inventory's ``logging:``), applied last.
+    logging: tuple[LoggingChange, ...] = ()
+    #: The statement a bucket that is not aipctl's needs for Bedrock to write logs (its owner adds it).
+    logging_bucket_statement: Mapping[str, Any] | None = None
     #: Caller -> a short label (tier, owner, environment) for the grouped human plan; not in ``to_dict``.
     inventory_callers: Mapping[str, str] = field(default_factory=dict)
 
@@ -215,7 +233,9 @@ class Plan:
     def has_changes(self) -> bool:
         """What `plan --detailed-exitcode` reports: anything apply would change now."""
         ready = len(self.cost_tags) > len(self.cost_tags_waiting)
-        return bool(self.actionable or ready or self.guard_actions or self.stack_actions or self.principal_actions)
+        return bool(
+            self.actionable or ready or self.guard_actions or self.stack_actions or self.principal_actions or self.logging
+        )
 
     def counts(self) -> dict[str, int]:
         profiles = Counter(c.action for c in self.changes)
@@ -223,6 +243,7 @@ class Plan:
             Counter(f"{c.kind.value}-{c.action.value}" for c in self.guard_actions)
             + Counter(f"{c.kind.value}-{c.action.value}" for c in self.stack_actions)
             + Counter(f"{c.kind.value}-{c.action.value}" for c in self.principal_actions)
+            + Counter(f"logging-{c.kind}-{c.action.value}" for c in self.logging)
         )
         return (
             {a.value: profiles.get(a, 0) for a in PROFILE_ACTIONS}
@@ -245,5 +266,7 @@ class Plan:
             "stacks": [s.to_dict() for s in self.stacks],
             "principals": [p.to_dict() for p in self.principals],
             "principal_orphans": [p.to_dict() for p in self.principal_orphans],
+            "logging": [c.to_dict() for c in self.logging],
+            "logging_bucket_statement": dict(self.logging_bucket_statement) if self.logging_bucket_statement else None,
             "warnings": list(self.warnings),
         }

@@ -273,13 +273,27 @@ def make_plan(
             stacks=stacks,
             inventory_callers=caller_labels(loaded),
         )
-        return _with_principals(loaded, target, plan, prune, progress)
+        return _with_logging(loaded, target, _with_principals(loaded, target, plan, prune, progress))
     plan = plan_changes(loaded, live, account=target.account, prune=prune, target_info=info)
     if any(c.action is Action.CREATE for c in plan.changes):
         quota_notes = check_quota(loaded, plan, live, ServiceQuotas(target).aip_quota())
         plan = replace(plan, warnings=plan.warnings + tuple(quota_notes))
     check_model_sources(loaded, plan, BedrockControl(target))
-    return _with_principals(loaded, target, _with_guards(loaded, target, plan, live, prune), prune, progress)
+    planned = _with_principals(loaded, target, _with_guards(loaded, target, plan, live, prune), prune, progress)
+    return _with_logging(loaded, target, planned)
+
+
+def _with_logging(loaded: LoadedInventory, target: Target, plan: Plan) -> Plan:
+    """Add model invocation logging and its destinations (the inventory's ``logging:``)."""
+    from aipctl.plan.invocation_logging import plan_logging
+
+    found = plan_logging(loaded, target)
+    return replace(
+        plan,
+        logging=found.changes,
+        logging_bucket_statement=found.bucket_statement,
+        warnings=plan.warnings + found.warnings,
+    )
 
 
 def _with_principals(loaded: LoadedInventory, target: Target, plan: Plan, prune: bool, progress: Progress) -> Plan:

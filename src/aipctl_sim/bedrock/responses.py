@@ -107,6 +107,71 @@ def get_foundation_model(req: Request) -> dict[str, Any]:
     return {"modelDetails": model.summary(req.region)}
 
 
+def put_model_invocation_logging_configuration(req: Request) -> dict[str, Any]:
+    """Stored by moto, after the checks Bedrock makes before it accepts destinations: the bucket exists
+    in the Region and its policy lets ``bedrock.amazonaws.com`` put objects under the log prefix; the log
+    group exists and its role exists and trusts Bedrock (conditions evaluated for this account and Region).
+    The emulator's check; AWS documents the destinations' set-up, not the exact error texts."""
+    from moto.bedrock.models import bedrock_backends
+
+    config = dict(req.params.get("loggingConfig") or {})
+    context = {"aws:sourceaccount": req.account_id, "aws:sourcearn": f"arn:aws:bedrock:{req.region}:{req.account_id}:*"}
+    if config.get("s3Config"):
+        _check_bucket(req, config["s3Config"], context)
+    if config.get("cloudWatchConfig"):
+        _check_log_group(req, config["cloudWatchConfig"], context)
+    bedrock_backends[req.account_id][req.region].put_model_invocation_logging_configuration(config)
+    return {}
+
+
+def _check_bucket(req: Request, s3: dict[str, Any], context: dict[str, str]) -> None:
+    import json
+
+    from moto.s3.models import s3_backends
+
+    from aipctl_sim.identity import service_allowed
+
+    name = str(s3.get("bucketName", ""))
+    try:
+        bucket = s3_backends[req.account_id]["aws"].get_bucket(name)
+    except Exception:
+        raise ValidationException(f"S3 bucket {name} does not exist") from None
+    if getattr(bucket, "region_name", req.region) != req.region:
+        raise ValidationException(f"S3 bucket {name} is in {bucket.region_name}: logs go to a bucket in {req.region}")
+    prefix = "/".join(p for p in (str(s3.get("keyPrefix") or "").strip("/"), f"AWSLogs/{req.account_id}") if p)
+    resource = f"arn:aws:s3:::{name}/{prefix}/BedrockModelInvocationLogs/{req.region}/x.json.gz"
+    policy = json.loads(bucket.policy) if bucket.policy else None
+    if not service_allowed(policy, "bedrock.amazonaws.com", "s3:PutObject", resource, context):
+        raise ValidationException(
+            f"Failed to validate permissions for log delivery: the policy of S3 bucket {name} does not let "
+            f"bedrock.amazonaws.com put objects under {prefix}/BedrockModelInvocationLogs/"
+        )
+
+
+def _check_log_group(req: Request, cloudwatch: dict[str, Any], context: dict[str, str]) -> None:
+    import json
+    from urllib.parse import unquote
+
+    from moto.iam.models import iam_backends
+    from moto.logs.models import logs_backends
+
+    from aipctl_sim.identity import service_allowed
+
+    group, role_arn = str(cloudwatch.get("logGroupName", "")), str(cloudwatch.get("roleArn", ""))
+    if group not in logs_backends[req.account_id][req.region].groups:
+        raise ValidationException(f"CloudWatch Logs group {group} does not exist")
+    name = role_arn.rsplit("/", 1)[-1]
+    role = next((r for r in iam_backends[req.account_id]["global"].roles.values() if r.name == name), None)
+    if role is None:
+        raise ValidationException(f"IAM role {role_arn} does not exist")
+    trust = role.assume_role_policy_document
+    trust = json.loads(unquote(trust)) if isinstance(trust, str) else trust
+    if not service_allowed(trust, "bedrock.amazonaws.com", "sts:AssumeRole", "*", context):
+        raise ValidationException(
+            f"Failed to validate permissions for log delivery: {role_arn} does not trust bedrock.amazonaws.com"
+        )
+
+
 def is_ours(req: Request) -> bool:
     """Tag operations on anything but an AIP stay with moto (custom models, jobs)."""
     if req.operation in ("TagResource", "UntagResource", "ListTagsForResource"):

@@ -14,5 +14,6 @@ operations = {
     "ListTagsForResource": responses.list_tags_for_resource,
     "ListFoundationModels": responses.list_foundation_models,
     "GetFoundationModel": responses.get_foundation_model,
+    "PutModelInvocationLoggingConfiguration": responses.put_model_invocation_logging_configuration,
 }
 claims = responses.is_ours
