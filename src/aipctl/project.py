@@ -218,6 +218,7 @@ class Project:
             readings=readings,
             health=health,
             brakes=managed.brakes(),
+            released={c: t for c, t in managed.snoozes().items() if t > now.strftime("%Y-%m-%dT%H:%M:%SZ")},
             coverage={c.caller: c.to_dict(1.0) for c in coverage.callers} if coverage else None,
             second_key=second_key,
             progress=progress,
@@ -307,13 +308,16 @@ class Project:
         finally:
             self._changed()
 
-    def release(self, caller: str, *, tenant: str | None = None) -> BrakeResult:
+    def release(self, caller: str, *, tenant: str | None = None, until: dt.datetime | None = None) -> BrakeResult:
+        """Release a caller's brake (``until``: and keep `guard watch` from braking it again before then)."""
         from aipctl.guard.brake import brake_tenant, release
 
         try:
             if tenant is not None:
+                if until is not None:
+                    raise UsageError("--until releases a whole caller; a tenant's release has no snooze")
                 return brake_tenant(self.loaded, self.target, self.managed(), caller, tenant, release=True)
-            return release(self.loaded, self.target, self.managed(), caller)
+            return release(self.loaded, self.target, self.managed(), caller, until=until)
         finally:
             self._changed()
 

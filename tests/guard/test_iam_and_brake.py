@@ -167,6 +167,45 @@ def test_guard_watch_alerts_brakes_and_releases_next_month(cli, braking, sim, se
     assert not _denied(acme_rt, arns[("acme", "sonnet")])
 
 
+def test_a_release_until_keeps_guard_watch_from_braking_again(cli, braking, sim, session, emulator) -> None:
+    """Issue 17.5: after a manual release the next pass re-braked at once. `release --until` snoozes the guard
+    (alerts still go out), list/report show it, the time ends it, and a manual brake ends it earlier."""
+    import datetime as dt
+
+    arns = braking["arns"]
+    acme_rt = _runtime_as("acme-task", session, emulator)
+    for _ in range(50):
+        acme_rt.converse(modelId=arns[("acme", "sonnet")], messages=[{"role": "user", "content": [{"text": "x" * 4000}]}])
+        if cli("guard", "watch", "--once", "--source", "cloudwatch", "--dry-run", "--json").json["callers"][0]["percent"] >= 100:
+            break
+    assert ("acme", "brake") in [(e["caller"], e["kind"]) for e in cli("guard", "watch", "--once", "--json").json["events"]]
+    assert cli("release", "acme", "--until", "yesterday").code == 2, "a time it cannot read is refused"
+    assert cli("release", "acme", "--until", "40d").code == 2, "a snooze must end within a month"
+    before = dt.datetime.fromisoformat(sim.clock()["now"].replace("Z", "+00:00")).replace(microsecond=0)
+    released = cli("release", "acme", "--until", "6h", "--json")
+    assert released.code == 0, released.err
+    until = released.json["released_until"]
+    after = dt.datetime.fromisoformat(sim.clock()["now"].replace("Z", "+00:00"))
+    assert (
+        before + dt.timedelta(hours=6) <= dt.datetime.fromisoformat(until.replace("Z", "+00:00")) <= after + dt.timedelta(hours=6)
+    )
+    passes = cli("guard", "watch", "--once", "--source", "cloudwatch", "--json").json
+    assert [e for e in passes["events"] if e["kind"] == "brake"] == [], "no re-brake before the time"
+    assert passes["callers"][0]["released_until"] == until and not passes["callers"][0]["braked"]
+    assert not _denied(acme_rt, arns[("acme", "sonnet")])
+    assert {r["caller"]: r for r in cli("list", "--json").json}["acme"]["released_until"] == until
+    report = cli("report", "--since", "1d", "--json").json
+    assert report["released_until"] == {"acme": until}
+    assert any("released by hand until" in w for w in report["warnings"])
+    sim.advance(6 * 3600 + 60)
+    again = cli("guard", "watch", "--once", "--source", "cloudwatch", "--json").json
+    assert ("acme", "brake") in [(e["caller"], e["kind"]) for e in again["events"]], "after the time the guard brakes"
+    assert cli("release", "acme", "--until", "2h").code == 0
+    assert cli("brake", "acme", "--reason", "by hand").code in (0, 1)
+    listed = {r["caller"]: r for r in cli("list", "--json").json}["acme"]
+    assert listed["released_until"] is None and listed["brake"], "a manual brake ends the release"
+
+
 def test_budgets_and_alarms_follow_the_inventory(cli, guarded, session, emulator, workdir: Path) -> None:
     budgets = session.client("budgets", endpoint_url=emulator, region_name="us-east-1")
     budget = budgets.describe_budget(AccountId="123456789012", BudgetName="aipctl-guards-acme")["Budget"]

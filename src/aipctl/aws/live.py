@@ -85,6 +85,14 @@ class ManagedProfiles:
             owners[profile.arn] = owners[profile.profile_id] = profile.tags[rules.TAG_CALLER]
         return owners
 
+    def snoozes(self) -> dict[str, str]:
+        """Callers released by hand until a time (``aipctl:released-until``, UTC ISO 8601), past ones included."""
+        return {
+            p.tags[rules.TAG_CALLER]: p.tags[rules.TAG_RELEASED_UNTIL]
+            for p in self.profiles
+            if rules.TAG_RELEASED_UNTIL in p.tags
+        }
+
     def brakes(self) -> dict[str, Brake]:
         """Braked callers, from their AIPs' ``aipctl:brake`` tag."""
         out: dict[str, Brake] = {}

@@ -295,6 +295,7 @@ def profile_row(profile: LiveProfile) -> dict[str, Any]:
         "inventory": profile.tags.get(rules.TAG_MANAGED),
         "managed": rules.TAG_MANAGED in profile.tags,
         "brake": profile.tags.get(rules.TAG_BRAKE),
+        "released_until": profile.tags.get(rules.TAG_RELEASED_UNTIL),
         "tags": dict(profile.tags),
         "created_at": profile.created_at.isoformat() if profile.created_at else None,
     }
@@ -302,7 +303,9 @@ def profile_row(profile: LiveProfile) -> dict[str, Any]:
 
 def profiles_table(rows: Iterable[Mapping[str, object]]) -> Table:
     rows = list(rows)
-    columns = ["caller", "alias", "name", "model_source", "arn"] + (["brake"] if any(r.get("brake") for r in rows) else [])
+    columns = ["caller", "alias", "name", "model_source", "arn"] + [
+        c for c in ("brake", "released_until") if any(r.get(c) for r in rows)
+    ]
     table = Table(show_lines=False, header_style="bold")
     for column in columns:
         table.add_column(column, style="red" if column == "brake" else None)

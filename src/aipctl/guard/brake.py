@@ -15,6 +15,7 @@ the next call.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
@@ -42,6 +43,8 @@ class BrakeResult:
     legacy: tuple[str, ...] = ()
     #: The tenant braked or released (None: the whole caller).
     tenant: str | None = None
+    #: A release by hand: `guard watch` does not brake again before this UTC time.
+    until: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -54,6 +57,7 @@ class BrakeResult:
             "uncovered": list(self.uncovered),
             "legacy_policies": list(self.legacy),
             "tenant": self.tenant,
+            "released_until": self.until,
         }
 
 
@@ -114,6 +118,8 @@ def brake(loaded: LoadedInventory, target: Target, managed: ManagedProfiles, cal
     for profile in aips:
         if profile.tags.get(rules.TAG_BRAKE) != value:
             bedrock.tag(profile.arn, {rules.TAG_BRAKE: value})
+        if rules.TAG_RELEASED_UNTIL in profile.tags:  # a brake ends a release by hand
+            bedrock.untag(profile.arn, [rules.TAG_RELEASED_UNTIL])
     at, recorded = rules.parse_brake_tag(value)
     return BrakeResult(
         caller,
@@ -170,21 +176,33 @@ def brake_tenant(
     )
 
 
-def release(loaded: LoadedInventory, target: Target, managed: ManagedProfiles, caller: str) -> BrakeResult:
-    """Remove the tag; name any legacy brake policy still attached (its removal needs IAM rights)."""
+def release(
+    loaded: LoadedInventory, target: Target, managed: ManagedProfiles, caller: str, *, until: dt.datetime | None = None
+) -> BrakeResult:
+    """Remove the tag; name any legacy brake policy still attached (its removal needs IAM rights).
+
+    ``until``: also tag the AIPs ``aipctl:released-until``, so that `guard watch` does not brake the
+    caller again before then (a manual `aipctl brake` still does, and ends the release)."""
     aips = caller_aips(loaded, managed, caller)
     covered, uncovered, legacy = brake_reach(loaded, target, caller, Iam(target))
     bedrock = BedrockControl(target)
     tagged = [p for p in aips if rules.TAG_BRAKE in p.tags]
     for profile in tagged:
         bedrock.untag(profile.arn, [rules.TAG_BRAKE])
+    stamp = until.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if until else None
+    if stamp:
+        for profile in aips:
+            if profile.tags.get(rules.TAG_RELEASED_UNTIL) != stamp:
+                bedrock.tag(profile.arn, {rules.TAG_RELEASED_UNTIL: stamp})
+    changed = bool(tagged) or any(stamp and p.tags.get(rules.TAG_RELEASED_UNTIL) != stamp for p in aips)
     return BrakeResult(
         caller,
-        "released" if tagged else "unchanged",
+        "released" if changed else "unchanged",
         tuple(covered),
         tuple(sorted(p.arn for p in aips)),
         uncovered=tuple(uncovered),
         legacy=tuple(legacy),
+        until=stamp,
     )
 
 

@@ -37,11 +37,15 @@ class WatchRow:
     braked: bool
     budget_usd: float | None = None
     percent: float | None = None
+    #: Released by hand until this UTC time: the brake waits (`aipctl release --until`).
+    released_until: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         row: dict[str, Any] = {"caller": self.caller, "spent_usd": self.spent_usd, "braked": self.braked}
         if self.budget_usd is not None:
             row |= {"budget_usd": self.budget_usd, "percent": self.percent}
+        if self.released_until:
+            row["released_until"] = self.released_until
         return row
 
 
@@ -151,6 +155,7 @@ class Watch:
         managed = read_live_state(self.target).managed(self.loaded)
         spent = self.spend(start, now, managed)
         braked = managed.brakes()
+        snoozed = {c: t for c, t in managed.snoozes().items() if t > now.strftime("%Y-%m-%dT%H:%M:%SZ")}
         state = self._state()
         alerted: dict[str, list[float]] = state.get("alerted", {}).get(month, {})
         events: list[GuardEvent] = []
@@ -171,11 +176,13 @@ class Watch:
                 if pct >= threshold and threshold not in alerted.get(caller, []):
                     alerted.setdefault(caller, []).append(threshold)
                     events.append(self._alert(caller, threshold, amount, budget))
-            if entry.budget.brake_at and pct >= entry.budget.brake_at and not is_braked:
+            if entry.budget.brake_at and pct >= entry.budget.brake_at and not is_braked and caller in snoozed:
+                pass  # released by hand until then (`aipctl release --until`): alerts go on, the brake waits
+            elif entry.budget.brake_at and pct >= entry.budget.brake_at and not is_braked:
                 reason = f"{GUARD_REASON} {pct:.0f}% of the ${budget:g} monthly budget ({usd_text(amount)} month to date)"
                 events.append(self._act(caller, "brake", reason, managed))
                 is_braked = True
-            rows.append(WatchRow(caller, round(amount, 6), is_braked, budget, round(pct, 2)))
+            rows.append(WatchRow(caller, round(amount, 6), is_braked, budget, round(pct, 2), snoozed.get(caller)))
         if not self.dry_run:
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
             state.setdefault("alerted", {})[month] = alerted

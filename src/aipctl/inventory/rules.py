@@ -51,7 +51,9 @@ TAG_BRAKE = "aipctl:brake"
 #: Tenants braked on a caller's AIPs: `` acme globex `` (space-delimited, with a space on each side, so that
 #: ``StringLike "* ${aws:PrincipalTag/Tenant} *"`` matches whole names only).
 TAG_BRAKED_TENANTS = "aipctl:braked-tenants"
-STATE_TAG_KEYS = (TAG_BRAKE, TAG_BRAKED_TENANTS)
+#: Set by `aipctl release CALLER --until T` (UTC, ISO 8601): `guard watch` does not brake the caller before T.
+TAG_RELEASED_UNTIL = "aipctl:released-until"
+STATE_TAG_KEYS = (TAG_BRAKE, TAG_BRAKED_TENANTS, TAG_RELEASED_UNTIL)
 #: On IAM roles and users aipctl tagged: the keys it set there (space-separated), so it never touches others.
 TAG_PRINCIPAL_KEYS = "aipctl:keys"
 #: How Cost Explorer and CUR name a principal (IAM role/user or STS session) tag activated for cost allocation.

@@ -229,6 +229,8 @@ class CostReport:
     second_key: str | None = None
     coverage: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     brakes: Mapping[str, Brake] = field(default_factory=dict)  # braked callers
+    #: Callers released by hand until a UTC time (`aipctl release --until`), still in force.
+    released: Mapping[str, str] = field(default_factory=dict)
     ledger: str | None = None  # the ledger file read as the metered source
     #: ``--by tier|owner|environment|<tag>``: the callers rolled up by that inventory field or tag.
     groups: tuple[Mapping[str, Any], ...] = ()
@@ -402,6 +404,7 @@ class CostReport:
             "warnings": list(self.warnings),
             "coverage": dict(self.coverage),
             "brakes": {caller: brake.to_dict() for caller, brake in self.brakes.items()},
+            "released_until": dict(self.released),
             "sources": list(self.sources),
             "ledger": self.ledger,
             "total_metered_usd": None if metered is None else _usd(metered),
@@ -424,6 +427,7 @@ def build_report(
     second_key: str | None = None,
     progress: Progress = NO_PROGRESS,
     readings: Sequence[SpendReading] | None = None,
+    released: Mapping[str, str] | None = None,
 ) -> CostReport:
     """One column per source for every caller of the inventory over ``window`` (whole UTC days).
 
@@ -434,10 +438,17 @@ def build_report(
     billed = next((r for r in readings if r.kind == "billed"), None)
     complete_until = billed.complete_until if billed and billed.complete_until else window.end_day
     braked = dict(brakes or {})
-    warnings = [w for r in readings for w in r.warnings] + [
-        f"{caller} is braked since {brake.at} ({brake.reason}); `aipctl release {caller}` lifts it"
-        for caller, brake in sorted(braked.items())
-    ]
+    warnings = (
+        [w for r in readings for w in r.warnings]
+        + [
+            f"{caller} is braked since {brake.at} ({brake.reason}); `aipctl release {caller}` lifts it"
+            for caller, brake in sorted(braked.items())
+        ]
+        + [
+            f"{caller} is released by hand until {until}: guard watch does not brake it before then"
+            for caller, until in sorted((released or {}).items())
+        ]
+    )
     health = health or {}
     callers = tuple(
         CallerCost(
@@ -464,6 +475,7 @@ def build_report(
         second_key=second_key,
         coverage=dict(coverage or {}),
         brakes=braked,
+        released=dict(released or {}),
         ledger=next((r.scope[0] for r in readings if r.kind == "metered" and r.scope), None),
         groups=rollup(loaded, callers, second_key) if second_key else (),
         tiers=rollup(loaded, callers, "tier") if any(c.labels.get("tier") for c in callers) else (),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from typing import TYPE_CHECKING, cast
@@ -14,6 +15,7 @@ from aipctl.cli.main import GlobalOptions
 from aipctl.cli.options import file_option, json_option, open_project, optional_file_option, pass_options
 from aipctl.guard.brake import BrakeResult
 from aipctl.inventory import DEFAULT_INVENTORY, load_inventory
+from aipctl.timeparse import parse_duration
 
 if TYPE_CHECKING:
     from aipctl.guard.watch import SourceName, WatchPass
@@ -185,7 +187,7 @@ def _print_pass(result: WatchPass, count: int) -> None:
             f"${row.spent_usd:,.4f}",
             f"${row.budget_usd:,.2f}" if row.budget_usd else "–",
             f"{row.percent:.1f}%" if row.budget_usd and row.percent is not None else "–",
-            "[red]braked[/red]" if row.braked else "",
+            "[red]braked[/red]" if row.braked else (f"released until {row.released_until}" if row.released_until else ""),
         )
     console.out.print(table)
     for event in result.events:
@@ -193,10 +195,20 @@ def _print_pass(result: WatchPass, count: int) -> None:
 
 
 def _brake_common(
-    opts: GlobalOptions, inventory_file: str, caller: str, action: str, reason: str, as_json: bool, tenant: str | None = None
+    opts: GlobalOptions,
+    inventory_file: str,
+    caller: str,
+    action: str,
+    reason: str,
+    as_json: bool,
+    tenant: str | None = None,
+    until: str | None = None,
 ) -> None:
     with open_project(opts, load_inventory(inventory_file)) as project:
-        result = project.brake(caller, reason, tenant=tenant) if action == "brake" else project.release(caller, tenant=tenant)
+        if action == "brake":
+            result = project.brake(caller, reason, tenant=tenant)
+        else:
+            result = project.release(caller, tenant=tenant, until=_until(until, project.now()) if until else None)
     if as_json:
         console.print_json(result.to_dict())
     elif tenant is not None:
@@ -223,6 +235,8 @@ def _say(result: BrakeResult, caller: str, action: str) -> None:
         )
     else:
         console.out.print(f"{caller}: released — aipctl:brake removed from {len(result.aips)} AIP(s)")
+        if result.until:
+            console.out.print(f"{caller}: guard watch will not brake it again before {result.until} (`aipctl brake` still does)")
     for arn in result.legacy:
         console.warn(
             f"{arn} still has the inline brake policy of an earlier aipctl: `aipctl iam render --attach --yes` removes it"
@@ -250,15 +264,47 @@ def brake_cmd(opts: GlobalOptions, caller: str, inventory_file: str, reason: str
     _brake_common(opts, inventory_file, caller, "brake", reason, as_json, tenant)
 
 
+#: The longest release by hand: a snooze must end (the budget period is a month).
+MAX_SNOOZE = dt.timedelta(days=31)
+
+
+def _until(text: str, now: dt.datetime) -> dt.datetime:
+    """``--until``: a duration from now (``8h``, ``2d``) or a UTC time (``2026-12-24T18:00:00Z``, ``2026-12-24``)."""
+    try:
+        when = now + dt.timedelta(seconds=parse_duration(text))
+    except UsageError:
+        try:
+            when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise click.BadParameter(
+                f"{text!r} is neither a duration (8h, 2d) nor a time (2026-12-24T18:00:00Z)", param_hint="--until"
+            ) from None
+        when = when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+    if when <= now:
+        raise click.BadParameter(f"{when.isoformat()} is not in the future (now: {now.isoformat()})", param_hint="--until")
+    if when - now > MAX_SNOOZE:
+        raise click.BadParameter(f"at most {MAX_SNOOZE.days} days ahead: a release by hand must end", param_hint="--until")
+    return when
+
+
 @click.command("release")
 @click.argument("caller")
 @file_option
 @tenant_option
+@click.option(
+    "--until",
+    default=None,
+    help="Keep guard watch from braking CALLER again before this time: a duration (8h, 2d) or a UTC time.",
+)
 @json_option
 @pass_options
-def release_cmd(opts: GlobalOptions, caller: str, inventory_file: str, tenant: str | None, as_json: bool) -> None:
-    """Release CALLER's emergency brake (or that of one of its tenants)."""
-    _brake_common(opts, inventory_file, caller, "release", "", as_json, tenant)
+def release_cmd(
+    opts: GlobalOptions, caller: str, inventory_file: str, tenant: str | None, until: str | None, as_json: bool
+) -> None:
+    """Release CALLER's emergency brake (or that of one of its tenants).
+
+    Without --until, the next `guard watch` pass brakes it again while it is over brake_at."""
+    _brake_common(opts, inventory_file, caller, "release", "", as_json, tenant, until)
 
 
 @click.group("guard")
