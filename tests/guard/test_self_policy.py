@@ -31,7 +31,7 @@ COMMANDS = [
     ("plan", ["plan"]),
     ("list", ["list"]),
     ("tags status", ["tags", "status"]),
-    ("wire", ["wire", "--format", "ssm"]),
+    ("wire", ["wire", "--format", "ssm", "--yes"]),
     ("verify", ["verify", "--since", "1d"]),
     ("report", ["report", "--since", "2d", "--coverage"]),
     ("iam render", ["iam", "render", "--attach", "--yes"]),

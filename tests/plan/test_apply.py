@@ -233,3 +233,31 @@ def test_plan_groups_changes_per_caller_with_old_and_new_values(cli, workdir: Pa
     assert lines[-1].endswith("; 2 caller(s) change.")
     after = cli("plan", "--json").json
     assert set(after) == set(before) and all(set(c) == set(before["changes"][0]) for c in after["changes"]), "--json unchanged"
+
+
+def test_apply_refuses_to_delete_or_replace_an_aip_in_use(cli, session, emulator, bedrock, workdir: Path) -> None:
+    """Issue 17.6: prune and replace looked at nothing: an AIP still being called lost its ARN under its caller."""
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    assert cli("apply", "--yes").code == 0
+    arns = _profiles(bedrock)
+    session.client("bedrock-runtime", endpoint_url=emulator).converse(
+        modelId=arns["chat-haiku"], messages=[{"role": "user", "content": [{"text": "still here"}]}]
+    )
+    # haiku's model changes (a replace) and batch leaves the inventory (a delete with --prune); batch was never called
+    changed = MINIMAL_INVENTORY.replace(
+        "haiku: eu.anthropic.claude-haiku-4-5-20251001-v1:0", "haiku: eu.anthropic.claude-sonnet-4-6"
+    )
+    changed = changed.split("  batch:")[0]
+    (workdir / "aipctl.yaml").write_text(changed)
+    plan = cli("plan", "--prune", "--json")
+    assert plan.json["in_use"] == ["chat-haiku"]
+    recent = {c["name"]: c["recent_calls"] for c in plan.json["changes"] if c["action"] in ("replace", "delete")}
+    assert recent == {"chat-haiku": 1, "batch-embed": 0}
+    assert "IN USE: 1 calls in 7 days" in cli("plan", "--prune").out + cli("plan", "--prune").err
+    refused = cli("apply", "--prune", "--yes")
+    assert refused.code == 2 and "chat-haiku (1 calls)" in refused.err and "nothing changed" in refused.err
+    assert _profiles(bedrock) == arns, "not even the unused AIP was deleted"
+    forced = cli("apply", "--prune", "--yes", "--force")
+    assert forced.code == 0, forced.err
+    after = _profiles(bedrock)
+    assert "batch-embed" not in after and after["chat-haiku"] != arns["chat-haiku"]

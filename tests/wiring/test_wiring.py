@@ -113,8 +113,12 @@ def test_wire_formats(cli, applied, session, emulator) -> None:
     assert "ParameterNotFound" not in dry.err
     ssm = session.client("ssm", endpoint_url=emulator)
     assert not ssm.describe_parameters()["Parameters"], "dry run writes nothing"
-    assert "wrote /aipctl/chat/sonnet" in cli("wire", "--format", "ssm").out
-    assert "unchanged /aipctl/chat/sonnet" in cli("wire", "--format", "ssm").out
+    unconfirmed = cli("wire", "--format", "ssm")
+    assert unconfirmed.code == 2 and "pass --yes" in unconfirmed.err, "writing SSM re-points running callers: it asks"
+    assert f"/aipctl/chat/sonnet: (new) -> {applied[('chat', 'sonnet')]}" in unconfirmed.err
+    assert not ssm.describe_parameters()["Parameters"], "nothing written without --yes"
+    assert "wrote /aipctl/chat/sonnet" in cli("wire", "--format", "ssm", "--yes").out
+    assert "unchanged /aipctl/chat/sonnet" in cli("wire", "--format", "ssm").out, "nothing to change: nothing to ask"
     assert ssm.get_parameter(Name="/aipctl/chat/haiku")["Parameter"]["Value"] == applied[("chat", "haiku")]
     assert cli("wire", "--caller", "nobody").code == 2
 
@@ -124,5 +128,5 @@ def test_resolve_falls_back_to_ssm(applied, cli, session, emulator) -> None:
     blind = Resolver(session, region=REGION, endpoint_url=emulator, environ={}, inventory="another")
     with pytest.raises(UnknownCaller):
         blind.resolve("chat", "haiku")
-    assert "wrote /aipctl/chat/haiku" in cli("wire", "--format", "ssm").out
+    assert "wrote /aipctl/chat/haiku" in cli("wire", "--format", "ssm", "--yes").out
     assert blind.resolve("chat", "haiku") == applied[("chat", "haiku")]

@@ -12,6 +12,17 @@ class Parameters:
     def __init__(self, target: Target) -> None:
         self.client = target.client("ssm")
 
+    @requires("ssm:GetParameter")
+    def value(self, name: str) -> str | None:
+        """The parameter's value, None when it does not exist."""
+        try:
+            with aws_call("ssm", "GetParameter", name):
+                return str(self.client.get_parameter(Name=name)["Parameter"]["Value"])
+        except AwsError as exc:
+            if exc.code != "ParameterNotFound":
+                raise
+        return None
+
     @requires("ssm:GetParameter", "ssm:PutParameter")
     def put_if_changed(self, name: str, value: str, description: str) -> bool:
         """Write a String parameter unless it already holds ``value``; True when written."""

@@ -50,6 +50,8 @@ def change_line(change: ProfileChange, indent: str = "  ") -> Text:
         line.append(f"  model {change.old_source} -> {change.copy_from}  (new ARN!)", style="dim")
     elif change.action is Action.DELETE:
         line.append(f"  {change.arn}  ({change.reason})", style="dim")
+    if change.in_use:
+        line.append(f"  IN USE: {change.recent_calls:,} calls in 7 days", style="bold red")
     return line
 
 

@@ -62,6 +62,13 @@ class ProfileChange:
     kind: ResourceKind = ResourceKind.PROFILE
     #: Retags: the live values of the keys that change or go (the plan shows old -> new).
     old_tags: Mapping[str, str] = field(default_factory=dict)
+    #: Deletes and replaces: successful calls through the AIP over the usage window (None: not read).
+    recent_calls: int | None = None
+
+    @property
+    def in_use(self) -> bool:
+        """A delete or replace of an AIP something still calls (its ARN goes away under the caller)."""
+        return self.action in (Action.DELETE, Action.REPLACE) and bool(self.recent_calls)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -75,6 +82,7 @@ class ProfileChange:
             "set_tags": dict(self.set_tags),
             "remove_tags": list(self.remove_tags),
             "reason": self.reason,
+            "recent_calls": self.recent_calls,
         }
 
 
@@ -209,6 +217,11 @@ class Plan:
     inventory_callers: Mapping[str, str] = field(default_factory=dict)
 
     @property
+    def in_use(self) -> tuple[ProfileChange, ...]:
+        """Deletes and replaces of AIPs called within the usage window: apply refuses them without --force."""
+        return tuple(c for c in self.changes if c.in_use)
+
+    @property
     def guard_actions(self) -> tuple[GuardChange, ...]:
         return tuple(g for g in self.guards if g.action is not Action.NOOP)
 
@@ -258,6 +271,7 @@ class Plan:
             "via": self.via,
             "summary": self.counts(),
             "has_changes": self.has_changes,
+            "in_use": [c.name for c in self.in_use],
             "changes": [c.to_dict() for c in self.changes],
             "cost_tags": [c.to_dict() for c in self.cost_tags],
             "orphans": [c.to_dict() for c in self.orphans],

@@ -10,6 +10,7 @@ Ownership rules (the safety contract):
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -279,8 +280,38 @@ def make_plan(
         quota_notes = check_quota(loaded, plan, live, ServiceQuotas(target).aip_quota())
         plan = replace(plan, warnings=plan.warnings + tuple(quota_notes))
     check_model_sources(loaded, plan, BedrockControl(target))
+    plan = _with_usage(plan, target)
     planned = _with_principals(loaded, target, _with_guards(loaded, target, plan, live, prune), prune, progress)
     return _with_logging(loaded, target, planned)
+
+
+#: How far back plan looks for calls before a delete or replace (CloudWatch Invocations).
+USAGE_WINDOW = dt.timedelta(days=7)
+
+
+def _with_usage(plan: Plan, target: Target) -> Plan:
+    """Each delete and replace with its AIP's successful calls over the last USAGE_WINDOW (one GetMetricData
+    batch): deleting or replacing an AIP in use pulls its ARN from under a running caller."""
+    touched = [c for c in plan.changes if c.action in (Action.DELETE, Action.REPLACE) and c.arn]
+    if not touched:
+        return plan
+    from aipctl.aws.cloudwatch import BedrockMetrics
+
+    end = target.now()
+    start = end - USAGE_WINDOW
+    ids = {c.arn: str(c.arn).rsplit("/", 1)[-1] for c in touched}
+    period = int(USAGE_WINDOW.total_seconds())
+    values = BedrockMetrics(target).values(sorted(set(ids.values())), [("Invocations", "Sum")], start, end, period)
+    calls = {pid: int(sum(v for _, v in values.get((pid, "Invocations", "Sum"), []))) for pid in ids.values()}
+    changes = tuple(replace(c, recent_calls=calls[ids[c.arn]]) if c.arn in ids else c for c in plan.changes)
+    warnings = tuple(
+        f"{c.name} was called {c.recent_calls:,} time(s) in the last {USAGE_WINDOW.days} days: "
+        f"{'deleting' if c.action is Action.DELETE else 'replacing'} it changes the ARN under its caller "
+        "(`apply` refuses without --force; re-wire the caller first)"
+        for c in changes
+        if c.in_use
+    )
+    return replace(plan, changes=changes, warnings=plan.warnings + warnings)
 
 
 def _with_logging(loaded: LoadedInventory, target: Target, plan: Plan) -> Plan:

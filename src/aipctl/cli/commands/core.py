@@ -86,6 +86,7 @@ def plan_cmd(
 @via_option
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 64))
 @click.option("--skip-cost-tags", is_flag=True, help="Do not activate cost-allocation tags.")
+@click.option("--force", is_flag=True, help="Delete or replace AIPs even when they were called in the last 7 days.")
 @pass_options
 def apply_cmd(
     opts: GlobalOptions,
@@ -96,8 +97,12 @@ def apply_cmd(
     via: str,
     concurrency: int,
     skip_cost_tags: bool,
+    force: bool,
 ) -> int:
-    """Create, retag, replace (and with --prune delete) AIPs so the account matches the inventory."""
+    """Create, retag, replace (and with --prune delete) AIPs so the account matches the inventory.
+
+    Refuses, before changing anything, to delete or replace an AIP called in the last 7 days (its ARN
+    would vanish under a running caller) unless --force."""
     from aipctl.cli.render import apply_json, plan_text, report_text
 
     with open_project(opts, load_inventory(inventory_file)) as project:
@@ -114,6 +119,12 @@ def apply_cmd(
         if not as_json:
             for line in plan_text(plan, limit=50):
                 console.err.print(line)
+        if plan.in_use and not force:
+            used = ", ".join(f"{c.name} ({c.recent_calls:,} calls)" for c in plan.in_use)
+            raise UsageError(
+                f"{len(plan.in_use)} AIP(s) to delete or replace were called in the last 7 days: {used}; nothing changed",
+                hint="re-wire their callers first (`aipctl wire`), or pass --force to change them anyway",
+            )
         confirm(yes, dict(plan.target))
         with console.progress_bar("applying", total=len(plan.actionable) or None) as bar:
             report = project.apply(plan, concurrency=concurrency, activate_cost_tags=not skip_cost_tags, progress=bar)
