@@ -110,6 +110,10 @@ class PartialBrake(AipctlError):
     """The brake is on for a caller's AIPs, but some of its principals can still call models directly."""
 
 
+class AlertUndelivered(AipctlError):
+    """An alert target did not take an alert (``guard test-alert``)."""
+
+
 class ApplyFailed(AipctlError):
     """Some changes failed; the others were applied. Re-running ``apply`` converges."""
 

@@ -18,6 +18,7 @@ from typing import Any
 from aipctl._exceptions import AwsError
 from aipctl.aws.errors import aws_call
 from aipctl.aws.permissions import requires
+from aipctl.aws.statements import has_statement, with_statement
 from aipctl.aws.target import Target
 
 #: The Sid of aipctl's statement in a bucket policy (replaced by Sid; other statements are kept).
@@ -26,6 +27,7 @@ BUCKET_SID = "AipctlBedrockInvocationLogs"
 ROLE_POLICY = "aipctl-invocation-logs"
 #: The log stream Bedrock writes to (the user guide's role policy names it).
 LOG_STREAM = "aws/bedrock/modelinvocations"
+__all__ = ["has_statement", "with_statement"]  # re-exported: the planner and tests build policies with them
 _MISSING = ("NoSuchBucket", "NotFound", "404", "ResourceNotFoundException", "NoSuchEntity", "NoSuchBucketPolicy")
 
 
@@ -58,16 +60,6 @@ def bucket_statement(bucket: str, prefix: str, account: str, region: str, partit
             "ArnLike": {"aws:SourceArn": f"arn:{partition}:bedrock:{region}:{account}:*"},
         },
     }
-
-
-def with_statement(policy: dict[str, Any] | None, statement: dict[str, Any]) -> dict[str, Any]:
-    """``policy`` with aipctl's statement in place of any statement of the same Sid (others kept)."""
-    kept = [s for s in (policy or {}).get("Statement", []) if s.get("Sid") != statement["Sid"]]
-    return {"Version": (policy or {}).get("Version", "2012-10-17"), "Statement": [*kept, statement]}
-
-
-def has_statement(policy: dict[str, Any] | None, statement: dict[str, Any]) -> bool:
-    return any(s == statement for s in (policy or {}).get("Statement", []))
 
 
 def trust_policy(account: str, region: str, partition: str = "aws") -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rich.table import Table
@@ -11,7 +11,7 @@ from rich.text import Text
 from aipctl.aws.bedrock import LiveProfile
 from aipctl.inventory import rules
 from aipctl.plan.apply import ApplyReport
-from aipctl.plan.model import Action, Plan, ProfileChange
+from aipctl.plan.model import Action, Plan, ProfileChange, SetupChange
 
 _SYMBOL = {
     Action.CREATE: ("+", "green"),
@@ -135,6 +135,8 @@ def plan_text(plan: Plan, *, show_noop: bool = False, limit: int | None = None) 
             summary += f", {len(plan.guard_actions)} budget/alarm change(s)"
         if plan.logging:
             summary += f", {len(plan.logging)} invocation-logging step(s)"
+        if plan.alert_setup:
+            summary += f", {len(plan.alert_setup)} alert-topic step(s)"
         changing = len([c for c in groups if c is not None])
         summary += f"; {changing} caller(s) change"
     else:
@@ -144,11 +146,16 @@ def plan_text(plan: Plan, *, show_noop: bool = False, limit: int | None = None) 
 
 
 def logging_lines(plan: Plan) -> list[Text]:
-    """Model invocation logging and its destinations (one setting per Region: not of one caller)."""
-    if not plan.logging:
+    """Model invocation logging and the alert topic (account-level: not of one caller)."""
+    lines = _setup_lines("model invocation logging", plan.logging)
+    return lines + _setup_lines("alert topic", plan.alert_setup)
+
+
+def _setup_lines(title: str, changes: Sequence[SetupChange]) -> list[Text]:
+    if not changes:
         return []
-    lines = [Text("  model invocation logging", style="bold")]
-    for change in plan.logging:
+    lines = [Text(f"  {title}", style="bold")]
+    for change in changes:
         lines.append(
             Text(
                 f"{_INDENT}{_MARK[change.action]:>3} {change.action.value:<8} {change.kind} {change.name}  ({change.reason})",
@@ -252,11 +259,13 @@ def report_text(report: ApplyReport) -> list[Text]:
 
 
 def _logging_report_lines(report: ApplyReport) -> list[Text]:
-    if not report.logging:
-        return []
-    failed = len(report.logging_failures)
-    lines = [Text(f"Invocation logging: {len(report.logging) - failed} step(s) applied, {failed} failed.")]
-    lines += [Text(f"  failed {c.action.value} {c.kind} {c.name}: {error}", style="red") for c, error in report.logging_failures]
+    lines = []
+    for title, steps in (("Invocation logging", report.logging), ("Alert topic", report.alerts)):
+        if not steps:
+            continue
+        failures = [(c, e) for c, e in steps if e]
+        lines.append(Text(f"{title}: {len(steps) - len(failures)} step(s) applied, {len(failures)} failed."))
+        lines += [Text(f"  failed {c.action.value} {c.kind} {c.name}: {error}", style="red") for c, error in failures]
     return lines
 
 

@@ -37,7 +37,12 @@ _PLAN = (
     "invocation_logging.InvocationLoggingControl.bucket",
     "invocation_logging.InvocationLoggingControl.log_group",
     "invocation_logging.InvocationLoggingControl.role",
+    "sns.Topics.describe",
+    "sns.Topics.subscriptions",
 )
+#: The alert topic's steps, granted only on the inventory's topic (a policy write on "*" could open any topic).
+_ALERTS = ("sns.Topics.create", "sns.Topics.set_policy", "sns.Topics.subscribe", "sns.Topics.describe")
+ALERT_TOPIC_WRITES = frozenset({"sns:CreateTopic", "sns:SetTopicAttributes", "sns:Subscribe", "sns:TagResource"})
 #: Invocation logging's S3 and Logs steps (the delivery role and passing it need IAM rights: not here).
 _LOGGING = (
     "invocation_logging.InvocationLoggingControl.create_bucket",
@@ -82,6 +87,7 @@ COMMAND_CALLS: dict[str, tuple[str, ...]] = {
         "budgets.Budgets.delete",
         *_TAG_PRINCIPALS,
         *_LOGGING,
+        *_ALERTS,
     ),
     "apply --via cloudformation": (
         *_PLAN,
@@ -95,6 +101,7 @@ COMMAND_CALLS: dict[str, tuple[str, ...]] = {
         "ce.CostAllocationTags.activate",
         *_TAG_PRINCIPALS,
         *_LOGGING,
+        *_ALERTS,
     ),
     "list": _READ_AIPS,
     "tags status": ("ce.CostAllocationTags.status",),
@@ -128,6 +135,7 @@ COMMAND_CALLS: dict[str, tuple[str, ...]] = {
     "brake": (*_BRAKE, *_BRAKE_TAGS),
     "release": (*_BRAKE, *_BRAKE_TAGS),
     "guard watch": (*_BRAKE, *_BRAKE_TAGS, *_SPEND, "sns.Topics.publish"),
+    "guard test-alert": ("sns.Topics.publish",),
 }
 
 
@@ -191,20 +199,23 @@ def policy_for(command: str, loaded: Any = None) -> dict[str, Any]:
     sid = "Aipctl" + "".join(w.title() for w in command.replace("-", " ").split())
     actions = actions_of(command)
     writes = sorted(IAM_WRITES & set(actions))
-    scoped = LOGGING_BUCKET_WRITES & set(actions) if command.startswith("apply") else frozenset()
+    inventory = getattr(loaded, "inventory", None)
+    logging, alerts = getattr(inventory, "logging", None), getattr(inventory, "alerts", None)
+    # Writes on the inventory's own logging bucket and alert topic only (none without them).
+    scoped_to = {
+        "LoggingBucket": (LOGGING_BUCKET_WRITES, f"arn:aws:s3:::{logging.s3.bucket}" if logging and logging.s3 else None),
+        "AlertTopic": (ALERT_TOPIC_WRITES, alerts.sns_topic_arn if alerts and alerts.sns_topic_arn else None),
+    }
+    scoped: set[str] = set()
+    if command.startswith("apply"):
+        scoped = set().union(*(kinds for kinds, _ in scoped_to.values())) & set(actions)
     statements: list[dict[str, Any]] = [
         {"Sid": sid, "Effect": "Allow", "Action": [a for a in actions if a not in IAM_WRITES | scoped], "Resource": "*"}
     ]
-    logging = getattr(getattr(loaded, "inventory", None), "logging", None)
-    if scoped and logging is not None and logging.s3 is not None:
-        statements.append(
-            {
-                "Sid": sid + "LoggingBucket",
-                "Effect": "Allow",
-                "Action": sorted(scoped),
-                "Resource": f"arn:aws:s3:::{logging.s3.bucket}",
-            }
-        )
+    for suffix, (kinds, resource) in scoped_to.items():
+        granted = sorted(kinds & scoped)
+        if granted and resource:
+            statements.append({"Sid": sid + suffix, "Effect": "Allow", "Action": granted, "Resource": resource})
     if writes:
         if loaded is None:
             raise UsageError(

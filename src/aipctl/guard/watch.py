@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from aipctl._exceptions import AwsError, UsageError
+from aipctl._exceptions import UsageError
 from aipctl.aws.live import ManagedProfiles, read_live_state
-from aipctl.aws.sns import Topics
 from aipctl.aws.target import Target
 from aipctl.guard import brake as brakes
+from aipctl.guard.notify import deliver
 from aipctl.inventory import LoadedInventory
 from aipctl.pricing import usd_text
 from aipctl.spend import CostSource, SpendWindow
@@ -191,14 +191,15 @@ class Watch:
 
     def _alert(self, caller: str, threshold: float, amount: float, budget: float) -> GuardEvent:
         message = f"reached {threshold:g}% of its ${budget:g} monthly budget ({usd_text(amount)} month to date)"
-        alerts = self.loaded.inventory.alerts
         delivered = None
-        if alerts and alerts.sns_topic_arn and not self.dry_run:
-            try:
-                Topics(self.target).publish(alerts.sns_topic_arn, f"aipctl budget alert: {caller}", f"{caller} {message}")
-                delivered = alerts.sns_topic_arn
-            except AwsError as exc:  # an undeliverable alert must not stop the brake below
-                message += f" (alert not delivered: {exc.code})"
+        if not self.dry_run:  # an undeliverable alert must not stop the brake below: deliver() never raises
+            results = deliver(
+                self.target, self.loaded.inventory.alerts, f"aipctl budget alert: {caller}", f"{caller} {message}", caller=caller
+            )
+            delivered = next((d.target for d in results if d.ok and d.target.startswith("arn:")), None)
+            failed = [f"{d.target}: {d.detail}" for d in results if not d.ok]
+            if failed:
+                message += f" (alert not delivered: {'; '.join(failed)})"
         return GuardEvent(caller, "alert", message, threshold, delivered)
 
     def _act(self, caller: str, action: Literal["brake", "release"], reason: str, managed: ManagedProfiles) -> GuardEvent:
@@ -211,4 +212,7 @@ class Watch:
             else:
                 brakes.release(self.loaded, self.target, managed, caller)
         message = f"braked ({reason.removeprefix(GUARD_REASON).strip()}){gap}" if action == "brake" else reason
+        if not self.dry_run:  # the brake and its release are news too: same targets as the alerts
+            subject = f"aipctl {'brake' if action == 'brake' else 'release'}: {caller}"
+            deliver(self.target, self.loaded.inventory.alerts, subject, f"{caller} {message}", caller=caller, kind=action)
         return GuardEvent(caller, action, message + (" [dry run]" if self.dry_run else ""))

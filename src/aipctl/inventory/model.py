@@ -148,11 +148,67 @@ class Reconcile(_Strict):
     watermark_hours: float = Field(default=72.0, ge=0)
 
 
+def _web_url(value: str, what: str) -> str:
+    """https URLs; plain http only to this machine (a local relay, tests)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if (parts.scheme != "https" and not (parts.scheme == "http" and local)) or not parts.hostname:
+        raise ValueError(f"{value!r} is not an https:// URL ({what})")
+    if any(ord(c) < 33 for c in value):
+        raise ValueError(f"{what} URLs cannot hold spaces or control characters")
+    return value
+
+
+class Webhook(_Strict):
+    """A chat tool's incoming webhook: `guard watch` and `guard test-alert` POST alerts to it."""
+
+    #: The URL itself, or ``url_env``: the environment variable that holds it (webhook URLs are secrets).
+    url: str | None = None
+    url_env: str | None = None
+    #: slack and teams: ``{"text": …}``; json: ``{"source": "aipctl", "caller", "kind", "subject", "message"}``.
+    format: Literal["slack", "teams", "json"] = "json"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return None if value is None else _web_url(value, "webhook")
+
+    @field_validator("url_env")
+    @classmethod
+    def _env(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Z_][A-Z0-9_]{0,127}$", value):
+            raise ValueError(f"{value!r} is not an environment variable name (A-Z, 0-9, _)")
+        return value
+
+    @model_validator(mode="after")
+    def _one(self) -> Webhook:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("a webhook needs exactly one of url and url_env")
+        return self
+
+
 class Alerts(_Strict):
     """Where budget notifications and alarms go."""
 
     sns_topic_arn: str | None = None
+    #: With a topic: subscribed to it (e-mail confirms each); without: budgets e-mail them directly.
     emails: list[str] = Field(default_factory=list)
+    #: HTTPS endpoints subscribed to the topic (SNS confirms each by a request to the endpoint).
+    https: list[str] = Field(default_factory=list)
+    webhooks: list[Webhook] = Field(default_factory=list)
+
+    @field_validator("https")
+    @classmethod
+    def _https(cls, value: list[str]) -> list[str]:
+        return [_web_url(url, "https subscription") for url in value]
+
+    @model_validator(mode="after")
+    def _needs_topic(self) -> Alerts:
+        if self.https and not self.sns_topic_arn:
+            raise ValueError("https subscriptions need sns_topic_arn (they are SNS subscriptions)")
+        return self
 
     @field_validator("sns_topic_arn")
     @classmethod

@@ -26,9 +26,10 @@ from aipctl.aws.iam import Iam
 from aipctl.aws.live import CFN_STACK_TAG
 from aipctl.aws.target import Target
 from aipctl.inventory import rules
+from aipctl.plan.alerts import apply_alerts
 from aipctl.plan.guards import apply_guards
 from aipctl.plan.invocation_logging import apply_logging
-from aipctl.plan.model import Action, GuardChange, LoggingChange, Plan, PrincipalChange, ProfileChange
+from aipctl.plan.model import Action, GuardChange, Plan, PrincipalChange, ProfileChange, SetupChange
 from aipctl.plan.principals import apply_principal
 from aipctl.plan.stacks import StackResult, apply_stacks
 from aipctl.progress import NO_PROGRESS, Progress
@@ -56,11 +57,17 @@ class ApplyReport:
     #: (principal change, error or None)
     principals: tuple[tuple[PrincipalChange, str | None], ...] = ()
     #: (invocation-logging step, error or None)
-    logging: tuple[tuple[LoggingChange, str | None], ...] = ()
+    logging: tuple[tuple[SetupChange, str | None], ...] = ()
+    #: (alert topic step, error or None)
+    alerts: tuple[tuple[SetupChange, str | None], ...] = ()
 
     @property
-    def logging_failures(self) -> list[tuple[LoggingChange, str | None]]:
+    def logging_failures(self) -> list[tuple[SetupChange, str | None]]:
         return [(c, e) for c, e in self.logging if e]
+
+    @property
+    def alert_failures(self) -> list[tuple[SetupChange, str | None]]:
+        return [(c, e) for c, e in self.alerts if e]
 
     @property
     def guard_failures(self) -> list[tuple[GuardChange, str | None]]:
@@ -86,6 +93,7 @@ class ApplyReport:
             + [(r.change.stack, r.error or "") for r in self.stack_failures]
             + [(p.arn, e or "") for p, e in self.principal_failures]
             + [(f"logging {c.kind} {c.name}", e or "") for c, e in self.logging_failures]
+            + [(f"alerts {c.kind} {c.name}", e or "") for c, e in self.alert_failures]
         )
 
     def _cost_tags_dict(self) -> dict[str, Any]:
@@ -109,6 +117,7 @@ class ApplyReport:
                 else None,
                 "principals": [{**p.to_dict(), "error": e} for p, e in self.principals],
                 "logging": [{**c.to_dict(), "error": e} for c, e in self.logging],
+                "alerts": [{**c.to_dict(), "error": e} for c, e in self.alerts],
                 "interrupted": self.interrupted,
             }
         return {
@@ -128,6 +137,7 @@ class ApplyReport:
             "guards": [{**g.to_dict(), "error": e} for g, e in self.guards],
             "principals": [{**p.to_dict(), "error": e} for p, e in self.principals],
             "logging": [{**c.to_dict(), "error": e} for c, e in self.logging],
+            "alerts": [{**c.to_dict(), "error": e} for c, e in self.alerts],
             "interrupted": self.interrupted,
         }
 
@@ -149,11 +159,14 @@ def apply_plan(
     if plan.via == "cloudformation":
         stacks = tuple(apply_stacks(plan.inventory_name, target, plan.stack_actions))
         principals = _apply_principals(plan, target, progress)
+        alerts = tuple(apply_alerts(target, plan.alert_setup)) if plan.alert_setup else ()
         activated = None
         if activate_cost_tags and plan.cost_tags and not any(not r.ok for r in stacks):
             activated = CostAllocationTags(target).activate([c.key for c in plan.cost_tags])
         logging = tuple(apply_logging(target, plan.logging)) if plan.logging else ()
-        return ApplyReport(stacks=stacks, cost_tags=activated, via="cloudformation", principals=principals, logging=logging)
+        return ApplyReport(
+            stacks=stacks, cost_tags=activated, via="cloudformation", principals=principals, logging=logging, alerts=alerts
+        )
     results, interrupted = _apply_profiles(plan, target, concurrency, progress)
     if interrupted:
         return ApplyReport(tuple(results), interrupted=True)
@@ -161,6 +174,7 @@ def apply_plan(
     activated = None
     if activate_cost_tags and plan.cost_tags:
         activated = CostAllocationTags(target).activate([c.key for c in plan.cost_tags])
+    alerts = tuple(apply_alerts(target, plan.alert_setup)) if plan.alert_setup else ()  # budgets notify the topic
     guards: list[tuple[GuardChange, str | None]] = []
     if plan.guard_actions:
         new_ids = {
@@ -170,7 +184,7 @@ def apply_plan(
         }
         guards = apply_guards(target, plan.guard_actions, new_ids)
     logging = tuple(apply_logging(target, plan.logging)) if plan.logging else ()
-    return ApplyReport(tuple(results), activated, guards=tuple(guards), principals=principals, logging=logging)
+    return ApplyReport(tuple(results), activated, guards=tuple(guards), principals=principals, logging=logging, alerts=alerts)
 
 
 def _apply_principals(plan: Plan, target: Target, progress: Progress) -> tuple[tuple[PrincipalChange, str | None], ...]:

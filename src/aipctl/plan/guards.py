@@ -36,10 +36,11 @@ def prefix(loaded: LoadedInventory) -> str:
 def desired_budgets(loaded: LoadedInventory) -> dict[str, tuple[str, dict[str, Any], list[dict[str, Any]]]]:
     inv = loaded.inventory
     subscribers = []
-    if inv.alerts and inv.alerts.sns_topic_arn:
+    if inv.alerts and inv.alerts.sns_topic_arn:  # the topic fans out to the e-mails (subscribed by apply): once each
         subscribers.append({"SubscriptionType": "SNS", "Address": inv.alerts.sns_topic_arn})
-    for email in inv.alerts.emails if inv.alerts else []:
-        subscribers.append({"SubscriptionType": "EMAIL", "Address": email})
+    else:
+        for email in inv.alerts.emails if inv.alerts else []:
+            subscribers.append({"SubscriptionType": "EMAIL", "Address": email})
     out = {}
     for caller, entry in inv.callers.items():
         if entry.budget is None:

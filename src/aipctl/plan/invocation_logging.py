@@ -27,7 +27,7 @@ from aipctl.aws.invocation_logging import (
 )
 from aipctl.aws.target import Target
 from aipctl.inventory import LoadedInventory, rules
-from aipctl.plan.model import Action, LoggingChange
+from aipctl.plan.model import Action, SetupChange
 
 _DELIVERY = ("textDataDeliveryEnabled", "imageDataDeliveryEnabled", "embeddingDataDeliveryEnabled", "videoDataDeliveryEnabled")
 
@@ -40,7 +40,7 @@ def role_name_of(loaded: LoadedInventory) -> str:
 
 @dataclass(frozen=True)
 class LoggingPlan:
-    changes: tuple[LoggingChange, ...] = ()
+    changes: tuple[SetupChange, ...] = ()
     warnings: tuple[str, ...] = ()
     #: The statement a bucket that is not aipctl's lacks (for its owner to add), else None.
     bucket_statement: Mapping[str, Any] | None = None
@@ -55,7 +55,7 @@ def plan_logging(loaded: LoadedInventory, target: Target) -> LoggingPlan:
     account, region = target.account, target.region
     partition = partition_of(region)
     mark = {rules.TAG_MANAGED: loaded.inventory.name}
-    changes: list[LoggingChange] = []
+    changes: list[SetupChange] = []
     warnings: list[str] = []
     missing_statement: dict[str, Any] | None = None
     desired: dict[str, Any] = dict.fromkeys(_DELIVERY, spec.text_delivery)
@@ -66,11 +66,9 @@ def plan_logging(loaded: LoadedInventory, target: Target) -> LoggingPlan:
         found = control.bucket(bucket)
         where = f"s3://{bucket}/{prefix}".rstrip("/")
         if not found.exists:
+            changes.append(SetupChange("bucket", Action.CREATE, bucket, "invocation logs; public access blocked", {"tags": mark}))
             changes.append(
-                LoggingChange("bucket", Action.CREATE, bucket, "invocation logs; public access blocked", {"tags": mark})
-            )
-            changes.append(
-                LoggingChange(
+                SetupChange(
                     "bucket-policy",
                     Action.CREATE,
                     bucket,
@@ -83,7 +81,7 @@ def plan_logging(loaded: LoadedInventory, target: Target) -> LoggingPlan:
             ours.add(bucket)
             if not has_statement(found.policy, statement):
                 changes.append(
-                    LoggingChange(
+                    SetupChange(
                         "bucket-policy",
                         Action.UPDATE,
                         bucket,
@@ -102,7 +100,7 @@ def plan_logging(loaded: LoadedInventory, target: Target) -> LoggingPlan:
     if spec.cloudwatch is not None:
         group = spec.cloudwatch.log_group
         if control.log_group(group) is None:
-            changes.append(LoggingChange("log-group", Action.CREATE, group, "invocation logs", {"tags": mark}))
+            changes.append(SetupChange("log-group", Action.CREATE, group, "invocation logs", {"tags": mark}))
         ours.add(group)
         name = role_name_of(loaded)
         role = control.role(name)
@@ -110,12 +108,12 @@ def plan_logging(loaded: LoadedInventory, target: Target) -> LoggingPlan:
         if not role.exists:
             trust = trust_policy(account, region, partition)
             changes.append(
-                LoggingChange(
+                SetupChange(
                     "role", Action.CREATE, name, "Bedrock assumes it to write the log group", {"trust": trust, "tags": mark}
                 )
             )
             changes.append(
-                LoggingChange(
+                SetupChange(
                     "role-policy",
                     Action.CREATE,
                     name,
@@ -125,7 +123,7 @@ def plan_logging(loaded: LoadedInventory, target: Target) -> LoggingPlan:
             )
         elif role.tags.get(rules.TAG_MANAGED) == loaded.inventory.name and role.policy != wanted_policy:
             changes.append(
-                LoggingChange(
+                SetupChange(
                     "role-policy",
                     Action.UPDATE,
                     name,
@@ -149,7 +147,7 @@ def plan_logging(loaded: LoadedInventory, target: Target) -> LoggingPlan:
         what = ", ".join(_destinations(desired)) + ("; text delivery on" if spec.text_delivery else "; metadata only")
         reason = f"{what} (replaces {', '.join(elsewhere)})" if elsewhere else what
         changes.append(
-            LoggingChange("configuration", Action.UPDATE if current else Action.CREATE, region, reason, {"config": desired})
+            SetupChange("configuration", Action.UPDATE if current else Action.CREATE, region, reason, {"config": desired})
         )
     return LoggingPlan(tuple(changes), tuple(warnings), missing_statement)
 
@@ -182,10 +180,10 @@ def _elsewhere(current: Mapping[str, Any], desired: Mapping[str, Any], ours: set
     return out
 
 
-def apply_logging(target: Target, changes: Sequence[LoggingChange]) -> list[tuple[LoggingChange, str | None]]:
+def apply_logging(target: Target, changes: Sequence[SetupChange]) -> list[tuple[SetupChange, str | None]]:
     """Each change in order; after a failure the rest are skipped (each step needs the one before)."""
     control = InvocationLoggingControl(target)
-    out: list[tuple[LoggingChange, str | None]] = []
+    out: list[tuple[SetupChange, str | None]] = []
     failed = False
     new_role = any(c.kind == "role" for c in changes)
     for change in changes:
@@ -205,7 +203,7 @@ def apply_logging(target: Target, changes: Sequence[LoggingChange]) -> list[tupl
 ROLE_PROPAGATION_S = 60.0
 
 
-def _apply_one(control: InvocationLoggingControl, change: LoggingChange, *, new_role: bool) -> None:
+def _apply_one(control: InvocationLoggingControl, change: SetupChange, *, new_role: bool) -> None:
     spec = change.spec
     if change.kind == "bucket":
         control.create_bucket(change.name, dict(spec["tags"]))

@@ -176,8 +176,9 @@ class CostTagChange:
 
 
 @dataclass(frozen=True)
-class LoggingChange:
-    """One step: ``kind`` is bucket, bucket-policy, log-group, role, role-policy or configuration."""
+class SetupChange:
+    """One step of setting up an account-level resource: invocation logging (``kind`` bucket, bucket-policy,
+    log-group, role, role-policy, configuration) or the alert topic (topic, topic-policy, subscription)."""
 
     kind: str
     action: Action  # CREATE | UPDATE
@@ -210,7 +211,9 @@ class Plan:
     #: Principals aipctl tagged for this inventory that it no longer names (untagged with --prune).
     principal_orphans: tuple[PrincipalChange, ...] = ()
     #: Model invocation logging and its destinations (the inventory's ``logging:``), applied last.
-    logging: tuple[LoggingChange, ...] = ()
+    logging: tuple[SetupChange, ...] = ()
+    #: The alert topic, its policy and subscriptions (the inventory's ``alerts:``), applied before budgets.
+    alert_setup: tuple[SetupChange, ...] = ()
     #: The statement a bucket that is not aipctl's needs for Bedrock to write logs (its owner adds it).
     logging_bucket_statement: Mapping[str, Any] | None = None
     #: Caller -> a short label (tier, owner, environment) for the grouped human plan; not in ``to_dict``.
@@ -247,7 +250,13 @@ class Plan:
         """What `plan --detailed-exitcode` reports: anything apply would change now."""
         ready = len(self.cost_tags) > len(self.cost_tags_waiting)
         return bool(
-            self.actionable or ready or self.guard_actions or self.stack_actions or self.principal_actions or self.logging
+            self.actionable
+            or ready
+            or self.guard_actions
+            or self.stack_actions
+            or self.principal_actions
+            or self.logging
+            or self.alert_setup
         )
 
     def counts(self) -> dict[str, int]:
@@ -257,6 +266,7 @@ class Plan:
             + Counter(f"{c.kind.value}-{c.action.value}" for c in self.stack_actions)
             + Counter(f"{c.kind.value}-{c.action.value}" for c in self.principal_actions)
             + Counter(f"logging-{c.kind}-{c.action.value}" for c in self.logging)
+            + Counter(f"alerts-{c.kind}-{c.action.value}" for c in self.alert_setup)
         )
         return (
             {a.value: profiles.get(a, 0) for a in PROFILE_ACTIONS}
@@ -281,6 +291,7 @@ class Plan:
             "principals": [p.to_dict() for p in self.principals],
             "principal_orphans": [p.to_dict() for p in self.principal_orphans],
             "logging": [c.to_dict() for c in self.logging],
+            "alerts": [c.to_dict() for c in self.alert_setup],
             "logging_bucket_statement": dict(self.logging_bucket_statement) if self.logging_bucket_statement else None,
             "warnings": list(self.warnings),
         }

@@ -316,14 +316,17 @@ def _with_usage(plan: Plan, target: Target) -> Plan:
 
 def _with_logging(loaded: LoadedInventory, target: Target, plan: Plan) -> Plan:
     """Add model invocation logging and its destinations (the inventory's ``logging:``)."""
+    from aipctl.plan.alerts import plan_alerts
     from aipctl.plan.invocation_logging import plan_logging
 
     found = plan_logging(loaded, target)
+    alerts = plan_alerts(loaded, target)
     return replace(
         plan,
         logging=found.changes,
         logging_bucket_statement=found.bucket_statement,
-        warnings=plan.warnings + found.warnings,
+        alert_setup=alerts.changes,
+        warnings=plan.warnings + found.warnings + alerts.warnings,
     )
 
 

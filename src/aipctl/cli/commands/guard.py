@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, cast
 
 import click
 
-from aipctl._exceptions import PartialBrake, UsageError
+from aipctl._exceptions import AlertUndelivered, PartialBrake, UsageError
 from aipctl.cli import console
 from aipctl.cli.main import GlobalOptions
 from aipctl.cli.options import file_option, json_option, open_project, optional_file_option, pass_options
@@ -310,6 +310,31 @@ def release_cmd(
 @click.group("guard")
 def guard_group() -> None:
     """Budget guard: month-to-date spend per caller, alerts, brake and release."""
+
+
+@guard_group.command("test-alert")
+@file_option
+@click.option("--message", default="a test alert from aipctl: this target receives budget alerts and brakes", show_default=True)
+@json_option
+@pass_options
+def test_alert_cmd(opts: GlobalOptions, inventory_file: str, message: str, as_json: bool) -> None:
+    """Send one test alert to every target of the inventory's `alerts:` (SNS topic, webhooks); exit 1 if one failed."""
+    from aipctl.guard.notify import deliver
+
+    loaded = load_inventory(inventory_file)
+    alerts = loaded.inventory.alerts
+    if alerts is None or not (alerts.sns_topic_arn or alerts.webhooks):
+        raise UsageError(f"{loaded.path} names no alert target", hint="add alerts: {sns_topic_arn: …} and/or webhooks")
+    with open_project(opts, loaded) as project:
+        results = deliver(project.target, alerts, "aipctl test alert", message, kind="test")
+    if as_json:
+        console.print_json([d.to_dict() for d in results])
+    else:
+        for delivery in results:
+            state = "[green]delivered[/green]" if delivery.ok else "[red]not delivered[/red]"
+            console.out.print(f"{delivery.target}: {state} {delivery.detail}".rstrip())
+    if not all(d.ok for d in results):
+        raise AlertUndelivered(f"{sum(not d.ok for d in results)} of {len(results)} alert target(s) did not take the test alert")
 
 
 @guard_group.command("watch")
