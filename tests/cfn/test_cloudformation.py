@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -108,3 +109,61 @@ def test_rendered_yaml_is_loadable(workdir: Path) -> None:
     loaded = parse_inventory(MINIMAL_INVENTORY, "x.yaml")
     template = render_caller_template(loaded, "chat")
     assert yaml.safe_load(to_yaml(template)) == template
+
+
+GUARDED = MINIMAL_INVENTORY.replace(
+    '    tags: {CostCenter: "4711"}\n',
+    '    tags: {CostCenter: "4711"}\n    budget: {monthly_usd: 200, alert_at: [50, 90]}\n    limits: {rpm: 120, tpm: 90000}\n',
+).replace("    models: [embed]\n", "    models: [embed]\n    budget: {monthly_usd: 20, alert_at: [80]}\n")
+
+
+def _account_state(session, emulator) -> dict[str, object]:
+    """AIPs (by name: source tag and inventory tags), budgets (limit, notifications) and alarms (by name, with
+    the AIP they watch named by caller/alias instead of its id) — what both paths must agree on."""
+    bedrock = session.client("bedrock", endpoint_url=emulator)
+    aips, by_id = {}, {}
+    for summary in bedrock.list_inference_profiles(typeEquals="APPLICATION")["inferenceProfileSummaries"]:
+        tags = {t["key"]: t["value"] for t in bedrock.list_tags_for_resource(resourceARN=summary["inferenceProfileArn"])["tags"]}
+        aips[summary["inferenceProfileName"]] = {k: v for k, v in tags.items() if not k.startswith(("aws:", "aipctl:stack"))}
+        by_id[summary["inferenceProfileArn"].rsplit("/", 1)[-1]] = summary["inferenceProfileName"]
+    budgets_api = session.client("budgets", region_name="us-east-1", endpoint_url=emulator)
+    budgets = {
+        b["BudgetName"]: (
+            b["BudgetLimit"]["Amount"],
+            sorted(
+                n["Threshold"]
+                for n in budgets_api.describe_notifications_for_budget(AccountId="123456789012", BudgetName=b["BudgetName"])[
+                    "Notifications"
+                ]
+            ),
+        )
+        for b in budgets_api.describe_budgets(AccountId="123456789012").get("Budgets", [])
+    }
+    alarms = {}
+    for alarm in session.client("cloudwatch", endpoint_url=emulator).describe_alarms()["MetricAlarms"]:
+        text = json.dumps({k: alarm.get(k) for k in ("Metrics", "Dimensions", "Threshold", "ComparisonOperator")}, sort_keys=True)
+        for profile_id, name in by_id.items():
+            text = text.replace(profile_id, name)
+        alarms[alarm["AlarmName"]] = text
+    return {"aips": aips, "budgets": budgets, "alarms": alarms}
+
+
+def test_both_paths_end_in_the_same_account_state(cli, sim, session, emulator, workdir: Path) -> None:
+    """Issue 17.1: the CloudFormation path created no budgets and no alarms. Now they are applied beside the
+    stacks through the same plan; the end states are compared resource by resource."""
+    (workdir / "aipctl.yaml").write_text(GUARDED)
+    assert cli("apply", "--yes").code == 0
+    by_api = _account_state(session, emulator)
+    assert len(by_api["budgets"]) == 2 and len(by_api["alarms"]) >= 6, by_api
+    sim.reset()
+    preview = cli("plan", "--via", "cloudformation", "--detailed-exitcode")
+    assert preview.code == 2
+    assert "create  stack" in preview.out + preview.err and "budget aipctl-test-chat" in preview.out + preview.err
+    preview_json = cli("plan", "--via", "cloudformation", "--json").json
+    assert {g["kind"] for g in preview_json["guards"]} == {"budget", "alarm"}
+    applied = cli("apply", "--via", "cloudformation", "--yes")
+    assert applied.code == 0, applied.err
+    assert "Budgets and alarms:" in applied.out
+    by_stacks = _account_state(session, emulator)
+    assert by_stacks == by_api
+    assert cli("plan", "--via", "cloudformation", "--detailed-exitcode").code == 0, "converged"

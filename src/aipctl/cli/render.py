@@ -206,12 +206,22 @@ def _cost_tag_lines(plan: Plan) -> list[Text]:
 def _stack_plan_text(plan: Plan) -> list[Text]:
     lines = [Text(f"Plan for inventory {plan.inventory_name!r} ({plan.inventory_path}) via CloudFormation", style="bold")]
     lines += [Text(f"  {s.action.value:<7} stack {s.stack}", style=_STYLE.get(s.action, "")) for s in plan.stack_actions]
+    lines += [
+        Text(
+            f"  {guard.action.value:<7} {guard.kind.value} {guard.name}  ({guard.reason}; beside the stacks)",
+            style=_STYLE.get(guard.action, ""),
+        )
+        for guard in plan.guard_actions
+    ]
     lines += _principal_lines(plan)
     lines += _cost_tag_lines(plan)
     lines += logging_lines(plan)
     todo = len(plan.stack_actions)
-    if todo:
-        lines.append(Text(f"Plan: {todo} stack change(s), {len(plan.stacks) - todo} unchanged.", style="bold"))
+    others = len(plan.guard_actions) + len(plan.logging) + len(plan.alert_setup) + len(plan.principal_actions)
+    if todo or plan.has_changes:
+        extra = f", {len(plan.guard_actions)} budget/alarm change(s)" if plan.guard_actions else ""
+        extra += f", {others - len(plan.guard_actions)} other step(s)" if others > len(plan.guard_actions) else ""
+        lines.append(Text(f"Plan: {todo} stack change(s), {len(plan.stacks) - todo} unchanged{extra}.", style="bold"))
     else:
         lines.append(Text(f"No changes. {len(plan.stacks)} stack(s) up to date.", style="bold"))
     return lines
@@ -288,6 +298,15 @@ def _stack_report_text(report: ApplyReport) -> list[Text]:
             lines.append(Text(f"failed {result.change.action.value} {result.change.stack}: {result.error}", style="red"))
     lines += _principal_report_lines(report)
     lines += _logging_report_lines(report)
+    if report.guards:
+        lines.append(
+            Text(
+                f"Budgets and alarms: {len(report.guards) - len(report.guard_failures)} applied, "
+                f"{len(report.guard_failures)} failed."
+            )
+        )
+        for guard, error in report.guard_failures:
+            lines.append(Text(f"  failed {guard.action.value} {guard.kind.value} {guard.name}: {error}", style="red"))
     if report.cost_tags and report.cost_tags.activated:
         lines.append(Text(f"Cost-allocation tags activated: {', '.join(report.cost_tags.activated)}."))
     return lines

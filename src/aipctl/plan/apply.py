@@ -118,6 +118,7 @@ class ApplyReport:
                 "principals": [{**p.to_dict(), "error": e} for p, e in self.principals],
                 "logging": [{**c.to_dict(), "error": e} for c, e in self.logging],
                 "alerts": [{**c.to_dict(), "error": e} for c, e in self.alerts],
+                "guards": [{**g.to_dict(), "error": e} for g, e in self.guards],
                 "interrupted": self.interrupted,
             }
         return {
@@ -163,9 +164,16 @@ def apply_plan(
         activated = None
         if activate_cost_tags and plan.cost_tags and not any(not r.ok for r in stacks):
             activated = CostAllocationTags(target).activate([c.key for c in plan.cost_tags])
+        beside = apply_guards(target, plan.guard_actions, _stack_profile_ids(target, plan)) if plan.guard_actions else []
         logging = tuple(apply_logging(target, plan.logging)) if plan.logging else ()
         return ApplyReport(
-            stacks=stacks, cost_tags=activated, via="cloudformation", principals=principals, logging=logging, alerts=alerts
+            stacks=stacks,
+            cost_tags=activated,
+            via="cloudformation",
+            principals=principals,
+            logging=logging,
+            alerts=alerts,
+            guards=tuple(beside),
         )
     results, interrupted = _apply_profiles(plan, target, concurrency, progress)
     if interrupted:
@@ -185,6 +193,17 @@ def apply_plan(
         guards = apply_guards(target, plan.guard_actions, new_ids)
     logging = tuple(apply_logging(target, plan.logging)) if plan.logging else ()
     return ApplyReport(tuple(results), activated, guards=tuple(guards), principals=principals, logging=logging, alerts=alerts)
+
+
+def _stack_profile_ids(target: Target, plan: Plan) -> dict[tuple[str, str], str]:
+    """(caller, alias) -> AIP id of the inventory's AIPs as the stacks left them (alarms name the id)."""
+    from aipctl.aws.live import read_live_state
+
+    return {
+        (p.tags.get(rules.TAG_CALLER, ""), p.tags.get(rules.TAG_ALIAS, "")): p.profile_id
+        for p in read_live_state(target).profiles
+        if p.tags.get(rules.TAG_MANAGED) == plan.inventory_name
+    }
 
 
 def _apply_principals(plan: Plan, target: Target, progress: Progress) -> tuple[tuple[PrincipalChange, str | None], ...]:

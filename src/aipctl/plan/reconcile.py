@@ -174,7 +174,7 @@ def check_quota(loaded: LoadedInventory, plan: Plan, live: LiveState, quota: Quo
 def _ownership_problem(profile: LiveProfile, inventory_name: str) -> str | None:
     marker = profile.tags.get(rules.TAG_MANAGED)
     if CFN_STACK_TAG in profile.tags:
-        return f"belongs to CloudFormation stack {profile.tags[CFN_STACK_TAG]!r} (use `aipctl apply --via cloudformation`)"
+        return f"belongs to CloudFormation stack {profile.tags[CFN_STACK_TAG]!r} (plan and apply it with `--via cloudformation`)"
     if marker is None:
         return "exists but was not created by aipctl (no aipctl:managed tag)"
     if marker != inventory_name:
@@ -274,7 +274,9 @@ def make_plan(
             stacks=stacks,
             inventory_callers=caller_labels(loaded),
         )
-        return _with_logging(loaded, target, _with_principals(loaded, target, plan, prune, progress))
+        # Budgets and alarms beside the stacks, through the same plan: both paths end in the same account state.
+        guarded = _with_guards(loaded, target, plan, live, prune)
+        return _with_logging(loaded, target, _with_principals(loaded, target, guarded, prune, progress))
     plan = plan_changes(loaded, live, account=target.account, prune=prune, target_info=info)
     if any(c.action is Action.CREATE for c in plan.changes):
         quota_notes = check_quota(loaded, plan, live, ServiceQuotas(target).aip_quota())
