@@ -101,3 +101,36 @@ def test_litellm_sdk_example_prices_the_aip_like_its_model(session, emulator) ->
     usage = result["usage"]
     expected = _cost(SONNET, usage["prompt_tokens"], usage["completion_tokens"])
     assert result["litellm_cost_usd"] == pytest.approx(float(expected)) and result["litellm_cost_usd"] > 0
+
+
+def test_embeddings_go_through_the_aip_with_litellm(cli, session, emulator, monkeypatch) -> None:
+    """Issue 17.7: `wire --format litellm` sent embedding aliases to the Converse route, and LiteLLM embeddings
+    through an AIP failed. Bedrock takes an AIP ARN as InvokeModel's modelId for embeddings; LiteLLM needs the
+    base model to pick the request body and ``model_id`` for the AIP. Both forms, the real SDK, CloudTrail."""
+    import os
+
+    import litellm
+    import yaml
+
+    from aipctl.integrations.litellm import embedding_args
+    from aipctl.wiring import Resolver
+
+    for key, value in {"AWS_ACCESS_KEY_ID": SIM_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SIM_SECRET_KEY}.items():
+        monkeypatch.setenv(key, value)
+    config = yaml.safe_load(cli("wire", "--format", "litellm", "--caller", "daily-briefing").out)["model_list"]
+    entry = next(m for m in config if m["model_name"] == "embed")
+    params = entry["litellm_params"]
+    assert params["model"] == "bedrock/amazon.titan-embed-text-v2:0" and ":application-inference-profile/" in params["model_id"]
+    assert entry["model_info"]["mode"] == "embedding"
+    chat = next(m for m in config if m["model_name"] == "sonnet")
+    assert chat["litellm_params"]["model"].startswith("bedrock/converse/arn:"), "chat stays on the Converse route"
+    from_config = litellm.embedding(input=["a passage to index"], aws_bedrock_runtime_endpoint=emulator, **params)
+    assert len(from_config.data[0]["embedding"]) > 0
+    resolver = Resolver(session, region="eu-central-1", endpoint_url=emulator, environ=dict(os.environ))
+    from_helper = litellm.embedding(input=["another passage"], **embedding_args("daily-briefing", "embed", resolver=resolver))
+    assert len(from_helper.data[0]["embedding"]) > 0
+    events = session.client("cloudtrail", endpoint_url=emulator).lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "InvokeModel"}]
+    )["Events"]
+    targets = [json.loads(e["CloudTrailEvent"])["requestParameters"]["modelId"] for e in events]
+    assert targets[:2] == [params["model_id"], params["model_id"]], "both calls reached the caller's embedding AIP"

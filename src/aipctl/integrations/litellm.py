@@ -8,7 +8,8 @@ form is ``bedrock/converse/<aip-arn>`` with ``base_model`` naming the model the 
     response = litellm.completion(messages=[...], **completion_args("open-webui", "sonnet"))
     response._hidden_params["response_cost"]     # non-zero, at the AIP's model and route
 
-The proxy form of the same is ``aipctl wire --format litellm``.
+Embeddings: ``litellm.embedding(input=[...], **embedding_args("daily-briefing", "embed"))`` (the
+base model names the provider, ``model_id`` the AIP). The proxy form of both is ``aipctl wire --format litellm``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,29 @@ def completion_args(caller: str, alias: str | None = None, *, resolver: Resolver
     args: dict[str, Any] = {
         "model": f"bedrock/converse/{arn}",
         "base_model": f"bedrock/{source}",
+        "aws_region_name": resolver.region or arn.split(":")[3],
+    }
+    if resolver.endpoint_url:
+        args["aws_bedrock_runtime_endpoint"] = resolver.endpoint_url
+    return args
+
+
+def embedding_args(caller: str, alias: str | None = None, *, resolver: Resolver | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``litellm.embedding`` through ``caller``'s AIP.
+
+    Embeddings are InvokeModel calls whose body depends on the provider, which LiteLLM reads from
+    ``model``; an AIP ARN names none. So ``model`` names the base model (``bedrock/amazon.titan-embed-…``)
+    and ``model_id`` the AIP, which is what LiteLLM invokes (Bedrock takes an AIP ARN as the modelId)::
+
+        litellm.embedding(input=["…"], **embedding_args("daily-briefing", "embed"))
+    """
+    resolver = resolver or default_resolver()
+    arn = resolver.resolve(caller, alias)
+    info = resolver.describe(arn)
+    source = f"{info.source.geo}.{info.base_model}" if info.source.geo else info.base_model
+    args: dict[str, Any] = {
+        "model": f"bedrock/{source}",
+        "model_id": arn,
         "aws_region_name": resolver.region or arn.split(":")[3],
     }
     if resolver.endpoint_url:

@@ -77,11 +77,14 @@ def _tenant_entries(
     from aipctl.sessions import role_arn, tenant_tags
 
     role = role_arn(loaded, row.caller, account)
+    route: dict[str, object] = (
+        {"model": f"bedrock/{source}", "model_id": row.arn} if is_embedding(row) else {"model": f"bedrock/converse/{row.arn}"}
+    )
     return [
         {
             "model_name": f"{row.caller}/{tenant}/{row.alias}",
             "litellm_params": {
-                "model": f"bedrock/converse/{row.arn}",
+                **route,
                 "aws_region_name": region,
                 "aws_role_name": role,
                 "aws_session_name": tenant,
@@ -104,6 +107,11 @@ def render_env(rows: Sequence[WiringRow]) -> str:
             out.append(f"{row.env_var_single}={row.arn}")
         out.append(f"{row.env_var}={row.arn}")
     return "\n".join(out) + "\n"
+
+
+def is_embedding(row: WiringRow) -> bool:
+    """An embedding model (Titan, Cohere, Nova, TwelveLabs embed …): Bedrock ids of embedding models say ``embed``."""
+    return "embed" in (row.model_source or row.base_model).lower()
 
 
 def render_litellm(
@@ -129,12 +137,21 @@ def render_litellm(
     entries: list[dict[str, object]] = []
     for row in rows:
         source = row.model_source or row.base_model
+        if is_embedding(row):
+            # Embeddings are InvokeModel, not Converse: LiteLLM picks the request shape from ``model`` (it must
+            # name the provider: amazon, cohere …) and invokes ``model_id`` — the AIP (LiteLLM's bedrock embed
+            # handler, `optional_params.pop("model_id")`; Bedrock accepts an AIP ARN as InvokeModel's modelId).
+            params: dict[str, object] = {"model": f"bedrock/{source}", "model_id": row.arn, "aws_region_name": region}
+            info: dict[str, object] = {"base_model": f"bedrock/{source}", "mode": "embedding", "aipctl_caller": row.caller}
+        else:
+            params = {"model": f"bedrock/converse/{row.arn}", "aws_region_name": region}
+            # LiteLLM cannot price an opaque AIP ARN: tell it which model the AIP stands for.
+            info = {"base_model": f"bedrock/{source}", "aipctl_caller": row.caller}
         entries.append(
             {
                 "model_name": row.alias if single_caller else f"{row.caller}/{row.alias}",
-                "litellm_params": {"model": f"bedrock/converse/{row.arn}", "aws_region_name": region},
-                # LiteLLM cannot price an opaque AIP ARN: tell it which model the AIP stands for.
-                "model_info": {"base_model": f"bedrock/{source}", "aipctl_caller": row.caller},
+                "litellm_params": params,
+                "model_info": info,
             }
         )
         entries += _tenant_entries(row, region, source, loaded, account)
