@@ -110,10 +110,10 @@ class Project:
         self._live = None
 
     # -- plan / apply --------------------------------------------------------------------------
-    def plan(self, *, prune: bool = False, via: Via = "api", progress: Progress = NO_PROGRESS) -> Plan:
+    def plan(self, *, prune: bool = False, via: Via = "api", progress: Progress = NO_PROGRESS, change_sets: bool = False) -> Plan:
         from aipctl.plan import make_plan
 
-        return make_plan(self.loaded, self.target, prune=prune, via=via, progress=progress)
+        return make_plan(self.loaded, self.target, prune=prune, via=via, progress=progress, change_sets=change_sets)
 
     def apply(
         self,

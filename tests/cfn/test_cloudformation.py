@@ -167,3 +167,28 @@ def test_both_paths_end_in_the_same_account_state(cli, sim, session, emulator, w
     by_stacks = _account_state(session, emulator)
     assert by_stacks == by_api
     assert cli("plan", "--via", "cloudformation", "--detailed-exitcode").code == 0, "converged"
+
+
+def test_plan_change_sets_preview_stack_updates_and_leave_nothing_behind(cli, session, emulator, workdir: Path) -> None:
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    assert cli("apply", "--via", "cloudformation", "--yes").code == 0
+    assert cli("plan", "--change-sets").code == 2, "change sets preview stacks: --via cloudformation is needed"
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY.replace('CostCenter: "4711"', 'CostCenter: "4712"'))
+    preview = cli("plan", "--via", "cloudformation", "--change-sets", "--json")
+    assert preview.code == 0, preview.err
+    updates = {s["stack"]: s for s in preview.json["stacks"] if s["action"] == "update"}
+    assert list(updates) == ["bedrock-aip-chat"]
+    changed = {(c["action"], c["resource"], c["type"]) for c in updates["bedrock-aip-chat"]["resource_changes"]}
+    assert ("Modify", "AipSonnet", "AWS::Bedrock::ApplicationInferenceProfile") in changed
+    text = cli("plan", "--via", "cloudformation", "--change-sets")
+    assert "Modify AipSonnet (AWS::Bedrock::ApplicationInferenceProfile)" in text.out
+    cfn = session.client("cloudformation", endpoint_url=emulator)
+    assert cfn.list_change_sets(StackName="bedrock-aip-chat")["Summaries"] == [], "preview change sets are deleted"
+    bedrock = session.client("bedrock", endpoint_url=emulator)
+    arn = next(
+        p["inferenceProfileArn"]
+        for p in bedrock.list_inference_profiles(typeEquals="APPLICATION")["inferenceProfileSummaries"]
+        if p["inferenceProfileName"] == "chat-sonnet"
+    )
+    tags = {t["key"]: t["value"] for t in bedrock.list_tags_for_resource(resourceARN=arn)["tags"]}
+    assert tags["CostCenter"] == "4711", "a preview executes nothing"

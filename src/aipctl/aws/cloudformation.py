@@ -88,6 +88,56 @@ class Stacks:
                 raise
         return self.wait(name)
 
+    @requires("cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet", "cloudformation:DeleteChangeSet")
+    def preview(
+        self, name: str, template: dict[str, Any], parameters: Mapping[str, str], tags: Mapping[str, str]
+    ) -> list[dict[str, str]]:
+        """What an update of stack ``name`` would do to its resources, from a change set CloudFormation computes
+        (then deleted, never executed): one ``{action, resource, type, replacement}`` per resource change."""
+        request = _stack_request(name, template, parameters, tags)
+        with aws_call("cloudformation", "CreateChangeSet", name):
+            answer = self.client.create_change_set(**request, ChangeSetName="aipctl-plan-preview", ChangeSetType="UPDATE")
+        change_set = answer["Id"]
+        try:
+            deadline = time.monotonic() + 300
+            while True:
+                with aws_call("cloudformation", "DescribeChangeSet", name):
+                    described = self.client.describe_change_set(ChangeSetName=change_set)
+                status = described.get("Status", "")
+                if status == "CREATE_COMPLETE":
+                    break
+                if status == "FAILED":
+                    reason = str(described.get("StatusReason", ""))
+                    if "didn't contain changes" in reason or "No updates" in reason:
+                        return []
+                    raise AwsError(
+                        f"change set of {name} failed: {reason}",
+                        service="cloudformation",
+                        operation="DescribeChangeSet",
+                        code="ChangeSetFailed",
+                    )
+                if time.monotonic() > deadline:
+                    raise AwsError(
+                        f"change set of {name} still {status} after 300 s",
+                        service="cloudformation",
+                        operation="DescribeChangeSet",
+                        code="Timeout",
+                    )
+                time.sleep(min(self.poll_s, 2.0))
+            return [
+                {
+                    "action": str(c["ResourceChange"].get("Action", "")),
+                    "resource": str(c["ResourceChange"].get("LogicalResourceId", "")),
+                    "type": str(c["ResourceChange"].get("ResourceType", "")),
+                    "replacement": str(c["ResourceChange"].get("Replacement", "")),
+                }
+                for c in described.get("Changes", [])
+                if c.get("Type") == "Resource"
+            ]
+        finally:
+            with aws_call("cloudformation", "DeleteChangeSet", name):
+                self.client.delete_change_set(ChangeSetName=change_set)
+
     @requires("cloudformation:DeleteStack", "cloudformation:DescribeStacks", *RESOURCE_ACTIONS)
     def delete(self, name: str) -> None:
         with aws_call("cloudformation", "DeleteStack", name):

@@ -205,7 +205,13 @@ def _cost_tag_lines(plan: Plan) -> list[Text]:
 
 def _stack_plan_text(plan: Plan) -> list[Text]:
     lines = [Text(f"Plan for inventory {plan.inventory_name!r} ({plan.inventory_path}) via CloudFormation", style="bold")]
-    lines += [Text(f"  {s.action.value:<7} stack {s.stack}", style=_STYLE.get(s.action, "")) for s in plan.stack_actions]
+    for stack in plan.stack_actions:
+        lines.append(Text(f"  {stack.action.value:<7} stack {stack.stack}", style=_STYLE.get(stack.action, "")))
+        for change in stack.resource_changes or ():
+            replacement = f"  replacement: {change['replacement']}" if change.get("replacement") else ""
+            lines.append(Text(f"      {change['action']} {change['resource']} ({change['type']}){replacement}", style="dim"))
+        if stack.resource_changes == ():
+            lines.append(Text("      (the change set has no resource changes)", style="dim"))
     lines += [
         Text(
             f"  {guard.action.value:<7} {guard.kind.value} {guard.name}  ({guard.reason}; beside the stacks)",

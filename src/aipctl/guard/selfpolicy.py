@@ -98,6 +98,7 @@ COMMAND_CALLS: dict[str, tuple[str, ...]] = {
         "cloudformation.Stacks.template_of",
         "cloudformation.Stacks.wait",
         "cloudformation.Stacks._failure_reason",
+        "cloudformation.Stacks.preview",
         "ce.CostAllocationTags.activate",
         *_TAG_PRINCIPALS,
         *_LOGGING,

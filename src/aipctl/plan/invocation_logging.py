@@ -73,7 +73,7 @@ def plan_logging(loaded: LoadedInventory, target: Target) -> LoggingPlan:
                     Action.CREATE,
                     bucket,
                     f"Bedrock may put logs under {where}",
-                    {"policy": with_statement(None, statement)},
+                    {"statement": statement},
                 )
             )
             ours.add(bucket)
@@ -86,7 +86,7 @@ def plan_logging(loaded: LoadedInventory, target: Target) -> LoggingPlan:
                         Action.UPDATE,
                         bucket,
                         f"Bedrock may put logs under {where} (other statements kept)",
-                        {"policy": with_statement(found.policy, statement)},
+                        {"statement": statement},
                     )
                 )
         elif not has_statement(found.policy, statement):
@@ -207,8 +207,8 @@ def _apply_one(control: InvocationLoggingControl, change: SetupChange, *, new_ro
     spec = change.spec
     if change.kind == "bucket":
         control.create_bucket(change.name, dict(spec["tags"]))
-    elif change.kind == "bucket-policy":
-        control.put_bucket_policy(change.name, dict(spec["policy"]))
+    elif change.kind == "bucket-policy":  # merged with the policy as it is now, not as plan saw it
+        control.put_bucket_policy(change.name, with_statement(control.bucket(change.name).policy, dict(spec["statement"])))
     elif change.kind == "log-group":
         control.create_log_group(change.name, dict(spec["tags"]))
     elif change.kind == "role":

@@ -119,13 +119,18 @@ class StackChange:
     caller: str | None
     template: Mapping[str, Any] | None = None
     kind: ResourceKind = ResourceKind.STACK
+    #: Updates, with `plan --change-sets`: what CloudFormation's change set says it would do per resource.
+    resource_changes: tuple[Mapping[str, str], ...] | None = None
 
     @property
     def name(self) -> str:
         return self.stack
 
     def to_dict(self) -> dict[str, object]:
-        return {"action": self.action.value, "stack": self.stack, "caller": self.caller}
+        out: dict[str, object] = {"action": self.action.value, "stack": self.stack, "caller": self.caller}
+        if self.resource_changes is not None:
+            out["resource_changes"] = [dict(c) for c in self.resource_changes]
+        return out
 
 
 @dataclass(frozen=True)

@@ -252,6 +252,7 @@ def make_plan(
     prune: bool = False,
     via: Via = "api",
     progress: Progress = NO_PROGRESS,
+    change_sets: bool = False,
 ) -> Plan:
     """Read live state from ``target`` and plan; validates model sources the plan needs.
 
@@ -261,7 +262,7 @@ def make_plan(
     info = target.describe()
     live = read_live_state(target, loaded.cost_tag_keys(), progress)
     if via == "cloudformation":
-        stacks = plan_stacks(loaded, target, live, prune=prune)
+        stacks = plan_stacks(loaded, target, live, prune=prune, change_sets=change_sets)
         cost_tags = tuple(CostTagChange(s.key, s.status) for s in live.cost_tags if s.status != "Active")
         plan = Plan(
             loaded.inventory.name,

@@ -8,7 +8,7 @@ conflict, so the two ways of managing one caller never fight over it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aipctl._exceptions import AipctlError, PlanConflict
 from aipctl.aws.cloudformation import Stack, Stacks
@@ -33,14 +33,22 @@ class StackResult:
         return self.error is None
 
 
-def plan_stacks(loaded: LoadedInventory, target: Target, live: LiveState, prune: bool = False) -> tuple[StackChange, ...]:
-    """A change per caller's stack (and, with ``prune``, deletes of managed stacks that left the inventory)."""
+def plan_stacks(
+    loaded: LoadedInventory, target: Target, live: LiveState, prune: bool = False, *, change_sets: bool = False
+) -> tuple[StackChange, ...]:
+    """A change per caller's stack (and, with ``prune``, deletes of managed stacks that left the inventory).
+
+    ``change_sets``: each update also carries what CloudFormation's change set says it would do (created,
+    described and deleted; never executed). A new stack gets none: its CREATE change set would leave a
+    stack in REVIEW_IN_PROGRESS behind, and a plan changes nothing."""
     stacks = Stacks(target)
     existing = {s.name: s for s in stacks.list_stacks() if s.status != "DELETE_COMPLETE"}
     _refuse_conflicts(loaded, live, existing)
     changes = [
         _stack_change(loaded, stacks, existing.get(stack_name(caller)), caller) for caller in sorted(loaded.inventory.callers)
     ]
+    if change_sets:
+        changes = [_with_change_set(loaded, stacks, c) if c.action is Action.UPDATE and c.template else c for c in changes]
     if prune:
         wanted = {stack_name(c) for c in loaded.inventory.callers}
         changes.extend(
@@ -83,6 +91,13 @@ def _stack_change(loaded: LoadedInventory, stacks: Stacks, stack: Stack | None, 
         or stack.status.endswith("FAILED")
     )
     return StackChange(Action.UPDATE, name, caller, template) if drifted else StackChange(Action.NOOP, name, caller)
+
+
+def _with_change_set(loaded: LoadedInventory, stacks: Stacks, change: StackChange) -> StackChange:
+    template = dict(change.template or {})
+    tags = {rules.TAG_MANAGED: loaded.inventory.name, rules.TAG_CALLER: change.caller or ""}
+    found = stacks.preview(change.stack, template, template_parameters(template), tags)
+    return replace(change, resource_changes=tuple(found))
 
 
 def apply_stacks(inventory_name: str, target: Target, changes: Sequence[StackChange]) -> list[StackResult]:

@@ -46,9 +46,11 @@ def init_cmd(inventory_file: str, force: bool) -> None:
     console.note(f"wrote {path}: edit it, then run `aipctl plan -f {path}`")
 
 
-def _plan(project: Project, prune: bool, via: str = "api") -> Plan:
+def _plan(project: Project, prune: bool, via: str = "api", change_sets: bool = False) -> Plan:
     with console.progress_bar("reading live state") as bar:
-        plan = project.plan(prune=prune, via="cloudformation" if via == "cloudformation" else "api", progress=bar)
+        plan = project.plan(
+            prune=prune, via="cloudformation" if via == "cloudformation" else "api", progress=bar, change_sets=change_sets
+        )
     for warning in plan.warnings:
         console.warn(warning)
     return plan
@@ -61,15 +63,29 @@ def _plan(project: Project, prune: bool, via: str = "api") -> Plan:
 @via_option
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are.")
 @click.option("--all", "show_all", is_flag=True, help="Also show unchanged AIPs.")
+@click.option(
+    "--change-sets",
+    is_flag=True,
+    help="With --via cloudformation: ask CloudFormation what each stack update would do (change sets, deleted after).",
+)
 @pass_options
 def plan_cmd(
-    opts: GlobalOptions, inventory_file: str, as_json: bool, prune: bool, via: str, detailed_exitcode: bool, show_all: bool
+    opts: GlobalOptions,
+    inventory_file: str,
+    as_json: bool,
+    prune: bool,
+    via: str,
+    detailed_exitcode: bool,
+    show_all: bool,
+    change_sets: bool,
 ) -> int:
     """Show what `apply` would change, and where (account, Region, endpoint)."""
     from aipctl.cli.render import plan_text
 
+    if change_sets and via != "cloudformation":
+        raise click.UsageError("--change-sets previews CloudFormation stack updates: add --via cloudformation")
     with open_project(opts, load_inventory(inventory_file)) as project:
-        plan = _plan(project, prune, via)
+        plan = _plan(project, prune, via, change_sets)
     if as_json:
         console.print_json(plan.to_dict())
     else:
