@@ -6,6 +6,7 @@ The public Python API grows with the project; the command line is ``aipctl``.
 
 from aipctl._exceptions import (
     AipctlError,
+    AlertUndelivered,
     ApplyFailed,
     AwsAccessDenied,
     AwsError,
@@ -38,6 +39,7 @@ _LAZY = {
 
 __all__ = [
     "AipctlError",
+    "AlertUndelivered",
     "ApplyFailed",
     "AwsAccessDenied",
     "AwsError",

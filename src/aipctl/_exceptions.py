@@ -11,6 +11,7 @@ exit codes in one place (``aipctl.cli.errors``)::
     │   └── AwsAccessDenied
     ├── PlanConflict                 exit 1  live state blocks the plan (e.g. an unmanaged AIP holds a name)
     ├── PartialBrake                 exit 1  braked, but IAM does not deny yet for some principals (anti-bypass missing)
+    ├── AlertUndelivered             exit 1  ``guard test-alert``: an alert target did not take the alert
     ├── ApplyFailed                  exit 1  some changes of an apply failed; carries the per-change results
     ├── BrakeEngaged                 exit 1  ``attach``: the caller's AIP is braked; the call never left the process
     ├── LimitExceeded                exit 1  an in-path limit (rpm, tpm, daily_usd, tier) refused a runtime call

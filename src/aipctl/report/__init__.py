@@ -35,15 +35,14 @@ from aipctl.spend.cost_explorer import UNTAGGED_GROUP
 
 CALLER_TAG = rules.TAG_APPLICATION
 #: Once for the whole period, per AIP.
-PERIOD_METRICS = (
+COUNT_METRICS = (
     ("Invocations", "Sum"),
     ("InvocationThrottles", "Sum"),
     ("InvocationClientErrors", "Sum"),
     ("InvocationServerErrors", "Sum"),
-    ("InvocationLatency", "p50"),
-    ("InvocationLatency", "p90"),
-    ("InvocationLatency", "p99"),
 )
+#: Read for each caller's busiest AIP only (what the report shows), after the counts.
+LATENCY_METRICS = (("InvocationLatency", "p50"), ("InvocationLatency", "p90"), ("InvocationLatency", "p99"))
 #: The inventory's labels on every row (chargeback): ``cost_center`` is the caller's ``CostCenter`` tag.
 CHARGEBACK_LABELS = ("owner", "environment", "tier", "cost_center")
 #: How ``to_dict`` names a source's calls that no caller owns.
@@ -600,19 +599,21 @@ def _columns(
 
 
 def read_health(target: Target, managed: ManagedProfiles, window: SpendWindow) -> dict[str, CallerHealth]:
-    """Invocations, throttles, errors and latency per caller over the window, one GetMetricData batch."""
+    """Invocations, throttles and errors per caller over the window, and the latency of its busiest AIP:
+    the counts for every AIP in one GetMetricData batch, then percentiles for the busiest AIP per caller
+    only (1,000 callers with 1,500 AIPs: 3,000 percentile queries instead of 4,500)."""
     profiles = list(managed)
     if not profiles:
         return {}
     period = int((window.end - window.start).total_seconds())
-    values = BedrockMetrics(target).values([p.profile_id for p in profiles], PERIOD_METRICS, window.start, window.end, period)
+    metrics = BedrockMetrics(target)
+    values = metrics.values([p.profile_id for p in profiles], COUNT_METRICS, window.start, window.end, period)
 
     def total(profile_id: str, metric: str) -> float:
         return sum(v for _, v in values.get((profile_id, metric, "Sum"), []))
 
     sums: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    latency: dict[str, dict[str, float]] = {}
-    busiest: dict[str, float] = {}
+    busiest: dict[str, tuple[float, str]] = {}
     for profile in profiles:
         caller, pid = profile.tags[rules.TAG_CALLER], profile.profile_id
         calls = total(pid, "Invocations")
@@ -620,11 +621,14 @@ def read_health(target: Target, managed: ManagedProfiles, window: SpendWindow) -
         entry[0] += int(calls)
         entry[1] += int(total(pid, "InvocationThrottles"))
         entry[2] += int(total(pid, "InvocationClientErrors") + total(pid, "InvocationServerErrors"))
-        if calls > busiest.get(caller, 0):  # latency of the caller's busiest AIP
-            busiest[caller] = calls
-            latency[caller] = {
-                stat: series[0][1] for stat in ("p50", "p90", "p99") if (series := values.get((pid, "InvocationLatency", stat)))
-            }
+        if calls > busiest.get(caller, (0.0, ""))[0]:
+            busiest[caller] = (calls, pid)
+    ids = sorted({pid for _, pid in busiest.values()})
+    latencies = metrics.values(ids, LATENCY_METRICS, window.start, window.end, period) if ids else {}
+    latency = {
+        caller: {stat: series[0][1] for _, stat in LATENCY_METRICS if (series := latencies.get((pid, "InvocationLatency", stat)))}
+        for caller, (_, pid) in busiest.items()
+    }
     return {caller: CallerHealth(s[0], s[1], s[2], latency.get(caller, {})) for caller, s in sums.items()}
 
 
