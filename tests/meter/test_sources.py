@@ -140,3 +140,68 @@ def test_meter_athena_run_equals_the_ledger(cli, both_logs: str) -> None:
         assert athena[caller]["cost_usd"] == pytest.approx(row["cost_usd"], rel=1e-9)
     by_day = cli("meter", "athena", "--logs", both_logs, "--run", "--by", "day", "--output", "s3://logs-both/r/", "--json")
     assert by_day.code == 0 and all(len(r["day"]) == 10 for r in by_day.json)
+
+
+def test_meter_follow_ingests_calls_as_their_logs_arrive(cli, sim, session, emulator, workdir: Path) -> None:
+    """Issue 20: the ledger saw a call only after someone ran `meter ingest`. `meter follow` polls: each batch of
+    calls shows up within a poll, once (JSON Lines on stdout), and it stops after --max-polls."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    from aipctl.aws.target import SIM_ACCESS_KEY, SIM_SECRET_KEY
+    from tests.conftest import MINIMAL_INVENTORY, aipctl_subprocess_env, log_destinations
+
+    log_destinations(lambda s: session.client(s, endpoint_url=emulator), "follow-logs", "raw")
+    bedrock = session.client("bedrock", endpoint_url=emulator)
+    bedrock.put_model_invocation_logging_configuration(
+        loggingConfig={"s3Config": {"bucketName": "follow-logs", "keyPrefix": "raw"}, "textDataDeliveryEnabled": False}
+    )
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    assert cli("apply", "--yes").code == 0
+    arn = next(
+        p["inferenceProfileArn"]
+        for p in bedrock.list_inference_profiles(typeEquals="APPLICATION")["inferenceProfileSummaries"]
+        if p["inferenceProfileName"] == "chat-sonnet"
+    )
+    runtime = session.client("bedrock-runtime", endpoint_url=emulator)
+    env = aipctl_subprocess_env(AWS_ACCESS_KEY_ID=SIM_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SIM_SECRET_KEY)
+    follow = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "aipctl",
+            "--endpoint-url",
+            emulator,
+            "meter",
+            "follow",
+            "s3://follow-logs/raw",
+            "--interval",
+            "0.5",
+            "--max-polls",
+            "12",
+            "--ledger",
+            "ledger.duckdb",
+            "--json",
+        ],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for wave in (3, 2):
+            for _ in range(wave):
+                runtime.converse(modelId=arn, messages=[{"role": "user", "content": [{"text": "follow me"}]}])
+            session.client("s3", endpoint_url=emulator).list_objects_v2(Bucket="follow-logs")  # delivers waiting records
+            time.sleep(2.0)
+        out, err = follow.communicate(timeout=120)
+    finally:
+        follow.kill()
+    assert follow.returncode == 0, err
+    polls = [json.loads(line) for line in out.splitlines() if line.strip()]
+    # each wave lands within a poll or two of its calls (a poll may fall between two calls of a wave)
+    assert sum(p["new_records"] for p in polls) == 5 and len(polls) >= 2, polls
+    assert polls[-1]["ledger_records"] == 5 and "12 poll(s), 5 new record(s)" in err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -81,6 +82,62 @@ def ingest_cmd(
             f"CUR 2.0: {cur.periods} billing period(s) at a new revision ({cur.files} file(s), {cur.lines:,} lines, "
             f"{cur.replaced_lines:,} lines of earlier revisions replaced), {cur.unchanged} unchanged"
         )
+
+
+@meter_group.command("follow")
+@click.argument("source")
+@optional_file_option("Inventory (its identities attribute calls made without an AIP).")
+@click.option("--interval", default=10.0, show_default=True, type=click.FloatRange(0.1, 3600), help="Seconds between polls.")
+@click.option("--max-polls", default=None, type=click.IntRange(1), help="Stop after this many polls (default: until Ctrl-C).")
+@ledger_option
+@json_option
+@pass_options
+def follow_cmd(
+    opts: GlobalOptions,
+    source: str,
+    inventory_file: str | None,
+    interval: float,
+    max_polls: int | None,
+    ledger: str,
+    as_json: bool,
+) -> None:
+    """Keep ingesting SOURCE as logs arrive: the ledger stays at most one poll behind delivery.
+
+    Each poll is an incremental `meter ingest` (new S3 objects, new log events by stream cursor, grown
+    files); it prints a line when records arrived (`--json`: one JSON object per poll that found any).
+    Ctrl-C stops it after the poll in progress. Against the emulator, run `aipctl sim serve` (an
+    embedded emulator is one process's); `guard watch --ingest SOURCE` is the same plus the brake."""
+    import time
+
+    from aipctl.meter import open_ledger
+    from aipctl.meter.ledger import batch_bytes
+
+    loaded = load_optional_inventory(inventory_file)
+    batch_bytes()
+    if not source.startswith(("s3://", "logs://")) and not Path(source).exists():
+        raise UsageError(f"no such folder or file {source!r}")
+    open_ledger(ledger).close()
+    polls = new_total = 0
+    with open_project(opts, loaded) as project:
+        console.note(f"following {source} into {ledger} every {interval:g} s (Ctrl-C stops)")
+        try:
+            while max_polls is None or polls < max_polls:
+                started = time.monotonic()
+                result = project.ingest(source, ledger)
+                polls += 1
+                new_total += result.new_records
+                if result.new_records:
+                    at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+                    if as_json:  # JSON Lines: one object per poll that found records, flushed at once
+                        line = {"at": at, "poll": polls, "new_records": result.new_records, "ledger_records": result.records}
+                        print(json.dumps(line), flush=True)
+                    else:
+                        console.out.print(f"{at} +{result.new_records:,} records ({result.records:,} in the ledger)")
+                if max_polls is None or polls < max_polls:
+                    time.sleep(max(0.0, interval - (time.monotonic() - started)))
+        except KeyboardInterrupt:
+            console.note("stopped")
+    console.note(f"{polls} poll(s), {new_total:,} new record(s)")
 
 
 @meter_group.command("query")
