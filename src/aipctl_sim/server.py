@@ -405,7 +405,12 @@ class SimApp:
 
 # -- the control API: (method, path) -> (handler, whether it changes state) ------------------------
 ControlHandler = Callable[["SimApp", dict[str, Any]], dict[str, Any]]
-SETTINGS: dict[str, Callable[[Any], Any]] = {"billing_lag_hours": float, "ce_page_groups": int, "cloudtrail_lookup_rps": float}
+SETTINGS: dict[str, Callable[[Any], Any]] = {
+    "billing_lag_hours": float,
+    "ce_page_groups": int,
+    "cloudtrail_lookup_rps": float,
+    "log_delivery_delay_s": float,
+}
 
 
 def _clock(app: SimApp, payload: dict[str, Any]) -> dict[str, Any]:

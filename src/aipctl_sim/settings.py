@@ -68,6 +68,9 @@ class SimSettings:
     billing_lag_hours: float = 24.0
     #: Cost Explorer pages results: at most this many groups per GetCostAndUsage answer.
     ce_page_groups: int = 1000
+    #: Seconds (simulated) before an invocation-log record is in its S3 object. AWS documents no figure;
+    #: 0 delivers at the next S3 request. CloudWatch Logs delivery stays immediate.
+    log_delivery_delay_s: float = 0.0
 
     def now(self) -> dt.datetime:
         """The request's own time when it gave one, else the wall clock plus ``aipctl sim clock advance``."""

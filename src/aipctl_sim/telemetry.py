@@ -275,6 +275,12 @@ class TelemetryStore:
             self.flush()
             self._db.execute("DELETE FROM log_pending WHERE id <= ?", (through,))
 
+    def delete_log_ids(self, ids: Sequence[int]) -> None:
+        """Drop these waiting records (delivered), keeping the ones still within the delivery delay."""
+        with self._lock:
+            self.flush()
+            self._db.executemany("DELETE FROM log_pending WHERE id = ?", [(i,) for i in ids])
+
     def flush(self) -> None:
         with self._lock:
             if not self._pending and not self._pending_events and not self._pending_logs:

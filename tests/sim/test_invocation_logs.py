@@ -71,3 +71,34 @@ def test_no_configuration_no_logs(session, emulator, bedrock) -> None:
     runtime = session.client("bedrock-runtime", endpoint_url=emulator)
     runtime.converse(modelId="eu.anthropic.claude-sonnet-4-6", messages=MESSAGES)
     assert s3.list_objects_v2(Bucket="quiet").get("KeyCount", 0) == 0
+
+
+def test_log_delivery_can_be_delayed_as_on_aws(session, emulator, bedrock, sim) -> None:
+    """`aipctl sim settings --log-delivery-delay S`: a record reaches S3 only S (simulated) seconds after its call,
+    so ledger latency figures mean something; the default stays 0 (AWS documents no delivery time)."""
+    log_destinations(lambda s: session.client(s, endpoint_url=emulator), "late-logs", "raw")
+    bedrock.put_model_invocation_logging_configuration(
+        loggingConfig={"s3Config": {"bucketName": "late-logs", "keyPrefix": "raw"}, "textDataDeliveryEnabled": False}
+    )
+    aip = bedrock.create_inference_profile(inferenceProfileName="late", modelSource={"copyFrom": SONNET_PROFILE})[
+        "inferenceProfileArn"
+    ]
+    assert sim.set_settings(log_delivery_delay_s=120)["log_delivery_delay_s"] == 120
+    s3 = session.client("s3", endpoint_url=emulator)
+    runtime = session.client("bedrock-runtime", endpoint_url=emulator)
+    runtime.converse(modelId=aip, messages=MESSAGES)
+
+    def delivered() -> int:
+        return sum(
+            len(gzip.decompress(s3.get_object(Bucket="late-logs", Key=o["Key"])["Body"].read()).splitlines())
+            for o in s3.list_objects_v2(Bucket="late-logs", Prefix="raw/").get("Contents", [])
+        )
+
+    assert delivered() == 0, "within the delay nothing is in S3"
+    sim.advance(60)
+    runtime.converse(modelId=aip, messages=MESSAGES)
+    assert delivered() == 0
+    sim.advance(61)
+    assert delivered() == 1, "the first call's record is due, the second's is not yet"
+    sim.advance(60)
+    assert delivered() == 2, "each record is delivered once"

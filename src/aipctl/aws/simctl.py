@@ -67,7 +67,7 @@ class SimControl:
         return dict(self.call("PUT", "quotas", quotas)["quotas"])
 
     def set_settings(self, **values: float) -> dict[str, Any]:
-        """billing_lag_hours, ce_page_groups, cloudtrail_lookup_rps."""
+        """billing_lag_hours, ce_page_groups, cloudtrail_lookup_rps, log_delivery_delay_s."""
         return self.call("PUT", "settings", values)
 
     def reset(self) -> None:

@@ -60,19 +60,34 @@ def deliver(account: str, region: str, record: dict[str, Any], embedding: bool) 
 
 
 def flush() -> None:
-    """Write every waiting record to its S3 object (each object journaled before its rows are dropped)."""
+    """Write every waiting record older than the delivery delay to its S3 object (each object journaled
+    before its rows are dropped); younger ones wait for a later flush (``SimSettings.log_delivery_delay_s``)."""
     with _lock:
         _added.clear()
         store = telemetry.store()
+        delay = settings.settings().log_delivery_delay_s
+        due_before = (settings.now() - dt.timedelta(seconds=delay)).strftime("%Y-%m-%dT%H:%M:%S.%f") if delay > 0 else None
         batches: dict[tuple[str, str, str, str, str], list[tuple[int, str]]] = defaultdict(list)
+        held = False
         for row_id, account, region, bucket, prefix, hour, record in store.pending_logs():
+            if due_before is not None and _timestamp(record) > due_before:
+                held = True  # not delivered yet: AWS delivers invocation logs after a while
+                continue
             batches[(account, region, bucket, prefix, hour)].append((row_id, record))
         for key, rows in batches.items():
             for start in range(0, len(rows), BATCH):
                 chunk = rows[start : start + BATCH]
                 _write_s3(key, [record for _id, record in chunk], through=chunk[-1][0])
-        if batches:
+        if batches and not held:
             store.delete_logs(max(rows[-1][0] for rows in batches.values()))
+        elif batches:
+            store.delete_log_ids([row_id for rows in batches.values() for row_id, _ in rows])
+
+
+def _timestamp(record: str) -> str:
+    """The record's ``timestamp`` (ISO, UTC), comparable as text with a ``%Y-%m-%dT%H:%M:%S.%f`` bound."""
+    value = str(json.loads(record).get("timestamp", ""))
+    return value.replace("Z", "").replace("+00:00", "")
 
 
 def _write_s3(key: tuple[str, str, str, str, str], records: list[str], through: int) -> None:

@@ -268,6 +268,12 @@ def quota_cmd(opts: GlobalOptions, name: str, value: int, endpoint: str | None) 
     "--cloudtrail-lookup-rps", type=click.FloatRange(0, 1000), help="LookupEvents requests per second (default 2; 0 = no limit)."
 )
 @click.option("--ce-page-groups", type=click.IntRange(1, 100_000), help="Groups per GetCostAndUsage page (default 1000).")
+@click.option(
+    "--log-delivery-delay",
+    "log_delivery_delay_s",
+    type=click.FloatRange(0, 86400),
+    help="Seconds before an invocation-log record is in S3 (default 0; AWS documents no figure).",
+)
 @endpoint_option
 @pass_options
 def settings_cmd(
@@ -275,15 +281,17 @@ def settings_cmd(
     billing_lag_hours: float | None,
     cloudtrail_lookup_rps: float | None,
     ce_page_groups: int | None,
+    log_delivery_delay_s: float | None,
     endpoint: str | None,
 ) -> None:
-    """Show or change emulator behaviour: billing lag, CloudTrail rate limit, Cost Explorer page size."""
+    """Show or change emulator behaviour: billing lag, CloudTrail rate limit, Cost Explorer page size, log delay."""
     values = {
         k: v
         for k, v in {
             "billing_lag_hours": billing_lag_hours,
             "cloudtrail_lookup_rps": cloudtrail_lookup_rps,
             "ce_page_groups": ce_page_groups,
+            "log_delivery_delay_s": log_delivery_delay_s,
         }.items()
         if v is not None
     }
