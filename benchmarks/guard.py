@@ -248,53 +248,114 @@ def _error_code(exc: Exception) -> str | None:
     return str(response.get("Error", {}).get("Code")) if isinstance(response, dict) else None
 
 
+class _Spender:
+    """A thread calling the capped caller's AIP until IAM refuses: when the call that crossed the budget came
+    back (``crossed_at``) and when the first AccessDenied did (``denied_at``), both ``perf_counter`` times."""
+
+    def __init__(self, world: _World, budget_usd: float) -> None:
+        from aipctl.wiring import cost_of
+
+        self.client, resolver = world.runtime("capped"), world.resolver()
+        self.arn = resolver.resolve("capped", "haiku")
+        self.crossed_at: float | None = None
+        self.denied_at: float | None = None
+        self.calls, self.usd = 0, 0.0
+        self.stop = threading.Event()
+
+        def spend() -> None:
+            while not self.stop.is_set():
+                try:
+                    text = [{"role": "user", "content": [{"text": "y" * 2000}]}]
+                    answer = self.client.converse(modelId=self.arn, messages=text)
+                    self.calls += 1
+                    self.usd += float(cost_of(self.arn, answer["usage"], resolver=resolver))
+                    if self.usd >= budget_usd and self.crossed_at is None:
+                        self.crossed_at = time.perf_counter()  # this call crossed brake_at (100 % of the budget)
+                except Exception as exc:
+                    if _error_code(exc) == "AccessDeniedException":
+                        self.denied_at = time.perf_counter()
+                        return
+                    if _error_code(exc) is None:
+                        raise
+                time.sleep(0.02)
+
+        self.thread = threading.Thread(target=spend, daemon=True)
+        self.thread.start()
+
+    def join(self) -> float | None:
+        """Seconds from crossing to refusal (None if either did not happen)."""
+        self.stop.set()
+        self.thread.join(timeout=10)
+        return (self.denied_at - self.crossed_at) if self.denied_at and self.crossed_at else None
+
+
 def outpath_brake(world: _World, interval: float = 0.5, budget_usd: float = 0.02) -> dict[str, Any]:
-    from aipctl.wiring import cost_of
-
-    client = world.runtime("capped")
-    resolver = world.resolver()
-    arn = resolver.resolve("capped", "haiku")
-    crossed_at: list[float] = []
-    denied_at: list[float] = []
-    stop = threading.Event()
-    spent_per_call = {"n": 0, "usd": 0.0}
-
-    def spend() -> None:
-        while not stop.is_set():
-            try:
-                answer = client.converse(modelId=arn, messages=[{"role": "user", "content": [{"text": "y" * 2000}]}])
-                spent_per_call["n"] += 1
-                spent_per_call["usd"] += float(cost_of(arn, answer["usage"], resolver=resolver))
-                if spent_per_call["usd"] >= budget_usd and not crossed_at:
-                    crossed_at.append(time.perf_counter())  # this call crossed brake_at (100 % of the budget)
-            except Exception as exc:
-                if _error_code(exc) == "AccessDeniedException":
-                    denied_at.append(time.perf_counter())
-                    return
-                if _error_code(exc) is None:
-                    raise
-            time.sleep(0.02)
-
-    thread = threading.Thread(target=spend, daemon=True)
-    thread.start()
+    spender = _Spender(world, budget_usd)
     passes = 0
     deadline = time.perf_counter() + 120
     with world.project() as project:
         watch = project.watch(source="cloudwatch", state_file=str(world.folder / "guard-state.json"))
-        while not denied_at and time.perf_counter() < deadline:
+        while spender.denied_at is None and time.perf_counter() < deadline:
             watch.run_once()
             passes += 1
             time.sleep(interval)
-    stop.set()
-    thread.join(timeout=10)
-    seconds = (denied_at[0] - crossed_at[0]) if denied_at and crossed_at else None
+    seconds = spender.join()
     return {
         "watch_interval_s": interval,
         "watch_passes": passes,
         "watch_seconds_to_access_denied": None if seconds is None else round(seconds, 3),
-        "watch_calls_before_denied": spent_per_call["n"],
-        "watch_overspend_usd": round(spent_per_call["usd"] - budget_usd, 6),
+        "watch_calls_before_denied": spender.calls,
+        "watch_overspend_usd": round(spender.usd - budget_usd, 6),
     }
+
+
+def ledger_latency(
+    world: _World, crossings: int = 20, delay_s: float = 5.0, interval: float = 0.5, budget_usd: float = 0.02
+) -> dict[str, Any]:
+    """Detect -> enforce with the ledger source: `guard watch --ingest s3://… --source ledger` passes every
+    ``interval`` while the capped caller spends, with invocation logs reaching S3 ``delay_s`` after each call
+    (the emulator's delivery delay). One crossing per simulated month (month-to-date spend starts at 0 and the
+    guard releases its own brake), ``crossings`` of them; the same with no delay is the baseline."""
+    import statistics
+
+    from aipctl.aws.s3logs import InvocationLogs
+    from aipctl.aws.simctl import SimControl
+
+    sim = SimControl(world.url)
+    with world.project() as project:
+        uri = InvocationLogs(project.target).enable("bench-guard-logs", "raw")
+    out: dict[str, Any] = {"ledger_watch_interval_s": interval, "ledger_crossings": crossings}
+    for label, delay in (("baseline_no_delay", 0.0), (f"delay_{delay_s:g}s", delay_s)):
+        sim.set_settings(log_delivery_delay_s=delay)
+        seconds: list[float] = []
+        for _ in range(crossings):
+            now = time.gmtime(time.time() + sim.clock()["offset_s"])
+            sim.advance((32 - now.tm_mday) * 86400)  # into the next month: a fresh month-to-date
+            with world.project() as project:
+                watch = project.watch(
+                    source="ledger",
+                    ledger=str(world.folder / "bench-ledger.duckdb"),
+                    ingest_from=uri,
+                    state_file=str(world.folder / "ledger-guard-state.json"),
+                )
+                watch.run_once()  # the new month: the guard releases its brake of the last one
+                spender = _Spender(world, budget_usd)
+                deadline = time.perf_counter() + 120
+                while spender.denied_at is None and time.perf_counter() < deadline:
+                    watch.run_once()
+                    time.sleep(interval)
+            took = spender.join()
+            if took is not None:
+                seconds.append(took)
+        ordered = sorted(seconds)
+        out[label] = {
+            "measured": len(seconds),
+            "p50_s": round(statistics.median(ordered), 3) if ordered else None,
+            "p95_s": round(ordered[max(0, int(len(ordered) * 0.95 + 0.5) - 1)], 3) if ordered else None,
+            "max_s": round(ordered[-1], 3) if ordered else None,
+        }
+    sim.set_settings(log_delivery_delay_s=0.0)
+    return out
 
 
 def fairness(world: _World, seconds: float = 8.0, rate: float = 60.0, threads_per_tenant: int = 4) -> dict[str, Any]:
@@ -487,13 +548,13 @@ def run(
     fairness_seconds: float = 8.0,
     progress: Progress = NO_PROGRESS,
 ) -> dict[str, Any]:
-    wanted = set(parts) or {"overhead", "inpath", "watch", "fairness", "usdcap"}
+    wanted = set(parts) or {"overhead", "inpath", "watch", "fairness", "usdcap"}  # "ledger": on request (minutes)
     result: dict[str, Any] = {}
     if "overhead" in wanted:
         progress("overhead per call")
         with given_or_local_redis(redis_url) as url:
             result |= overhead(iterations, url)
-    if wanted & {"inpath", "watch", "fairness", "usdcap"}:
+    if wanted & {"inpath", "watch", "fairness", "usdcap", "ledger"}:
         with tempfile.TemporaryDirectory(prefix="aipctl-bench-guard-") as tmp:
             world = _World(Path(tmp))
             try:
@@ -503,6 +564,9 @@ def run(
                 if "watch" in wanted:
                     progress("guard watch brake")
                     result |= outpath_brake(world)
+                if "ledger" in wanted:
+                    progress("detect -> enforce from the ledger under a log delivery delay")
+                    result["ledger_latency"] = ledger_latency(world)
                 if "fairness" in wanted:
                     progress("fairness under a throttled shared quota")
                     result["fairness"] = fairness(world, seconds=fairness_seconds)

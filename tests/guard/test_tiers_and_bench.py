@@ -28,3 +28,15 @@ def test_bench_guard_overhead_keys(workdir: Path) -> None:
     data = json.loads(done.stdout)
     assert data["inprocess_us_per_call"] > 0 and data["redis_us_per_call"] > 0
     assert data["routing_us_per_call"] <= data["inprocess_us_per_call"]
+
+
+def test_the_ledger_fed_brake_waits_for_log_delivery_and_then_acts(sim, emulator: str, tmp_path: Path) -> None:
+    """`bench guard --only ledger` in small: each crossing ends in a refusal, and with a 1 s delivery delay no
+    refusal comes before the delay (the ledger cannot see a call before its log is delivered)."""
+    from benchmarks.guard import ledger_latency
+
+    world = _World(tmp_path, endpoint_url=emulator)
+    result = ledger_latency(world, crossings=2, delay_s=1.0, interval=0.2)
+    assert result["baseline_no_delay"]["measured"] == 2 and result["delay_1s"]["measured"] == 2
+    # the crossing call's record is due 1 s after the call began; the call itself took a few ms of that
+    assert result["delay_1s"]["p50_s"] >= 0.8

@@ -152,7 +152,13 @@ def meter_cmd(records: int, callers: int, data: str | None, as_json: bool) -> No
 @click.option("--iterations", default=100_000, show_default=True, type=click.IntRange(1000, 10_000_000))
 @click.option("--redis-url", default=None, help="Measure against this Redis (default: start a local redis-server if installed).")
 @click.option("--fairness-seconds", default=8.0, show_default=True, type=click.FloatRange(1, 600))
-@click.option("--only", "parts", multiple=True, type=click.Choice(["overhead", "inpath", "watch", "fairness", "usdcap"]))
+@click.option(
+    "--only",
+    "parts",
+    multiple=True,
+    type=click.Choice(["overhead", "inpath", "watch", "fairness", "usdcap", "ledger"]),
+    help="Run only these parts (ledger: detect -> enforce from the ledger, 2 x 20 crossings; not in the default set).",
+)
 @json_option
 def guard_cmd(iterations: int, redis_url: str | None, fairness_seconds: float, parts: tuple[str, ...], as_json: bool) -> None:
     """Guards: per-call cost of limits (in-process, Redis), brake speed in and out of path, fairness per tier."""
