@@ -32,6 +32,7 @@ from aipctl.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
     from aipctl.aws.exports import ExportInfo
+    from aipctl.discover import Identity
     from aipctl.guard.brake import BrakeResult
     from aipctl.guard.watch import SourceName, Watch
     from aipctl.inventory.model import Reconcile
@@ -172,6 +173,19 @@ class Project:
             managed=self.managed(),
             progress=progress,
         )
+
+    def discover(
+        self, since: dt.timedelta, *, now: dt.datetime | None = None, progress: Progress = NO_PROGRESS
+    ) -> tuple[list[Identity], int]:
+        """Every IAM role and user that called bedrock-runtime in the last ``since`` (CloudTrail), busiest
+        first, and the LookupEvents requests it took. Works without an inventory."""
+        from aipctl.aws.cloudtrail import Trail
+        from aipctl.discover import identities
+
+        end = now or self.now()
+        trail = Trail(self.target)
+        found = identities(trail.runtime_calls(end - since, end, progress), self.live().profiles)
+        return found, trail.requests
 
     def report(
         self,

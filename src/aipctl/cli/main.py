@@ -31,6 +31,10 @@ COMMANDS = {
         "Cost per caller: Cost Explorer, CloudWatch, estimate; markdown and HTML.",
     ),
     "verify": ("aipctl.cli.commands.verify:verify_cmd", "Prove from CloudTrail that each caller calls its AIPs; name bypassers."),
+    "discover": (
+        "aipctl.cli.commands.discover:discover_cmd",
+        "Find who calls Bedrock (CloudTrail) and draft an inventory (runbook Phase 1).",
+    ),
     "cfn": ("aipctl.cli.commands.cfn:cfn_group", "Render CloudFormation templates (one stack per caller)."),
     "sim": ("aipctl.cli.commands.sim:sim_group", "Run and steer the AWS emulator (serve, clock, faults)."),
     "bench": ("aipctl.cli.commands.bench:bench_group", "Benchmarks against baselines measured in the same run."),

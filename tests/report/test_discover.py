@@ -1,0 +1,74 @@
+"""`aipctl discover` (issue 18, first slice): designed traffic whose right answer is known, read back from CloudTrail."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from benchmarks.guard import assumed_runtime
+from tests.conftest import MINIMAL_INVENTORY, SONNET_PROFILE
+
+HAIKU_PROFILE = "eu.anthropic.claude-haiku-4-5-20251001-v1:0"
+SONNET = "eu.anthropic.claude-sonnet-4-6"  # SONNET_PROFILE's id
+ASK = [{"role": "user", "content": [{"text": "who am I?"}]}]
+
+
+def test_discover_finds_every_identity_and_drafts_an_inventory_plan_accepts(cli, session, emulator, sim, workdir: Path) -> None:
+    sim.set_settings(cloudtrail_lookup_rps=0)
+    iam = session.client("iam", endpoint_url=emulator)
+    for role in ("chat-task", "etl-job"):
+        iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+    iam.create_user(UserName="analyst")
+    key = iam.create_access_key(UserName="analyst")["AccessKey"]
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    assert cli("apply", "--yes").code == 0
+    bedrock = session.client("bedrock", endpoint_url=emulator)
+    aip = next(
+        p["inferenceProfileArn"]
+        for p in bedrock.list_inference_profiles(typeEquals="APPLICATION")["inferenceProfileSummaries"]
+        if p["inferenceProfileName"] == "chat-sonnet"
+    )
+    chat = assumed_runtime(session, emulator, "chat-task")
+    for _ in range(3):
+        chat.converse(modelId=aip, messages=ASK)  # through its AIP (tag Application=chat)
+    etl = assumed_runtime(session, emulator, "etl-job")
+    for model in (SONNET_PROFILE, HAIKU_PROFILE, HAIKU_PROFILE):
+        etl.converse(modelId=model, messages=ASK)  # direct: system profiles, no AIP
+    import boto3
+
+    analyst = boto3.Session(
+        aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"], region_name="eu-central-1"
+    ).client("bedrock-runtime", endpoint_url=emulator)
+    analyst.converse(modelId=HAIKU_PROFILE, messages=ASK)
+
+    # the draft takes the applied inventory's name: chat-task's role already carries its marker
+    found = cli("discover", "--since", "1d", "--json", "--write", "draft.yaml", "--name", "test")
+    assert found.code == 0, found.err
+    by_identity = {i["identity"]: i for i in found.json["identities"]}
+    assert set(by_identity) == {
+        "arn:aws:iam::123456789012:role/chat-task",
+        "arn:aws:iam::123456789012:role/etl-job",
+        "arn:aws:iam::123456789012:user/analyst",
+    }
+    chat_row = by_identity["arn:aws:iam::123456789012:role/chat-task"]
+    assert chat_row["caller"] == "chat", "named after the Application tag of the AIP it already calls"
+    assert chat_row["calls"] == 3 and chat_row["aip_coverage"] == 1.0
+    assert chat_row["models"] == {"eu.anthropic.claude-sonnet-4-6": 3}, "an AIP call counts as the model the AIP copies"
+    etl_row = by_identity["arn:aws:iam::123456789012:role/etl-job"]
+    assert etl_row["caller"] == "etl-job" and etl_row["aip_coverage"] == 0.0
+    assert etl_row["models"] == {HAIKU_PROFILE: 2, SONNET: 1}, "an ARN the caller used is named by its id"
+    assert by_identity["arn:aws:iam::123456789012:user/analyst"]["kind"] == "user"
+    assert found.json["calls"] == 7
+
+    draft = yaml.safe_load((workdir / "draft.yaml").read_text())
+    assert set(draft["callers"]) == {"chat", "etl-job", "analyst"}
+    assert draft["callers"]["etl-job"]["identities"] == ["arn:aws:iam::123456789012:role/etl-job"]
+    assert draft["callers"]["analyst"]["identities"] == ["arn:aws:iam::123456789012:user/analyst"]
+    assert set(draft["models"].values()) == {SONNET, HAIKU_PROFILE}
+    planned = cli("plan", "-f", "draft.yaml", "--json")
+    assert planned.code == 0, planned.err
+    creates = {c["caller"] for c in planned.json["changes"] if c["action"] == "create"}
+    assert {"etl-job", "analyst"} <= creates, "the draft plans AIPs for the callers that had none"
+    assert cli("discover", "--write", "draft.yaml").code == 2, "an existing file is not replaced without --force"
