@@ -153,8 +153,6 @@ def draft_inventory(found: Iterable[Identity], region: str, account: str, name: 
                 else ["    # (no IAM role or user to name: a root or federated call)"]
             ),
         ]
-    if not used:
-        lines.append("  {}  # CloudTrail shows no bedrock-runtime call in the period")
     return "\n".join(lines) + "\n"
 
 

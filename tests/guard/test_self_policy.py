@@ -32,6 +32,7 @@ COMMANDS = [
     ("list", ["list"]),
     ("tags status", ["tags", "status"]),
     ("wire", ["wire", "--format", "ssm", "--yes"]),
+    ("discover", ["discover", "--since", "1d"]),
     ("verify", ["verify", "--since", "1d"]),
     ("report", ["report", "--since", "2d", "--coverage"]),
     ("iam render", ["iam", "render", "--attach", "--yes"]),

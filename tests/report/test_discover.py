@@ -72,3 +72,11 @@ def test_discover_finds_every_identity_and_drafts_an_inventory_plan_accepts(cli,
     creates = {c["caller"] for c in planned.json["changes"] if c["action"] == "create"}
     assert {"etl-job", "analyst"} <= creates, "the draft plans AIPs for the callers that had none"
     assert cli("discover", "--write", "draft.yaml").code == 2, "an existing file is not replaced without --force"
+
+
+def test_discover_with_no_calls_drafts_nothing(cli, sim, workdir: Path) -> None:
+    sim.set_settings(cloudtrail_lookup_rps=0)
+    empty = cli("discover", "--since", "1d", "--write", "draft.yaml")
+    assert empty.code == 0 and "nothing to draft" in empty.err
+    assert not (workdir / "draft.yaml").exists()
+    assert cli("discover", "--since", "91d").code == 2, "CloudTrail keeps 90 days"

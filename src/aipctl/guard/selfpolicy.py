@@ -109,6 +109,7 @@ COMMAND_CALLS: dict[str, tuple[str, ...]] = {
     "tags activate": ("ce.CostAllocationTags.status", "ce.CostAllocationTags.activate"),
     "wire": (*_READ_AIPS, "ssm.Parameters.put_if_changed"),
     "verify": (*_READ_AIPS, "cloudtrail.Trail.runtime_calls"),
+    "discover": (*_READ_AIPS, "cloudtrail.Trail.runtime_calls"),
     "report": (
         *_READ_AIPS,
         "ce.CostAllocationTags.status",

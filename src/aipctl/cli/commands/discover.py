@@ -40,11 +40,17 @@ def discover_cmd(opts: GlobalOptions, since: str, write_to: str | None, force: b
         end = project.now()
         found, requests = project.discover(window, now=end, progress=bar)
         region, account = project.target.region, project.target.account
+    period = {"start": (end - window).isoformat(), "end": end.isoformat()}
+    if not found:  # nothing to draft: an inventory needs a model
+        if as_json:
+            console.print_json(summary(found, period, requests) | {"draft": None})
+        else:
+            console.note(f"no bedrock-runtime call in CloudTrail in the last {since} ({region}); nothing to draft")
+        return
     draft = draft_inventory(found, region, account, name)
     parse_inventory(draft, write_to or "discovered.yaml")  # the draft must be an inventory as it is
     if write_to:
         Path(write_to).write_text(draft, encoding="utf-8")
-    period = {"start": (end - window).isoformat(), "end": end.isoformat()}
     if as_json:
         console.print_json(summary(found, period, requests) | {"draft": write_to})
         return
