@@ -31,6 +31,7 @@ COMMANDS = {
         "Cost per caller: Cost Explorer, CloudWatch, estimate; markdown and HTML.",
     ),
     "verify": ("aipctl.cli.commands.verify:verify_cmd", "Prove from CloudTrail that each caller calls its AIPs; name bypassers."),
+    "advise": ("aipctl.cli.commands.advise:advise_cmd", "Where to save: idle AIPs, cheaper models for short calls (Phase 5)."),
     "discover": (
         "aipctl.cli.commands.discover:discover_cmd",
         "Find who calls Bedrock (CloudTrail) and draft an inventory (runbook Phase 1).",

@@ -1,0 +1,40 @@
+"""aipctl advise: where to save (runbook Phase 5), from what the callers' AIPs did."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+
+from aipctl.cli import console
+from aipctl.cli.main import GlobalOptions
+from aipctl.cli.options import file_option, json_option, open_project, pass_options
+from aipctl.inventory import load_inventory
+from aipctl.timeparse import parse_duration
+
+
+@click.command("advise")
+@file_option
+@click.option("--since", default="30d", show_default=True, help="The window the advice rests on (at least 1d).")
+@json_option
+@pass_options
+def advise_cmd(opts: GlobalOptions, inventory_file: str, since: str, as_json: bool) -> None:
+    """Idle AIPs to prune and callers to move to a cheaper model, each with its evidence and monthly saving."""
+    from aipctl.advise import advise
+
+    window = dt.timedelta(seconds=parse_duration(since))
+    if window < dt.timedelta(days=1):
+        raise click.BadParameter("advice needs at least a day of data", param_hint="--since")
+    with open_project(opts, load_inventory(inventory_file)) as project:
+        found = advise(project.target, project.managed(), window, project.now())
+    if as_json:
+        console.print_json({"since": since, "advice": [a.to_dict() for a in found]})
+        return
+    if not found:
+        console.note(f"nothing to advise from the last {since}")
+        return
+    for item in found:
+        saving = f"${item.monthly_saving_usd:,.2f}/month" if item.monthly_saving_usd else "no cost"
+        console.out.print(
+            f"{item.kind:<11} {item.caller}/{item.alias}  {saving}  ({item.confidence}): {item.detail}", highlight=False
+        )

@@ -1,0 +1,73 @@
+"""`aipctl advise` (issue 18, first slice) on designed traffic whose right answer is known."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from tests.conftest import MINIMAL_INVENTORY, ROOT
+
+CATALOG = {m["modelId"]: m for m in json.loads(Path(ROOT / "src/aipctl_sim/bedrock/catalog.json").read_text())["models"]}
+
+
+def _price(model: str, tin: int, tout: int) -> Decimal:
+    price = CATALOG[model]["prices"]["regional"]  # eu. geo profiles bill at the regional price
+    return (Decimal(str(price["input"])) * tin + Decimal(str(price["output"])) * tout) / 1_000_000
+
+
+def test_advise_names_idle_aips_and_short_calls_on_a_big_model(cli, session, emulator, sim, workdir: Path) -> None:
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    assert cli("apply", "--yes").code == 0
+    sim.advance(31 * 86400)  # the AIPs are now older than the 30-day window
+    bedrock = session.client("bedrock", endpoint_url=emulator)
+    arns = {
+        p["inferenceProfileName"]: p["inferenceProfileArn"]
+        for p in bedrock.list_inference_profiles(typeEquals="APPLICATION")["inferenceProfileSummaries"]
+    }
+    runtime = session.client("bedrock-runtime", endpoint_url=emulator)
+    for i in range(120):  # a classifier: a line in, a word out, on Sonnet
+        runtime.converse(
+            modelId=arns["chat-sonnet"],
+            messages=[{"role": "user", "content": [{"text": f"label ticket {i}: printer on fire"}]}],
+            inferenceConfig={"maxTokens": 20},
+        )
+    advice = cli("advise", "--since", "30d", "--json")
+    assert advice.code == 0, advice.err
+    by_kind = {(a["kind"], a["alias"]): a for a in advice.json["advice"]}
+    assert set(by_kind) == {("right-size", "sonnet"), ("idle-aip", "haiku"), ("idle-aip", "embed")}
+    resize = by_kind[("right-size", "sonnet")]
+    assert resize["evidence"]["sibling"] == "anthropic.claude-haiku-4-5-20251001-v1:0"
+    from aipctl_sim import telemetry
+
+    rows = telemetry.store().query(
+        "SELECT sum(input_tokens), sum(output_tokens) FROM calls WHERE aip_arn = ? AND status = 'ok'", (arns["chat-sonnet"],)
+    )
+    tin, tout = (int(v) for v in rows[0])
+    saving = (
+        (_price("anthropic.claude-sonnet-4-6", tin, tout) - _price("anthropic.claude-haiku-4-5-20251001-v1:0", tin, tout))
+        * Decimal(30)
+        / Decimal(30)
+    )
+    assert resize["monthly_saving_usd"] == round(float(saving), 2) > 0
+    assert by_kind[("idle-aip", "haiku")]["monthly_saving_usd"] == 0.0
+
+
+def test_advise_says_nothing_without_the_data(cli, session, emulator, sim, workdir: Path) -> None:
+    """Fresh AIPs are not idle, and a handful of calls is no basis for a cheaper model."""
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    assert cli("apply", "--yes").code == 0
+    arn = next(
+        p["inferenceProfileArn"]
+        for p in session.client("bedrock", endpoint_url=emulator).list_inference_profiles(typeEquals="APPLICATION")[
+            "inferenceProfileSummaries"
+        ]
+        if p["inferenceProfileName"] == "chat-sonnet"
+    )
+    for _ in range(5):
+        session.client("bedrock-runtime", endpoint_url=emulator).converse(
+            modelId=arn, messages=[{"role": "user", "content": [{"text": "hi"}]}], inferenceConfig={"maxTokens": 5}
+        )
+    quiet = cli("advise", "--json")
+    assert quiet.code == 0 and quiet.json["advice"] == []
+    assert cli("advise", "--since", "2h").code == 2
