@@ -44,11 +44,8 @@ def test_advise_names_idle_aips_and_short_calls_on_a_big_model(cli, session, emu
         "SELECT sum(input_tokens), sum(output_tokens) FROM calls WHERE aip_arn = ? AND status = 'ok'", (arns["chat-sonnet"],)
     )
     tin, tout = (int(v) for v in rows[0])
-    saving = (
-        (_price("anthropic.claude-sonnet-4-6", tin, tout) - _price("anthropic.claude-haiku-4-5-20251001-v1:0", tin, tout))
-        * Decimal(30)
-        / Decimal(30)
-    )
+    sonnet, haiku = "anthropic.claude-sonnet-4-6", "anthropic.claude-haiku-4-5-20251001-v1:0"
+    saving = _price(sonnet, tin, tout) - _price(haiku, tin, tout)  # a 30-day window: per month as it is
     assert resize["monthly_saving_usd"] == round(float(saving), 2) > 0
     assert by_kind[("idle-aip", "haiku")]["monthly_saving_usd"] == 0.0
 
