@@ -148,7 +148,8 @@ def log_destinations(
     """What Bedrock checks before it takes a logging configuration: the bucket (created unless ``create`` is
     False) with a policy letting it write under ``prefix``, and for CloudWatch Logs the group and a role
     that trusts Bedrock. ``client(service)`` gives a boto3 client of the emulator."""
-    from aipctl.aws.invocation_logging import bucket_statement, trust_policy, with_statement
+    from aipctl.aws.invocation_logging import bucket_statement, trust_policy
+    from aipctl.aws.statements import with_statement
 
     s3 = client("s3")
     if create:

@@ -18,7 +18,6 @@ from typing import Any
 from aipctl._exceptions import AwsError
 from aipctl.aws.errors import aws_call
 from aipctl.aws.permissions import requires
-from aipctl.aws.statements import has_statement, with_statement
 from aipctl.aws.target import Target
 
 #: The Sid of aipctl's statement in a bucket policy (replaced by Sid; other statements are kept).
@@ -27,7 +26,6 @@ BUCKET_SID = "AipctlBedrockInvocationLogs"
 ROLE_POLICY = "aipctl-invocation-logs"
 #: The log stream Bedrock writes to (the user guide's role policy names it).
 LOG_STREAM = "aws/bedrock/modelinvocations"
-__all__ = ["has_statement", "with_statement"]  # re-exported: the planner and tests build policies with them
 _MISSING = ("NoSuchBucket", "NotFound", "404", "ResourceNotFoundException", "NoSuchEntity", "NoSuchBucketPolicy")
 
 

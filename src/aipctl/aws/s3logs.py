@@ -42,7 +42,14 @@ class InvocationLogs:
         self.client = target.client("s3")
         self.target = target
 
-    @requires("s3:CreateBucket", "s3:GetBucketPolicy", "s3:PutBucketPolicy", "bedrock:PutModelInvocationLoggingConfiguration")
+    @requires(
+        "s3:CreateBucket",
+        "s3:ListBucket",
+        "s3:GetBucketTagging",
+        "s3:GetBucketPolicy",
+        "s3:PutBucketPolicy",
+        "bedrock:PutModelInvocationLoggingConfiguration",
+    )
     def enable(self, bucket: str, prefix: str, *, text: bool = False) -> str:
         """Create ``bucket`` (if needed), let Bedrock write logs under ``prefix`` and point model invocation
         logging at it; returns the log URI. For the demo and tests: an inventory's ``logging:`` block is the
@@ -50,7 +57,8 @@ class InvocationLogs:
 
         ``text=False`` logs metadata only (no prompts or answers), which is all metering needs.
         """
-        from aipctl.aws.invocation_logging import bucket_statement, partition_of, with_statement
+        from aipctl.aws.invocation_logging import InvocationLoggingControl, bucket_statement, partition_of
+        from aipctl.aws.statements import with_statement
 
         region = self.target.region
         try:
@@ -62,19 +70,10 @@ class InvocationLogs:
         except AwsError as exc:
             if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                 raise
-        current: dict[str, Any] | None = None
-        try:
-            with aws_call("s3", "GetBucketPolicy", bucket):
-                current = json.loads(self.client.get_bucket_policy(Bucket=bucket)["Policy"])
-        except AwsError as exc:
-            if exc.code != "NoSuchBucketPolicy":
-                raise
+        control = InvocationLoggingControl(self.target)
         statement = bucket_statement(bucket, prefix, self.target.account, region, partition_of(region))
-        with aws_call("s3", "PutBucketPolicy", bucket):
-            self.client.put_bucket_policy(Bucket=bucket, Policy=json.dumps(with_statement(current, statement)))
-        config = {"s3Config": {"bucketName": bucket, "keyPrefix": prefix}, "textDataDeliveryEnabled": text}
-        with aws_call("bedrock", "PutModelInvocationLoggingConfiguration"):
-            self.target.client("bedrock").put_model_invocation_logging_configuration(loggingConfig=config)
+        control.put_bucket_policy(bucket, with_statement(control.bucket(bucket).policy, statement))
+        control.put_configuration({"s3Config": {"bucketName": bucket, "keyPrefix": prefix}, "textDataDeliveryEnabled": text})
         return f"s3://{bucket}/{prefix}"
 
     @requires("s3:ListBucket")

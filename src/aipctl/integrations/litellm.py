@@ -23,20 +23,22 @@ from aipctl.wiring import Resolver, default_resolver
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
-def completion_args(caller: str, alias: str | None = None, *, resolver: Resolver | None = None) -> dict[str, Any]:
-    """Keyword arguments for ``litellm.completion`` that route through ``caller``'s AIP and price it right."""
+def _through(caller: str, alias: str | None, resolver: Resolver | None) -> tuple[str, str, dict[str, Any]]:
+    """(AIP ARN, the model it stands for as LiteLLM names it, the connection arguments) for ``caller``."""
     resolver = resolver or default_resolver()
     arn = resolver.resolve(caller, alias)
     info = resolver.describe(arn)
     source = f"{info.source.geo}.{info.base_model}" if info.source.geo else info.base_model
-    args: dict[str, Any] = {
-        "model": f"bedrock/converse/{arn}",
-        "base_model": f"bedrock/{source}",
-        "aws_region_name": resolver.region or arn.split(":")[3],
-    }
+    connection: dict[str, Any] = {"aws_region_name": resolver.region or arn.split(":")[3]}
     if resolver.endpoint_url:
-        args["aws_bedrock_runtime_endpoint"] = resolver.endpoint_url
-    return args
+        connection["aws_bedrock_runtime_endpoint"] = resolver.endpoint_url
+    return arn, source, connection
+
+
+def completion_args(caller: str, alias: str | None = None, *, resolver: Resolver | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``litellm.completion`` that route through ``caller``'s AIP and price it right."""
+    arn, source, connection = _through(caller, alias, resolver)
+    return {"model": f"bedrock/converse/{arn}", "base_model": f"bedrock/{source}", **connection}
 
 
 def embedding_args(caller: str, alias: str | None = None, *, resolver: Resolver | None = None) -> dict[str, Any]:
@@ -48,15 +50,5 @@ def embedding_args(caller: str, alias: str | None = None, *, resolver: Resolver 
 
         litellm.embedding(input=["…"], **embedding_args("daily-briefing", "embed"))
     """
-    resolver = resolver or default_resolver()
-    arn = resolver.resolve(caller, alias)
-    info = resolver.describe(arn)
-    source = f"{info.source.geo}.{info.base_model}" if info.source.geo else info.base_model
-    args: dict[str, Any] = {
-        "model": f"bedrock/{source}",
-        "model_id": arn,
-        "aws_region_name": resolver.region or arn.split(":")[3],
-    }
-    if resolver.endpoint_url:
-        args["aws_bedrock_runtime_endpoint"] = resolver.endpoint_url
-    return args
+    arn, source, connection = _through(caller, alias, resolver)
+    return {"model": f"bedrock/{source}", "model_id": arn, **connection}

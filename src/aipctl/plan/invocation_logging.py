@@ -19,12 +19,11 @@ from aipctl._exceptions import AipctlError, AwsError, PlanConflict
 from aipctl.aws.invocation_logging import (
     InvocationLoggingControl,
     bucket_statement,
-    has_statement,
     partition_of,
     role_policy,
     trust_policy,
-    with_statement,
 )
+from aipctl.aws.statements import has_statement, with_statement
 from aipctl.aws.target import Target
 from aipctl.inventory import LoadedInventory, rules
 from aipctl.plan.model import Action, SetupChange

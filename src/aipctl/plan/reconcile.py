@@ -277,7 +277,7 @@ def make_plan(
         )
         # Budgets and alarms beside the stacks, through the same plan: both paths end in the same account state.
         guarded = _with_guards(loaded, target, plan, live, prune)
-        return _with_logging(loaded, target, _with_principals(loaded, target, guarded, prune, progress))
+        return _with_account_setup(loaded, target, _with_principals(loaded, target, guarded, prune, progress))
     plan = plan_changes(loaded, live, account=target.account, prune=prune, target_info=info)
     if any(c.action is Action.CREATE for c in plan.changes):
         quota_notes = check_quota(loaded, plan, live, ServiceQuotas(target).aip_quota())
@@ -285,7 +285,7 @@ def make_plan(
     check_model_sources(loaded, plan, BedrockControl(target))
     plan = _with_usage(plan, target)
     planned = _with_principals(loaded, target, _with_guards(loaded, target, plan, live, prune), prune, progress)
-    return _with_logging(loaded, target, planned)
+    return _with_account_setup(loaded, target, planned)
 
 
 #: How far back plan looks for calls before a delete or replace (CloudWatch Invocations).
@@ -317,8 +317,8 @@ def _with_usage(plan: Plan, target: Target) -> Plan:
     return replace(plan, changes=changes, warnings=plan.warnings + warnings)
 
 
-def _with_logging(loaded: LoadedInventory, target: Target, plan: Plan) -> Plan:
-    """Add model invocation logging and its destinations (the inventory's ``logging:``)."""
+def _with_account_setup(loaded: LoadedInventory, target: Target, plan: Plan) -> Plan:
+    """Add the account-level setup: invocation logging and its destinations (``logging:``), the alert topic (``alerts:``)."""
     from aipctl.plan.alerts import plan_alerts
     from aipctl.plan.invocation_logging import plan_logging
 
