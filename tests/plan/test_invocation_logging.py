@@ -6,6 +6,8 @@ import gzip
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import MINIMAL_INVENTORY, REGION
 
 BUCKET, PREFIX, GROUP = "team-bedrock-logs", "invocations", "/aipctl/bedrock-invocations"
@@ -121,3 +123,20 @@ def test_an_empty_logging_block_is_refused_with_its_line(cli, workdir: Path) -> 
     result = cli("plan")
     assert result.code == 2
     assert "aipctl.yaml:" in result.err and "logging needs s3" in result.err
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ("  s3: {bucket: Team_Logs}\n", "is not an S3 bucket name"),
+        ("  s3: {bucket: team-logs, prefix: /abs}\n", "is not a key prefix"),
+        ("  cloudwatch: {log_group: 'bad group'}\n", "is not a CloudWatch Logs group name"),
+        ("  cloudwatch: {log_group: /g, role_name: 'no spaces'}\n", "is not an IAM role name"),
+        ("  s3: {bucket: team-logs}\n  deliver_text: true\n", "deliver_text"),
+    ],
+)
+def test_bad_logging_blocks_are_refused_with_their_line(cli, workdir: Path, block: str, message: str) -> None:
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY + "logging:\n" + block)
+    result = cli("plan")
+    assert result.code == 2 and "aipctl.yaml:" in result.err and message in result.err, result.err
+    assert "Traceback" not in result.err
