@@ -410,6 +410,7 @@ SETTINGS: dict[str, Callable[[Any], Any]] = {
     "ce_page_groups": int,
     "cloudtrail_lookup_rps": float,
     "log_delivery_delay_s": float,
+    "billing_discount_pct": float,
 }
 
 

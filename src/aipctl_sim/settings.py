@@ -71,6 +71,9 @@ class SimSettings:
     #: Seconds (simulated) before an invocation-log record is in its S3 object. AWS documents no figure;
     #: 0 delivers at the next S3 request. CloudWatch Logs delivery stays immediate.
     log_delivery_delay_s: float = 0.0
+    #: The account's private-pricing (EDP) discount in percent: Cost Explorer's Net* metrics and CUR's
+    #: ``line_item_net_unblended_cost`` pay this much less than list price.
+    billing_discount_pct: float = 0.0
 
     def now(self) -> dt.datetime:
         """The request's own time when it gave one, else the wall clock plus ``aipctl sim clock advance``."""

@@ -48,7 +48,9 @@ CREATE TABLE IF NOT EXISTS calls (
     user_agent TEXT NOT NULL DEFAULT '',
     error_message TEXT,
     source_identity TEXT,          -- the STS session's SourceIdentity
-    principal_tags TEXT            -- JSON: the principal's tags (role/user tags overlaid by session tags)
+    principal_tags TEXT,           -- JSON: the principal's tags (role/user tags overlaid by session tags)
+    service_tier TEXT,             -- priority / flex when the request asked for it; NULL: the standard tier
+    cache_write_1h INTEGER NOT NULL DEFAULT 0  -- of cache_write: the tokens written with a 1-hour TTL
 );
 CREATE INDEX IF NOT EXISTS calls_by_time ON calls (account, region, ts);
 CREATE INDEX IF NOT EXISTS calls_by_model ON calls (account, region, metric_id, ts);
@@ -85,7 +87,9 @@ CREATE TABLE IF NOT EXISTS call_days (  -- the calls summed per UTC day: Cost Ex
     latency_sum INTEGER NOT NULL,
     latency_min INTEGER NOT NULL,
     latency_max INTEGER NOT NULL,
-    PRIMARY KEY (account, day, region, metric_id, base_model, geo, reached, status, cost_tags)
+    tier TEXT NOT NULL,            -- '' for the standard tier
+    cache_write_1h INTEGER NOT NULL,
+    PRIMARY KEY (account, day, region, metric_id, base_model, geo, reached, status, cost_tags, tier)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS log_pending (  -- invocation-log records not yet in an S3 object
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -128,6 +132,8 @@ class CallRecord:
     error_message: str | None = None
     source_identity: str | None = None
     principal_tags: str | None = None
+    service_tier: str | None = None
+    cache_write_1h: int = 0
 
 
 #: Columns added after the first schema: (name, declaration), added to an older file when it is opened.
@@ -136,27 +142,32 @@ _ADDED_COLUMNS = (
     ("error_message", "TEXT"),
     ("source_identity", "TEXT"),
     ("principal_tags", "TEXT"),
+    ("service_tier", "TEXT"),
+    ("cache_write_1h", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 CALL_COLUMNS = tuple(f.name for f in fields(CallRecord))
+#: The rollup table's definition, to rebuild it when its key changes.
+_CALL_DAYS_DDL = "CREATE TABLE call_days" + SCHEMA.split("CREATE TABLE IF NOT EXISTS call_days", 1)[1].split(";", 1)[0]
 _COLUMN = {name: index for index, name in enumerate(CALL_COLUMNS)}
 #: PRAGMA user_version of a file whose ``call_days`` is complete.
-ROLLUP_VERSION = 1
+ROLLUP_VERSION = 2  # 2: keyed by service tier, with 1-hour cache writes
 DAY = 86400
 #: ``call_days`` rows from ``calls`` rows (the same sums :meth:`TelemetryStore.flush` keeps up to date).
 _ROLLUP_SELECT = (
     "SELECT CAST(ts / 86400 AS INTEGER), account, region, metric_id, base_model, COALESCE(geo, ''), "
     "CASE WHEN base_model != '' AND operation NOT LIKE 'mantle:%' THEN 1 ELSE 0 END, status, COALESCE(cost_tags, ''), "
     "COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_read), SUM(cache_write), "
-    "SUM(latency_ms), MIN(latency_ms), MAX(latency_ms)"
+    "SUM(latency_ms), MIN(latency_ms), MAX(latency_ms), COALESCE(service_tier, ''), SUM(cache_write_1h)"
 )
 _ROLLUP_UPSERT = (
-    "INSERT INTO call_days VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
-    "ON CONFLICT (account, day, region, metric_id, base_model, geo, reached, status, cost_tags) DO UPDATE SET "
+    "INSERT INTO call_days VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+    "ON CONFLICT (account, day, region, metric_id, base_model, geo, reached, status, cost_tags, tier) DO UPDATE SET "
     "calls = calls + excluded.calls, input_tokens = input_tokens + excluded.input_tokens, "
     "output_tokens = output_tokens + excluded.output_tokens, cache_read = cache_read + excluded.cache_read, "
     "cache_write = cache_write + excluded.cache_write, latency_sum = latency_sum + excluded.latency_sum, "
-    "latency_min = MIN(latency_min, excluded.latency_min), latency_max = MAX(latency_max, excluded.latency_max)"
+    "latency_min = MIN(latency_min, excluded.latency_min), latency_max = MAX(latency_max, excluded.latency_max), "
+    "cache_write_1h = cache_write_1h + excluded.cache_write_1h"
 )
 
 
@@ -176,12 +187,13 @@ def _day_rows(pending: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
             1 if base != "" and not str(operation).startswith("mantle:") else 0,
             row[c["status"]],
             row[c["cost_tags"]] or "",
+            row[c["service_tier"]] or "",
         )
         latency = int(row[c["latency_ms"]])
         entry = sums.get(key)
         tokens = (row[c["input_tokens"]], row[c["output_tokens"]], row[c["cache_read"]], row[c["cache_write"]])
         if entry is None:
-            sums[key] = [1, *tokens, latency, latency, latency]
+            sums[key] = [1, *tokens, latency, latency, latency, row[c["cache_write_1h"]]]
         else:
             entry[0] += 1
             for i in range(4):
@@ -189,7 +201,8 @@ def _day_rows(pending: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
             entry[5] += latency
             entry[6] = min(entry[6], latency)
             entry[7] = max(entry[7], latency)
-    return [(*key, *values) for key, values in sums.items()]
+            entry[8] += row[c["cache_write_1h"]]
+    return [(*key[:9], *values[:8], key[9], values[8]) for key, values in sums.items()]
 
 
 class TelemetryStore:
@@ -208,8 +221,9 @@ class TelemetryStore:
                 self._db.execute(f"ALTER TABLE calls ADD COLUMN {name} {declaration}")
         if self._db.execute("PRAGMA user_version").fetchone()[0] < ROLLUP_VERSION:  # a file from before the rollup
             self._db.execute("BEGIN")
-            self._db.execute("DELETE FROM call_days")
-            self._db.execute(f"INSERT INTO call_days {_ROLLUP_SELECT} FROM calls GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9")
+            self._db.execute("DROP TABLE call_days")  # its key changed: rebuilt from the calls
+            self._db.execute(_CALL_DAYS_DDL)
+            self._db.execute(f"INSERT INTO call_days {_ROLLUP_SELECT} FROM calls GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 18")
             self._db.execute(f"PRAGMA user_version = {ROLLUP_VERSION}")
             self._db.execute("COMMIT")
         self._pending: list[tuple[Any, ...]] = []

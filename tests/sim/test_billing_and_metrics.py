@@ -107,7 +107,11 @@ def test_the_runbook_query_filters_by_service_and_groups_by_tag(clients, aip: st
             Filter={"Not": {"Dimensions": {"Key": "SERVICE", "Values": ["Amazon Bedrock"]}}},
         )
     )
-    assert set(usage_types) == {"EUC1-ClaudeSonnet4.6-input-tokens", "EUC1-ClaudeSonnet4.6-output-tokens"}
+    # the Price List's usage types; Marketplace usage is counted in millions of tokens
+    assert usage_types == {
+        "EUC1-MP:EUC1_InputTokenCount-Units": Decimal(usage["inputTokens"]) / 1_000_000,
+        "EUC1-MP:EUC1_OutputTokenCount-Units": Decimal(usage["outputTokens"]) / 1_000_000,
+    }
 
 
 def test_monthly_total_paging_and_validation(clients, aip: str, sim) -> None:

@@ -38,6 +38,14 @@ from aipctl.progress import NO_PROGRESS, Progress
 CUR_SUFFIXES = (".parquet",)
 _PARTITION = re.compile(r"^(?P<root>.*?)/data/BILLING_PERIOD=(?P<period>\d{4}-\d{2})(?:/(?P<folder>.+))?/[^/]+$")
 #: CUR 2.0 columns the ingest reads; the optional ones are NULL when an export left them out.
+#: A usage type's token kind, in both of the Price List's grammars: Marketplace models
+#: ``USE1-MP:USE1_CacheWrite1hInputTokenCount_Global-Units`` or ``USE1_cache_write_tokens_1h_standard``, Amazon's
+#: ``USE1-NovaPro-cache-read-input-token-count``.
+TOKEN_KIND_SQL = """CASE
+    WHEN regexp_matches(lower({column}), 'cache.?read') THEN 'cache_read'
+    WHEN regexp_matches(lower({column}), 'cache.?write.?(tokens.?)?1h') THEN 'cache_write_1h'
+    WHEN regexp_matches(lower({column}), 'cache.?write') THEN 'cache_write'
+    WHEN lower({column}) LIKE '%output%' THEN 'output' WHEN lower({column}) LIKE '%input%' THEN 'input' END"""
 REQUIRED = ("line_item_usage_start_date", "line_item_usage_type", "line_item_unblended_cost")
 OPTIONAL = {
     "identity_line_item_id": "VARCHAR",
@@ -70,7 +78,7 @@ CREATE TABLE IF NOT EXISTS bill_lines (
     line_item_type VARCHAR,
     product_code VARCHAR,
     usage_type VARCHAR,
-    token_kind VARCHAR,               -- input | output | cache_read | cache_write (from the usage type)
+    token_kind VARCHAR,               -- input | output | cache_read | cache_write | cache_write_1h (from the usage type)
     resource_id VARCHAR,
     principal_arn VARCHAR,
     caller VARCHAR NOT NULL,
@@ -206,8 +214,7 @@ tenancy AS MATERIALIZED (
     FROM (SELECT DISTINCT owner, principal_arn FROM owned WHERE owner IS NOT NULL AND principal_arn IS NOT NULL)
 )
 SELECT o.line_item_id, o.usage_start, o.account, o.region, o.line_item_type, o.product_code, o.usage_type,
-       CASE WHEN o.usage_type LIKE '%cache-read%' THEN 'cache_read' WHEN o.usage_type LIKE '%cache-write%' THEN 'cache_write'
-            WHEN o.usage_type LIKE '%output%' THEN 'output' WHEN o.usage_type LIKE '%input%' THEN 'input' END AS token_kind,
+       {TOKEN_KIND_SQL.format(column="o.usage_type")} AS token_kind,
        o.resource_id, o.principal_arn, coalesce(o.owner, {_lit(UNATTRIBUTED)}) AS caller, t.tenant,
        CASE WHEN o.aip_caller IS NOT NULL THEN 'aip' WHEN o.tag_caller IS NOT NULL THEN 'tag'
             WHEN o.id_caller IS NOT NULL THEN 'identity' ELSE 'none' END AS attributed_by,

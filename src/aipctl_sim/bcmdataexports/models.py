@@ -40,12 +40,6 @@ SERVICE_PRINCIPAL = "bcm-data-exports.amazonaws.com"
 NAME_RE = re.compile(r"^[0-9A-Za-z\-_]{1,128}$")
 #: How long a closed billing period is still revised.
 REVISION_DAYS = 14
-_KINDS = (
-    ("input", "input-tokens", "input_tokens"),
-    ("output", "output-tokens", "output_tokens"),
-    ("cache_read", "cache-read-input-tokens", "cache_read"),
-    ("cache_write", "cache-write-input-tokens", "cache_write"),
-)
 _lock = threading.Lock()
 
 
@@ -227,44 +221,47 @@ def _bucket(granularity: str, ts: float, period: dt.date) -> tuple[dt.datetime, 
 
 
 def line_items(account: str, period: dt.date, granularity: str, visible_until: float) -> list[dict[str, Any]]:
-    """The period's Bedrock line items: one per usage hour (day, month) × principal × AIP × model route × token kind."""
+    """The period's Bedrock line items: one per usage hour (day, month) × principal × AIP × model route × service tier
+    × token kind, priced and named as Cost Explorer bills them (``aipctl_sim.ce.billing``)."""
     from aipctl_sim.bedrock.catalog import catalog
-    from aipctl_sim.ce.billing import price_of, usage_type
+    from aipctl_sim.ce.billing import KINDS, net_factor, split_tokens
+    from aipctl_sim.pricing.rates import rate, route_of
 
     start = dt.datetime.combine(period, dt.time(), dt.timezone.utc)
     end = dt.datetime.combine(_next_month(period), dt.time(), dt.timezone.utc)
     rows = telemetry.store().query(
-        "SELECT ts, region, base_model, geo, aip_arn, principal_arn, cost_tags, "
-        "input_tokens, output_tokens, cache_read, cache_write FROM calls "
+        "SELECT ts, region, base_model, geo, aip_arn, principal_arn, cost_tags, COALESCE(service_tier, 'default'), "
+        "input_tokens, output_tokens, cache_read, cache_write, cache_write_1h FROM calls "
         "WHERE account = ? AND status = 'ok' AND ts >= ? AND ts < ?",
         (account, start.timestamp(), min(end.timestamp(), visible_until)),
     )
     sums: dict[tuple[Any, ...], list[int]] = {}
-    for ts, region, model_id, geo, aip, principal, cost_tags, *tokens in rows:
+    for ts, region, model_id, geo, aip, principal, cost_tags, tier, *tokens in rows:
         first, last = _bucket(granularity, ts, period)
-        key = (first, last, region, model_id, geo, aip or "", principal, cost_tags or "")
-        total = sums.setdefault(key, [0, 0, 0, 0])
-        for i, count in enumerate(tokens):
-            total[i] += int(count)
+        key = (first, last, region, model_id, geo, aip or "", principal, cost_tags or "", tier)
+        total = sums.setdefault(key, [0, 0, 0, 0, 0])
+        for i, count in enumerate(split_tokens(*(int(n or 0) for n in tokens))):
+            total[i] += count
     items = []
-    for (first, last, region, model_id, geo, aip, principal, cost_tags), tokens in sorted(
+    net = float(net_factor())
+    for (first, last, region, model_id, geo, aip, principal, cost_tags, tier), tokens in sorted(
         sums.items(), key=lambda kv: str(kv[0])
     ):
         model = catalog().models.get(model_id)
         if model is None:
             continue
-        prices = price_of(model_id, geo)
         active = json.loads(cost_tags) if cost_tags else {}
         resource_tags = {f"user_{k}": v for k, v in active.items() if not k.startswith("iamPrincipal/")}
         all_tags = resource_tags | {k: v for k, v in active.items() if k.startswith("iamPrincipal/")}
-        for (kind, label, _), count in zip(_KINDS, tokens, strict=True):
-            if not count:
+        for kind, count in zip(KINDS, tokens, strict=True):
+            found = rate(model_id, region, route_of(geo), tier, kind)
+            if not count or found is None:
                 continue
-            rate = prices.get(kind, 0.0) / 1_000_000
-            cost = round(rate * count, 10)
-            kind_type = usage_type(region, model.name, label, geo)
+            per_unit = float(found.price_per_unit)
+            amount = count / found.unit_tokens
+            cost = round(per_unit * amount, 10)
             identity = hashlib.sha256(
-                f"{first}|{region}|{model_id}|{geo}|{aip}|{principal}|{cost_tags}|{kind}".encode()
+                f"{first}|{region}|{model_id}|{geo}|{aip}|{principal}|{cost_tags}|{tier}|{kind}".encode()
             ).hexdigest()
             items.append(
                 {
@@ -279,20 +276,20 @@ def line_items(account: str, period: dt.date, granularity: str, visible_until: f
                     "line_item_blended_cost": cost,
                     "line_item_currency_code": "USD",
                     "line_item_iam_principal": principal,
-                    "line_item_line_item_description": f"{model.billing_service}: {label} ({region})",
+                    "line_item_line_item_description": f"{model.billing_service}: {found.usage_type} ({found.unit})",
                     "line_item_line_item_type": "Usage",
-                    "line_item_net_unblended_cost": cost,
+                    "line_item_net_unblended_cost": round(cost * net, 10),
                     "line_item_operation": "Usage",
                     "line_item_product_code": "AmazonBedrock",
                     "line_item_resource_id": aip,
                     "line_item_unblended_cost": cost,
-                    "line_item_unblended_rate": f"{rate:.12f}".rstrip("0"),
+                    "line_item_unblended_rate": f"{per_unit:.10f}".rstrip("0"),
                     "line_item_usage_account_id": account,
-                    "line_item_usage_amount": float(count),
+                    "line_item_usage_amount": amount,
                     "line_item_usage_end_date": _stamp(last),
                     "line_item_usage_start_date": _stamp(first),
-                    "line_item_usage_type": kind_type,
-                    "pricing_unit": "Tokens",
+                    "line_item_usage_type": found.usage_type,
+                    "pricing_unit": found.unit,
                     "product": {"product_name": model.billing_service, "region": region, "servicecode": "AmazonBedrock"},
                     "product_region_code": region,
                     "product_servicecode": "AmazonBedrock",

@@ -34,6 +34,9 @@ def partition(region: str) -> str:
     return "aws-us-gov" if region.startswith("us-gov-") else "aws"
 
 
+#: The models of this catalog that serve the priority and flex tiers.
+TIERED_MODELS = frozenset({"amazon.nova-pro-v1:0", "amazon.nova-premier-v1:0"})
+
 #: System profiles and models existed long before any simulated clock starts.
 CATALOG_EPOCH = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -55,6 +58,27 @@ class FoundationModel:
 
     def arn(self, region: str) -> str:
         return f"arn:{partition(region)}:bedrock:{region}::foundation-model/{self.model_id}"
+
+    @property
+    def service_tiers(self) -> tuple[str, ...]:
+        """On-demand tiers beside ``default`` (priority and flex launched for Nova Pro and Nova Premier among
+        this catalog's models: "Amazon Bedrock introduces Priority and Flex inference service tiers", 2025-11-18)."""
+        return ("priority", "flex") if self.model_id in TIERED_MODELS else ()
+
+    @property
+    def marketplace(self) -> bool:
+        """Billed through AWS Marketplace ("... (Amazon Bedrock Edition)", Price List ``AmazonBedrockFoundationModels``)."""
+        return self.billing_service != "Amazon Bedrock"
+
+    @property
+    def long_cache_ttl(self) -> bool:
+        """Whether a cache point may ask for a 1-hour TTL (Claude models; others keep 5 minutes)."""
+        return self.family == "anthropic-messages"
+
+    @property
+    def batch(self) -> bool:
+        """Whether batch inference prices it (the text models)."""
+        return self.family in ("anthropic-messages", "nova")
 
     def summary(self, region: str) -> dict[str, Any]:
         return {

@@ -1,10 +1,14 @@
 """Billing of emulated usage: line items from runtime calls, and GetCostAndUsage over them.
 
-Each successful call yields up to four line items (input, output, cache-read and cache-write
-tokens), priced from the model catalog: cross-Region ``global.`` profiles at the global price,
-geo profiles (``us.``, ``eu.`` …) and in-Region calls at the regional price (about 10 % more for
-recent Anthropic models). Third-party models bill under their own "(Amazon Bedrock Edition)"
-SERVICE, Amazon's under "Amazon Bedrock". A line item carries only the tags that were active
+Each successful call yields up to five line items (input, output, cache-read, 5-minute and 1-hour
+cache-write tokens), priced from the emulator's Price List (``aipctl_sim.pricing.rates``) at the call's
+Region, route and service tier: cross-Region ``global.`` profiles at the global price, geo profiles
+(``us.``, ``eu.`` …) and in-Region calls at the regional price (about 10 % more for recent Anthropic
+models). Usage types and usage quantities are the Price List's (millions of tokens for Marketplace
+models, thousands for Amazon's). Third-party models bill under their own "(Amazon Bedrock Edition)"
+SERVICE, Amazon's under "Amazon Bedrock". ``NetUnblendedCost`` and ``NetAmortizedCost`` apply the
+account's private-pricing discount (``SimSettings.billing_discount_pct``); the other cost metrics are list
+price. A line item carries only the tags that were active
 cost-allocation tags when the call happened (recorded with the call). Usage becomes visible after
 the billing lag (``SimSettings.billing_lag_hours``, default 24).
 """
@@ -22,6 +26,7 @@ from typing import Any
 
 from aipctl_sim import settings, telemetry
 from aipctl_sim.bedrock.catalog import catalog
+from aipctl_sim.pricing.rates import Rate, rate, route_of
 from aipctl_sim.protocol import ValidationException
 
 COST_METRICS = ("UnblendedCost", "BlendedCost", "AmortizedCost", "NetUnblendedCost", "NetAmortizedCost")
@@ -40,12 +45,9 @@ REGION_CODES = {
     "ap-south-2": "APS5", "ap-southeast-1": "APS1", "ap-southeast-2": "APS2", "ap-southeast-3": "APS4",
     "ap-southeast-4": "APS6", "ap-southeast-5": "APS7", "ap-southeast-6": "APS8", "ap-southeast-7": "APS9",
 }  # fmt: skip
-_KINDS = (
-    ("input", "input-tokens"),
-    ("output", "output-tokens"),
-    ("cache_read", "cache-read-input-tokens"),
-    ("cache_write", "cache-write-input-tokens"),
-)
+#: The token kinds of a call row, in the order of its token columns (cache writes split by TTL).
+KINDS = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
+NET_METRICS = ("NetUnblendedCost", "NetAmortizedCost")
 
 
 @dataclass(frozen=True)
@@ -53,21 +55,14 @@ class LineItem:
     period: str
     dimensions: Mapping[str, str]
     tags: Mapping[str, str]
-    tokens: int
+    #: In the usage type's pricing unit (1M or 1K tokens), as Cost Explorer's UsageQuantity reports it.
+    usage: Decimal
     cost: Decimal
 
 
-def usage_type(region: str, model_name: str, kind: str, geo: str | None) -> str:
-    name = model_name.replace(" ", "")
-    suffix = "-cross-region-global" if geo == "global" else ""
-    return f"{REGION_CODES.get(region, region.upper())}-{name}-{kind}{suffix}"
-
-
-def price_of(model_id: str, geo: str | None) -> dict[str, float]:
-    model = catalog().models.get(model_id)
-    if model is None:
-        return {}
-    return model.prices["global" if geo == "global" else "regional"]
+def split_tokens(input_: int, output: int, cache_read: int, cache_write: int, cache_write_1h: int) -> tuple[int, ...]:
+    """A call row's token sums per kind of :data:`KINDS` (its ``cache_write`` includes the 1-hour writes)."""
+    return input_, output, cache_read, cache_write - cache_write_1h, cache_write_1h
 
 
 def _bucket(granularity: str) -> str:
@@ -95,10 +90,10 @@ _items_cache: dict[tuple[Any, ...], tuple[LineItem, ...]] = {}
 def _line_items(account: str, start: float, end: float, granularity: str) -> Iterator[LineItem]:
     fmt = _bucket(granularity)
     sql = (
-        "SELECT strftime(?, ts, 'unixepoch'), region, base_model, geo, cost_tags, "
-        "SUM(input_tokens), SUM(output_tokens), SUM(cache_read), SUM(cache_write) "
+        "SELECT strftime(?, ts, 'unixepoch'), region, base_model, geo, cost_tags, COALESCE(service_tier, 'default'), "
+        "SUM(input_tokens), SUM(output_tokens), SUM(cache_read), SUM(cache_write), SUM(cache_write_1h) "
         "FROM calls WHERE account = ? AND region = ? AND status = 'ok' AND ts >= ? AND ts < ? "
-        "GROUP BY 1, 2, 3, 4, 5"
+        "GROUP BY 1, 2, 3, 4, 5, 6"
     )
     rows: list[tuple[Any, ...]] = []
     whole_until = start
@@ -106,52 +101,60 @@ def _line_items(account: str, start: float, end: float, granularity: str) -> Ite
         whole_until = max(start, end // 86400 * 86400)
         rows += telemetry.store().query(
             "SELECT strftime(?, day * 86400, 'unixepoch'), region, base_model, NULLIF(geo, ''), NULLIF(cost_tags, ''), "
-            "SUM(input_tokens), SUM(output_tokens), SUM(cache_read), SUM(cache_write) "
-            "FROM call_days WHERE account = ? AND status = 'ok' AND day >= ? AND day < ? GROUP BY 1, 2, 3, 4, 5",
+            "COALESCE(NULLIF(tier, ''), 'default'), "
+            "SUM(input_tokens), SUM(output_tokens), SUM(cache_read), SUM(cache_write), SUM(cache_write_1h) "
+            "FROM call_days WHERE account = ? AND status = 'ok' AND day >= ? AND day < ? GROUP BY 1, 2, 3, 4, 5, 6",
             (fmt, account, int(start // 86400), int(whole_until // 86400)),
         )
     if whole_until < end:  # per Region, so that the (account, region, ts) index bounds the scan to the period
         for (region,) in telemetry.store().query("SELECT DISTINCT region FROM call_days WHERE account = ?", (account,)):
             rows += telemetry.store().query(sql, (fmt, account, region, whole_until, end))
     tags_of: dict[str | None, Mapping[str, str]] = {None: {}}
-    lines_of: dict[tuple[str, str, str | None], list[tuple[Decimal, Mapping[str, str]]] | None] = {}
-    for period, region, model_id, geo, cost_tags, *tokens in rows:
-        lines = lines_of.get((region, model_id, geo), ())
+    lines_of: dict[tuple[str, str, str | None, str], list[tuple[Rate, Mapping[str, str]] | None] | None] = {}
+    for period, region, model_id, geo, cost_tags, tier, *sums in rows:
+        lines = lines_of.get((region, model_id, geo, tier), ())
         if lines == ():
-            lines = lines_of[(region, model_id, geo)] = _price_lines(account, region, model_id, geo)
+            lines = lines_of[(region, model_id, geo, tier)] = _price_lines(account, region, model_id, geo, tier)
         if lines is None:
             continue  # a model the catalog does not know: not billed
         tags = tags_of.get(cost_tags)
         if tags is None:
             tags = tags_of[cost_tags] = json.loads(cost_tags)
-        for (price, dims), count in zip(lines, tokens, strict=True):
-            if count:
-                yield LineItem(period, dims, tags, int(count), price * count / _MILLION)
+        for line, count in zip(lines, split_tokens(*(int(n or 0) for n in sums)), strict=True):
+            if count and line is not None:
+                found, dims = line
+                yield LineItem(period, dims, tags, Decimal(count) / found.unit_tokens, found.usd_per_million * count / _MILLION)
 
 
 _MILLION = Decimal(1_000_000)
 
 
-def _price_lines(account: str, region: str, model_id: str, geo: str | None) -> list[tuple[Decimal, Mapping[str, str]]] | None:
-    """Per token kind (in ``_KINDS`` order): its price per million tokens and its line item's dimensions."""
+def _price_lines(
+    account: str, region: str, model_id: str, geo: str | None, tier: str
+) -> list[tuple[Rate, Mapping[str, str]] | None] | None:
+    """Per token kind (in :data:`KINDS` order): its rate and its line item's dimensions (None: no such price)."""
     model = catalog().models.get(model_id)
     if model is None:
         return None
-    prices = price_of(model_id, geo)
-    return [
-        (
-            Decimal(str(prices.get(kind, 0.0))),
-            {
-                "SERVICE": model.billing_service,
-                "USAGE_TYPE": usage_type(region, model.name, label, geo),
-                "REGION": region,
-                "LINKED_ACCOUNT": account,
-                "OPERATION": "Usage",
-                "RECORD_TYPE": "Usage",
-            },
+    out: list[tuple[Rate, Mapping[str, str]] | None] = []
+    for kind in KINDS:
+        found = rate(model_id, region, route_of(geo), tier, kind)
+        out.append(
+            None
+            if found is None
+            else (
+                found,
+                {
+                    "SERVICE": model.billing_service,
+                    "USAGE_TYPE": found.usage_type,
+                    "REGION": region,
+                    "LINKED_ACCOUNT": account,
+                    "OPERATION": "Usage",
+                    "RECORD_TYPE": "Usage",
+                },
+            )
         )
-        for kind, label in _KINDS
-    ]
+    return out
 
 
 def _matches(expression: Mapping[str, Any], item: LineItem) -> bool:
@@ -290,7 +293,7 @@ def _compute(account: str, params: Mapping[str, Any]) -> tuple[list[dict[str, An
             continue
         bucket = totals[item.period][keys]
         bucket[0] += item.cost
-        bucket[1] += item.tokens
+        bucket[1] += item.usage
     results = []
     now = settings.now()
     for key, period_start, period_end in _periods(start, end, granularity):
@@ -318,7 +321,20 @@ def _group_key(group: Mapping[str, str], item: LineItem) -> str:
 
 def _metric_values(metrics: list[str], totals: list[Decimal]) -> dict[str, dict[str, str]]:
     cost, usage = _amount(totals[0]), _amount(totals[1])
-    return {m: ({"Amount": cost, "Unit": "USD"} if m in COST_METRICS else {"Amount": usage, "Unit": "N/A"}) for m in metrics}
+    net = _amount(totals[0] * net_factor())
+    return {
+        m: (
+            {"Amount": net if m in NET_METRICS else cost, "Unit": "USD"}
+            if m in COST_METRICS
+            else {"Amount": usage, "Unit": "N/A"}
+        )
+        for m in metrics
+    }
+
+
+def net_factor() -> Decimal:
+    """What the account pays of list price (its private-pricing discount, ``SimSettings.billing_discount_pct``)."""
+    return 1 - Decimal(str(settings.settings().billing_discount_pct)) / 100
 
 
 def _page(results: list[dict[str, Any]], token: str | None, group_by: list[Any]) -> dict[str, Any]:
@@ -456,7 +472,7 @@ def get_cost_forecast(account: str, params: Mapping[str, Any]) -> dict[str, Any]
     for item in line_items(account, start_ts, end_ts, "DAILY"):
         if expression and not _matches(expression, item):
             continue
-        daily[item.period] += item.cost if FORECAST_METRICS[metric] == "cost" else Decimal(item.tokens)
+        daily[item.period] += item.cost if FORECAST_METRICS[metric] == "cost" else item.usage
     if not daily:
         raise DataUnavailableException("Insufficient amount of historical data to generate forecast.")
     days = [daily.get(d, Decimal(0)) for d, _, _ in _periods(min(dt.date.fromisoformat(p) for p in daily), today, "DAILY")]

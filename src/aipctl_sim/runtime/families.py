@@ -39,6 +39,8 @@ class Usage:
     output_tokens: int = 0
     cache_read: int = 0
     cache_write: int = 0
+    #: Of ``cache_write``: the tokens written with a 1-hour TTL.
+    cache_write_1h: int = 0
 
     @property
     def total(self) -> int:
@@ -73,6 +75,8 @@ class ParsedRequest:
     dimensions: int = 0
     stop_sequences: tuple[str, ...] = ()
     thinking_budget: int = 0
+    #: The service tier the request named (None: it named none, and gets the standard tier).
+    service_tier: str | None = None
     #: Unique per call (the answer itself depends only on the request).
     call_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     _answer: Answer | None = field(default=None, repr=False)
@@ -175,15 +179,27 @@ def converse_output(parsed: ParsedRequest, usage: Usage, latency: int) -> dict[s
         "stopReason": parsed.answer.stop_reason,
         "usage": usage_converse(usage),
         "metrics": {"latencyMs": latency},
+        **({"serviceTier": {"type": parsed.service_tier}} if parsed.service_tier else {}),
     }
 
 
-def usage_converse(usage: Usage) -> dict[str, int]:
-    out = {"inputTokens": usage.input_tokens, "outputTokens": usage.output_tokens, "totalTokens": usage.total}
+def usage_converse(usage: Usage) -> dict[str, Any]:
+    out: dict[str, Any] = {"inputTokens": usage.input_tokens, "outputTokens": usage.output_tokens, "totalTokens": usage.total}
     if usage.cache_read:
         out["cacheReadInputTokens"] = usage.cache_read
     if usage.cache_write:
         out["cacheWriteInputTokens"] = usage.cache_write
+        out["cacheDetails"] = cache_details(usage)
+    return out
+
+
+def cache_details(usage: Usage) -> list[dict[str, Any]]:
+    """Converse ``usage.cacheDetails``: the tokens written per TTL."""
+    out = []
+    if usage.cache_write - usage.cache_write_1h:
+        out.append({"ttl": "5m", "inputTokens": usage.cache_write - usage.cache_write_1h})
+    if usage.cache_write_1h:
+        out.append({"ttl": "1h", "inputTokens": usage.cache_write_1h})
     return out
 
 
@@ -295,8 +311,11 @@ def _count_anthropic_blocks(counter: PromptCounter, blocks: list[dict[str, Any]]
             counter.block(1600, json.dumps(block, sort_keys=True)[:256])
         elif kind in ("tool_use", "tool_result"):
             counter.text(json.dumps(block, sort_keys=True, separators=(",", ":")))
-        if block.get("cache_control"):
-            counter.cache_point()  # Anthropic caches the prefix up to and including this block
+        control = block.get("cache_control")
+        if control:
+            counter.cache_point(
+                control.get("ttl") if isinstance(control, dict) else None
+            )  # Anthropic caches the prefix up to and including this block
 
 
 def anthropic_content(parsed: ParsedRequest) -> list[dict[str, Any]]:
@@ -331,6 +350,10 @@ def anthropic_body(parsed: ParsedRequest, usage: Usage, model_id: str) -> dict[s
             "output_tokens": usage.output_tokens,
             "cache_creation_input_tokens": usage.cache_write,
             "cache_read_input_tokens": usage.cache_read,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": usage.cache_write - usage.cache_write_1h,
+                "ephemeral_1h_input_tokens": usage.cache_write_1h,
+            },
         },
     }
 

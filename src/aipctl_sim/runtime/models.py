@@ -18,7 +18,7 @@ from aipctl_sim.identity import CallerIdentity, explicit_deny, identity_for, req
 from aipctl_sim.protocol import AccessDeniedException, Request, ResourceNotFoundException, ServiceError, ValidationException
 from aipctl_sim.runtime import logs
 from aipctl_sim.runtime.families import ParsedRequest, Usage
-from aipctl_sim.runtime.tokens import CACHE_TTL_S, latency_ms
+from aipctl_sim.runtime.tokens import CACHE_TTLS_S, latency_ms
 
 _AIP_ID = re.compile(r"^[a-z0-9]{12}$")
 #: IAM actions that authorise each runtime operation (Converse uses InvokeModel's permission).
@@ -134,6 +134,29 @@ def authorize(req: Request, identity: CallerIdentity, target: ModelTarget) -> No
         )
 
 
+SERVICE_TIERS = ("priority", "default", "flex", "reserved")
+
+
+def check_options(req: Request, target: ModelTarget, parsed: ParsedRequest) -> None:
+    """The request's service tier (Converse ``serviceTier.type``, InvokeModel's header) and cache TTL, as Bedrock
+    checks them: a tier the model does not serve, a reservation the account does not hold, a TTL the model lacks."""
+    raw = req.params.get("serviceTier")
+    tier = raw.get("type") if isinstance(raw, dict) else raw
+    if tier is not None:
+        if tier not in SERVICE_TIERS:
+            raise ValidationException("The service tier provided is invalid.")
+        if tier == "reserved":
+            raise ValidationException("Reservation not found.")
+        if tier != "default" and tier not in target.model.service_tiers:
+            raise ValidationException(f"The model {target.model.model_id} does not support the {tier} service tier.")
+        parsed.service_tier = str(tier)
+    ttl = parsed.prompt.ttl
+    if ttl not in CACHE_TTLS_S:
+        raise ValidationException(f"Malformed input request: cache TTL {ttl!r} is not one of 5m, 1h.")
+    if ttl != "5m" and parsed.prompt.prefix_digest and not target.model.long_cache_ttl:
+        raise ValidationException(f"The model {target.model.model_id} does not support a {ttl} cache TTL.")
+
+
 def usage_for(req: Request, target: ModelTarget, parsed: ParsedRequest) -> Usage:
     """Token usage of this call, reading and updating the prompt cache."""
     out = parsed.planned_output_tokens()
@@ -144,10 +167,11 @@ def usage_for(req: Request, target: ModelTarget, parsed: ParsedRequest) -> Usage
     now = settings.now().timestamp()
     key = (target.model.model_id, prompt.prefix_digest)
     hit = cache.get(key, 0.0) > now
-    cache[key] = now + CACHE_TTL_S
+    cache[key] = max(cache.get(key, 0.0), now + CACHE_TTLS_S[prompt.ttl])
     if hit:
         return Usage(prompt.uncached, out, cache_read=prompt.cacheable_prefix)
-    return Usage(prompt.uncached, out, cache_write=prompt.cacheable_prefix)
+    long = prompt.cacheable_prefix if prompt.ttl == "1h" else 0
+    return Usage(prompt.uncached, out, cache_write=prompt.cacheable_prefix, cache_write_1h=long)
 
 
 #: How Billing names a principal's tags (IAM user/role tags and STS session tags) as cost-allocation keys.
@@ -175,6 +199,7 @@ def record(
     latency: int = 0,
     *,
     message: str | None = None,
+    service_tier: str | None = None,
 ) -> None:
     """One telemetry row per runtime call; ``target`` None: the call never reached a model (no metrics)."""
     if req.operation == "CountTokens":
@@ -211,6 +236,8 @@ def record(
             error_message=None if status == "ok" else (message or f"The request failed with {status}."),
             source_identity=identity.source_identity,
             principal_tags=json.dumps(dict(identity.tags), sort_keys=True) if identity.tags else None,
+            service_tier=service_tier if service_tier != "default" else None,
+            cache_write_1h=usage.cache_write_1h,
         )
     )
 
@@ -258,5 +285,5 @@ def record_failure(req: Request, error: ServiceError) -> None:
 def finish(req: Request, identity: CallerIdentity, target: ModelTarget, parsed: ParsedRequest) -> tuple[Usage, int]:
     usage = usage_for(req, target, parsed)
     latency = latency_ms(usage.input_tokens + usage.cache_read + usage.cache_write, usage.output_tokens)
-    record(req, identity, target, usage, "ok", latency)
+    record(req, identity, target, usage, "ok", latency, service_tier=parsed.service_tier)
     return usage, latency

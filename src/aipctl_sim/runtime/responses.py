@@ -11,7 +11,7 @@ from aipctl_sim.identity import identity_for
 from aipctl_sim.protocol import Request, Response, ServiceError, ValidationException
 from aipctl_sim.runtime import eventstream, families, validation
 from aipctl_sim.runtime.families import EMBEDDING_FAMILIES, ParsedRequest, Usage
-from aipctl_sim.runtime.models import ModelTarget, authorize, finish, log_invocation, record, resolve
+from aipctl_sim.runtime.models import ModelTarget, authorize, check_options, finish, log_invocation, record, resolve
 
 T = TypeVar("T")
 
@@ -41,7 +41,9 @@ def _converse_parsed(req: Request) -> tuple[Any, ModelTarget, ParsedRequest]:
     def parse() -> ParsedRequest:
         if target.model.family in EMBEDDING_FAMILIES:
             raise ValidationException(f"The model {target.model.model_id} does not support the Converse API.")
-        return families.parse_converse(req.params, target.model.model_id)
+        parsed = families.parse_converse(req.params, target.model.model_id)
+        check_options(req, target, parsed)
+        return parsed
 
     return identity, target, _guarded(req, identity, target, parse)
 
@@ -68,7 +70,7 @@ def converse_stream(req: Request) -> Response:
         events += _converse_block_events(index, block)
     events += [
         ("messageStop", {"stopReason": full["stopReason"]}),
-        ("metadata", {"usage": full["usage"], "metrics": full["metrics"]}),
+        ("metadata", {k: full[k] for k in ("usage", "metrics", "serviceTier") if k in full}),
     ]
     return _stream_response(eventstream.stream(events))
 
@@ -100,8 +102,13 @@ def _invoke_parsed(req: Request) -> tuple[Any, ModelTarget, ParsedRequest, bytes
     identity, target = _begin(req)
     body = req.params.get("body") or b""
     raw = body if isinstance(body, bytes) else str(body).encode()
-    parsed = _guarded(req, identity, target, lambda: families.parse_invoke(target.model.family, raw, target.model.model_id))
-    return identity, target, parsed, raw
+
+    def parse() -> ParsedRequest:
+        parsed = families.parse_invoke(target.model.family, raw, target.model.model_id)
+        check_options(req, target, parsed)
+        return parsed
+
+    return identity, target, _guarded(req, identity, target, parse), raw
 
 
 def _invoke_body(target: ModelTarget, parsed: ParsedRequest, usage: Usage, raw: bytes) -> dict[str, Any]:
@@ -131,7 +138,8 @@ def invoke_model(req: Request) -> dict[str, Any]:
     usage, latency = finish(req, identity, target, parsed)
     body = _invoke_body(target, parsed, usage, raw)
     log_invocation(req, identity, target, usage, json.loads(raw), body)
-    return {"body": json.dumps(body).encode(), "contentType": "application/json", **_metric_headers(usage, latency)}
+    tier = {"serviceTier": parsed.service_tier} if parsed.service_tier else {}
+    return {"body": json.dumps(body).encode(), "contentType": "application/json", **_metric_headers(usage, latency), **tier}
 
 
 def invoke_model_with_response_stream(req: Request) -> Response:

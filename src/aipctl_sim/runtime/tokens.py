@@ -7,7 +7,8 @@ The rule, documented so that tests and reports can compute the same numbers inde
   document block. ``cachePoint`` blocks split the prompt: the tokens before the last cache point
   are the cacheable prefix.
 - **Cache**: a cacheable prefix (at least 1,024 tokens, as Bedrock requires) is written on first
-  use (``cacheWriteInputTokens``) and read on every use within 5 simulated minutes
+  use (``cacheWriteInputTokens``, split by TTL in ``cacheDetails``) and read on every use within its
+  TTL — 5 simulated minutes, or 1 hour when the cache point asks ``ttl: 1h`` (Claude models) —
   (``cacheReadInputTokens``, which also extends the TTL). Cached tokens are not counted in
   ``inputTokens``.
 - **Output tokens** = min(maxTokens, 16 + (sha256(request) mod 240)); the answer text has exactly
@@ -28,6 +29,7 @@ IMAGE_TOKENS = 1600
 PER_MESSAGE_TOKENS = 3
 MIN_CACHE_TOKENS = 1024
 CACHE_TTL_S = 300
+CACHE_TTLS_S = {"5m": 300, "1h": 3600}
 DEFAULT_MAX_TOKENS = 4096
 _WORDS = ("the", "aim", "cut", "tag", "set", "day", "run", "add", "key", "log", "use", "map", "fit", "new", "per", "all")
 
@@ -43,6 +45,8 @@ class PromptTokens:
     total: int
     cacheable_prefix: int
     prefix_digest: str | None
+    #: The cache point's TTL: ``5m`` (the default) or ``1h``.
+    ttl: str = "5m"
 
     @property
     def uncached(self) -> int:
@@ -57,6 +61,7 @@ class PromptCounter:
         self._prefix = 0
         self._digest = hashlib.sha256()
         self._prefix_digest: str | None = None
+        self._ttl = "5m"
 
     def text(self, text: str) -> None:
         self.total += text_tokens(text)
@@ -69,14 +74,15 @@ class PromptCounter:
     def message(self) -> None:
         self.total += PER_MESSAGE_TOKENS
 
-    def cache_point(self) -> None:
+    def cache_point(self, ttl: str | None = None) -> None:
         self._prefix = self.total
         self._prefix_digest = self._digest.hexdigest()
+        self._ttl = ttl or "5m"
 
     def result(self) -> PromptTokens:
         if self._prefix < MIN_CACHE_TOKENS:
             return PromptTokens(self.total, 0, None)
-        return PromptTokens(self.total, self._prefix, self._prefix_digest)
+        return PromptTokens(self.total, self._prefix, self._prefix_digest, self._ttl)
 
 
 def count_converse_content(counter: PromptCounter, blocks: list[dict[str, Any]]) -> None:
@@ -92,7 +98,7 @@ def count_converse_content(counter: PromptCounter, blocks: list[dict[str, Any]])
             for item in block["toolResult"].get("content", []):
                 counter.text(item["text"] if "text" in item else json.dumps(item, sort_keys=True, default=str))
         elif "cachePoint" in block:
-            counter.cache_point()
+            counter.cache_point((block["cachePoint"] or {}).get("ttl"))
 
 
 def output_tokens(request_digest: str, max_tokens: int | None) -> int:

@@ -274,6 +274,12 @@ def quota_cmd(opts: GlobalOptions, name: str, value: int, endpoint: str | None) 
     type=click.FloatRange(0, 86400),
     help="Seconds before an invocation-log record is in S3 (default 0; AWS documents no figure).",
 )
+@click.option(
+    "--discount",
+    "billing_discount_pct",
+    type=click.FloatRange(0, 100),
+    help="The account's private-pricing discount in percent: Net* costs in Cost Explorer and CUR (default 0).",
+)
 @endpoint_option
 @pass_options
 def settings_cmd(
@@ -282,9 +288,11 @@ def settings_cmd(
     cloudtrail_lookup_rps: float | None,
     ce_page_groups: int | None,
     log_delivery_delay_s: float | None,
+    billing_discount_pct: float | None,
     endpoint: str | None,
 ) -> None:
-    """Show or change emulator behaviour: billing lag, CloudTrail rate limit, Cost Explorer page size, log delay."""
+    """Show or change emulator behaviour: billing lag, CloudTrail rate limit, Cost Explorer page size, log delay,
+    the account's discount."""
     values = {
         k: v
         for k, v in {
@@ -292,6 +300,7 @@ def settings_cmd(
             "cloudtrail_lookup_rps": cloudtrail_lookup_rps,
             "ce_page_groups": ce_page_groups,
             "log_delivery_delay_s": log_delivery_delay_s,
+            "billing_discount_pct": billing_discount_pct,
         }.items()
         if v is not None
     }

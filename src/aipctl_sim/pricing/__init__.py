@@ -1,0 +1,1 @@
+"""The AWS Price List Service (``pricing``) for Amazon Bedrock, served from the emulator's own rates."""
