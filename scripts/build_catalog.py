@@ -19,8 +19,6 @@ from importlib.metadata import version
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "aipctl_sim" / "bedrock" / "catalog.json"
-#: The product's own price book (aipctl never reads the emulator's files).
-PRICES_OUT = Path(__file__).resolve().parents[1] / "src" / "aipctl" / "pricing" / "prices.json"
 
 # Every Region Bedrock serves: botocore's endpoint data for "bedrock" (partitions aws and aws-us-gov),
 # boto3.session.Session().get_available_regions("bedrock", partition_name=...).
@@ -274,19 +272,7 @@ def main() -> int:
         "models": models,
     }
     OUT.write_text(json.dumps(catalog, indent=1) + "\n")
-    prices = {
-        "source": catalog["source"],
-        "generated": catalog["generated"],
-        "unit": "USD per 1M tokens",
-        "models": {
-            m["modelId"]: {"name": m["modelName"], "provider": m["providerName"], "family": m["family"],
-                           "billing_service": m["billingService"], "prices": m["prices"]}
-            for m in models
-        },
-    }
-    PRICES_OUT.parent.mkdir(parents=True, exist_ok=True)
-    PRICES_OUT.write_text(json.dumps(prices, indent=1) + "\n")
-    print(f"wrote {OUT} ({len(models)} models) and {PRICES_OUT}")
+    print(f"wrote {OUT} ({len(models)} models); now run scripts/build_prices.py for aipctl's price book")
     return 0
 
 

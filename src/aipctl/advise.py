@@ -97,7 +97,7 @@ def advise(
                     )
                 )
             continue
-        ref = ModelRef.from_source(profile.tags.get(rules.TAG_SOURCE, ""))
+        ref = ModelRef.from_source(profile.tags.get(rules.TAG_SOURCE, ""), target.region)
         sibling_id = SMALLER.get(ref.model_id)
         if sibling_id is None or not book.knows(ref) or calls < MIN_CALLS:
             continue

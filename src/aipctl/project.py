@@ -22,9 +22,10 @@ import os
 from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aipctl._exceptions import UsageError
+from aipctl._exceptions import AwsError, UsageError
 from aipctl.aws.live import LiveState, ManagedProfiles, read_live_state
 from aipctl.aws.target import DEFAULT_STATE_DIR, Target, TargetKind, open_target
 from aipctl.inventory import LoadedInventory, load_inventory
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from aipctl.meter.ledger import IngestResult
     from aipctl.plan.apply import ApplyReport
     from aipctl.plan.model import Plan, Via
+    from aipctl.pricing.pricelist import Refreshed
     from aipctl.reconcile import Reconciliation
     from aipctl.report import CostReport
     from aipctl.simulate.traffic import TrafficReport
@@ -49,9 +51,12 @@ if TYPE_CHECKING:
 class Project:
     """An inventory (optional for the commands that work without one) on an open :class:`Target`."""
 
-    def __init__(self, loaded: LoadedInventory | None, target: Target) -> None:
+    def __init__(
+        self, loaded: LoadedInventory | None, target: Target, state_dir: str | os.PathLike[str] = DEFAULT_STATE_DIR
+    ) -> None:
         self._loaded = loaded
         self.target = target
+        self.state_dir = Path(state_dir)
         self._live: LiveState | None = None
 
     @classmethod
@@ -75,7 +80,10 @@ class Project:
             )
         where = loaded.inventory.region if loaded else region
         with open_target(target, region=where, profile=profile, state_dir=state_dir, endpoint_url=endpoint_url) as opened:
-            yield cls(loaded, opened)
+            from aipctl.pricing import use_state_dir
+
+            use_state_dir(state_dir, opened.kind)
+            yield cls(loaded, opened, state_dir)
 
     # -- what it acts on -----------------------------------------------------------------------
     @property
@@ -400,6 +408,30 @@ class Project:
         from aipctl.simulate.traffic import ensure_workload_roles
 
         return ensure_workload_roles(self.loaded, self.target)
+
+    def refresh_prices(self, regions: Sequence[str] | None, *, progress: Progress = NO_PROGRESS) -> Refreshed:
+        """Read the Price List (``regions``; None: all) into the state directory's price book, and make it active."""
+        import json
+
+        from aipctl import pricing
+        from aipctl.pricing.pricelist import fetch, model_names
+
+        refreshed = fetch(self.target, regions, model_names(self.target, pricing.price_book()), progress)
+        if not refreshed.book["models"]:
+            raise AwsError(
+                "the Price List answered no Bedrock token prices for the models of this Region",
+                service="pricing",
+                operation="GetProducts",
+                code="NoPrices",
+                hint="check the Regions asked for (--region), and that the principal may call pricing:GetProducts",
+            )
+        path = pricing.cache_path(self.state_dir, self.target.kind)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_suffix(".tmp")
+        scratch.write_text(json.dumps(refreshed.book, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(scratch, path)  # all or nothing: a failed refresh keeps the previous book
+        pricing.use_book(pricing.load_book(path))
+        return refreshed
 
     def enable_invocation_logs(self, bucket: str, prefix: str) -> str:
         """Point Bedrock's model invocation logging at ``s3://bucket/prefix`` (metadata only); returns the URI."""

@@ -183,7 +183,13 @@ def test_sim_control_commands_against_a_running_server(served: str, tmp_path: Pa
     assert run_cli("sim", "faults", "clear", "--endpoint", served).code == 0
     assert run_cli("sim", "faults", "show", "--endpoint", served).json == []
     shown = run_cli("sim", "settings", "--endpoint", served).json
-    assert shown == {"billing_lag_hours": 24.0, "ce_page_groups": 1000, "cloudtrail_lookup_rps": 2.0, "log_delivery_delay_s": 0.0}
+    assert shown == {
+        "billing_lag_hours": 24.0,
+        "ce_page_groups": 1000,
+        "cloudtrail_lookup_rps": 2.0,
+        "log_delivery_delay_s": 0.0,
+        "billing_discount_pct": 0.0,
+    }
     changed = run_cli("sim", "settings", "--billing-lag-hours", "0", "--endpoint", served).json
     assert changed["billing_lag_hours"] == 0.0
     delayed = run_cli("sim", "settings", "--log-delivery-delay", "30", "--endpoint", served).json

@@ -8,6 +8,7 @@ emulator's own bill prices. Everything else goes through the CLI and real boto3 
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
@@ -19,9 +20,10 @@ import aipctl
 from aipctl.guard.limits import MemoryStore
 from aipctl.wiring import Resolver
 from aipctl_sim import telemetry
-from aipctl_sim.ce.billing import price_of
-from tests.conftest import REGION
+from tests.conftest import REGION, ROOT
 
+#: The catalog's prices (the emulator bills these in eu-central-1 at the standard tier), read independently.
+CATALOG = {m["modelId"]: m for m in json.loads((ROOT / "src/aipctl_sim/bedrock/catalog.json").read_text())["models"]}
 TIERS = {
     "enterprise": {"weight": 8, "monthly_usd": 500, "alert_at": [80, 100], "rpm": 600, "tpm": 400000, "daily_usd": 40},
     "pro": {"weight": 3, "monthly_usd": 100, "alert_at": [90], "rpm": 120, "tpm": None, "daily_usd": 8},
@@ -130,7 +132,7 @@ def test_300_tenants_take_their_tiers_defaults_and_roll_up(cli, sim, session, em
         "FROM calls WHERE status = 'ok' AND aip_arn IS NOT NULL GROUP BY 1, 2, 3"
     )
     for arn, model, geo, *tokens in rows:
-        prices = price_of(model, geo)
+        prices = CATALOG[model]["prices"]["global" if geo == "global" else "regional"]
         cost = sum(
             Decimal(str(prices.get(kind, 0.0))) * Decimal(count) / Decimal(1_000_000)
             for kind, count in zip(("input", "output", "cache_read", "cache_write"), tokens, strict=True)

@@ -43,6 +43,10 @@ COMMANDS = {
     "brake": ("aipctl.cli.commands.guard:brake_cmd", "Emergency brake: explicit IAM Deny on a caller's AIPs."),
     "release": ("aipctl.cli.commands.guard:release_cmd", "Release a caller's emergency brake."),
     "guard": ("aipctl.cli.commands.guard:guard_group", "Budget guard: month-to-date spend, alerts, brake and release."),
+    "prices": (
+        "aipctl.cli.commands.prices:prices_group",
+        "The price book: refresh it from the AWS Price List API, show its rates.",
+    ),
     "cur": ("aipctl.cli.commands.cur:cur_group", "CUR 2.0 export (AWS Data Exports): the bill of record per principal."),
     "reconcile": (
         "aipctl.cli.commands.cur:reconcile_cmd",

@@ -72,6 +72,10 @@ CREATE TABLE IF NOT EXISTS invocations (
     tenant VARCHAR                    -- the caller's tenant (its STS session name), where it has tenants
 );
 ALTER TABLE invocations ADD COLUMN IF NOT EXISTS tenant VARCHAR;
+ALTER TABLE invocations ADD COLUMN IF NOT EXISTS cache_write_1h INTEGER;  -- of cache_write: written with a 1-hour TTL
+ALTER TABLE invocations ADD COLUMN IF NOT EXISTS service_tier VARCHAR;    -- default | priority | flex (as the log says)
+ALTER TABLE invocations ADD COLUMN IF NOT EXISTS has_body BOOLEAN;        -- the log carried the bodies (TTLs, tier)
+ALTER TABLE invocations ADD COLUMN IF NOT EXISTS cost_max_usd DOUBLE;     -- cost_usd if unknown-TTL writes were 1-hour
 CREATE TABLE IF NOT EXISTS usage_hourly (
     caller VARCHAR NOT NULL,
     hour TIMESTAMPTZ NOT NULL,
@@ -85,6 +89,8 @@ CREATE TABLE IF NOT EXISTS usage_hourly (
     cost_usd DOUBLE,
     PRIMARY KEY (caller, hour, base_model)
 );
+ALTER TABLE usage_hourly ADD COLUMN IF NOT EXISTS unpriced BIGINT;      -- successful calls without a price
+ALTER TABLE usage_hourly ADD COLUMN IF NOT EXISTS cost_max_usd DOUBLE;
 CREATE TABLE IF NOT EXISTS ingested_files (name VARCHAR PRIMARY KEY, size BIGINT, ingested_at TIMESTAMPTZ);
 CREATE TABLE IF NOT EXISTS log_cursors (source VARCHAR, stream VARCHAR, last_ms BIGINT, PRIMARY KEY (source, stream));
 """
@@ -276,15 +282,18 @@ def _ingest_batch(con: Connection, units: Sequence[Unit], paths: Sequence[Path],
                 """)
                 )[0]
             con.execute(f"""
-                INSERT INTO usage_hourly
+                INSERT INTO usage_hourly (caller, hour, base_model, calls, errors, input_tokens, output_tokens, cache_read,
+                                          cache_write, cost_usd, unpriced, cost_max_usd)
                 SELECT caller, date_trunc('hour', ts), coalesce(base_model, ''), count(*), count(error_code),
-                       sum(input_tokens), sum(output_tokens), sum(cache_read), sum(cache_write), sum(coalesce(cost_usd, 0))
+                       sum(input_tokens), sum(output_tokens), sum(cache_read), sum(cache_write), sum(coalesce(cost_usd, 0)),
+                       count(*) FILTER (WHERE cost_usd IS NULL AND error_code IS NULL), sum(coalesce(cost_max_usd, cost_usd, 0))
                 FROM invocations WHERE batch = {batch} GROUP BY ALL
                 ON CONFLICT (caller, hour, base_model) DO UPDATE SET
                     calls = calls + excluded.calls, errors = errors + excluded.errors,
                     input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
                     cache_read = cache_read + excluded.cache_read, cache_write = cache_write + excluded.cache_write,
-                    cost_usd = cost_usd + excluded.cost_usd
+                    cost_usd = cost_usd + excluded.cost_usd, unpriced = coalesce(unpriced, 0) + excluded.unpriced,
+                    cost_max_usd = coalesce(cost_max_usd, cost_usd) + excluded.cost_max_usd
             """)
         files = [(u.name, u.size) for u in units if u.cursor is None]
         if files:
@@ -370,6 +379,10 @@ class UsageRow(TypedDict, total=False):
     cache_read_tokens: int
     cache_write_tokens: int
     cost_usd: float | None
+    #: Successful calls of models, Regions or tiers the price book has no price for (not in ``cost_usd``).
+    unpriced_calls: int
+    #: The cost if every cache write of unknown TTL (a log without bodies) was a 1-hour write.
+    cost_max_usd: float | None
 
 
 def query(
@@ -395,7 +408,8 @@ def query(
         f"SELECT {', '.join(['caller', *keys])}, sum(calls)::BIGINT AS calls, sum(errors)::BIGINT AS errors, "
         "sum(input_tokens)::BIGINT AS input_tokens, sum(output_tokens)::BIGINT AS output_tokens, "
         "sum(cache_read)::BIGINT AS cache_read_tokens, sum(cache_write)::BIGINT AS cache_write_tokens, "
-        "round(sum(cost_usd), 10) AS cost_usd "
+        "round(sum(cost_usd), 10) AS cost_usd, coalesce(sum(unpriced), 0)::BIGINT AS unpriced_calls, "
+        "round(sum(coalesce(cost_max_usd, cost_usd)), 10) AS cost_max_usd "
         f"FROM usage_hourly {'WHERE ' + ' AND '.join(where) if where else ''} "
         f"GROUP BY ALL ORDER BY {'cost_usd DESC, caller' if by in ('caller', 'model') else '2, cost_usd DESC, caller'}"
         + (f" LIMIT {int(top)}" if top else "")

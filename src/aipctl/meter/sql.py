@@ -16,7 +16,7 @@ from typing import Any
 
 from aipctl.inventory import LoadedInventory, rules
 from aipctl.inventory.rules import GEO_PREFIXES
-from aipctl.pricing import ModelRef, price_book
+from aipctl.pricing import TIERS, ModelRef, Unpriced, price_book
 
 #: The caller of a record neither an AIP nor an identity pattern attributes.
 UNATTRIBUTED = "unattributed"
@@ -30,8 +30,12 @@ RECORD_COLUMNS = {
     "operation": "VARCHAR",
     "modelId": "VARCHAR",
     "identity": "STRUCT(arn VARCHAR)",
-    "input": "STRUCT(inputTokenCount BIGINT, cacheReadInputTokenCount BIGINT, cacheWriteInputTokenCount BIGINT)",
-    "output": "STRUCT(outputTokenCount BIGINT)",
+    # the request's service tier (Converse) and the cache writes by TTL (Converse cacheDetails, Anthropic's
+    # cache_creation) are in the bodies; InvokeModel's tier is a header, which the log does not carry
+    "input": "STRUCT(inputTokenCount BIGINT, cacheReadInputTokenCount BIGINT, cacheWriteInputTokenCount BIGINT, "
+    "inputBodyJson STRUCT(serviceTier STRUCT(type VARCHAR)))",
+    "output": "STRUCT(outputTokenCount BIGINT, outputBodyJson STRUCT(serviceTier STRUCT(type VARCHAR), "
+    "usage STRUCT(cacheDetails STRUCT(ttl VARCHAR, inputTokens BIGINT)[], cache_creation STRUCT(ephemeral_1h_input_tokens BIGINT))))",
     "errorCode": "VARCHAR",
 }
 
@@ -80,18 +84,27 @@ class Lookups:
         return _values("aip_map", ("key", "caller", "base_model", "geo"), ("VARCHAR",) * 4, self.aips)
 
     def ctes(self) -> list[str]:
+        """``prices``: per model, route and tier its rates in every Region (``region`` '') and in the Regions
+        that differ; a tier or model without an input price has no row (its calls stay unpriced, never $0)."""
         book = price_book()
         prices = []
         for model_id in sorted(book.models):
-            for geo in (None, *GEO_PREFIXES):
-                p = book.price(ModelRef(model_id, geo))
-                prices.append((model_id, geo or "", float(p.input), float(p.output), float(p.cache_read), float(p.cache_write)))
+            regions = ["", *sorted(book.models[model_id]["regions"])]
+            for route, geo in (("regional", None), ("global", "global")):
+                for tier in TIERS:
+                    for region in regions:
+                        try:
+                            p = book.price(ModelRef(model_id, geo, region or None), tier)
+                        except Unpriced:
+                            continue
+                        rates = (p.input, p.output, p.cache_read, p.cache_write, p.cache_write_1h)
+                        prices.append((model_id, route, tier, region, *(float(r) for r in rates)))
         return [
             self.aip_cte(),
             _values(
                 "prices",
-                ("base_model", "geo", "p_in", "p_out", "p_cr", "p_cw"),
-                ("VARCHAR", "VARCHAR", "DOUBLE", "DOUBLE", "DOUBLE", "DOUBLE"),
+                ("base_model", "route", "tier", "region", "p_in", "p_out", "p_cr", "p_cw", "p_cw1h"),
+                ("VARCHAR",) * 4 + ("DOUBLE",) * 5,
                 prices,
             ),
             _values("trail_ids", ("request_id", "arn"), ("VARCHAR", "VARCHAR"), self.trail),
@@ -126,7 +139,16 @@ class Lookups:
         return "CASE " + " ".join(clauses) + " ELSE NULL END"
 
 
-def attributed_select(source: str, lookups: Lookups) -> str:
+#: The 1-hour cache writes of a record: Converse's ``cacheDetails`` (DuckDB's list comprehension) or Anthropic's
+#: ``cache_creation``. Athena's SQL (for_athena) reads only the latter: Trino has no list comprehension.
+_CACHE_1H = {
+    "duckdb": "coalesce(list_sum([d.inputTokens FOR d IN s.output.outputBodyJson.usage.cacheDetails IF d.ttl = '1h']), "
+    "s.output.outputBodyJson.usage.cache_creation.ephemeral_1h_input_tokens, 0)",
+    "athena": "coalesce(s.output.outputBodyJson.usage.cache_creation.ephemeral_1h_input_tokens, 0)",
+}
+
+
+def attributed_select(source: str, lookups: Lookups, *, for_athena: bool = False) -> str:
     """One row per log record in ``source`` (a relation with the log's columns), attributed and priced.
 
     Duplicates inside ``source`` are not removed here; the caller decides how (DuckDB's ingest
@@ -140,6 +162,9 @@ raw AS (
            s.modelId AS model_id, coalesce(s.identity.arn, t.arn) AS identity_arn,
            coalesce(s.input.inputTokenCount, 0) AS input_tokens, coalesce(s.output.outputTokenCount, 0) AS output_tokens,
            coalesce(s.input.cacheReadInputTokenCount, 0) AS cache_read, coalesce(s.input.cacheWriteInputTokenCount, 0) AS cache_write,
+           {_CACHE_1H["athena" if for_athena else "duckdb"]} AS cache_write_1h,
+           s.output.outputBodyJson IS NOT NULL AS has_body,
+           coalesce(s.output.outputBodyJson.serviceTier."type", s.input.inputBodyJson.serviceTier."type", 'default') AS service_tier,
            s.errorCode AS error_code, m.caller AS aip_caller, m.base_model AS aip_model, m.geo AS aip_geo
     FROM {source} AS s LEFT JOIN trail_ids AS t ON t.request_id = s.requestId LEFT JOIN aip_map AS m ON m.key = s.modelId
     WHERE s.requestId IS NOT NULL
@@ -167,12 +192,29 @@ modeled AS (
     FROM identified AS a
 )
 SELECT m.request_id, m.ts, m.account, m.region, m.operation, m.model_id, m.identity_arn, m.caller, m.attributed_by,
-       m.base_model, m.geo, m.input_tokens, m.output_tokens, m.cache_read, m.cache_write, m.error_code,
+       m.base_model, m.geo, m.input_tokens, m.output_tokens, m.cache_read, m.cache_write, m.cache_write_1h, m.service_tier,
+       m.error_code,
        CASE WHEN m.error_code IS NULL
-            THEN (m.input_tokens * p.p_in + m.output_tokens * p.p_out + m.cache_read * p.p_cr + m.cache_write * p.p_cw) / 1e6
+            THEN (m.input_tokens * coalesce(r.p_in, p.p_in) + m.output_tokens * coalesce(r.p_out, p.p_out)
+                  + m.cache_read * coalesce(r.p_cr, p.p_cr) + (m.cache_write - m.cache_write_1h) * coalesce(r.p_cw, p.p_cw)
+                  + m.cache_write_1h * coalesce(r.p_cw1h, p.p_cw1h, r.p_cw, p.p_cw)) / 1e6
        END AS cost_usd,
+       -- without the bodies (text delivery off) a cache write's TTL is unknown: at most it was a 1-hour write
+       CASE WHEN m.error_code IS NULL
+            THEN (m.input_tokens * coalesce(r.p_in, p.p_in) + m.output_tokens * coalesce(r.p_out, p.p_out)
+                  + m.cache_read * coalesce(r.p_cr, p.p_cr)
+                  + (m.cache_write - m.cache_write_1h) * CASE WHEN m.has_body THEN coalesce(r.p_cw, p.p_cw)
+                                                              ELSE coalesce(r.p_cw1h, p.p_cw1h, r.p_cw, p.p_cw) END
+                  + m.cache_write_1h * coalesce(r.p_cw1h, p.p_cw1h, r.p_cw, p.p_cw)) / 1e6
+       END AS cost_max_usd,
        {lookups.tenant_case("m.caller", "m.identity_arn")} AS tenant
-FROM modeled AS m LEFT JOIN prices AS p ON p.base_model = m.base_model AND p.geo = coalesce(m.geo, '')"""
+FROM modeled AS m
+LEFT JOIN prices AS p
+       ON p.base_model = m.base_model AND p.tier = m.service_tier AND p.region = ''
+      AND p.route = CASE WHEN m.geo = 'global' THEN 'global' ELSE 'regional' END
+LEFT JOIN prices AS r
+       ON r.base_model = m.base_model AND r.tier = m.service_tier AND r.region = m.region
+      AND r.route = CASE WHEN m.geo = 'global' THEN 'global' ELSE 'regional' END"""
 
 
 def report_select(relation: str, by: str) -> str:
@@ -191,7 +233,9 @@ def report_select(relation: str, by: str) -> str:
     group = ", ".join(str(i) for i in range(1, len(keys) + 2))
     return (
         f"SELECT {select}, count(*) AS calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, "
-        f"sum(cache_read) AS cache_read_tokens, sum(cache_write) AS cache_write_tokens, sum(coalesce(cost_usd, 0)) AS cost_usd "
+        f"sum(cache_read) AS cache_read_tokens, sum(cache_write) AS cache_write_tokens, sum(coalesce(cost_usd, 0)) AS cost_usd, "
+        "sum(CASE WHEN cost_usd IS NULL AND error_code IS NULL THEN 1 ELSE 0 END) AS unpriced_calls, "
+        "sum(coalesce(cost_max_usd, cost_usd, 0)) AS cost_max_usd "
         f"FROM {relation} GROUP BY {group} ORDER BY cost_usd DESC, caller"
     )
 
@@ -220,8 +264,8 @@ def athena_ddl(log_uri: str, account: str, region: str, table: str = ATHENA_TABL
   `operation` string,
   `modelId` string,
   `inferenceRegion` string,
-  `input` struct<inputContentType:string,inputTokenCount:bigint,cacheReadInputTokenCount:bigint,cacheWriteInputTokenCount:bigint>,
-  `output` struct<outputContentType:string,outputTokenCount:bigint>,
+  `input` struct<inputContentType:string,inputTokenCount:bigint,cacheReadInputTokenCount:bigint,cacheWriteInputTokenCount:bigint,inputBodyJson:struct<serviceTier:struct<type:string>>>,
+  `output` struct<outputContentType:string,outputTokenCount:bigint,outputBodyJson:struct<serviceTier:struct<type:string>,usage:struct<cache_creation:struct<ephemeral_1h_input_tokens:bigint>>>>,
   `errorCode` string
 )
 PARTITIONED BY (`dt` string)

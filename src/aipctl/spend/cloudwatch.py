@@ -64,7 +64,7 @@ class CloudWatchSource:
         unpriced: set[str] = set()
         for profile in profiles:
             caller = profile.tags[rules.TAG_CALLER]
-            ref = ModelRef.from_source(profile.tags.get(rules.TAG_SOURCE, ""))
+            ref = ModelRef.from_source(profile.tags.get(rules.TAG_SOURCE, ""), self.target.region)
             priced = self.book.knows(ref)
             if not priced:
                 unpriced.add(ref.model_id)

@@ -224,7 +224,7 @@ class Resolver:
 def _info(arn: str, tags: Mapping[str, str], models: list[str] | None = None) -> AipInfo:
     source = tags.get(rules.TAG_SOURCE)
     if source:
-        ref = ModelRef.from_source(source)
+        ref = ModelRef.from_source(source, arn.split(":")[3] if arn.startswith("arn:") else None)
     elif models:  # not made by aipctl: the first routed model, Region unknown to pricing
         ref = ModelRef(models[0].rsplit("/", 1)[-1], None)
     else:
@@ -381,20 +381,57 @@ def _limiter(
     return None if spec.empty else Limiter(caller, spec, store=store, on_limit=on_limit)
 
 
-def cost_of(model_id: str, usage: Mapping[str, int], *, resolver: Resolver | None = None) -> Decimal:
-    """USD cost of one call's ``usage`` (Converse ``usage`` or InvokeModel header counts) for any model id.
+def cost_of(model_id: str, usage: Mapping[str, Any], *, resolver: Resolver | None = None, tier: str | None = None) -> Decimal:
+    """USD list-price cost of one call for any model id: ``usage`` is a Converse ``usage`` (or a whole Converse
+    response, whose ``serviceTier`` then prices it), InvokeModel header counts, or Anthropic's ``usage``.
 
-    Works behind opaque AIP ARNs (the AIP's model and route are looked up once), for system-defined
-    profile ids (geo premium) and for foundation model ids. Unknown models raise KeyError, never $0.
+    Works behind opaque AIP ARNs (the AIP's model, route and Region are looked up once), for system-defined
+    profile ids (geo premium) and for foundation model ids. 1-hour cache writes (Converse ``cacheDetails``,
+    Anthropic ``cache_creation``) are priced as such. Unknown models, tiers or kinds raise
+    :class:`aipctl.pricing.Unpriced` (a KeyError), never $0.
     """
     from aipctl.pricing import price_book
 
-    is_aip = ":application-inference-profile/" in model_id or (len(model_id) == 12 and model_id.isalnum() and model_id.islower())
-    ref = (resolver or default_resolver()).describe(model_id).source if is_aip else ModelRef.from_source(model_id)
-    return price_book().cost(
-        ref,
-        input_tokens=int(usage.get("inputTokens", usage.get("input_tokens", 0))),
-        output_tokens=int(usage.get("outputTokens", usage.get("output_tokens", 0))),
-        cache_read=int(usage.get("cacheReadInputTokens", usage.get("cache_read_input_tokens", 0))),
-        cache_write=int(usage.get("cacheWriteInputTokens", usage.get("cache_creation_input_tokens", 0))),
-    )
+    if "usage" in usage and isinstance(usage["usage"], Mapping):  # a whole response
+        tier = tier or (usage.get("serviceTier") or {}).get("type")
+        usage = usage["usage"]
+    book = price_book()
+    key = (model_id, tier or "default")
+    hit = _priced.get(key) if resolver is None else None
+    if hit is None or hit[0] is not book:
+        is_aip = ":application-inference-profile/" in model_id or (
+            len(model_id) == 12 and model_id.isalnum() and model_id.islower()
+        )
+        ref = (resolver or default_resolver()).describe(model_id).source if is_aip else ModelRef.from_source(model_id)
+        hit = (book, ref, *book.per_token(ref, key[1]))
+        if resolver is None:  # an AIP's model and Region never change: priced once per process
+            _priced[key] = hit
+    _, ref, price, (p_in, p_out, p_read, p_write, p_long) = hit
+    if "inputTokens" in usage or "outputTokens" in usage:  # Converse (or InvokeModel's header counts, renamed)
+        tin, tout = int(usage.get("inputTokens") or 0), int(usage.get("outputTokens") or 0)
+        read, writes = int(usage.get("cacheReadInputTokens") or 0), int(usage.get("cacheWriteInputTokens") or 0)
+        details = usage.get("cacheDetails") if writes else None
+        long = sum(int(d.get("inputTokens", 0)) for d in details if d.get("ttl") == "1h") if details else 0
+    else:  # Anthropic's usage
+        tin, tout = int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)
+        read, writes = int(usage.get("cache_read_input_tokens") or 0), int(usage.get("cache_creation_input_tokens") or 0)
+        creation = usage.get("cache_creation") if writes else None
+        long = int(creation.get("ephemeral_1h_input_tokens") or 0) if creation else 0
+    if price.missing:  # the book's own check: which kinds it cannot price
+        return book.cost(
+            ref,
+            input_tokens=tin,
+            output_tokens=tout,
+            cache_read=read,
+            cache_write=writes - long,
+            cache_write_1h=long,
+            tier=key[1],
+        )
+    total: Decimal = p_in * tin + p_out * tout
+    if read or writes:
+        total += p_read * read + p_write * (writes - long) + p_long * long
+    return total
+
+
+#: (model id, tier) -> (book, how it is priced, its rates), for ``cost_of`` with the default resolver.
+_priced: dict[tuple[str, str], tuple[Any, ModelRef, Any, tuple[Decimal, ...]]] = {}

@@ -241,7 +241,7 @@ def athena_cmd(
         account, region = target.account, target.region
         lookups = Lookups.build(loaded, project.live().profiles)
         ddl = athena_ddl(log_uri, account, region, table)
-        attributed = f"({attributed_select(table, lookups)})"
+        attributed = f"({attributed_select(table, lookups, for_athena=True)})"
         sql = to_athena(report_select(attributed, by))
         if run_it:
             from aipctl.aws.athena import Athena
