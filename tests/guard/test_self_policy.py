@@ -43,6 +43,7 @@ COMMANDS = [
     ("meter athena", ["meter", "athena", "--logs", "s3://trace-logs/raw", "--run", "--output", "s3://trace-logs/athena/"]),
     ("cur setup", ["cur", "setup", "--yes"]),
     ("reconcile", ["reconcile", "--since", "2d", "--tolerance-pct", "100"]),
+    ("prices refresh", ["prices", "refresh"]),
 ]
 
 

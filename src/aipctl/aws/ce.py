@@ -80,6 +80,8 @@ class TagCost:
     period_start: dt.date
     values: tuple[str | None, ...]
     usd: Decimal
+    #: NetUnblendedCost: after private-pricing discounts.
+    net: Decimal | None = None
 
 
 class CostExplorer:
@@ -121,16 +123,26 @@ class CostExplorer:
         results = self.cost_and_usage(
             TimePeriod={"Start": start.isoformat(), "End": end.isoformat()},
             Granularity=granularity,
-            Metrics=["UnblendedCost"],
+            Metrics=["UnblendedCost", "NetUnblendedCost"],
             GroupBy=[{"Type": "TAG", "Key": key} for key in keys],
-            Filter={"Dimensions": {"Key": "SERVICE", "Values": list(services)}},
+            # usage only: credits and refunds (RECORD_TYPE Credit, Refund) would net a caller's usage away
+            Filter={
+                "And": [
+                    {"Dimensions": {"Key": "SERVICE", "Values": list(services)}},
+                    {"Dimensions": {"Key": "RECORD_TYPE", "Values": ["Usage"]}},
+                ]
+            },
         )
         rows = []
         for period in results:
             day = dt.date.fromisoformat(period["TimePeriod"]["Start"])
             for group in period.get("Groups", []):
                 values = tuple(key.split("$", 1)[1] or None for key in group["Keys"])
-                rows.append(TagCost(day, values, Decimal(group["Metrics"]["UnblendedCost"]["Amount"])))
+                metrics = group["Metrics"]
+                net = metrics.get("NetUnblendedCost")
+                rows.append(
+                    TagCost(day, values, Decimal(metrics["UnblendedCost"]["Amount"]), Decimal(net["Amount"]) if net else None)
+                )
         return rows
 
     @requires("ce:GetDimensionValues")

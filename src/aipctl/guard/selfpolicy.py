@@ -139,6 +139,7 @@ COMMAND_CALLS: dict[str, tuple[str, ...]] = {
     "release": (*_BRAKE, *_BRAKE_TAGS),
     "guard watch": (*_BRAKE, *_BRAKE_TAGS, *_SPEND, "sns.Topics.publish"),
     "guard test-alert": ("sns.Topics.publish",),
+    "prices refresh": ("pricing.PriceList.products", "pricing.FoundationModels.names"),
 }
 
 

@@ -118,6 +118,10 @@ def parse_inventory(text: str, file: str = "<inventory>") -> LoadedInventory:
     problems: list[InventoryProblem] = []
     _check_identities(inventory, doc, problems)
     sources = _check_sources(inventory, doc, problems)
+    for alias in inventory.pricing.models if inventory.pricing else ():
+        if alias not in inventory.models:
+            known = ", ".join(sorted(inventory.models))
+            problems.append(_problem(doc, ("pricing", "models", alias), f"unknown model alias {alias!r} (defined: {known})"))
     profiles = _desired_profiles(inventory, sources, doc, problems)
     if problems:
         raise InventoryError(problems)
@@ -193,6 +197,12 @@ def _raw_alias_problems(doc: LocatedDocument) -> list[InventoryProblem]:
     if not isinstance(models, dict) or not isinstance(callers, dict):
         return []
     problems = []
+    pricing = data.get("pricing")
+    terms = pricing.get("models") if isinstance(pricing, dict) else None
+    for alias in terms if isinstance(terms, dict) else {}:
+        if alias not in models:
+            known = ", ".join(sorted(map(str, models))) or "none"
+            problems.append(_problem(doc, ("pricing", "models", alias), f"unknown model alias {alias!r} (defined: {known})"))
     for name, caller in callers.items():
         aliases = caller.get("models") if isinstance(caller, dict) else None
         for index, alias in enumerate(aliases if isinstance(aliases, list) else []):

@@ -138,6 +138,23 @@ class InvocationLogging(_Strict):
         return self
 
 
+class ModelTerms(_Strict):
+    """Negotiated terms of one model (a private offer): its discount off list price."""
+
+    discount_pct: float = Field(ge=0, lt=100)
+
+
+class Pricing(_Strict):
+    """What the account pays against list price (private pricing, EDP): net figures beside list ones."""
+
+    #: Discount off list price on all Bedrock usage, in percent.
+    discount_pct: float = Field(default=0.0, ge=0, lt=100)
+    #: Per model alias (of ``models:``): its own discount, instead of ``discount_pct``.
+    models: dict[str, ModelTerms] = Field(default_factory=dict)
+    #: Credits per month (account-wide; not split by caller).
+    credits_usd: float = Field(default=0.0, ge=0)
+
+
 class Reconcile(_Strict):
     """How ``aipctl reconcile`` judges metered against billed spend (per caller/tenant/day)."""
 
@@ -318,6 +335,8 @@ class Inventory(_Strict):
     reconcile: Reconcile = Field(default_factory=Reconcile)
     #: Model invocation logging (what `meter` and `verify --source logs` read), planned and applied.
     logging: InvocationLogging | None = None
+    #: Negotiated prices (discounts, credits): the report's net figures.
+    pricing: Pricing | None = None
 
     @field_validator("region")
     @classmethod

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from importlib.resources import files
 from pathlib import Path
@@ -187,6 +188,42 @@ class PriceBook:
         return sorted({m["billing_service"] for m in self.models.values() if m.get("billing_service")})
 
 
+@dataclass(frozen=True)
+class Terms:
+    """Negotiated prices (the inventory's ``pricing:``): what the account pays of list price, per model."""
+
+    discount: Decimal = Decimal(0)  # a fraction: 0.125 for 12.5 %
+    per_model: Mapping[str, Decimal] = field(default_factory=dict)  # base model id -> its discount
+    credits_usd: Decimal = Decimal(0)
+
+    @classmethod
+    def of(cls, inventory: Any) -> Terms | None:
+        """From an inventory (None when it has no ``pricing:`` block)."""
+        block = getattr(inventory, "pricing", None)
+        if block is None:
+            return None
+        per_model = {
+            ModelRef.from_source(inventory.models[alias]).model_id: Decimal(str(t.discount_pct)) / 100
+            for alias, t in block.models.items()
+        }
+        return cls(Decimal(str(block.discount_pct)) / 100, per_model, Decimal(str(block.credits_usd)))
+
+    def factor(self, source: str | None) -> Decimal:
+        """The share of list price paid for a model source (id, profile id or ARN; None: the account's terms)."""
+        if source and self.per_model:
+            found = self.per_model.get(ModelRef.from_source(source).model_id)
+            if found is not None:
+                return 1 - found
+        return 1 - self.discount
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "discount_pct": float(self.discount * 100),
+            "models": {m: float(d * 100) for m, d in sorted(self.per_model.items())},
+            "credits_usd_per_month": float(self.credits_usd),
+        }
+
+
 _active: PriceBook | None = None
 
 
@@ -236,6 +273,7 @@ __all__ = [
     "ModelPrice",
     "ModelRef",
     "PriceBook",
+    "Terms",
     "Unpriced",
     "cache_path",
     "load_book",

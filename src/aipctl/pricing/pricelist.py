@@ -226,10 +226,6 @@ def compact(rates: Iterable[Rate], models: Mapping[str, Mapping[str, Any]]) -> d
     return out
 
 
-#: The Price List API's endpoints are in us-east-1 (and ap-south-1, eu-central-1); us-east-1 serves all Regions' prices.
-PRICING_REGION = "us-east-1"
-
-
 @dataclass
 class Refreshed:
     book: dict[str, Any]
@@ -242,27 +238,19 @@ def fetch(target: Any, regions: Iterable[str] | None, models: Mapping[str, Mappi
     """GetProducts for both service codes (each Region in ``regions``, or all), parsed and compacted into a book.
 
     ``models``: model id -> {name, billing_service} for every model to price (what maps products to ids)."""
-    from aipctl.aws.errors import aws_call
+    from aipctl.aws.pricing import PriceList
 
-    client = target.client("pricing", PRICING_REGION)
+    prices = PriceList(target)
     parsed = Parsed()
     wanted = sorted(set(regions)) if regions else [None]
     pages = 0
     for code in SERVICE_CODES:
         for region in wanted:
-            filters = [{"Type": "TERM_MATCH", "Field": "regionCode", "Value": region}] if region else []
-            kwargs: dict[str, Any] = {"ServiceCode": code, "Filters": filters, "FormatVersion": "aws_v1", "MaxResults": 100}
-            while True:
-                with aws_call("pricing", "GetProducts", code):
-                    page = client.get_products(**kwargs)
-                parse_products(page.get("PriceList", []), code, parsed)
+            for page in prices.products(code, {"regionCode": region} if region else {}):
+                parse_products(page, code, parsed)
                 pages += 1
                 if progress is not None:
                     progress(f"{code} {region or 'all Regions'}", pages)
-                token = page.get("NextToken")
-                if not token:
-                    break
-                kwargs["NextToken"] = token
     compacted = compact(parsed.rates, models)
     known = {name for info in models.values() for name in model_key_names(str(info.get("name")), info.get("billing_service"))}
     unmapped = sorted({r.model_key for r in parsed.rates} - known)
@@ -281,15 +269,12 @@ def fetch(target: Any, regions: Iterable[str] | None, models: Mapping[str, Mappi
 def model_names(target: Any, book: Any) -> dict[str, dict[str, Any]]:
     """model id -> {name, billing_service}: Bedrock's foundation models in the target's Region, with the billing
     service names the current book knows (Marketplace products name a model by it)."""
-    from aipctl.aws.errors import aws_call
+    from aipctl.aws.pricing import FoundationModels
 
-    with aws_call("bedrock", "ListFoundationModels"):
-        summaries = target.client("bedrock").list_foundation_models().get("modelSummaries", [])
     out: dict[str, dict[str, Any]] = {
         model_id: {"name": entry.get("name", model_id), "billing_service": entry.get("billing_service")}
         for model_id, entry in book.models.items()
     }
-    for summary in summaries:
-        entry = out.setdefault(summary["modelId"], {"billing_service": None})
-        entry["name"] = summary.get("modelName", summary["modelId"])
+    for model_id, name in FoundationModels(target).names().items():
+        out.setdefault(model_id, {"billing_service": None})["name"] = name
     return out

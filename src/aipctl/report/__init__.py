@@ -29,6 +29,7 @@ from aipctl.aws.cloudwatch import BedrockMetrics
 from aipctl.aws.live import Brake, ManagedProfiles
 from aipctl.aws.target import Target
 from aipctl.inventory import LoadedInventory, rules
+from aipctl.pricing import Terms, price_book
 from aipctl.progress import NO_PROGRESS, Progress
 from aipctl.spend import CostSource, SourceKind, SpendReading, SpendRow, SpendWindow
 from aipctl.spend.cost_explorer import UNTAGGED_GROUP
@@ -53,6 +54,10 @@ def _usd(value: Decimal) -> float:
     return float(round(value, 6))
 
 
+def _usd_or_none(value: Decimal | None) -> float | None:
+    return None if value is None else _usd(value)
+
+
 @dataclass(frozen=True)
 class CostLine:
     """One source's numbers for one caller over the period."""
@@ -68,10 +73,16 @@ class CostLine:
     by_group: Mapping[str, Decimal] = field(default_factory=dict)
     #: Spend in ``usd`` that is in no ``by_day`` entry: rows summing several days (SpendRow.days).
     undated: Decimal = Decimal(0)
+    #: After discounts: the bill's own net (NetUnblendedCost), else ``usd`` under the inventory's ``pricing:``
+    #: terms; None when neither is known. ``net_by_day``: the same per day.
+    net_usd: Decimal | None = None
+    net_by_day: Mapping[str, Decimal] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, rows: Iterable[SpendRow]) -> CostLine:
+    def of(cls, rows: Iterable[SpendRow], terms: Terms | None = None) -> CostLine:
         usd, undated, calls, tokens = Decimal(0), Decimal(0), 0, [0, 0, 0, 0]
+        net: Decimal | None = None
+        net_by_day: dict[str, Decimal] = defaultdict(Decimal)
         by_day: dict[str, Decimal] = defaultdict(Decimal)
         by_group: dict[str, Decimal] = defaultdict(Decimal)
         for row in rows:
@@ -84,6 +95,11 @@ class CostLine:
             calls += row.calls or 0
             if row.usd is None:
                 continue
+            paid = row.net_usd if row.net_usd is not None else (row.usd * terms.factor(row.model) if terms else None)
+            if paid is not None:
+                net = (net or Decimal(0)) + paid
+                if row.days == 1:
+                    net_by_day[row.day] += paid
             usd += row.usd
             if row.days > 1:
                 undated += row.usd
@@ -101,6 +117,8 @@ class CostLine:
             cache_write_tokens=tokens[3],
             by_group=dict(by_group),
             undated=undated,
+            net_usd=net,
+            net_by_day=dict(net_by_day),
         )
 
 
@@ -128,6 +146,8 @@ class CallerCost:
     labels: Mapping[str, str | None] = field(default_factory=dict)
     #: The caller's monthly budget (its own or its tier's), when it has one.
     budget_usd: float | None = None
+    #: (estimate net of the inventory's terms - the bill's net) / the bill's net, on the days the bill has.
+    net_deviation: float | None = None
 
     @property
     def bill(self) -> Decimal:
@@ -205,6 +225,10 @@ class CallerCost:
             "errors": self.health.errors,
             "latency_ms": dict(self.health.latency_ms),
             "by_second_key": {k: _usd(v) for k, v in sorted(billed.by_group.items())},
+            "billed_net_usd": _usd_or_none(billed.net_usd),
+            "estimated_net_usd": _usd_or_none(estimated.net_usd),
+            "metered_net_usd": _usd_or_none(metered.net_usd) if self.metered is not None else None,
+            "net_deviation": self.net_deviation,
             "metered_usd": None if self.metered is None else _usd(metered.usd),
             "metered_by_day": {d: _usd(v) for d, v in sorted(metered.by_day.items())},
             "metered_calls": metered.calls,
@@ -237,6 +261,8 @@ class CostReport:
     tiers: tuple[Mapping[str, Any], ...] = ()
     #: The estimate's rows per AIP and day for the inventory's callers (the FOCUS export splits by them).
     detail: tuple[SpendRow, ...] = ()
+    #: The price book in use, the inventory's negotiated terms, and what could not be priced.
+    pricing: Mapping[str, Any] = field(default_factory=dict)
     #: The first day the estimate is per day (before it, one sum per AIP: CloudWatchSource.daily_from).
     estimated_daily_from: dt.date | None = None
 
@@ -412,7 +438,15 @@ class CostReport:
             "forecast": {c.caller: self.forecast(c) for c in self.caller_rows},
             "movers": self.movers(),
             "bypassers": self.bypassers(),
+            "pricing": dict(self.pricing),
+            "total_billed_net_usd": _usd_or_none(self._net("billed")),
+            "total_estimated_net_usd": _usd_or_none(self._net("estimated")),
         }
+
+    def _net(self, kind: SourceKind) -> Decimal | None:
+        values = [c.line(kind).net_usd for c in self.caller_rows]
+        known = [v for v in values if v is not None]
+        return sum(known, Decimal(0)) if known else None
 
 
 def build_report(
@@ -433,7 +467,8 @@ def build_report(
     ``readings``: what ``sources`` said, when the caller read them already (see read_sources)."""
     if readings is None:
         readings = read_sources(sources, window, progress=progress)
-    lines, outside = _columns(readings, loaded)
+    terms = Terms.of(loaded.inventory)
+    lines, outside = _columns(readings, loaded, terms)
     billed = next((r for r in readings if r.kind == "billed"), None)
     complete_until = billed.complete_until if billed and billed.complete_until else window.end_day
     braked = dict(brakes or {})
@@ -459,9 +494,11 @@ def build_report(
             loaded.inventory.callers[name].attribution,
             _labels(loaded, name),
             _budget(loaded, name) if tenant is None else None,
+            _net_deviation(columns, complete_until) if tenant is None else None,
         )
         for (name, tenant), columns in lines.items()
     )
+    unpriced = sorted({w for r in readings for w in r.warnings if w.startswith("no price for")})
     return CostReport(
         start=window.first_day,
         end=window.end_day,
@@ -479,6 +516,7 @@ def build_report(
         groups=rollup(loaded, callers, second_key) if second_key else (),
         tiers=rollup(loaded, callers, "tier") if any(c.labels.get("tier") for c in callers) else (),
         detail=tuple(row for r in readings if r.kind == "estimated" for row in r.rows if row.caller in loaded.inventory.callers),
+        pricing={"book": price_book().describe(), "terms": terms.to_dict() if terms else None, "gaps": unpriced},
         estimated_daily_from=max(
             (
                 dt.date.fromisoformat(row.day) + dt.timedelta(days=row.days)
@@ -568,7 +606,7 @@ def rollup(loaded: LoadedInventory, callers: Sequence[CallerCost], key: str) -> 
 
 
 def _columns(
-    readings: Sequence[SpendReading], loaded: LoadedInventory
+    readings: Sequence[SpendReading], loaded: LoadedInventory, terms: Terms | None = None
 ) -> tuple[dict[tuple[str, str | None], dict[SourceKind, CostLine]], dict[str, dict[str | None, Decimal]]]:
     """Per caller (and tenant), one :class:`CostLine` per source kind; and per kind, the spend of rows no
     caller of ours owns (``principal_untagged``: of those, what went through no AIP)."""
@@ -594,7 +632,7 @@ def _columns(
                     bucket[row.caller] = bucket.get(row.caller, Decimal(0)) + row.usd
         for key, rows in mine.items():
             if rows or key[1] is None or reading.kind == "principal":
-                lines[key][reading.kind] = CostLine.of(rows)
+                lines[key][reading.kind] = CostLine.of(rows, terms)
     return lines, outside
 
 
@@ -637,6 +675,21 @@ def report_window(since: dt.timedelta, now: dt.datetime) -> SpendWindow:
     start = dt.datetime.combine((now - since).date(), dt.time(), dt.timezone.utc)
     end = dt.datetime.combine(now.date() + dt.timedelta(days=1), dt.time(), dt.timezone.utc)
     return SpendWindow(start, end)
+
+
+def _net_deviation(lines: Mapping[SourceKind, CostLine], complete_until: dt.date) -> float | None:
+    """(estimate under the inventory's terms - the bill's net) / the bill's net, over the days the bill has in full:
+    near 0 when the inventory states the discount the account has, the gap when it does not."""
+    billed_line, estimated_line = lines.get("billed"), lines.get("estimated")
+    if billed_line is None or estimated_line is None or billed_line.net_usd is None or estimated_line.net_usd is None:
+        return None
+    cut = complete_until.isoformat()
+    days = [d for d in billed_line.net_by_day if d < cut]
+    billed = sum((billed_line.net_by_day[d] for d in days), Decimal(0))
+    estimated = sum((estimated_line.net_by_day.get(d, Decimal(0)) for d in days), Decimal(0))
+    if estimated_line.undated and billed_line.net_usd and billed_line.usd:  # the estimate of complete days as one sum
+        estimated += estimated_line.undated * (estimated_line.net_usd / estimated_line.usd if estimated_line.usd else 1)
+    return float(round((estimated - billed) / billed, 4)) if billed else None
 
 
 def _deviation(lines: Mapping[SourceKind, CostLine], complete_until: dt.date) -> float | None:

@@ -66,6 +66,9 @@ class SpendRow:
     #: Days the row sums when it is more than one (``day`` is the first): a stretch the source was
     #: not asked to split by day. Its spend counts in totals, not per day.
     days: int = 1
+    #: What is paid after discounts, when the source knows (the bill's NetUnblendedCost); else the report
+    #: works it out from the inventory's ``pricing:`` terms.
+    net_usd: Decimal | None = None
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ class CostExplorerSource:
                 caller=cost.values[0],
                 day=cost.period_start.isoformat(),
                 usd=cost.usd,
+                net_usd=cost.net,
                 group=(cost.values[1] or UNTAGGED_GROUP) if self.second_key else None,
             )
             for cost in costs

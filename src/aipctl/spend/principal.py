@@ -48,7 +48,13 @@ class PrincipalPlaneSource:
         services = explorer.services_matching(first.isoformat(), end.isoformat(), "Bedrock")
         granularity: Literal["DAILY", "MONTHLY"] = "DAILY" if window.granularity == "day" else "MONTHLY"
         rows = [
-            SpendRow(caller=c.values[0], day=c.period_start.isoformat(), usd=c.usd, group=c.values[1] or UNTAGGED_GROUP)
+            SpendRow(
+                caller=c.values[0],
+                day=c.period_start.isoformat(),
+                usd=c.usd,
+                group=c.values[1] or UNTAGGED_GROUP,
+                net_usd=c.net,
+            )
             for c in explorer.cost_by_tags(
                 first, end, [PRINCIPAL_APPLICATION, rules.TAG_APPLICATION], services=services, granularity=granularity
             )
@@ -62,7 +68,9 @@ class PrincipalPlaneSource:
                 caller, tenant = cost.values
                 if caller is None or tenant is None or (caller in callers and callers[caller].tenant_tag != tenant_tag):
                     continue  # (the caller's share outside tenants is in the first query)
-                rows.append(SpendRow(caller=caller, tenant=tenant, day=cost.period_start.isoformat(), usd=cost.usd))
+                rows.append(
+                    SpendRow(caller=caller, tenant=tenant, day=cost.period_start.isoformat(), usd=cost.usd, net_usd=cost.net)
+                )
         now = self.now or dt.datetime.now(dt.timezone.utc)
         keys = [PRINCIPAL_APPLICATION] + [rules.PRINCIPAL_TAG_PREFIX + t for t in self.tenant_tags()]
         warnings = [

@@ -133,6 +133,14 @@ def wiring_cmd(iterations: int, as_json: bool) -> None:
     _emit(benchmark("wiring").run(iterations), as_json)
 
 
+@bench_group.command("prices")
+@click.option("--iterations", default=200_000, show_default=True, type=click.IntRange(1000, 10_000_000))
+@json_option
+def prices_cmd(iterations: int, as_json: bool) -> None:
+    """cost_of per call (whole Converse responses, 1-hour cache writes) vs a bare rate lookup."""
+    _emit(benchmark("prices").run(iterations, progress=_say), as_json)
+
+
 @bench_group.command("meter")
 @click.option("--records", default=10_000_000, show_default=True, type=click.IntRange(1000, 1_000_000_000))
 @click.option("--callers", default=50, show_default=True, type=click.IntRange(1, 100_000))

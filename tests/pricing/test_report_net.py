@@ -1,0 +1,81 @@
+"""The report's deviation means something now: the estimate (CloudWatch tokens × the price book) and the
+emulator's bill (its own Price List, tiers and the account's discount) agree where they should and differ where
+real bills do; the inventory's ``pricing:`` terms give net figures beside list ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import REGION
+
+INVENTORY = """\
+name: net
+region: eu-central-1
+models:
+  haiku: eu.anthropic.claude-haiku-4-5-20251001-v1:0
+  nova: amazon.nova-pro-v1:0
+callers:
+  chat:
+    owner: web-team
+    environment: production
+    models: [haiku]
+  jobs:
+    owner: data-team
+    environment: production
+    models: [nova]
+pricing:
+  discount_pct: 12.5
+"""
+# ~20,000 input tokens a call: cents, so the report's six decimals do not blur a 10 % discount
+MESSAGES = [{"role": "user", "content": [{"text": "Summarise the nightly run. " * 3000}]}]
+
+
+@pytest.fixture
+def billed(cli: Any, sim: Any, session: Any, emulator: str, workdir: Any) -> dict[str, dict[str, Any]]:
+    (workdir / "aipctl.yaml").write_text(INVENTORY)
+    assert cli("apply", "--yes").code == 0
+    assert cli("tags", "activate").code in (0, 1)  # 1: activated, but billing has not seen the keys yet
+    sim.set_settings(billing_discount_pct=10)
+    arns = {
+        p["inferenceProfileName"]: p["inferenceProfileArn"]
+        for p in session.client("bedrock", endpoint_url=emulator).list_inference_profiles(typeEquals="APPLICATION")[
+            "inferenceProfileSummaries"
+        ]
+    }
+    runtime = session.client("bedrock-runtime", region_name=REGION, endpoint_url=emulator)
+    for _ in range(3):
+        runtime.converse(modelId=arns["chat-haiku"], messages=MESSAGES)
+        runtime.converse(modelId=arns["jobs-nova"], messages=MESSAGES, serviceTier={"type": "flex"})
+    sim.advance(2 * 86400)
+    report = cli("report", "--since", "3d", "--json")
+    assert report.code == 0, report.err
+    return {"callers": {c["caller"]: c for c in report.json["callers"]}, "report": report.json}
+
+
+def test_estimate_and_bill_agree_on_list_price_and_differ_on_the_flex_tier(billed: dict[str, Any]) -> None:
+    chat, jobs = billed["callers"]["chat"], billed["callers"]["jobs"]
+    assert chat["billed_usd"] > 0 and chat["deviation"] == 0.0, "the same list prices on both sides"
+    # CloudWatch has no tier: the estimate prices flex calls at the standard rate, twice what flex bills
+    assert jobs["deviation"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_net_figures_from_the_bill_and_from_the_inventory_terms(billed: dict[str, Any]) -> None:
+    chat = billed["callers"]["chat"]
+    assert chat["billed_net_usd"] == pytest.approx(chat["billed_usd"] * 0.90, rel=1e-4), "the account's 10 %"
+    assert chat["estimated_net_usd"] == pytest.approx(chat["estimated_usd"] * 0.875, rel=1e-4), "the inventory's 12.5 %"
+    assert chat["net_deviation"] == pytest.approx(0.875 / 0.90 - 1, abs=1e-3), "the inventory states the wrong discount"
+    pricing = billed["report"]["pricing"]
+    assert pricing["terms"]["discount_pct"] == 12.5 and "Price List" in pricing["book"]["source"]
+    assert billed["report"]["total_billed_net_usd"] == pytest.approx(
+        sum(c["billed_net_usd"] for c in billed["callers"].values()), rel=1e-6
+    )
+
+
+def test_pricing_terms_name_known_models(cli: Any, workdir: Any) -> None:
+    (workdir / "aipctl.yaml").write_text(INVENTORY.replace("discount_pct: 12.5", "models: {sonet: {discount_pct: 20}}"))
+    bad = cli("plan")
+    assert bad.code != 0 and "aipctl.yaml:" in bad.err and "unknown model alias 'sonet'" in bad.err
+    (workdir / "aipctl.yaml").write_text(INVENTORY.replace("discount_pct: 12.5", "discount_pct: 100"))
+    assert "less than 100" in cli("plan").err
