@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from aipctl._exceptions import AwsError, BrakeEngaged, UnknownCaller, UnknownModelForCaller, UsageError
 from aipctl.inventory import rules
-from aipctl.pricing import ModelRef
+from aipctl.pricing import ModelRef, price_book
 
 if TYPE_CHECKING:
     from aipctl.guard.limits import Limiter, Store
@@ -390,11 +390,10 @@ def cost_of(model_id: str, usage: Mapping[str, Any], *, resolver: Resolver | Non
     Anthropic ``cache_creation``) are priced as such. Unknown models, tiers or kinds raise
     :class:`aipctl.pricing.Unpriced` (a KeyError), never $0.
     """
-    from aipctl.pricing import price_book
-
-    if "usage" in usage and isinstance(usage["usage"], Mapping):  # a whole response
+    inner = usage.get("usage")
+    if inner is not None and isinstance(inner, Mapping):  # a whole response
         tier = tier or (usage.get("serviceTier") or {}).get("type")
-        usage = usage["usage"]
+        usage = inner
     book = price_book()
     key = (model_id, tier or "default")
     hit = _priced.get(key) if resolver is None else None
@@ -407,16 +406,19 @@ def cost_of(model_id: str, usage: Mapping[str, Any], *, resolver: Resolver | Non
         if resolver is None:  # an AIP's model and Region never change: priced once per process
             _priced[key] = hit
     _, ref, price, (p_in, p_out, p_read, p_write, p_long) = hit
-    if "inputTokens" in usage or "outputTokens" in usage:  # Converse (or InvokeModel's header counts, renamed)
-        tin, tout = int(usage.get("inputTokens") or 0), int(usage.get("outputTokens") or 0)
-        read, writes = int(usage.get("cacheReadInputTokens") or 0), int(usage.get("cacheWriteInputTokens") or 0)
-        details = usage.get("cacheDetails") if writes else None
+    get = usage.get
+    tin = get("inputTokens")
+    if tin is not None or "outputTokens" in usage:  # Converse (or InvokeModel's header counts, renamed)
+        tout, read, writes = get("outputTokens", 0), get("cacheReadInputTokens", 0), get("cacheWriteInputTokens", 0)
+        details = get("cacheDetails") if writes else None
         long = sum(int(d.get("inputTokens", 0)) for d in details if d.get("ttl") == "1h") if details else 0
     else:  # Anthropic's usage
-        tin, tout = int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)
-        read, writes = int(usage.get("cache_read_input_tokens") or 0), int(usage.get("cache_creation_input_tokens") or 0)
-        creation = usage.get("cache_creation") if writes else None
+        tin, tout = get("input_tokens", 0), get("output_tokens", 0)
+        read, writes = get("cache_read_input_tokens", 0), get("cache_creation_input_tokens", 0)
+        creation = get("cache_creation") if writes else None
         long = int(creation.get("ephemeral_1h_input_tokens") or 0) if creation else 0
+    if not (type(tin) is int and type(tout) is int and type(read) is int and type(writes) is int):
+        tin, tout, read, writes = (int(v or 0) for v in (tin, tout, read, writes))  # header texts, None
     if price.missing:  # the book's own check: which kinds it cannot price
         return book.cost(
             ref,
