@@ -72,10 +72,9 @@ CREATE TABLE IF NOT EXISTS invocations (
     tenant VARCHAR                    -- the caller's tenant (its STS session name), where it has tenants
 );
 ALTER TABLE invocations ADD COLUMN IF NOT EXISTS tenant VARCHAR;
-ALTER TABLE invocations ADD COLUMN IF NOT EXISTS cache_write_1h INTEGER;  -- of cache_write: written with a 1-hour TTL
-ALTER TABLE invocations ADD COLUMN IF NOT EXISTS service_tier VARCHAR;    -- default | priority | flex (as the log says)
-ALTER TABLE invocations ADD COLUMN IF NOT EXISTS has_body BOOLEAN;        -- the log carried the bodies (TTLs, tier)
-ALTER TABLE invocations ADD COLUMN IF NOT EXISTS cost_max_usd DOUBLE;     -- cost_usd if unknown-TTL writes were 1-hour
+ALTER TABLE invocations ADD COLUMN IF NOT EXISTS cache_write_1h INTEGER;  -- of cache_write: 1-hour TTL (NULL: none)
+ALTER TABLE invocations ADD COLUMN IF NOT EXISTS service_tier VARCHAR;    -- priority | flex as the log says (NULL: standard)
+ALTER TABLE invocations ADD COLUMN IF NOT EXISTS cost_max_usd DOUBLE;     -- when TTLs are unknown: all writes 1-hour
 CREATE TABLE IF NOT EXISTS usage_hourly (
     caller VARCHAR NOT NULL,
     hour TIMESTAMPTZ NOT NULL,

@@ -84,12 +84,14 @@ class Lookups:
         return _values("aip_map", ("key", "caller", "base_model", "geo"), ("VARCHAR",) * 4, self.aips)
 
     def ctes(self) -> list[str]:
-        """``prices``: per model, route and tier its rates in every Region (``region`` '') and in the Regions
-        that differ; a tier or model without an input price has no row (its calls stay unpriced, never $0)."""
+        """``prices``: per model, route and tier its rates in every Region (``region`` '') and, for each Region
+        where some model's price differs (:meth:`priced_apart`), every model's rates there, so one equi-join
+        prices a call; a tier or model without an input price has no row (its calls stay unpriced, never $0)."""
         book = price_book()
         prices = []
+        apart = self.priced_apart()
         for model_id in sorted(book.models):
-            regions = ["", *sorted(book.models[model_id]["regions"])]
+            regions = ["", *apart]
             for route, geo in (("regional", None), ("global", "global")):
                 for tier in TIERS:
                     for region in regions:
@@ -109,6 +111,11 @@ class Lookups:
             ),
             _values("trail_ids", ("request_id", "arn"), ("VARCHAR", "VARCHAR"), self.trail),
         ]
+
+    @staticmethod
+    def priced_apart() -> list[str]:
+        """The Regions where some model's price differs from its price elsewhere."""
+        return sorted({region for entry in price_book().models.values() for region in entry["regions"]})
 
     def tenant_case(self, caller: str, arn: str) -> str:
         """A CASE giving the tenant of a call: the session name of an assumed-role principal, when it is one
@@ -156,6 +163,8 @@ def attributed_select(source: str, lookups: Lookups, *, for_athena: bool = False
     """
     geo_list = ", ".join(_lit(g) for g in GEO_PREFIXES)
     ctes = ",\n".join(lookups.ctes())
+    apart = lookups.priced_apart()
+    region_key = f"CASE WHEN m.region IN ({', '.join(_lit(r) for r in apart)}) THEN m.region ELSE '' END" if apart else "''"
     return f"""WITH {ctes},
 raw AS (
     SELECT s.requestId AS request_id, s."timestamp" AS ts, s.accountId AS account, s.region AS region, s.operation AS operation,
@@ -192,29 +201,24 @@ modeled AS (
     FROM identified AS a
 )
 SELECT m.request_id, m.ts, m.account, m.region, m.operation, m.model_id, m.identity_arn, m.caller, m.attributed_by,
-       m.base_model, m.geo, m.input_tokens, m.output_tokens, m.cache_read, m.cache_write, m.cache_write_1h, m.service_tier,
-       m.error_code,
+       m.base_model, m.geo, m.input_tokens, m.output_tokens, m.cache_read, m.cache_write,
+       -- NULL for the common case (no 1-hour writes, the standard tier, no range): nothing to store per row
+       nullif(m.cache_write_1h, 0) AS cache_write_1h, nullif(m.service_tier, 'default') AS service_tier, m.error_code,
        CASE WHEN m.error_code IS NULL
-            THEN (m.input_tokens * coalesce(r.p_in, p.p_in) + m.output_tokens * coalesce(r.p_out, p.p_out)
-                  + m.cache_read * coalesce(r.p_cr, p.p_cr) + (m.cache_write - m.cache_write_1h) * coalesce(r.p_cw, p.p_cw)
-                  + m.cache_write_1h * coalesce(r.p_cw1h, p.p_cw1h, r.p_cw, p.p_cw)) / 1e6
+            THEN (m.input_tokens * p.p_in + m.output_tokens * p.p_out + m.cache_read * p.p_cr
+                  + (m.cache_write - m.cache_write_1h) * p.p_cw + m.cache_write_1h * coalesce(p.p_cw1h, p.p_cw)) / 1e6
        END AS cost_usd,
        -- without the bodies (text delivery off) a cache write's TTL is unknown: at most it was a 1-hour write
-       CASE WHEN m.error_code IS NULL
-            THEN (m.input_tokens * coalesce(r.p_in, p.p_in) + m.output_tokens * coalesce(r.p_out, p.p_out)
-                  + m.cache_read * coalesce(r.p_cr, p.p_cr)
-                  + (m.cache_write - m.cache_write_1h) * CASE WHEN m.has_body THEN coalesce(r.p_cw, p.p_cw)
-                                                              ELSE coalesce(r.p_cw1h, p.p_cw1h, r.p_cw, p.p_cw) END
-                  + m.cache_write_1h * coalesce(r.p_cw1h, p.p_cw1h, r.p_cw, p.p_cw)) / 1e6
+       CASE WHEN m.error_code IS NULL AND NOT m.has_body AND m.cache_write > m.cache_write_1h
+            THEN (m.input_tokens * p.p_in + m.output_tokens * p.p_out + m.cache_read * p.p_cr
+                  + m.cache_write * coalesce(p.p_cw1h, p.p_cw)) / 1e6
        END AS cost_max_usd,
        {lookups.tenant_case("m.caller", "m.identity_arn")} AS tenant
 FROM modeled AS m
 LEFT JOIN prices AS p
-       ON p.base_model = m.base_model AND p.tier = m.service_tier AND p.region = ''
+       ON p.base_model = m.base_model AND p.tier = m.service_tier
       AND p.route = CASE WHEN m.geo = 'global' THEN 'global' ELSE 'regional' END
-LEFT JOIN prices AS r
-       ON r.base_model = m.base_model AND r.tier = m.service_tier AND r.region = m.region
-      AND r.route = CASE WHEN m.geo = 'global' THEN 'global' ELSE 'regional' END"""
+      AND p.region = {region_key}"""
 
 
 def report_select(relation: str, by: str) -> str:
