@@ -11,14 +11,13 @@ from aipctl.pricing import ModelRef, price_book
 _THROTTLES = {"ThrottlingException", "ServiceQuotaExceededException", "TooManyRequestsException"}
 
 
-def _per_token(ref: ModelRef) -> tuple[float, float, float, float]:
-    price = price_book().price(ref)
-    return (
-        float(price.input) / 1e6,
-        float(price.output) / 1e6,
-        float(price.cache_read) / 1e6,
-        float(price.cache_write) / 1e6,
-    )
+def _per_token(ref: ModelRef, tier: str = "default") -> tuple[float, ...]:
+    """USD per token of input, output, cache read, 5-minute and 1-hour cache writes (the price book's rates)."""
+    _, rates = price_book().per_token(ref, tier)
+    return tuple(float(r) for r in rates)
+
+
+_FREE = (0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 class _Metered:
@@ -58,34 +57,36 @@ class _Metered:
 
 
 class Prices:
-    """USD per token (input, output, cache read, cache write) of the models a caller calls, by the ARN or
-    model id it sends; an unpriced model costs 0 here (its calls still count tokens)."""
+    """USD per token of the models a caller calls, by the ARN or model id it sends and the service tier; a model
+    the price book lacks costs 0 here, with a warning (its calls still count tokens and requests)."""
 
     def __init__(self, sources: Mapping[str, ModelRef]) -> None:
-        self._prices: dict[str, tuple[float, float, float, float]] = {}
-        for arn, ref in sources.items():
-            try:
-                self._prices[arn] = _per_token(ref)
-            except KeyError:
-                self._prices[arn] = (0.0, 0.0, 0.0, 0.0)
+        self._sources = dict(sources)
+        self._prices: dict[tuple[str, str], tuple[float, ...]] = {}
 
-    def of(self, target: str) -> tuple[float, float, float, float]:
-        found = self._prices.get(target)
-        if found is None:  # a model called directly (``attach(..., by_principal=True)``): priced by its own id
+    def of(self, target: str, tier: str = "default") -> tuple[float, ...]:
+        found = self._prices.get((target, tier))
+        if found is None:  # a model called directly (``attach(..., by_principal=True)``) is priced by its own id
+            ref = self._sources.get(target) or ModelRef.from_source(target.rsplit("/", 1)[-1])
             try:
-                found = _per_token(ModelRef.from_source(target.rsplit("/", 1)[-1]))
+                found = _per_token(ref, tier)
             except (KeyError, ValueError):
-                found = (0.0, 0.0, 0.0, 0.0)
-            self._prices[target] = found
+                import warnings
+
+                warnings.warn(f"aipctl: no {tier}-tier price for {ref.model_id}: USD limits do not count its calls", stacklevel=2)
+                found = _FREE
+            self._prices[(target, tier)] = found
         return found
 
 
 def settle_handler(limiter: Any, prices: Prices) -> Callable[..., None]:
-    def settle(reservation: Any, arn: str, usage: Mapping[str, int]) -> None:
+    def settle(reservation: Any, arn: str, usage: Mapping[str, Any], tier: str | None = None) -> None:
         tin, tout = int(usage.get("inputTokens", 0)), int(usage.get("outputTokens", 0))
         cread, cwrite = int(usage.get("cacheReadInputTokens", 0)), int(usage.get("cacheWriteInputTokens", 0))
-        p = prices.of(arn)
-        limiter.settle(reservation, tin + tout, tin * p[0] + tout * p[1] + cread * p[2] + cwrite * p[3])
+        long = sum(int(d.get("inputTokens", 0)) for d in usage.get("cacheDetails") or () if d.get("ttl") == "1h")
+        p = prices.of(arn, tier or "default")
+        usd = tin * p[0] + tout * p[1] + cread * p[2] + (cwrite - long) * p[3] + long * p[4]
+        limiter.settle(reservation, tin + tout, usd)
 
     def handler(http_response: Any = None, parsed: Any = None, model: Any = None, context: Any = None, **_: Any) -> None:
         ticket = context.pop("aipctl_ticket", None) if context else None
@@ -100,7 +101,7 @@ def settle_handler(limiter: Any, prices: Prices) -> Callable[..., None]:
             return
         name = model.name if model is not None else ""
         if name == "Converse":
-            settle(reservation, arn, parsed.get("usage") or {})
+            settle(reservation, arn, parsed.get("usage") or {}, (parsed.get("serviceTier") or {}).get("type"))
         elif name == "InvokeModel":
             headers = getattr(http_response, "headers", {}) or {}
             usage = {
@@ -109,7 +110,7 @@ def settle_handler(limiter: Any, prices: Prices) -> Callable[..., None]:
                 "cacheReadInputTokens": int(headers.get("x-amzn-bedrock-cache-read-input-token-count", 0) or 0),
                 "cacheWriteInputTokens": int(headers.get("x-amzn-bedrock-cache-write-input-token-count", 0) or 0),
             }
-            settle(reservation, arn, usage)
+            settle(reservation, arn, usage, headers.get("x-amzn-bedrock-service-tier"))
         elif name in ("ConverseStream", "InvokeModelWithResponseStream"):
             key = "stream" if name == "ConverseStream" else "body"
             parsed[key] = _Metered(
