@@ -411,6 +411,7 @@ SETTINGS: dict[str, Callable[[Any], Any]] = {
     "cloudtrail_lookup_rps": float,
     "log_delivery_delay_s": float,
     "billing_discount_pct": float,
+    "batch_job_seconds": float,
 }
 
 

@@ -74,6 +74,9 @@ class SimSettings:
     #: The account's private-pricing (EDP) discount in percent: Cost Explorer's Net* metrics and CUR's
     #: ``line_item_net_unblended_cost`` pay this much less than list price.
     billing_discount_pct: float = 0.0
+    #: Simulated seconds a batch inference job reports InProgress before Completed (its records are billed
+    #: when it is created).
+    batch_job_seconds: float = 0.0
 
     def now(self) -> dt.datetime:
         """The request's own time when it gave one, else the wall clock plus ``aipctl sim clock advance``."""

@@ -156,7 +156,8 @@ DAY = 86400
 #: ``call_days`` rows from ``calls`` rows (the same sums :meth:`TelemetryStore.flush` keeps up to date).
 _ROLLUP_SELECT = (
     "SELECT CAST(ts / 86400 AS INTEGER), account, region, metric_id, base_model, COALESCE(geo, ''), "
-    "CASE WHEN base_model != '' AND operation NOT LIKE 'mantle:%' THEN 1 ELSE 0 END, status, COALESCE(cost_tags, ''), "
+    "CASE WHEN base_model != '' AND operation NOT LIKE 'mantle:%' AND operation NOT LIKE 'batch:%' THEN 1 ELSE 0 END, "
+    "status, COALESCE(cost_tags, ''), "
     "COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cache_read), SUM(cache_write), "
     "SUM(latency_ms), MIN(latency_ms), MAX(latency_ms), COALESCE(service_tier, ''), SUM(cache_write_1h)"
 )
@@ -184,7 +185,7 @@ def _day_rows(pending: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
             row[c["metric_id"]],
             base,
             row[c["geo"]] or "",
-            1 if base != "" and not str(operation).startswith("mantle:") else 0,
+            1 if base != "" and not str(operation).startswith(("mantle:", "batch:")) else 0,
             row[c["status"]],
             row[c["cost_tags"]] or "",
             row[c["service_tier"]] or "",

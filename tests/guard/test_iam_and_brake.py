@@ -364,6 +364,13 @@ def test_a_braked_caller_is_refused_on_every_route_and_the_others_keep_working(c
             ),
         ),
         "the system profile directly": lambda: raw.converse(modelId=SYSTEM_PROFILE, messages=MESSAGES),
+        "a batch inference job on its AIP": lambda: acme.client("bedrock", endpoint_url=emulator).create_model_invocation_job(
+            jobName="sneaky",
+            roleArn="arn:aws:iam::123456789012:role/acme-task",
+            modelId=aip,
+            inputDataConfig={"s3InputDataConfig": {"s3Uri": "s3://anything/in.jsonl"}},
+            outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://anything/out/"}},
+        ),
     }
     for name, call in routes.items():
         with pytest.raises(ClientError) as refused:

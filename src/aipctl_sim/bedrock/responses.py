@@ -149,17 +149,23 @@ def _check_bucket(req: Request, s3: dict[str, Any], context: dict[str, str]) -> 
 
 
 def _check_log_group(req: Request, cloudwatch: dict[str, Any], context: dict[str, str]) -> None:
-    import json
-    from urllib.parse import unquote
-
-    from moto.iam.models import iam_backends
     from moto.logs.models import logs_backends
-
-    from aipctl_sim.identity import service_allowed
 
     group, role_arn = str(cloudwatch.get("logGroupName", "")), str(cloudwatch.get("roleArn", ""))
     if group not in logs_backends[req.account_id][req.region].groups:
         raise ValidationException(f"CloudWatch Logs group {group} does not exist")
+    _check_service_role(req, role_arn, context, "log delivery")
+
+
+def _check_service_role(req: Request, role_arn: str, context: dict[str, str], purpose: str) -> None:
+    """The role exists and trusts bedrock.amazonaws.com (what Bedrock checks before it uses a service role)."""
+    import json
+    from urllib.parse import unquote
+
+    from moto.iam.models import iam_backends
+
+    from aipctl_sim.identity import service_allowed
+
     name = role_arn.rsplit("/", 1)[-1]
     role = next((r for r in iam_backends[req.account_id]["global"].roles.values() if r.name == name), None)
     if role is None:
@@ -168,8 +174,135 @@ def _check_log_group(req: Request, cloudwatch: dict[str, Any], context: dict[str
     trust = json.loads(unquote(trust)) if isinstance(trust, str) else trust
     if not service_allowed(trust, "bedrock.amazonaws.com", "sts:AssumeRole", "*", context):
         raise ValidationException(
-            f"Failed to validate permissions for log delivery: {role_arn} does not trust bedrock.amazonaws.com"
+            f"Failed to validate permissions for {purpose}: {role_arn} does not trust bedrock.amazonaws.com"
         )
+
+
+def create_model_invocation_job(req: Request) -> dict[str, Any]:
+    """Validate, then run every record at once (see aipctl_sim.bedrock.batch); answer the job's ARN."""
+    from aipctl_sim.bedrock import batch
+    from aipctl_sim.identity import explicit_deny, identity_for, request_context
+    from aipctl_sim.protocol import AccessDeniedException
+    from aipctl_sim.runtime.models import resolve
+
+    p = req.params
+    jobs = batch.batch_sim_backends[req.account_id][req.region]
+    token = p.get("clientRequestToken")
+    again = next((j for j in jobs.jobs.values() if token and j.token == token), None)
+    if again is not None:
+        return {"jobArn": again.arn}
+    identity = identity_for(req.account_id, req.access_key_id)
+    context = request_context(identity, req.region)
+    target = resolve(req.region, req.account_id, str(p["modelId"]))
+    resources = [r for r in (target.profile_arn, *target.routed_model_arns) if r]
+    tags = {target.aip.arn: dict(target.aip.tags)} if target.aip is not None else {}
+    denied = explicit_deny(identity, ["bedrock:CreateModelInvocationJob"], resources, context, tags)
+    if denied:
+        raise AccessDeniedException(
+            f"User: {identity.arn} is not authorized to perform: bedrock:CreateModelInvocationJob on resource: "
+            f"{resources[0]} with an explicit deny in an identity-based policy ({denied})"
+        )
+    if not target.model.batch:
+        raise ValidationException(f"The model {target.model.model_id} does not support batch inference.")
+    _check_service_role(req, str(p["roleArn"]), context, "batch inference")
+    source = p["inputDataConfig"].get("s3InputDataConfig") or {}
+    output = (p["outputDataConfig"].get("s3OutputDataConfig") or {}).get("s3Uri", "")
+    batch.s3_location(str(output), "outputDataConfig.s3OutputDataConfig.s3Uri")
+    inputs = batch.input_objects(req.account_id, str(source.get("s3Uri", "")))
+    job = jobs.new_job(p)
+    _run_batch(req, identity, target, job, inputs, str(output))
+    return {"jobArn": job.arn}
+
+
+def _run_batch(req: Request, identity: Any, target: Any, job: Any, inputs: list[tuple[str, bytes]], output: str) -> None:
+    import dataclasses
+    import json
+
+    from aipctl_sim.bedrock import batch
+    from aipctl_sim.protocol import ServiceError
+    from aipctl_sim.runtime import families
+    from aipctl_sim.runtime.families import Usage
+    from aipctl_sim.runtime.models import record
+
+    family = target.model.family
+    for name, body in inputs:
+        lines = []
+        for number, item in enumerate(batch.records_of(body, name), 1):
+            record_id = str(item.get("recordId") or f"REC{number:08d}")
+            job.total += 1
+            call = dataclasses.replace(req, operation=batch.OPERATION, request_id=f"{job.job_id}-{record_id}")
+            call.params = {"modelId": job.model_id}
+            out: dict[str, Any] = {"recordId": record_id, "modelInput": item.get("modelInput")}
+            try:
+                if "_malformed" in item:
+                    raise ValidationException(str(item["_malformed"]))
+                raw = json.dumps(item.get("modelInput") or {}).encode()
+                parsed = families.parse_invoke(family, raw, target.model.model_id)
+                usage = Usage(parsed.prompt.total, parsed.planned_output_tokens())  # batch reads and writes no cache
+                out["modelOutput"] = (
+                    families.anthropic_body(parsed, usage, target.model.model_id)
+                    if family == "anthropic-messages"
+                    else families.nova_body(parsed, usage)
+                )
+                record(call, identity, target, usage, "ok", service_tier="batch")
+                job.succeeded += 1
+                job.input_tokens += usage.input_tokens
+                job.output_tokens += usage.output_tokens
+            except ServiceError as exc:
+                out["error"] = {"errorCode": exc.status, "errorMessage": exc.message}
+                job.failed += 1
+            lines.append(json.dumps(out, separators=(",", ":")))
+        batch.put_output(
+            req.account_id, output, f"{job.job_id}/{name.rsplit('/', 1)[-1]}.out", ("\n".join(lines) + "\n").encode()
+        )
+    manifest = {
+        "totalRecordCount": job.total,
+        "processedRecordCount": job.succeeded + job.failed,
+        "successRecordCount": job.succeeded,
+        "errorRecordCount": job.failed,
+        "inputTokenCount": job.input_tokens,
+        "outputTokenCount": job.output_tokens,
+    }
+    batch.put_output(req.account_id, output, f"{job.job_id}/manifest.json.out", json.dumps(manifest).encode())
+
+
+def get_model_invocation_job(req: Request) -> dict[str, Any]:
+    from aipctl_sim import settings
+    from aipctl_sim.bedrock.batch import batch_sim_backends
+
+    return batch_sim_backends[req.account_id][req.region].get(str(req.params["jobIdentifier"])).describe(settings.now())
+
+
+def list_model_invocation_jobs(req: Request) -> dict[str, Any]:
+    from aipctl_sim import settings
+    from aipctl_sim.bedrock.batch import batch_sim_backends
+
+    now, p = settings.now(), req.params
+    jobs = [j.describe(now) for j in batch_sim_backends[req.account_id][req.region].jobs.values()]
+    jobs = [
+        j
+        for j in jobs
+        if (not p.get("statusEquals") or j["status"] == p["statusEquals"])
+        and (not p.get("nameContains") or p["nameContains"] in j["jobName"])
+    ]
+    jobs.sort(key=lambda j: j["submitTime"], reverse=p.get("sortOrder", "Descending") == "Descending")
+    start, size = int(p.get("nextToken") or 0), int(p.get("maxResults") or 1000)
+    out: dict[str, Any] = {"invocationJobSummaries": jobs[start : start + size]}
+    if start + size < len(jobs):
+        out["nextToken"] = str(start + size)
+    return out
+
+
+def stop_model_invocation_job(req: Request) -> dict[str, Any]:
+    from aipctl_sim import settings
+    from aipctl_sim.bedrock.batch import batch_sim_backends
+
+    job = batch_sim_backends[req.account_id][req.region].get(str(req.params["jobIdentifier"]))
+    now = settings.now()
+    if job.status(now) not in ("Submitted", "InProgress", "Validating", "Scheduled"):
+        raise ValidationException(f"The job {job.arn} is {job.status(now)}; only a job in progress can be stopped.")
+    job.stopped_at = now
+    return {}
 
 
 def is_ours(req: Request) -> bool:

@@ -15,5 +15,9 @@ operations = {
     "ListFoundationModels": responses.list_foundation_models,
     "GetFoundationModel": responses.get_foundation_model,
     "PutModelInvocationLoggingConfiguration": responses.put_model_invocation_logging_configuration,
+    "CreateModelInvocationJob": responses.create_model_invocation_job,
+    "GetModelInvocationJob": responses.get_model_invocation_job,
+    "ListModelInvocationJobs": responses.list_model_invocation_jobs,
+    "StopModelInvocationJob": responses.stop_model_invocation_job,
 }
 claims = responses.is_ours

@@ -51,7 +51,7 @@ _ROLLUP_VALUES = {
 }
 #: Rows of calls that reached a model (the runtime records the others with no base model).
 #: Calls that reached a model on bedrock-runtime (bedrock-mantle reports to its own namespace, AWS/BedrockMantle).
-REACHED = "base_model != '' AND operation NOT LIKE 'mantle:%'"
+REACHED = "base_model != '' AND operation NOT LIKE 'mantle:%' AND operation NOT LIKE 'batch:%'"
 
 
 def _model_filter(dimensions: Sequence[Mapping[str, str]]) -> tuple[str, list[Any]]:
