@@ -412,6 +412,7 @@ SETTINGS: dict[str, Callable[[Any], Any]] = {
     "log_delivery_delay_s": float,
     "billing_discount_pct": float,
     "batch_job_seconds": float,
+    "billing_credits_usd": float,
 }
 
 

@@ -77,6 +77,8 @@ class SimSettings:
     #: Simulated seconds a batch inference job reports InProgress before Completed (its records are billed
     #: when it is created).
     batch_job_seconds: float = 0.0
+    #: Promotional credits per month in USD (Cost Explorer RECORD_TYPE Credit items, negative).
+    billing_credits_usd: float = 0.0
 
     def now(self) -> dt.datetime:
         """The request's own time when it gave one, else the wall clock plus ``aipctl sim clock advance``."""

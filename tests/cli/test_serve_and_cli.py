@@ -189,6 +189,8 @@ def test_sim_control_commands_against_a_running_server(served: str, tmp_path: Pa
         "cloudtrail_lookup_rps": 2.0,
         "log_delivery_delay_s": 0.0,
         "billing_discount_pct": 0.0,
+        "batch_job_seconds": 0.0,
+        "billing_credits_usd": 0.0,
     }
     changed = run_cli("sim", "settings", "--billing-lag-hours", "0", "--endpoint", served).json
     assert changed["billing_lag_hours"] == 0.0

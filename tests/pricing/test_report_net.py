@@ -37,7 +37,7 @@ def billed(cli: Any, sim: Any, session: Any, emulator: str, workdir: Any) -> dic
     (workdir / "aipctl.yaml").write_text(INVENTORY)
     assert cli("apply", "--yes").code == 0
     assert cli("tags", "activate").code in (0, 1)  # 1: activated, but billing has not seen the keys yet
-    sim.set_settings(billing_discount_pct=10)
+    sim.set_settings(billing_discount_pct=10, billing_credits_usd=0.05)
     arns = {
         p["inferenceProfileName"]: p["inferenceProfileArn"]
         for p in session.client("bedrock", endpoint_url=emulator).list_inference_profiles(typeEquals="APPLICATION")[
@@ -51,7 +51,8 @@ def billed(cli: Any, sim: Any, session: Any, emulator: str, workdir: Any) -> dic
     sim.advance(2 * 86400)
     report = cli("report", "--since", "3d", "--json")
     assert report.code == 0, report.err
-    return {"callers": {c["caller"]: c for c in report.json["callers"]}, "report": report.json}
+    ce = session.client("ce", region_name="us-east-1", endpoint_url=emulator)
+    return {"callers": {c["caller"]: c for c in report.json["callers"]}, "report": report.json, "ce": ce, "sim": sim}
 
 
 def test_estimate_and_bill_agree_on_list_price_and_differ_on_the_flex_tier(billed: dict[str, Any]) -> None:
@@ -79,3 +80,56 @@ def test_pricing_terms_name_known_models(cli: Any, workdir: Any) -> None:
     assert bad.code != 0 and "aipctl.yaml:" in bad.err and "unknown model alias 'sonet'" in bad.err
     (workdir / "aipctl.yaml").write_text(INVENTORY.replace("discount_pct: 12.5", "discount_pct: 100"))
     assert "less than 100" in cli("plan").err
+
+
+def test_credits_do_not_hide_usage(billed: dict[str, Any]) -> None:
+    """The emulated account has $0.05 of credits a month: Cost Explorer nets them off when asked for every
+    record type; the report asks for usage only, so each caller's line is its usage."""
+    import datetime as dt
+
+    today = dt.datetime.fromisoformat(billed["sim"].clock()["now"]).date()
+    window = {"Start": str(today - dt.timedelta(days=3)), "End": str(today + dt.timedelta(days=1))}
+
+    def total(**extra: Any) -> float:
+        answer = billed["ce"].get_cost_and_usage(TimePeriod=window, Granularity="MONTHLY", Metrics=["UnblendedCost"], **extra)
+        return sum(float(r["Total"]["UnblendedCost"]["Amount"]) for r in answer["ResultsByTime"])
+
+    usage = total(Filter={"Dimensions": {"Key": "RECORD_TYPE", "Values": ["Usage"]}})
+    credits = total(Filter={"Dimensions": {"Key": "RECORD_TYPE", "Values": ["Credit"]}})
+    assert credits == pytest.approx(-min(0.05, usage), rel=1e-6) and total() == pytest.approx(usage + credits, abs=1e-9)
+    reported = sum(c["billed_usd"] for c in billed["callers"].values())
+    assert reported == pytest.approx(usage, rel=1e-4), "credits do not net a caller's usage away"
+
+
+def test_a_model_the_book_lacks_is_a_named_gap_not_zero(
+    cli: Any, sim: Any, session: Any, emulator: str, workdir: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from aipctl.pricing import shipped_book
+
+    book = shipped_book()
+    raw = {"format": 2, "source": "a book without Nova Pro", "generated": book.generated, "models": dict(book.models)}
+    del raw["models"]["amazon.nova-pro-v1:0"]
+    (workdir / "book.json").write_text(json.dumps(raw))
+    monkeypatch.setenv("AIPCTL_PRICES", str(workdir / "book.json"))
+    (workdir / "aipctl.yaml").write_text(INVENTORY)
+    assert cli("apply", "--yes").code == 0
+    runtime = session.client("bedrock-runtime", region_name=REGION, endpoint_url=emulator)
+    arn = next(
+        p["inferenceProfileArn"]
+        for p in session.client("bedrock", endpoint_url=emulator).list_inference_profiles(typeEquals="APPLICATION")[
+            "inferenceProfileSummaries"
+        ]
+        if p["inferenceProfileName"] == "jobs-nova"
+    )
+    runtime.converse(modelId=arn, messages=MESSAGES)
+    sim.advance(2 * 86400)
+    report = cli("report", "--since", "3d", "--json")
+    assert report.code == 0, report.err
+    gaps = report.json["pricing"]["gaps"]
+    assert gaps == ["no price for amazon.nova-pro-v1:0: its calls are not in the estimate"]
+    assert report.json["pricing"]["book"]["source"] == "a book without Nova Pro"
+    jobs = next(c for c in report.json["callers"] if c["caller"] == "jobs")
+    assert jobs["estimated_usd"] == 0 and jobs["invocations"] == 1, "counted, not priced"
+    assert jobs["billed_usd"] > 0 and jobs["deviation"] == -1.0, "the bill has what the book cannot price"

@@ -137,12 +137,27 @@ def markdown_block(report: CostReport, top: int) -> str:
         lines.append(f"Braked: {name} since {brake.at} ({brake.reason}).")
     if report.total_metered is not None:
         lines.append(f"Metered per request (ledger): {_usd(report.total_metered)}, up to the last ingested log.")
+    lines.append(pricing_line(report))
     if report.coverage:
         bypassing = [c for c, v in sorted(report.coverage.items()) if v.get("verdict") == "bypassing"]
         if bypassing:
             lines.append(f"Still bypassing their AIP: {', '.join(bypassing)}.")
     lines += ["", "_Maintained by `aipctl report --markdown`; edits inside this block are replaced._", END]
     return "\n".join(lines)
+
+
+def pricing_line(report: CostReport) -> str:
+    """Which prices the estimate used, and the negotiated terms beside list price."""
+    book = report.pricing.get("book") or {}
+    terms = report.pricing.get("terms")
+    line = f"Estimate priced from: {book.get('source', 'the price book')}, {book.get('generated', '?')}."
+    if terms:
+        parts = [f"{terms['discount_pct']:g} % off list"] + [f"{m} {d:g} %" for m, d in terms["models"].items()]
+        if terms["credits_usd_per_month"]:
+            parts.append(f"${terms['credits_usd_per_month']:,.2f} credits a month")
+        net = report.to_dict().get("total_billed_net_usd")
+        line += f" Negotiated: {', '.join(parts)}" + (f"; billed net {_usd(Decimal(str(net)))}." if net is not None else ".")
+    return line
 
 
 def update_markdown(path: Path, report: CostReport, top: int) -> bool:

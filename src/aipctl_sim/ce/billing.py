@@ -81,7 +81,29 @@ def line_items(account: str, start: float, end: float, granularity: str) -> tupl
         if len(_items_cache) >= 4:  # bounded: a few periods at a time
             del _items_cache[next(iter(_items_cache))]
         _items_cache[key] = tuple(_line_items(account, start, min(end, visible_until), granularity))
-    return _items_cache[key]
+    credits = Decimal(str(settings.settings().billing_credits_usd))
+    return _items_cache[key] if not credits else _with_credits(_items_cache[key], credits)
+
+
+def _with_credits(items: tuple[LineItem, ...], credits: Decimal) -> tuple[LineItem, ...]:
+    """The account's monthly credits (``SimSettings.billing_credits_usd``) as ``RECORD_TYPE`` Credit items beside
+    each usage item, the same share of each, until a month's usage has used them up (as promotional credits
+    show in Cost Explorer: negative, on the service and day of the usage they cover)."""
+    by_month: dict[str, Decimal] = defaultdict(Decimal)
+    for item in items:
+        by_month[item.period[:7]] += item.cost
+    share = {month: min(Decimal(1), credits / total) for month, total in by_month.items() if total > 0}
+    credited = []
+    kinds: dict[int, Mapping[str, str]] = {}
+    for item in items:
+        rate_ = share.get(item.period[:7])
+        if not rate_:
+            continue
+        dims = kinds.get(id(item.dimensions))
+        if dims is None:
+            dims = kinds[id(item.dimensions)] = {**item.dimensions, "RECORD_TYPE": "Credit", "USAGE_TYPE": "Credit"}
+        credited.append(LineItem(item.period, dims, item.tags, Decimal(0), -item.cost * rate_))
+    return items + tuple(credited)
 
 
 _items_cache: dict[tuple[Any, ...], tuple[LineItem, ...]] = {}
@@ -244,6 +266,8 @@ def get_cost_and_usage(account: str, params: Mapping[str, Any]) -> dict[str, Any
             telemetry.store().generation,
             settings.settings().clock_offset_s,
             settings.settings().billing_lag_hours,
+            settings.settings().billing_credits_usd,
+            settings.settings().billing_discount_pct,
             int(settings.now().timestamp() // 60),
         ],
         sort_keys=True,

@@ -229,6 +229,9 @@ def _table(report: CostReport, top: int) -> None:
     console.out.print(table)
     names = ", ".join(c.caller for c in ranked[:top])
     console.note(f"top {top}: {names}; billed total ${total:,.4f}, untagged ${report.untagged:,.4f}")
+    from aipctl.report.render import pricing_line
+
+    console.note(pricing_line(report))
     if report.groups:
         rollup = Table(header_style="bold", title=f"by {report.groups[0]['by']}")
         for column in ("value", "billed USD", "estimated USD", "callers"):

@@ -280,6 +280,18 @@ def quota_cmd(opts: GlobalOptions, name: str, value: int, endpoint: str | None) 
     type=click.FloatRange(0, 100),
     help="The account's private-pricing discount in percent: Net* costs in Cost Explorer and CUR (default 0).",
 )
+@click.option(
+    "--credits",
+    "billing_credits_usd",
+    type=click.FloatRange(0, 1e9),
+    help="Promotional credits per month in USD (Cost Explorer RECORD_TYPE Credit; default 0).",
+)
+@click.option(
+    "--batch-job-seconds",
+    "batch_job_seconds",
+    type=click.FloatRange(0, 7 * 86400),
+    help="Simulated seconds a batch inference job stays InProgress (default 0).",
+)
 @endpoint_option
 @pass_options
 def settings_cmd(
@@ -289,6 +301,8 @@ def settings_cmd(
     ce_page_groups: int | None,
     log_delivery_delay_s: float | None,
     billing_discount_pct: float | None,
+    billing_credits_usd: float | None,
+    batch_job_seconds: float | None,
     endpoint: str | None,
 ) -> None:
     """Show or change emulator behaviour: billing lag, CloudTrail rate limit, Cost Explorer page size, log delay,
@@ -301,6 +315,8 @@ def settings_cmd(
             "ce_page_groups": ce_page_groups,
             "log_delivery_delay_s": log_delivery_delay_s,
             "billing_discount_pct": billing_discount_pct,
+            "billing_credits_usd": billing_credits_usd,
+            "batch_job_seconds": batch_job_seconds,
         }.items()
         if v is not None
     }
