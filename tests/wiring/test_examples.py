@@ -29,8 +29,9 @@ def example_account(cli, sim, workdir: Path) -> None:
     assert cli("apply", "--yes").code == 0
 
 
-def _run_example(name: str, emulator: str, caller: str) -> dict[str, Any]:
+def _run_example(name: str, emulator: str, caller: str, **extra: str) -> dict[str, Any]:
     env = aipctl_subprocess_env(
+        **extra,
         AWS_ENDPOINT_URL=emulator,
         AWS_ACCESS_KEY_ID=SIM_ACCESS_KEY,
         AWS_SECRET_ACCESS_KEY=SIM_SECRET_KEY,
@@ -101,6 +102,23 @@ def test_litellm_sdk_example_prices_the_aip_like_its_model(session, emulator) ->
     usage = result["usage"]
     expected = _cost(SONNET, usage["prompt_tokens"], usage["completion_tokens"])
     assert result["litellm_cost_usd"] == pytest.approx(float(expected)) and result["litellm_cost_usd"] > 0
+
+
+def test_litellm_prices_through_aipctls_book(session, emulator, workdir: Path) -> None:
+    """LiteLLM gets aipctl's per-token prices with the arguments: a book with other prices changes its cost."""
+    from aipctl.pricing import shipped_book
+
+    book = shipped_book()
+    models = json.loads(json.dumps(book.models))
+    models[SONNET]["rates"] = {k: v * 2 for k, v in models[SONNET]["rates"].items()}
+    models[SONNET]["regions"] = {}
+    (workdir / "book.json").write_text(
+        json.dumps({"format": 2, "source": "twice", "generated": book.generated, "models": models})
+    )
+    result = _run_example("litellm_sdk.py", emulator, "open-webui", AIPCTL_PRICES=str(workdir / "book.json"))
+    usage = result["usage"]
+    expected = 2 * _cost(SONNET, usage["prompt_tokens"], usage["completion_tokens"])
+    assert result["litellm_cost_usd"] == pytest.approx(float(expected)) and expected > 0
 
 
 def test_embeddings_go_through_the_aip_with_litellm(cli, session, emulator, monkeypatch) -> None:

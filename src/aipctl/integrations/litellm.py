@@ -18,6 +18,7 @@ import os
 from typing import Any
 
 from aipctl.wiring import Resolver, default_resolver
+from aipctl.wiring.rows import litellm_pricing
 
 # LiteLLM fetches its price map from GitHub at import unless told to use the copy it ships.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -38,7 +39,8 @@ def _through(caller: str, alias: str | None, resolver: Resolver | None) -> tuple
 def completion_args(caller: str, alias: str | None = None, *, resolver: Resolver | None = None) -> dict[str, Any]:
     """Keyword arguments for ``litellm.completion`` that route through ``caller``'s AIP and price it right."""
     arn, source, connection = _through(caller, alias, resolver)
-    return {"model": f"bedrock/converse/{arn}", "base_model": f"bedrock/{source}", **connection}
+    prices = litellm_pricing(source, arn.split(":")[3])
+    return {"model": f"bedrock/converse/{arn}", "base_model": f"bedrock/{source}", **connection, **prices}
 
 
 def embedding_args(caller: str, alias: str | None = None, *, resolver: Resolver | None = None) -> dict[str, Any]:

@@ -109,6 +109,31 @@ def render_env(rows: Sequence[WiringRow]) -> str:
     return "\n".join(out) + "\n"
 
 
+#: LiteLLM's custom-pricing parameters (``litellm.types.utils.CustomPricingLiteLLMParams``) per token kind.
+_LITELLM_PRICES = (
+    ("input_cost_per_token", "input"),
+    ("output_cost_per_token", "output"),
+    ("cache_read_input_token_cost", "cache_read"),
+    ("cache_creation_input_token_cost", "cache_write"),
+    ("cache_creation_input_token_cost_above_1hr", "cache_write_1h"),
+)
+
+
+def litellm_pricing(source: str, region: str) -> dict[str, float]:
+    """LiteLLM's per-token custom prices from aipctl's price book, so LiteLLM's ``response_cost`` is aipctl's figure
+    (its own map knows no AIP and may differ by Region); empty when the book has no price (LiteLLM falls back
+    to ``base_model``)."""
+    from aipctl.pricing import Unpriced, price_book
+
+    try:
+        price, per_token = price_book().per_token(ModelRef.from_source(source, region))
+    except Unpriced:
+        return {}
+    kinds = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
+    rates = dict(zip(kinds, per_token, strict=True))
+    return {name: float(rates[kind]) for name, kind in _LITELLM_PRICES if kind not in price.missing}
+
+
 def is_embedding(row: WiringRow) -> bool:
     """An embedding model (Titan, Cohere, Nova, TwelveLabs embed …): Bedrock ids of embedding models say ``embed``."""
     return "embed" in (row.model_source or row.base_model).lower()
@@ -144,7 +169,7 @@ def render_litellm(
             params: dict[str, object] = {"model": f"bedrock/{source}", "model_id": row.arn, "aws_region_name": region}
             info: dict[str, object] = {"base_model": f"bedrock/{source}", "mode": "embedding", "aipctl_caller": row.caller}
         else:
-            params = {"model": f"bedrock/converse/{row.arn}", "aws_region_name": region}
+            params = {"model": f"bedrock/converse/{row.arn}", "aws_region_name": region, **litellm_pricing(source, region)}
             # LiteLLM cannot price an opaque AIP ARN: tell it which model the AIP stands for.
             info = {"base_model": f"bedrock/{source}", "aipctl_caller": row.caller}
         entries.append(
