@@ -60,6 +60,8 @@ def test_estimate_and_bill_agree_on_list_price_and_differ_on_the_flex_tier(bille
     assert chat["billed_usd"] > 0 and chat["deviation"] == 0.0, "the same list prices on both sides"
     # CloudWatch has no tier: the estimate prices flex calls at the standard rate, twice what flex bills
     assert jobs["deviation"] == pytest.approx(1.0, abs=1e-3)
+    assert any("flex/priority tier, which CloudWatch does not report" in r for r in jobs["deviation_reasons"])
+    assert chat["deviation_reasons"] == [], "no deviation, nothing to explain"
 
 
 def test_net_figures_from_the_bill_and_from_the_inventory_terms(billed: dict[str, Any]) -> None:
@@ -133,3 +135,46 @@ def test_a_model_the_book_lacks_is_a_named_gap_not_zero(
     jobs = next(c for c in report.json["callers"] if c["caller"] == "jobs")
     assert jobs["estimated_usd"] == 0 and jobs["invocations"] == 1, "counted, not priced"
     assert jobs["billed_usd"] > 0 and jobs["deviation"] == -1.0, "the bill has what the book cannot price"
+    assert jobs["deviation_reasons"] == [
+        "nova: the price book has no price for amazon.nova-pro-v1:0, so the estimate leaves its calls out"
+    ]
+
+
+def test_a_batch_job_on_an_aip_is_billed_to_its_caller_and_explained(
+    cli: Any, sim: Any, session: Any, emulator: str, workdir: Any
+) -> None:
+    import json
+
+    from tests.sim.test_batch_inference import TRUST, _record
+
+    (workdir / "aipctl.yaml").write_text(INVENTORY)
+    assert cli("apply", "--yes").code == 0
+    assert cli("tags", "activate").code in (0, 1)
+    s3 = session.client("s3", endpoint_url=emulator)
+    s3.create_bucket(Bucket="nightly", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket="nightly", Key="in.jsonl", Body="\n".join(_record(n, "Summarise. " * 400) for n in range(3)).encode())
+    role = session.client("iam", endpoint_url=emulator).create_role(
+        RoleName="batch-role", AssumeRolePolicyDocument=json.dumps(TRUST)
+    )["Role"]["Arn"]
+    bedrock = session.client("bedrock", endpoint_url=emulator)
+    arn = next(
+        p["inferenceProfileArn"]
+        for p in bedrock.list_inference_profiles(typeEquals="APPLICATION")["inferenceProfileSummaries"]
+        if p["inferenceProfileName"] == "chat-haiku"
+    )
+    bedrock.create_model_invocation_job(
+        jobName="nightly",
+        roleArn=role,
+        modelId=arn,
+        inputDataConfig={"s3InputDataConfig": {"s3Uri": "s3://nightly/in.jsonl"}},
+        outputDataConfig={"s3OutputDataConfig": {"s3Uri": "s3://nightly/out/"}},
+    )
+    sim.advance(2 * 86400)
+    report = cli("report", "--since", "3d", "--json")
+    assert report.code == 0, report.err
+    chat = next(c for c in report.json["callers"] if c["caller"] == "chat")
+    assert chat["billed_usd"] > 0 and chat["invocations"] == 0 and chat["deviation"] == -1.0, "billed under the AIP's tag"
+    assert (
+        "billed usage without calls in CloudWatch for its AIPs (batch jobs, or calls outside the AIPs)"
+        in chat["deviation_reasons"]
+    )

@@ -20,7 +20,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -148,6 +148,8 @@ class CallerCost:
     budget_usd: float | None = None
     #: (estimate net of the inventory's terms - the bill's net) / the bill's net, on the days the bill has.
     net_deviation: float | None = None
+    #: What can make this caller's estimate differ from its bill (when they differ).
+    deviation_reasons: tuple[str, ...] = ()
 
     @property
     def bill(self) -> Decimal:
@@ -229,6 +231,7 @@ class CallerCost:
             "estimated_net_usd": _usd_or_none(estimated.net_usd),
             "metered_net_usd": _usd_or_none(metered.net_usd) if self.metered is not None else None,
             "net_deviation": self.net_deviation,
+            "deviation_reasons": list(self.deviation_reasons),
             "metered_usd": None if self.metered is None else _usd(metered.usd),
             "metered_by_day": {d: _usd(v) for d, v in sorted(metered.by_day.items())},
             "metered_calls": metered.calls,
@@ -499,6 +502,7 @@ def build_report(
         for (name, tenant), columns in lines.items()
     )
     unpriced = sorted({w for r in readings for w in r.warnings if w.startswith("no price for")})
+    callers = tuple(replace(c, deviation_reasons=_deviation_reasons(loaded, c, unpriced)) if c.deviation else c for c in callers)
     return CostReport(
         start=window.first_day,
         end=window.end_day,
@@ -542,6 +546,37 @@ def read_sources(
         return [source.read(window) for source in sources]
     futures = [pool.submit(source.read, window) for source in sources]
     return [future.result() for future in futures]
+
+
+def _deviation_reasons(loaded: LoadedInventory, row: CallerCost, gaps: Sequence[str]) -> tuple[str, ...]:
+    """Where the estimate (CloudWatch tokens × list price) and the bill part ways, for this caller's models: what
+    CloudWatch cannot see (tiers, cache TTLs), what the book cannot price, what the estimate cannot know."""
+    from aipctl.pricing import ModelRef
+
+    book = price_book()
+    reasons = []
+    spec = loaded.inventory.callers[row.caller]
+    for alias in spec.models:
+        source = loaded.inventory.models.get(alias, "")
+        ref = ModelRef.from_source(source, loaded.inventory.region)
+        model = ref.model_id
+        if any(f"no price for {model}" in g for g in gaps):
+            reasons.append(f"{alias}: the price book has no price for {model}, so the estimate leaves its calls out")
+            continue
+        tiers = [t for t in ("flex", "priority") if book.rate(ref, "input", t) is not None]
+        if tiers:
+            reasons.append(
+                f"{alias}: {model} also serves the {'/'.join(tiers)} tier, which CloudWatch does not report: the estimate "
+                "prices every call at the standard tier (the ledger, with text delivery on, prices each call's tier)"
+            )
+        if row.line("estimated").cache_write_tokens and book.rate(ref, "cache_write_1h") is not None:
+            reasons.append(
+                f"{alias}: cache writes with a 1-hour TTL cost more than 5-minute ones; CloudWatch counts both as one "
+                "metric and the estimate prices them at the 5-minute rate"
+            )
+    if spec.attribution == "both" and row.health.invocations == 0 and row.billed:
+        reasons.append("billed usage without calls in CloudWatch for its AIPs (batch jobs, or calls outside the AIPs)")
+    return tuple(reasons)
 
 
 def _labels(loaded: LoadedInventory, caller: str) -> dict[str, str | None]:
