@@ -414,9 +414,13 @@ class Project:
         import json
 
         from aipctl import pricing
-        from aipctl.pricing.pricelist import fetch, model_names
+        from aipctl.pricing.pricelist import fetch, merged, model_names
 
-        refreshed = fetch(self.target, regions, model_names(self.target, pricing.price_book()), progress)
+        current = pricing.price_book()
+        refreshed = fetch(self.target, regions, model_names(self.target, current), progress)
+        if refreshed.book["models"] and regions:  # the Regions not read keep the prices they had
+            refreshed.book["models"] = merged(refreshed.book["models"], current.models, regions)
+            refreshed.book["other_regions_from"] = f"{current.source}, {current.generated}"
         if not refreshed.book["models"]:
             raise AwsError(
                 "the Price List answered no Bedrock token prices for the models of this Region",

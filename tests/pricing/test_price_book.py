@@ -90,6 +90,11 @@ def test_refresh_reads_the_price_list_into_the_state_dir(cli, session: Any, emul
     assert rates[("regional", "flex", "output")] == _list_price(
         session, emulator, "AmazonBedrock", "ap-northeast-1", "APN1-NovaPro-output-tokens-flex"
     )
+    # the Regions not read keep the prices they had (from the shipped snapshot here)
+    elsewhere = cli("prices", "show", "--model", NOVA_PRO, "--region", "us-east-1", "--json").json["rates"]
+    assert {(r["tier"], r["kind"]): r["usd_per_million"] for r in elsewhere}[("default", "input")] == float(
+        _list_price(session, emulator, "AmazonBedrock", "us-east-1", "USE1-NovaPro-input-tokens")
+    )
     bad = cli("prices", "show", "--model", "nope.model")
     assert bad.code == 2 and "not in the price book" in bad.err
 
@@ -133,3 +138,16 @@ def test_costs_by_region_tier_and_ttl_equal_the_price_list(session: Any, emulato
         book.cost(frankfurt, input_tokens=10, cache_write_1h=5)
     with pytest.raises(Unpriced):
         book.cost(ModelRef("vendor.unknown-model"), input_tokens=1)
+
+
+def test_a_partial_refresh_merges_into_the_book_without_changing_other_regions() -> None:
+    from aipctl.pricing import shipped_book
+    from aipctl.pricing.pricelist import expand, merged
+
+    models = shipped_book().models
+    assert merged(models, models, ["eu-central-1", "ap-northeast-1"]) == models, "the same prices: the same book"
+    tokyo_only = {
+        m: {**e, "priced_regions": ["ap-northeast-1"]} for m, e in models.items() if "ap-northeast-1" in e["priced_regions"]
+    }
+    again = merged(tokyo_only, models, ["ap-northeast-1"])
+    assert {m: expand(e) for m, e in again.items()} == {m: expand(e) for m, e in models.items()}

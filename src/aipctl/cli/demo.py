@@ -46,6 +46,12 @@ def run_demo(root: Path, seed: int) -> None:
         for line in report_text(applied):
             console.err.print(line)
 
+        prices = project.refresh_prices([project.target.region])
+        console.note(
+            f"2b. read the AWS Price List of {project.target.region} ({prices.parsed.products:,} products) into the price "
+            f"book every estimate and ledger row is priced with (`aipctl prices show`)"
+        )
+
         logs = project.enable_invocation_logs("aipctl-demo-invocation-logs", "bedrock")
         export, _ = project.cur_setup()  # before the traffic: a CUR 2.0 export bills from its creation month on
         with console.progress_bar("simulating 4 days of traffic", total=96, prefix="3. ") as bar:

@@ -184,6 +184,61 @@ def key(route: str, tier: str, kind: str) -> str:
     return f"{route}/{tier}/{kind}"
 
 
+def expand(entry: Mapping[str, Any]) -> dict[str, dict[str, Decimal]]:
+    """A book entry's rates per Region it prices (the inverse of :func:`compact` for one model)."""
+    out: dict[str, dict[str, Decimal]] = {}
+    for region in entry.get("priced_regions") or ():
+        prices = {k: Decimal(str(v)) for k, v in entry["rates"].items()}
+        for k, v in (entry.get("regions") or {}).get(region, {}).items():
+            if v is None:
+                prices.pop(k, None)
+            else:
+                prices[k] = Decimal(str(v))
+        out[region] = prices
+    return out
+
+
+def merged(
+    refreshed: Mapping[str, dict[str, Any]], previous: Mapping[str, Mapping[str, Any]], regions: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """``refreshed`` (a book's models, read for ``regions``) over ``previous``: the Regions not read keep their prices."""
+    fresh = set(regions)
+    per_model: dict[str, dict[str, dict[str, Decimal]]] = {}
+    info: dict[str, Mapping[str, Any]] = {}
+    for source, is_new in ((previous, False), (refreshed, True)):
+        for model_id, entry in source.items():
+            keep = expand(entry)
+            if not is_new:
+                keep = {r: v for r, v in keep.items() if r not in fresh}
+            per_model.setdefault(model_id, {}).update(keep)
+            info[model_id] = entry
+    return {
+        model_id: _entry(info[model_id], regions_of, str(info[model_id].get("service_code")))
+        for model_id, regions_of in sorted(per_model.items())
+        if regions_of
+    }
+
+
+def _entry(info: Mapping[str, Any], regions: Mapping[str, Mapping[str, Decimal]], code: str) -> dict[str, Any]:
+    counts: dict[str, Counter[Decimal]] = {}
+    for prices in regions.values():
+        for k, v in prices.items():
+            counts.setdefault(k, Counter())[v] += 1
+    common = {k: c.most_common(1)[0][0] for k, c in sorted(counts.items())}
+    overrides: dict[str, dict[str, float | None]] = {
+        region: {k: (float(prices[k]) if k in prices else None) for k in common if prices.get(k) != common[k]}
+        for region, prices in sorted(regions.items())
+    }  # None: no such price in that Region
+    return {
+        "name": info.get("name"),
+        "billing_service": info.get("billing_service"),
+        "service_code": code,
+        "rates": {k: float(v) for k, v in common.items()},
+        "regions": {r: o for r, o in overrides.items() if o},
+        "priced_regions": sorted(regions),
+    }
+
+
 def compact(rates: Iterable[Rate], models: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """The book's ``models``: per model id, its most common rate per dimension across Regions (``rates``) and the
     Regions that differ (``regions``), plus where it is priced at all (``priced_regions``).
@@ -205,24 +260,7 @@ def compact(rates: Iterable[Rate], models: Mapping[str, Mapping[str, Any]]) -> d
         per_model.setdefault(model_id, {}).setdefault(found.region, {})[key(d.route, d.tier, d.kind)] = found.usd_per_million
     out: dict[str, dict[str, Any]] = {}
     for model_id, regions in sorted(per_model.items()):
-        counts: dict[str, Counter[Decimal]] = {}
-        for prices in regions.values():
-            for k, v in prices.items():
-                counts.setdefault(k, Counter())[v] += 1
-        common = {k: c.most_common(1)[0][0] for k, c in sorted(counts.items())}
-        overrides: dict[str, dict[str, float | None]] = {
-            region: {k: (float(prices[k]) if k in prices else None) for k in common if prices.get(k) != common[k]}
-            for region, prices in sorted(regions.items())
-        }  # None: no such price in that Region
-        info = models[model_id]
-        out[model_id] = {
-            "name": info.get("name", model_id),
-            "billing_service": info.get("billing_service"),
-            "service_code": codes[model_id],
-            "rates": {k: float(v) for k, v in common.items()},
-            "regions": {r: o for r, o in overrides.items() if o},
-            "priced_regions": sorted(regions),
-        }
+        out[model_id] = _entry({"name": models[model_id].get("name", model_id), **models[model_id]}, regions, codes[model_id])
     return out
 
 
