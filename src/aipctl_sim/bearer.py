@@ -5,8 +5,10 @@ followed by the base64 of a SigV4 pre-signed URL of ``bedrock.amazonaws.com/?Act
 (up to 12 h, for one Region) plus ``&Version=1``. It carries the signer's access key in
 ``X-Amz-Credential``, so the emulator resolves it to the IAM principal that made it, as Bedrock does
 (its calls are billed and logged as that principal). The signature is not checked — the emulator
-checks no SigV4 signature — but shape, action, Region and expiry are. Long-term keys (IAM
-service-specific credentials) are not emulated yet: they are refused with Bedrock's message.
+checks no SigV4 signature — but shape, action, Region and expiry are. A long-term key (an IAM
+service-specific credential, ``aipctl_sim.service_credentials``) is its IAM user's, while it is Active and
+not expired; it names no Region, so its Region is the request's host (``bedrock-runtime.<region>.amazonaws.com``),
+else the ``X-Aipctl-Sim-Region`` header, else ``SimSettings.default_region``.
 
 Sources: the Bedrock user guide, "Use an Amazon Bedrock API key" (api-keys-use) and "Generate a
 short-term key" (api-keys-generate); aws-bedrock-token-generator 1.1 (PyPI) for the token format;
@@ -46,7 +48,19 @@ def bearer_token(authorization: str) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def parse(token: str) -> ApiKey:
+def parse(token: str, region: str | None = None) -> ApiKey:
+    """The key's principal (access key id), Region and expiry; ``region``: the request's, for long-term keys."""
+    from aipctl_sim import service_credentials
+
+    if token.startswith(service_credentials.KEY_PREFIX):
+        found = service_credentials.by_secret(token)
+        if found is None or found[1].status != "Active":
+            raise InvalidApiKey(INVALID)
+        long_term = found[1]
+        expires = long_term.expires or dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+        if settings.settings().live_now() > expires:
+            raise InvalidApiKey(INVALID)
+        return ApiKey(long_term.key_id, region or settings.settings().default_region, expires, "LONG_TERM")
     if not token.startswith(PREFIX):
         raise InvalidApiKey(INVALID)
     try:

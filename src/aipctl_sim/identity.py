@@ -92,9 +92,13 @@ def identity_for(account: str, access_key: str) -> CallerIdentity:
             tags=tuple(sorted(tags.items())),
             source_identity=session.source_identity,
         )
+    from aipctl_sim.service_credentials import by_key_id
+
     key = iam.access_keys.get(access_key) if isinstance(iam.access_keys, dict) else None
-    if key is not None and getattr(key, "user_name", None):
-        user = iam.get_user(str(key.user_name))
+    long_term = by_key_id(account, access_key) if key is None else None  # a long-term Bedrock API key
+    name = getattr(key, "user_name", None) or (long_term.user_name if long_term else None)
+    if name:
+        user = iam.get_user(str(name))
         user_tags = tag_dict(iam.tagger.list_tags_for_resource(user.arn)["Tags"])
         return CallerIdentity(
             "IAMUser", user.arn, user.id, access_key, account, user_name=user.name, tags=tuple(sorted(user_tags.items()))

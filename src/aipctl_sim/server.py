@@ -21,6 +21,7 @@ import io
 import json
 import logging
 import pkgutil
+import re
 import threading
 import time
 import uuid
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from aipctl_sim import _moto_cfn, _moto_compat, bearer, settings, sts_sessions, telemetry, trail
+from aipctl_sim import _moto_cfn, _moto_compat, bearer, service_credentials, settings, sts_sessions, telemetry, trail
 from aipctl_sim.journal import Journal, body_of, deterministic, new_write, replay_mode, replaying, write_of
 from aipctl_sim.journal import install as install_journal
 from aipctl_sim.protocol import (
@@ -141,7 +142,7 @@ class SimApp:
         token = None if scope else bearer.bearer_token(authorization)
         if token is not None:
             try:
-                api_key = bearer.parse(token)
+                api_key = bearer.parse(token, _region_of_request(environ))
             except bearer.InvalidApiKey as exc:
                 data = json.dumps({"Message": str(exc)}).encode()
                 start_response("403 Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
@@ -208,6 +209,14 @@ class SimApp:
                 _flush_invocation_logs()  # readers of the log bucket/group see every record so far
         if scope and scope[1] == "cloudformation":
             _moto_cfn.install()  # stack runs with rollback and outputs (loads moto's CloudFormation once)
+        if scope and scope[1] == "iam" and operation in service_credentials.OPERATIONS:
+            request_id = str(uuid.uuid4())
+            with self.lock:
+                status_code, xml = service_credentials.handle(_account_for(scope[0]), scope[0], operation, body, request_id)
+            status = f"{status_code} {_REASONS.get(status_code, 'Status')}"
+            trail.record_moto_call(scope, service, operation, status, environ.get("HTTP_USER_AGENT", ""))
+            headers = [("Content-Type", "text/xml"), ("Content-Length", str(len(xml))), ("x-amzn-RequestId", request_id)]
+            return status, headers, [xml]
         session: sts_sessions.SessionAttributes | None = None
         if scope and scope[1] == "sts" and operation == "AssumeRole":
             try:
@@ -413,6 +422,7 @@ SETTINGS: dict[str, Callable[[Any], Any]] = {
     "billing_discount_pct": float,
     "batch_job_seconds": float,
     "billing_credits_usd": float,
+    "default_region": str,
 }
 
 
@@ -643,7 +653,20 @@ def _credential_scope(authorization: str) -> tuple[str, str, str] | None:
 def _account_for(access_key: str) -> str:
     from moto.iam.models import get_account_id_from
 
+    if access_key.startswith("ABSKID"):  # a long-term Bedrock API key's principal
+        for account in service_credentials.service_credentials_backends:
+            if service_credentials.by_key_id(account, access_key) is not None:
+                return str(account)
     return get_account_id_from(access_key)
+
+
+_AWS_HOST = re.compile(r"^bedrock(?:-runtime|-mantle)?[.-](?:fips\.)?([a-z]{2}(?:-gov)?-[a-z]+-\d)\.")
+
+
+def _region_of_request(environ: dict[str, Any]) -> str | None:
+    """The Region a request addresses without SigV4: its AWS-style host name, else ``X-Aipctl-Sim-Region``."""
+    found = _AWS_HOST.match(str(environ.get("HTTP_HOST", "")))
+    return found.group(1) if found else (environ.get("HTTP_X_AIPCTL_SIM_REGION") or None)
 
 
 def _moto_operation(environ: dict[str, Any], body: bytes) -> str:

@@ -79,6 +79,8 @@ class SimSettings:
     batch_job_seconds: float = 0.0
     #: Promotional credits per month in USD (Cost Explorer RECORD_TYPE Credit items, negative).
     billing_credits_usd: float = 0.0
+    #: The Region of a request that names none (a long-term Bedrock API key on a local endpoint).
+    default_region: str = "eu-central-1"
 
     def now(self) -> dt.datetime:
         """The request's own time when it gave one, else the wall clock plus ``aipctl sim clock advance``."""
