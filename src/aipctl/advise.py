@@ -3,7 +3,7 @@
 Per managed AIP over the window: ``Invocations``, ``InputTokenCount`` and ``OutputTokenCount`` (one
 GetMetricData batch). Two recommendations, each only where the data supports it:
 
-- **idle-aip**: no call in the window although the AIP is older than the window: prune it (saving
+- **idle**: no call in the window although the AIP is older than the window: prune it (saving
   $0 — an AIP costs nothing idle — but it is a route nobody watches).
 - **right-size**: calls that are short on both sides (mean output ≤ 100 tokens, mean input ≤ 2,000)
   on a model with a cheaper sibling of the same provider (Sonnet → Haiku, Opus → Sonnet, Nova Pro →
@@ -43,7 +43,7 @@ _METRICS = (("Invocations", "Sum"), ("InputTokenCount", "Sum"), ("OutputTokenCou
 
 @dataclass(frozen=True)
 class Advice:
-    kind: str  # idle-aip | right-size
+    kind: str  # idle | right-size (the issue's kinds: right-size, cache, batch, flex, routing, idle, wire, budget)
     caller: str
     alias: str
     aip: str
@@ -85,7 +85,7 @@ def advise(
             if profile.created_at is not None and profile.created_at <= start:
                 out.append(
                     Advice(
-                        "idle-aip",
+                        "idle",
                         caller,
                         alias,
                         profile.arn,

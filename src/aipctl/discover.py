@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,10 +55,12 @@ class Identity:
         return {
             "identity": self.arn,
             "kind": self.kind,
-            "caller": self.caller_name(),
+            "candidate_caller": self.caller_name(),
             "calls": self.calls,
             "errors": self.errors,
-            "via_aip_calls": self.via_aip,
+            "via_aip": self.via_aip,
+            # CloudTrail's management events carry no tokens: the cost needs invocation logs or CUR (not read yet)
+            "cost_usd": None,
             "aip_coverage": round(self.via_aip / self.calls, 4) if self.calls else 0.0,
             "models": dict(self.models.most_common()),
             "sessions": len(self.sessions),
@@ -162,16 +164,3 @@ def _pattern(identity: Identity, account: str) -> str | None:
     if identity.kind == "user":
         return identity.arn
     return None
-
-
-def summary(found: list[Identity], period: Mapping[str, str], requests: int) -> dict[str, Any]:
-    callers: dict[str, list[str]] = defaultdict(list)
-    for identity in found:
-        callers[identity.caller_name()].append(identity.arn)
-    return {
-        "period": dict(period),
-        "cloudtrail_requests": requests,
-        "calls": sum(i.calls for i in found),
-        "identities": [i.to_dict() for i in found],
-        "callers": {name: sorted(arns) for name, arns in sorted(callers.items())},
-    }

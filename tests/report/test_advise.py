@@ -34,8 +34,8 @@ def test_advise_names_idle_aips_and_short_calls_on_a_big_model(cli, session, emu
         )
     advice = cli("advise", "--since", "30d", "--json")
     assert advice.code == 0, advice.err
-    by_kind = {(a["kind"], a["alias"]): a for a in advice.json["advice"]}
-    assert set(by_kind) == {("right-size", "sonnet"), ("idle-aip", "haiku"), ("idle-aip", "embed")}
+    by_kind = {(a["kind"], a["alias"]): a for a in advice.json}
+    assert set(by_kind) == {("right-size", "sonnet"), ("idle", "haiku"), ("idle", "embed")}
     resize = by_kind[("right-size", "sonnet")]
     assert resize["evidence"]["sibling"] == "anthropic.claude-haiku-4-5-20251001-v1:0"
     from aipctl_sim import telemetry
@@ -47,7 +47,7 @@ def test_advise_names_idle_aips_and_short_calls_on_a_big_model(cli, session, emu
     sonnet, haiku = "anthropic.claude-sonnet-4-6", "anthropic.claude-haiku-4-5-20251001-v1:0"
     saving = _price(sonnet, tin, tout) - _price(haiku, tin, tout)  # a 30-day window: per month as it is
     assert resize["monthly_saving_usd"] == round(float(saving), 2) > 0
-    assert by_kind[("idle-aip", "haiku")]["monthly_saving_usd"] == 0.0
+    assert by_kind[("idle", "haiku")]["monthly_saving_usd"] == 0.0
 
 
 def test_advise_says_nothing_without_the_data(cli, session, emulator, sim, workdir: Path) -> None:
@@ -66,5 +66,5 @@ def test_advise_says_nothing_without_the_data(cli, session, emulator, sim, workd
             modelId=arn, messages=[{"role": "user", "content": [{"text": "hi"}]}], inferenceConfig={"maxTokens": 5}
         )
     quiet = cli("advise", "--json")
-    assert quiet.code == 0 and quiet.json["advice"] == []
+    assert quiet.code == 0 and quiet.json == []
     assert cli("advise", "--since", "2h").code == 2

@@ -46,21 +46,21 @@ def test_discover_finds_every_identity_and_drafts_an_inventory_plan_accepts(cli,
     # the draft takes the applied inventory's name: chat-task's role already carries its marker
     found = cli("discover", "--since", "1d", "--json", "--write", "draft.yaml", "--name", "test")
     assert found.code == 0, found.err
-    by_identity = {i["identity"]: i for i in found.json["identities"]}
+    by_identity = {i["identity"]: i for i in found.json}
     assert set(by_identity) == {
         "arn:aws:iam::123456789012:role/chat-task",
         "arn:aws:iam::123456789012:role/etl-job",
         "arn:aws:iam::123456789012:user/analyst",
     }
     chat_row = by_identity["arn:aws:iam::123456789012:role/chat-task"]
-    assert chat_row["caller"] == "chat", "named after the Application tag of the AIP it already calls"
-    assert chat_row["calls"] == 3 and chat_row["aip_coverage"] == 1.0
+    assert chat_row["candidate_caller"] == "chat", "named after the Application tag of the AIP it already calls"
+    assert chat_row["calls"] == 3 and chat_row["via_aip"] == 3 and chat_row["aip_coverage"] == 1.0
     assert chat_row["models"] == {"eu.anthropic.claude-sonnet-4-6": 3}, "an AIP call counts as the model the AIP copies"
     etl_row = by_identity["arn:aws:iam::123456789012:role/etl-job"]
-    assert etl_row["caller"] == "etl-job" and etl_row["aip_coverage"] == 0.0
+    assert etl_row["candidate_caller"] == "etl-job" and etl_row["via_aip"] == 0
     assert etl_row["models"] == {HAIKU_PROFILE: 2, SONNET: 1}, "an ARN the caller used is named by its id"
     assert by_identity["arn:aws:iam::123456789012:user/analyst"]["kind"] == "user"
-    assert found.json["calls"] == 7
+    assert sum(i["calls"] for i in found.json) == 7
 
     draft = yaml.safe_load((workdir / "draft.yaml").read_text())
     assert set(draft["callers"]) == {"chat", "etl-job", "analyst"}

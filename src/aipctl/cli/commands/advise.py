@@ -28,7 +28,7 @@ def advise_cmd(opts: GlobalOptions, inventory_file: str, since: str, as_json: bo
     with open_project(opts, load_inventory(inventory_file)) as project:
         found = advise(project.target, project.managed(), window, project.now())
     if as_json:
-        console.print_json({"since": since, "advice": [a.to_dict() for a in found]})
+        console.print_json([a.to_dict() for a in found])
         return
     if not found:
         console.note(f"nothing to advise from the last {since}")

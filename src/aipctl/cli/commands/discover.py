@@ -24,7 +24,7 @@ from aipctl.timeparse import parse_duration
 def discover_cmd(opts: GlobalOptions, since: str, write_to: str | None, force: bool, name: str, as_json: bool) -> None:
     """Find every IAM role and user that calls bedrock-runtime (CloudTrail), group them into candidate callers,
     and draft an inventory that `aipctl plan` accepts (owner and environment are placeholders to edit)."""
-    from aipctl.discover import draft_inventory, summary
+    from aipctl.discover import draft_inventory
     from aipctl.inventory import parse_inventory
     from aipctl.inventory import rules as inventory_rules
 
@@ -43,7 +43,7 @@ def discover_cmd(opts: GlobalOptions, since: str, write_to: str | None, force: b
     period = {"start": (end - window).isoformat(), "end": end.isoformat()}
     if not found:  # nothing to draft: an inventory needs a model
         if as_json:
-            console.print_json(summary(found, period, requests) | {"draft": None})
+            console.print_json([])
         else:
             console.note(f"no bedrock-runtime call in CloudTrail in the last {since} ({region}); nothing to draft")
         return
@@ -52,7 +52,10 @@ def discover_cmd(opts: GlobalOptions, since: str, write_to: str | None, force: b
     if write_to:
         Path(write_to).write_text(draft, encoding="utf-8")
     if as_json:
-        console.print_json(summary(found, period, requests) | {"draft": write_to})
+        console.note(f"{period['start']} to {period['end']}: {requests} LookupEvents request(s)")
+        console.print_json([i.to_dict() for i in found])
+        if write_to:
+            console.note(f"wrote {write_to}: edit owner and environment, then `aipctl plan -f {write_to}`")
         return
     for identity in found:
         console.out.print(
