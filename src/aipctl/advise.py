@@ -1,7 +1,14 @@
-"""``aipctl advise`` (runbook Phase 5), first slice: idle AIPs and model right-sizing, from CloudWatch.
+"""``aipctl advise`` (runbook Phase 5): idle AIPs, right-sizing, routing and prompt caching, from CloudWatch.
 
-Per managed AIP over the window: ``Invocations``, ``InputTokenCount`` and ``OutputTokenCount`` (one
-GetMetricData batch). Two recommendations, each only where the data supports it:
+Per managed AIP over the window: ``Invocations``, input/output token sums, the smallest and largest input of a
+call and the cache tokens (one GetMetricData batch; hourly ``Invocations`` for caching candidates). Each
+recommendation only where the data supports it; savings are per 30 days, priced by the price book:
+
+- **routing**: a geo (``eu.``, ``us.`` …) or in-Region route of a model whose ``global.`` profile costs less for
+  the same tokens (recent Claude models: about 9 %); confidence medium — global routes to any Region.
+- **cache**: inputs of at least 2,000 tokens, all within 25 % of one size, and no cache tokens: a cache point
+  after the shared prefix (assumed: the smallest input) bills it at the cache-read price, less one write per 5
+  minutes of each hour with calls; confidence low — aipctl sees sizes, not contents.
 
 - **idle**: no call in the window although the AIP is older than the window: prune it (saving
   $0 — an AIP costs nothing idle — but it is a route nobody watches).
@@ -14,7 +21,7 @@ GetMetricData batch). Two recommendations, each only where the data supports it:
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -38,7 +45,19 @@ SMALLER = {
 MAX_MEAN_OUTPUT = 100
 MAX_MEAN_INPUT = 2000
 MIN_CALLS = 100
-_METRICS = (("Invocations", "Sum"), ("InputTokenCount", "Sum"), ("OutputTokenCount", "Sum"))
+#: Prompt caching: the smallest input of a call at least this (Bedrock caches prefixes of 1,024 tokens and more,
+#: and below ~2,000 the saving hardly pays the writes), input sizes within this spread (max/min), no cache use yet.
+MIN_CACHE_INPUT = 2000
+MAX_INPUT_SPREAD = 1.25
+_METRICS = (
+    ("Invocations", "Sum"),
+    ("InputTokenCount", "Sum"),
+    ("OutputTokenCount", "Sum"),
+    ("InputTokenCount", "Minimum"),
+    ("InputTokenCount", "Maximum"),
+    ("CacheReadInputTokenCount", "Sum"),
+    ("CacheWriteInputTokenCount", "Sum"),
+)
 
 
 @dataclass(frozen=True)
@@ -80,7 +99,11 @@ def advise(
     out: list[Advice] = []
     for profile in profiles:
         caller, alias = profile.tags.get(rules.TAG_CALLER, ""), profile.tags.get(rules.TAG_ALIAS, "")
-        calls, tin, tout = (int(sum(v for _, v in values.get((profile.profile_id, m, s), []))) for m, s in _METRICS)
+        series = {(m, st): [v for _, v in values.get((profile.profile_id, m, st), [])] for m, st in _METRICS}
+        calls, tin, tout = (int(sum(series[(m, "Sum")])) for m in ("Invocations", "InputTokenCount", "OutputTokenCount"))
+        cached = sum(series[("CacheReadInputTokenCount", "Sum")]) + sum(series[("CacheWriteInputTokenCount", "Sum")])
+        smallest = min(series[("InputTokenCount", "Minimum")], default=0.0)
+        largest = max(series[("InputTokenCount", "Maximum")], default=0.0)
         if calls == 0:
             if profile.created_at is not None and profile.created_at <= start:
                 out.append(
@@ -98,8 +121,17 @@ def advise(
                 )
             continue
         ref = ModelRef.from_source(profile.tags.get(rules.TAG_SOURCE, ""), target.region)
+        if not book.knows(ref) or calls < MIN_CALLS:
+            continue
+        usage = Usage(calls, tin, tout, int(smallest), int(largest), int(cached))
+        out += [a for a in (_routing(book, ref, caller, alias, profile.arn, usage, scale),) if a]
+        if not cached and smallest >= MIN_CACHE_INPUT and largest <= smallest * MAX_INPUT_SPREAD:
+            hourly = BedrockMetrics(target).values([profile.profile_id], [("Invocations", "Sum")], start, now, 3600)
+            active = sum(1 for _, v in hourly.get((profile.profile_id, "Invocations", "Sum"), []) if v > 0)
+            found = _caching(book, ref, caller, alias, profile.arn, replace(usage, active_hours=active), scale)
+            out += [found] if found else []
         sibling_id = SMALLER.get(ref.model_id)
-        if sibling_id is None or not book.knows(ref) or calls < MIN_CALLS:
+        if sibling_id is None:
             continue
         sibling = ModelRef(sibling_id, ref.geo)  # the same route (in-Region, geo or global)
         if not book.knows(sibling) or tout / calls > MAX_MEAN_OUTPUT or tin / calls > MAX_MEAN_INPUT:
@@ -117,7 +149,7 @@ def advise(
                 profile.arn,
                 f"{calls:,} calls averaging {tin / calls:,.0f} tokens in and {tout / calls:,.0f} out on {ref.model_id}: "
                 f"{sibling_id} costs {cheaper / now_cost:.0%} as much for the same tokens",
-                round(float(saving), 2),
+                round(float(saving), 4),
                 "medium",
                 {
                     "calls": calls,
@@ -130,3 +162,89 @@ def advise(
             )
         )
     return sorted(out, key=lambda a: (-a.monthly_saving_usd, a.kind, a.caller, a.alias))
+
+
+@dataclass(frozen=True)
+class Usage:
+    """One AIP's traffic over the window, from CloudWatch."""
+
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    smallest_input: int  # the smallest InputTokenCount of one call
+    largest_input: int
+    cache_tokens: int  # cache reads and writes
+    active_hours: int = 0  # hours of the window with calls (read only for caching candidates)
+
+
+def _routing(book: PriceBook, ref: ModelRef, caller: str, alias: str, aip: str, usage: Usage, scale: Decimal) -> Advice | None:
+    """A geo or in-Region route where the model's ``global.`` profile is cheaper for the same tokens."""
+    if ref.geo == "global":
+        return None
+    cross = ModelRef(ref.model_id, "global", ref.region)
+    if book.rate(cross, "input") is None:
+        return None
+    now_cost = book.cost(ref, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
+    global_cost = book.cost(cross, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
+    saving = (now_cost - global_cost) * scale
+    if saving <= 0:
+        return None
+    route = f"the {ref.geo}. profile" if ref.geo else "in-Region calls"
+    return Advice(
+        "routing",
+        caller,
+        alias,
+        aip,
+        f"{route} of {ref.model_id} cost {now_cost / global_cost - 1:.0%} more than its global. profile for the same "
+        "tokens; global. routes to any commercial Region (check data-residency rules before you move)",
+        round(float(saving), 4),
+        "medium",
+        {
+            "calls": usage.calls,
+            "route": ref.geo or "in-region",
+            "window_cost_usd": round(float(now_cost), 6),
+            "window_cost_global_usd": round(float(global_cost), 6),
+            "global_profile": f"global.{ref.model_id}",
+        },
+    )
+
+
+def _caching(book: PriceBook, ref: ModelRef, caller: str, alias: str, aip: str, usage: Usage, scale: Decimal) -> Advice | None:
+    """Large inputs of nearly one size and no cache use: a prompt-cache point after the shared part would bill
+    it at the cache-read price. The shared part is assumed to be the smallest input (sizes, not contents, are
+    what aipctl sees: confidence low); against it count the writes: one per 5 minutes of each hour with calls."""
+    if (
+        usage.cache_tokens
+        or usage.smallest_input < MIN_CACHE_INPUT
+        or usage.largest_input > usage.smallest_input * MAX_INPUT_SPREAD
+    ):
+        return None
+    price = book.price(ref)
+    if not price.cache_read or not price.cache_write:
+        return None
+    prefix = usage.smallest_input
+    reads = Decimal(usage.calls * prefix) * (price.input - price.cache_read) / 1_000_000
+    # a write costs more than input; one write per 5 minutes of each hour with calls keeps the prefix cached
+    writes = Decimal(min(usage.calls, 12 * usage.active_hours) * prefix) * (price.cache_write - price.cache_read) / 1_000_000
+    saving = (reads - writes) * scale
+    if saving <= 0:
+        return None
+    return Advice(
+        "cache",
+        caller,
+        alias,
+        aip,
+        f"{usage.calls:,} calls of {usage.smallest_input:,}-{usage.largest_input:,} input tokens and no prompt caching: a "
+        f"cache point after the shared prefix (up to {prefix:,} tokens) bills it at ${price.cache_read}/M instead of "
+        f"${price.input}/M",
+        round(float(saving), 4),
+        "low",
+        {
+            "calls": usage.calls,
+            "smallest_input_tokens": usage.smallest_input,
+            "largest_input_tokens": usage.largest_input,
+            "assumed_prefix_tokens": prefix,
+            "cache_read_usd_per_million": float(price.cache_read),
+            "input_usd_per_million": float(price.input),
+        },
+    )

@@ -11,8 +11,8 @@ from tests.conftest import MINIMAL_INVENTORY, ROOT
 CATALOG = {m["modelId"]: m for m in json.loads(Path(ROOT / "src/aipctl_sim/bedrock/catalog.json").read_text())["models"]}
 
 
-def _price(model: str, tin: int, tout: int) -> Decimal:
-    price = CATALOG[model]["prices"]["regional"]  # eu. geo profiles bill at the regional price
+def _price(model: str, tin: int, tout: int, route: str = "regional") -> Decimal:
+    price = CATALOG[model]["prices"][route]  # eu. geo profiles bill at the regional price, global. at the global one
     return (Decimal(str(price["input"])) * tin + Decimal(str(price["output"])) * tout) / 1_000_000
 
 
@@ -35,7 +35,7 @@ def test_advise_names_idle_aips_and_short_calls_on_a_big_model(cli, session, emu
     advice = cli("advise", "--since", "30d", "--json")
     assert advice.code == 0, advice.err
     by_kind = {(a["kind"], a["alias"]): a for a in advice.json}
-    assert set(by_kind) == {("right-size", "sonnet"), ("idle", "haiku"), ("idle", "embed")}
+    assert set(by_kind) == {("right-size", "sonnet"), ("routing", "sonnet"), ("idle", "haiku"), ("idle", "embed")}
     resize = by_kind[("right-size", "sonnet")]
     assert resize["evidence"]["sibling"] == "anthropic.claude-haiku-4-5-20251001-v1:0"
     from aipctl_sim import telemetry
@@ -46,8 +46,51 @@ def test_advise_names_idle_aips_and_short_calls_on_a_big_model(cli, session, emu
     tin, tout = (int(v) for v in rows[0])
     sonnet, haiku = "anthropic.claude-sonnet-4-6", "anthropic.claude-haiku-4-5-20251001-v1:0"
     saving = _price(sonnet, tin, tout) - _price(haiku, tin, tout)  # a 30-day window: per month as it is
-    assert resize["monthly_saving_usd"] == round(float(saving), 2) > 0
+    assert resize["monthly_saving_usd"] == round(float(saving), 4) > 0
     assert by_kind[("idle", "haiku")]["monthly_saving_usd"] == 0.0
+    routing = by_kind[("routing", "sonnet")]
+    global_saving = _price(sonnet, tin, tout) - _price(sonnet, tin, tout, "global")
+    assert routing["monthly_saving_usd"] == round(float(global_saving), 4) > 0
+    assert routing["evidence"]["global_profile"] == "global.anthropic.claude-sonnet-4-6"
+
+
+def test_advise_names_a_stable_large_prompt_without_caching(cli, session, emulator, sim, workdir: Path) -> None:
+    """A chat app sending the same 6,000-token system prompt on every call, with no cache point."""
+    from aipctl_sim import telemetry
+
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    assert cli("apply", "--yes").code == 0
+    sim.advance(31 * 86400)
+    arn = next(
+        p["inferenceProfileArn"]
+        for p in session.client("bedrock", endpoint_url=emulator).list_inference_profiles(typeEquals="APPLICATION")[
+            "inferenceProfileSummaries"
+        ]
+        if p["inferenceProfileName"] == "chat-haiku"
+    )
+    runtime = session.client("bedrock-runtime", endpoint_url=emulator)
+    system = [{"text": "You are the support assistant of a printer company. " * 460}]  # ~6,000 tokens
+    for i in range(110):
+        runtime.converse(modelId=arn, system=system, messages=[{"role": "user", "content": [{"text": f"ticket {i}"}]}])
+    advice = {(a["kind"], a["alias"]): a for a in cli("advise", "--since", "30d", "--json").json}
+    cache = advice[("cache", "haiku")]
+    (smallest, calls) = telemetry.store().query(
+        "SELECT min(input_tokens), count(*) FROM calls WHERE aip_arn = ? AND status = 'ok'", (arn,)
+    )[0]
+    price = CATALOG["anthropic.claude-haiku-4-5-20251001-v1:0"]["prices"]["regional"]
+    p_in, p_read, p_write = (Decimal(str(price[k])) for k in ("input", "cache_read", "cache_write"))
+    # every call within one hour: 12 writes (one per 5 minutes) keep the prefix cached for the other reads
+    expected = (calls * smallest * (p_in - p_read) - min(calls, 12) * smallest * (p_write - p_read)) / 1_000_000
+    assert cache["monthly_saving_usd"] == round(float(expected), 4) > 0
+    assert cache["confidence"] == "low" and cache["evidence"]["assumed_prefix_tokens"] == smallest > 5000
+
+    for i in range(110):  # the same traffic with a cache point: nothing left to advise on caching
+        runtime.converse(
+            modelId=arn,
+            system=[*system, {"cachePoint": {"type": "default"}}],
+            messages=[{"role": "user", "content": [{"text": f"ticket {i}"}]}],
+        )
+    assert ("cache", "haiku") not in {(a["kind"], a["alias"]) for a in cli("advise", "--since", "30d", "--json").json}
 
 
 def test_advise_says_nothing_without_the_data(cli, session, emulator, sim, workdir: Path) -> None:

@@ -10,6 +10,7 @@ from aipctl.cli import console
 from aipctl.cli.main import GlobalOptions
 from aipctl.cli.options import file_option, json_option, open_project, pass_options
 from aipctl.inventory import load_inventory
+from aipctl.pricing import usd_text
 from aipctl.timeparse import parse_duration
 
 
@@ -34,7 +35,7 @@ def advise_cmd(opts: GlobalOptions, inventory_file: str, since: str, as_json: bo
         console.note(f"nothing to advise from the last {since}")
         return
     for item in found:
-        saving = f"${item.monthly_saving_usd:,.2f}/month" if item.monthly_saving_usd else "no cost"
+        saving = f"{usd_text(item.monthly_saving_usd)}/month" if item.monthly_saving_usd else "no cost"
         console.out.print(
             f"{item.kind:<11} {item.caller}/{item.alias}  {saving}  ({item.confidence}): {item.detail}", highlight=False
         )
