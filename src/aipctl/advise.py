@@ -9,6 +9,9 @@ recommendation only where the data supports it; savings are per 30 days, priced 
 - **cache**: inputs of at least 2,000 tokens, all within 25 % of one size, and no cache tokens: a cache point
   after the shared prefix (assumed: the smallest input) bills it at the cache-read price, less one write per 5
   minutes of each hour with calls; confidence low — aipctl sees sizes, not contents.
+- **batch** / **flex**: at least 80 % of the calls between 22:00 and 06:00 UTC (nobody waits for them): batch
+  inference at the batch price where the model has one, else the flex tier; confidence medium.
+- **budget**: a caller whose month-to-date spend (CloudWatch tokens × the price book) reached 80 % of its budget.
 
 - **idle**: no call in the window although the AIP is older than the window: prune it (saving
   $0 — an AIP costs nothing idle — but it is a route nobody watches).
@@ -21,6 +24,7 @@ recommendation only where the data supports it; savings are per 30 days, priced 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -49,6 +53,11 @@ MIN_CALLS = 100
 #: and below ~2,000 the saving hardly pays the writes), input sizes within this spread (max/min), no cache use yet.
 MIN_CACHE_INPUT = 2000
 MAX_INPUT_SPREAD = 1.25
+#: Off-hours (UTC, from 22:00 to 06:00): a workload with at least NIGHT_SHARE of its calls there is not interactive.
+NIGHT = (22, 6)
+NIGHT_SHARE = 0.8
+#: A caller near its budget: month-to-date spend at least this share of its monthly budget.
+NEAR_BUDGET = 0.8
 _METRICS = (
     ("Invocations", "Sum"),
     ("InputTokenCount", "Sum"),
@@ -85,18 +94,29 @@ class Advice:
 
 
 def advise(
-    target: Target, managed: ManagedProfiles, since: dt.timedelta, now: dt.datetime, book: PriceBook | None = None
+    target: Target,
+    managed: ManagedProfiles,
+    since: dt.timedelta,
+    now: dt.datetime,
+    book: PriceBook | None = None,
+    budgets: Mapping[str, float] | None = None,
 ) -> list[Advice]:
-    """Recommendations for the inventory's AIPs over [now - since, now), biggest saving first."""
+    """Recommendations for the inventory's AIPs over [now - since, now), biggest saving first; ``budgets``: the
+    callers' monthly budgets (USD), for the ones near theirs."""
     book = book or price_book()
     profiles = list(managed)
     if not profiles:
         return []
     start = now - since
     period = max(60, int(since.total_seconds()) // 60 * 60)
-    values = BedrockMetrics(target).values([p.profile_id for p in profiles], _METRICS, start, now, period)
+    metrics = BedrockMetrics(target)
+    values = metrics.values([p.profile_id for p in profiles], _METRICS, start, now, period)
+    busy = [
+        p.profile_id for p in profiles if sum(v for _, v in values.get((p.profile_id, "Invocations", "Sum"), [])) >= MIN_CALLS
+    ]
+    hourly = metrics.values(busy, [("Invocations", "Sum")], start, now, 3600) if busy else {}
     scale = Decimal(30 * 86400) / Decimal(int(since.total_seconds()))
-    out: list[Advice] = []
+    out: list[Advice] = _near_budget(book, target, profiles, budgets or {}, now)
     for profile in profiles:
         caller, alias = profile.tags.get(rules.TAG_CALLER, ""), profile.tags.get(rules.TAG_ALIAS, "")
         series = {(m, st): [v for _, v in values.get((profile.profile_id, m, st), [])] for m, st in _METRICS}
@@ -125,11 +145,14 @@ def advise(
             continue
         usage = Usage(calls, tin, tout, int(smallest), int(largest), int(cached))
         out += [a for a in (_routing(book, ref, caller, alias, profile.arn, usage, scale),) if a]
-        if not cached and smallest >= MIN_CACHE_INPUT and largest <= smallest * MAX_INPUT_SPREAD:
-            hourly = BedrockMetrics(target).values([profile.profile_id], [("Invocations", "Sum")], start, now, 3600)
-            active = sum(1 for _, v in hourly.get((profile.profile_id, "Invocations", "Sum"), []) if v > 0)
-            found = _caching(book, ref, caller, alias, profile.arn, replace(usage, active_hours=active), scale)
-            out += [found] if found else []
+        hours = hourly.get((profile.profile_id, "Invocations", "Sum"), [])
+        usage = replace(
+            usage,
+            active_hours=sum(1 for _, v in hours if v > 0),
+            night_calls=int(sum(v for when, v in hours if when.hour >= NIGHT[0] or when.hour < NIGHT[1])),
+        )
+        out += [found] if (found := _caching(book, ref, caller, alias, profile.arn, usage, scale)) else []
+        out += [found] if (found := _off_hours(book, ref, caller, alias, profile.arn, usage, scale)) else []
         sibling_id = SMALLER.get(ref.model_id)
         if sibling_id is None:
             continue
@@ -174,7 +197,8 @@ class Usage:
     smallest_input: int  # the smallest InputTokenCount of one call
     largest_input: int
     cache_tokens: int  # cache reads and writes
-    active_hours: int = 0  # hours of the window with calls (read only for caching candidates)
+    active_hours: int = 0  # hours of the window with calls
+    night_calls: int = 0  # calls between NIGHT[0] and NIGHT[1] o'clock UTC
 
 
 def _routing(book: PriceBook, ref: ModelRef, caller: str, alias: str, aip: str, usage: Usage, scale: Decimal) -> Advice | None:
@@ -248,3 +272,77 @@ def _caching(book: PriceBook, ref: ModelRef, caller: str, alias: str, aip: str, 
             "input_usd_per_million": float(price.input),
         },
     )
+
+
+def _off_hours(book: PriceBook, ref: ModelRef, caller: str, alias: str, aip: str, usage: Usage, scale: Decimal) -> Advice | None:
+    """Calls that run at night (UTC) are not waiting users: batch inference (results within 24 hours) at the batch
+    price, else the flex tier where the model serves it."""
+    if usage.calls < MIN_CALLS or usage.night_calls < NIGHT_SHARE * usage.calls:
+        return None
+    now_cost = book.cost(ref, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens)
+    for kind, tier, how in (
+        ("batch", "batch", "as a batch inference job (CreateModelInvocationJob: JSONL in S3, results within 24 h)"),
+        ("flex", "flex", 'on the flex tier (serviceTier {"type": "flex"}: slower when Bedrock is busy)'),
+    ):
+        if book.rate(ref, "input", tier) is None:
+            continue
+        cheaper = book.cost(ref, input_tokens=usage.input_tokens, output_tokens=usage.output_tokens, tier=tier)
+        saving = (now_cost - cheaper) * scale
+        if saving <= 0:
+            continue
+        share = usage.night_calls / usage.calls
+        return Advice(
+            kind,
+            caller,
+            alias,
+            aip,
+            f"{share:.0%} of {usage.calls:,} calls ran between {NIGHT[0]}:00 and {NIGHT[1]}:00 UTC: no one waits for "
+            f"them; run them {how} at {cheaper / now_cost:.0%} of the on-demand price",
+            round(float(saving), 4),
+            "medium",
+            {
+                "calls": usage.calls,
+                "night_calls": usage.night_calls,
+                "window_cost_usd": round(float(now_cost), 6),
+                f"window_cost_{tier}_usd": round(float(cheaper), 6),
+            },
+        )
+    return None
+
+
+def _near_budget(
+    book: PriceBook, target: Target, profiles: list[Any], budgets: Mapping[str, float], now: dt.datetime
+) -> list[Advice]:
+    """Callers whose month-to-date spend (CloudWatch tokens × the price book) reached NEAR_BUDGET of their budget."""
+    mine = [p for p in profiles if p.tags.get(rules.TAG_CALLER) in budgets]
+    if not mine:
+        return []
+    month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    span = max(60, int((now - month).total_seconds()) // 60 * 60 + 60)
+    tokens = (("InputTokenCount", "Sum"), ("OutputTokenCount", "Sum"))
+    values = BedrockMetrics(target).values([p.profile_id for p in mine], tokens, month, now, span)
+    spent: dict[str, Decimal] = {}
+    for profile in mine:
+        ref = ModelRef.from_source(profile.tags.get(rules.TAG_SOURCE, ""), target.region)
+        tin, tout = (int(sum(v for _, v in values.get((profile.profile_id, m, st), []))) for m, st in tokens)
+        if book.knows(ref) and (tin or tout):
+            caller = profile.tags[rules.TAG_CALLER]
+            spent[caller] = spent.get(caller, Decimal(0)) + book.cost(ref, input_tokens=tin, output_tokens=tout)
+    out = []
+    for caller, usd in sorted(spent.items()):
+        budget = Decimal(str(budgets[caller]))
+        if budget and usd >= budget * Decimal(str(NEAR_BUDGET)):
+            out.append(
+                Advice(
+                    "budget",
+                    caller,
+                    "",
+                    "",
+                    f"{usd / budget:.0%} of the ${budget:,.2f} monthly budget spent by {now:%d %b}: raise it, cap the "
+                    "caller (limits:), or act on the other advice before guard watch brakes it",
+                    0.0,
+                    "high",
+                    {"month_to_date_usd": round(float(usd), 6), "budget_usd": float(budget)},
+                )
+            )
+    return out

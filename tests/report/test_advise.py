@@ -16,10 +16,22 @@ def _price(model: str, tin: int, tout: int, route: str = "regional") -> Decimal:
     return (Decimal(str(price["input"])) * tin + Decimal(str(price["output"])) * tout) / 1_000_000
 
 
+def _to_hour(sim, hour: int) -> None:
+    """Move the emulator's clock forward to the next ``hour``:00 UTC (advice reads the hour calls ran at)."""
+    import datetime as dt
+
+    now = dt.datetime.fromisoformat(sim.clock()["now"])
+    target = now.replace(hour=hour, minute=5, second=0, microsecond=0)
+    if target <= now:
+        target += dt.timedelta(days=1)
+    sim.advance((target - now).total_seconds())
+
+
 def test_advise_names_idle_aips_and_short_calls_on_a_big_model(cli, session, emulator, sim, workdir: Path) -> None:
     (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
     assert cli("apply", "--yes").code == 0
     sim.advance(31 * 86400)  # the AIPs are now older than the 30-day window
+    _to_hour(sim, 11)  # office hours: an interactive workload
     bedrock = session.client("bedrock", endpoint_url=emulator)
     arns = {
         p["inferenceProfileName"]: p["inferenceProfileArn"]
@@ -61,6 +73,7 @@ def test_advise_names_a_stable_large_prompt_without_caching(cli, session, emulat
     (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
     assert cli("apply", "--yes").code == 0
     sim.advance(31 * 86400)
+    _to_hour(sim, 14)
     arn = next(
         p["inferenceProfileArn"]
         for p in session.client("bedrock", endpoint_url=emulator).list_inference_profiles(typeEquals="APPLICATION")[
@@ -111,3 +124,51 @@ def test_advise_says_nothing_without_the_data(cli, session, emulator, sim, workd
     quiet = cli("advise", "--json")
     assert quiet.code == 0 and quiet.json == []
     assert cli("advise", "--since", "2h").code == 2
+
+
+NIGHTLY = MINIMAL_INVENTORY.replace(
+    '    tags: {CostCenter: "4711"}\n', '    tags: {CostCenter: "4711"}\n    budget: {monthly_usd: 0.05}\n'
+)
+
+
+def test_a_nightly_job_is_told_to_batch_and_a_caller_near_its_budget_is_named(cli, session, emulator, sim, workdir: Path) -> None:
+    from aipctl_sim import telemetry
+    from tests.sim.test_prices_and_tiers import HAIKU_SERVICE, price_list
+
+    (workdir / "aipctl.yaml").write_text(NIGHTLY)
+    assert cli("apply", "--yes").code == 0
+    sim.advance(31 * 86400)
+    _to_hour(sim, 2)  # the nightly run
+    arn = next(
+        p["inferenceProfileArn"]
+        for p in session.client("bedrock", endpoint_url=emulator).list_inference_profiles(typeEquals="APPLICATION")[
+            "inferenceProfileSummaries"
+        ]
+        if p["inferenceProfileName"] == "chat-haiku"
+    )
+    runtime = session.client("bedrock-runtime", endpoint_url=emulator)
+    for i in range(105):
+        runtime.converse(modelId=arn, messages=[{"role": "user", "content": [{"text": f"summarise report {i} " * 40}]}])
+    advice = {(a["kind"], a["alias"]): a for a in cli("advise", "--since", "30d", "--json").json}
+    tin, tout = (
+        int(v)
+        for v in telemetry.store().query(
+            "SELECT sum(input_tokens), sum(output_tokens) FROM calls WHERE aip_arn = ? AND status = 'ok'", (arn,)
+        )[0]
+    )
+    pricing = session.client("pricing", region_name="us-east-1", endpoint_url=emulator)
+    rates = price_list(pricing, "AmazonBedrockFoundationModels", "eu-central-1", servicename=HAIKU_SERVICE)
+
+    def cost(kind: str) -> Decimal:
+        suffix = "_Batch" if kind == "batch" else ""
+        return (
+            tin * rates[f"EUC1-MP:EUC1_InputTokenCount{suffix}-Units"][0]
+            + tout * rates[f"EUC1-MP:EUC1_OutputTokenCount{suffix}-Units"][0]
+        ) / 1_000_000
+
+    batch = advice[("batch", "haiku")]
+    assert batch["monthly_saving_usd"] == round(float(cost("standard") - cost("batch")), 4) > 0
+    assert batch["evidence"]["night_calls"] == 105
+    assert ("flex", "haiku") not in advice, "Claude has no flex tier; batch is the advice"
+    budget = advice[("budget", "")]
+    assert budget["caller"] == "chat" and budget["evidence"]["month_to_date_usd"] >= 0.04

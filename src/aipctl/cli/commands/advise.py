@@ -20,14 +20,17 @@ from aipctl.timeparse import parse_duration
 @json_option
 @pass_options
 def advise_cmd(opts: GlobalOptions, inventory_file: str, since: str, as_json: bool) -> None:
-    """Idle AIPs to prune and callers to move to a cheaper model, each with its evidence and monthly saving."""
+    """Where to save: idle AIPs, cheaper models, cheaper routes, prompt caching, batch or flex for night work, and
+    callers near their budget, each with its evidence, confidence and monthly saving."""
     from aipctl.advise import advise
 
     window = dt.timedelta(seconds=parse_duration(since))
     if window < dt.timedelta(days=1):
         raise click.BadParameter("advice needs at least a day of data", param_hint="--since")
-    with open_project(opts, load_inventory(inventory_file)) as project:
-        found = advise(project.target, project.managed(), window, project.now())
+    loaded = load_inventory(inventory_file)
+    budgets = {name: c.budget.monthly_usd for name, c in loaded.inventory.callers.items() if c.budget}
+    with open_project(opts, loaded) as project:
+        found = advise(project.target, project.managed(), window, project.now(), budgets=budgets)
     if as_json:
         console.print_json([a.to_dict() for a in found])
         return
