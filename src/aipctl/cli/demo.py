@@ -6,12 +6,14 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+from aipctl.advise import advise
 from aipctl.cli import console
 from aipctl.cli.commands.report import emit
 from aipctl.cli.commands.verify import render_coverage
 from aipctl.cli.render import report_text
 from aipctl.inventory import DEFAULT_INVENTORY, example_inventory, load_inventory
 from aipctl.inventory.model import Reconcile
+from aipctl.pricing import usd_text
 from aipctl.project import Project
 
 #: Days of history the demo writes: at the end, Cost Explorer has three whole days (the runbook's "3 days measured").
@@ -90,11 +92,17 @@ def run_demo(root: Path, seed: int) -> None:
                     f"({row.percent:.1f}%); `aipctl guard watch` alerts, brakes at brake_at and releases next month"
                 )
         costs = project.report(WINDOW, ledger=ledger, coverage=coverage)
+        budgets = {n: c.budget.monthly_usd for n, c in loaded.inventory.callers.items() if c.budget}
+        advice = advise(project.target, project.managed(), WINDOW, project.now(), budgets=budgets)
 
     console.note("8. report: cost per caller (Cost Explorer, CloudWatch, estimate, ledger)")
     markdown, dashboard = root / "caller-inventory.md", root / "aipctl-report.html"
     emit(costs, info, top=3, markdown_out=str(markdown), html_out=str(dashboard))
+    console.note(f"9. advise (runbook Phase 5): {len(advice)} recommendation(s) from the last {DAYS} days")
+    for item in advice[:5]:
+        saving = f"{usd_text(item.monthly_saving_usd)}/month" if item.monthly_saving_usd else "no cost"
+        console.err.print(f"   {item.kind:<10} {item.caller}/{item.alias or '-'}  {saving}  ({item.confidence})", highlight=False)
     console.note(
         f"Done in {root}: {markdown} (top-3 block), {dashboard} (dashboard, open it in a browser). "
-        f"Try `aipctl verify`, `aipctl report --since 4d`, `aipctl list` there."
+        f"Try `aipctl verify`, `aipctl report --since 4d`, `aipctl advise --since 4d`, `aipctl list` there."
     )
