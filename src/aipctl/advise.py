@@ -33,7 +33,7 @@ from aipctl.aws.cloudwatch import BedrockMetrics
 from aipctl.aws.live import ManagedProfiles
 from aipctl.aws.target import Target
 from aipctl.inventory import rules
-from aipctl.pricing import ModelRef, PriceBook, price_book
+from aipctl.pricing import ModelRef, PriceBook, price_book, usd_text
 
 #: A model's cheaper sibling of the same provider (what right-sizing suggests), by model id.
 SMALLER = {
@@ -346,3 +346,21 @@ def _near_budget(
                 )
             )
     return out
+
+
+BEGIN, END = "<!-- aipctl:advise:begin -->", "<!-- aipctl:advise:end -->"
+
+
+def markdown_block(found: list[Advice], since: str) -> str:
+    """The recommendations as a marked markdown block (``aipctl advise --markdown FILE``, idempotent)."""
+    lines = [BEGIN, f"### Where to save (aipctl advise, last {since})", ""]
+    if not found:
+        lines.append("Nothing to advise: the data supports no recommendation.")
+    else:
+        lines += ["| kind | caller | model alias | monthly saving | confidence | why |", "|---|---|---|---:|---|---|"]
+        for item in found:
+            saving = usd_text(item.monthly_saving_usd) if item.monthly_saving_usd else "–"
+            detail = item.detail.replace("|", "/")
+            lines.append(f"| {item.kind} | {item.caller} | {item.alias or '–'} | {saving} | {item.confidence} | {detail} |")
+    lines += ["", "_Maintained by `aipctl advise --markdown`; edits inside this block are replaced._", END]
+    return "\n".join(lines)

@@ -123,6 +123,12 @@ def test_advise_says_nothing_without_the_data(cli, session, emulator, sim, workd
         )
     quiet = cli("advise", "--json")
     assert quiet.code == 0 and quiet.json == []
+    (workdir / "inventory.md").write_text("# Our callers\n\nHand-written notes.\n")
+    assert "updated" in cli("advise", "--markdown", "inventory.md").err
+    assert "unchanged" in cli("advise", "--markdown", "inventory.md").err, "idempotent"
+    text = (workdir / "inventory.md").read_text()
+    assert text.startswith("# Our callers\n\nHand-written notes.") and "Nothing to advise" in text
+    assert cli("advise", "--markdown", "no/such/dir/x.md").code == 2
     assert cli("advise", "--since", "2h").code == 2
 
 
@@ -166,6 +172,9 @@ def test_a_nightly_job_is_told_to_batch_and_a_caller_near_its_budget_is_named(cl
             + tout * rates[f"EUC1-MP:EUC1_OutputTokenCount{suffix}-Units"][0]
         ) / 1_000_000
 
+    assert cli("advise", "--since", "30d", "--markdown", "inventory.md").code == 0
+    block = (workdir / "inventory.md").read_text()
+    assert "| batch | chat | haiku |" in block and "| budget | chat | – |" in block
     batch = advice[("batch", "haiku")]
     assert batch["monthly_saving_usd"] == round(float(cost("standard") - cost("batch")), 4) > 0
     assert batch["evidence"]["night_calls"] == 105

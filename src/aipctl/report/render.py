@@ -162,10 +162,15 @@ def pricing_line(report: CostReport) -> str:
 
 def update_markdown(path: Path, report: CostReport, top: int) -> bool:
     """Replace the marked block (or append it); the rest of the file is untouched. True if changed."""
-    block = markdown_block(report, top)
+    return replace_block(path, BEGIN, END, markdown_block(report, top))
+
+
+def replace_block(path: Path, begin: str, end: str, block: str) -> bool:
+    """Put ``block`` (which starts with ``begin`` and ends with ``end``) where the file has one, else append it;
+    the rest of the file is untouched. True if the file changed."""
     if path.exists():
         text = path.read_text(encoding="utf-8")
-        pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.DOTALL)
+        pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
         new = pattern.sub(lambda _m: block, text, count=1) if pattern.search(text) else text.rstrip("\n") + "\n\n" + block + "\n"
     else:
         new = "# Caller inventory\n\n" + block + "\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import click
 
@@ -17,9 +18,15 @@ from aipctl.timeparse import parse_duration
 @click.command("advise")
 @file_option
 @click.option("--since", default="30d", show_default=True, help="The window the advice rests on (at least 1d).")
+@click.option(
+    "--markdown",
+    "markdown_out",
+    type=click.Path(dir_okay=False),
+    help="Write (or update) the recommendations as a marked block in this markdown file, e.g. the caller inventory.",
+)
 @json_option
 @pass_options
-def advise_cmd(opts: GlobalOptions, inventory_file: str, since: str, as_json: bool) -> None:
+def advise_cmd(opts: GlobalOptions, inventory_file: str, since: str, markdown_out: str | None, as_json: bool) -> None:
     """Where to save: idle AIPs, cheaper models, cheaper routes, prompt caching, batch or flex for night work, and
     callers near their budget, each with its evidence, confidence and monthly saving."""
     from aipctl.advise import advise
@@ -27,10 +34,19 @@ def advise_cmd(opts: GlobalOptions, inventory_file: str, since: str, as_json: bo
     window = dt.timedelta(seconds=parse_duration(since))
     if window < dt.timedelta(days=1):
         raise click.BadParameter("advice needs at least a day of data", param_hint="--since")
+    if markdown_out and not Path(markdown_out).resolve().parent.is_dir():  # refused before anything is read
+        raise click.BadParameter(f"the directory of {markdown_out} does not exist", param_hint="--markdown")
     loaded = load_inventory(inventory_file)
     budgets = {name: c.budget.monthly_usd for name, c in loaded.inventory.callers.items() if c.budget}
     with open_project(opts, loaded) as project:
         found = advise(project.target, project.managed(), window, project.now(), budgets=budgets)
+    if markdown_out:
+        from aipctl.advise import BEGIN, END, markdown_block
+        from aipctl.report.render import replace_block
+
+        path = Path(markdown_out)
+        changed = replace_block(path, BEGIN, END, markdown_block(found, since))
+        console.note(f"{'updated' if changed else 'unchanged'}: {markdown_out}")
     if as_json:
         console.print_json([a.to_dict() for a in found])
         return
