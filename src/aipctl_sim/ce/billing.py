@@ -319,6 +319,7 @@ def _compute(account: str, params: Mapping[str, Any]) -> tuple[list[dict[str, An
         bucket[0] += item.cost
         bucket[1] += item.usage
     results = []
+    factor = net_factor()
     now = settings.now()
     for key, period_start, period_end in _periods(start, end, granularity):
         groups = totals.get(key, {})
@@ -326,10 +327,12 @@ def _compute(account: str, params: Mapping[str, Any]) -> tuple[list[dict[str, An
         entry: dict[str, Any] = {"TimePeriod": {"Start": period_start, "End": period_end}, "Estimated": estimated}
         if group_by:
             entry["Total"] = {}
-            entry["Groups"] = [{"Keys": list(k), "Metrics": _metric_values(metrics, v)} for k, v in sorted(groups.items())]
+            entry["Groups"] = [
+                {"Keys": list(k), "Metrics": _metric_values(metrics, v, factor)} for k, v in sorted(groups.items())
+            ]
         else:
             total = groups.get((), [Decimal(0), Decimal(0)])
-            entry["Total"] = _metric_values(metrics, total)
+            entry["Total"] = _metric_values(metrics, total, factor)
             entry["Groups"] = []
         results.append(entry)
     return results, group_by
@@ -343,17 +346,21 @@ def _group_key(group: Mapping[str, str], item: LineItem) -> str:
     return f"{group['Key']}$"
 
 
-def _metric_values(metrics: list[str], totals: list[Decimal]) -> dict[str, dict[str, str]]:
-    cost, usage = _amount(totals[0]), _amount(totals[1])
-    net = _amount(totals[0] * net_factor())
-    return {
-        m: (
-            {"Amount": net if m in NET_METRICS else cost, "Unit": "USD"}
-            if m in COST_METRICS
-            else {"Amount": usage, "Unit": "N/A"}
-        )
-        for m in metrics
-    }
+def _metric_values(metrics: list[str], totals: list[Decimal], factor: Decimal | None = None) -> dict[str, dict[str, str]]:
+    """The metrics of one group; each amount is formatted once (a report's query answers ~30,000 groups)."""
+    out: dict[str, dict[str, str]] = {}
+    cost = usage = net = None
+    for m in metrics:
+        if m in NET_METRICS:
+            net = net or _amount(totals[0] * (factor if factor is not None else net_factor()))
+            out[m] = {"Amount": net, "Unit": "USD"}
+        elif m in COST_METRICS:
+            cost = cost or _amount(totals[0])
+            out[m] = {"Amount": cost, "Unit": "USD"}
+        else:
+            usage = usage or _amount(totals[1])
+            out[m] = {"Amount": usage, "Unit": "N/A"}
+    return out
 
 
 def net_factor() -> Decimal:
