@@ -191,6 +191,7 @@ def test_sim_control_commands_against_a_running_server(served: str, tmp_path: Pa
         "billing_discount_pct": 0.0,
         "batch_job_seconds": 0.0,
         "billing_credits_usd": 0.0,
+        "default_region": "eu-central-1",
     }
     changed = run_cli("sim", "settings", "--billing-lag-hours", "0", "--endpoint", served).json
     assert changed["billing_lag_hours"] == 0.0
