@@ -78,6 +78,7 @@ def dashboard(emulator: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
         "--html",
         str(page),
         "--coverage",
+        "--advise",
         "--json",
         endpoint=emulator,
     )
@@ -144,6 +145,7 @@ def test_dashboard_fits_every_width(width: int, dashboard: dict[str, Any]) -> No
         flags = page.locator("#callers .flag").all_inner_texts()
         flagged_rows = page.locator("#callers tr.bypass td:first-child").all_inner_texts()
         tier_rows = page.locator("#tiers tbody tr").count()
+        advice_rows = page.locator("#advice tbody tr").all_inner_texts()
         scroll_width = page.evaluate("() => document.documentElement.scrollWidth")
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(shot), full_page=True)
@@ -162,4 +164,8 @@ def test_dashboard_fits_every_width(width: int, dashboard: dict[str, Any]) -> No
     assert len(flags) == 1 and flags[0].startswith("bypass: $") and not flags[0].startswith("bypass: $0.0000")
     assert flagged_rows and flagged_rows[0].startswith(BYPASSER)
     assert tier_rows == 3
+    advice = dashboard["report"]["advice"]
+    assert advice, "the busiest callers' eu. route costs more than global.: routing advice"
+    assert {a["kind"] for a in advice} <= {"routing", "right-size", "cache", "batch", "flex", "budget", "idle"}
+    assert len(advice_rows) == len(advice) and all(row.split()[0] == a["kind"] for row, a in zip(advice_rows, advice))
     assert shot.stat().st_size > 20_000

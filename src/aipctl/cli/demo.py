@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from aipctl.advise import advise
@@ -94,6 +95,7 @@ def run_demo(root: Path, seed: int) -> None:
         costs = project.report(WINDOW, ledger=ledger, coverage=coverage)
         budgets = {n: c.budget.monthly_usd for n, c in loaded.inventory.callers.items() if c.budget}
         advice = advise(project.target, project.managed(), WINDOW, project.now(), budgets=budgets)
+        costs = replace(costs, advice=tuple(a.to_dict() for a in advice))
 
     console.note("8. report: cost per caller (Cost Explorer, CloudWatch, estimate, ledger)")
     markdown, dashboard = root / "caller-inventory.md", root / "aipctl-report.html"

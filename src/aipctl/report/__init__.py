@@ -266,6 +266,8 @@ class CostReport:
     detail: tuple[SpendRow, ...] = ()
     #: The price book in use, the inventory's negotiated terms, and what could not be priced.
     pricing: Mapping[str, Any] = field(default_factory=dict)
+    #: ``report --advise``: aipctl advise's recommendations over the same window (Advice.to_dict()).
+    advice: tuple[Mapping[str, Any], ...] | None = None
     #: The first day the estimate is per day (before it, one sum per AIP: CloudWatchSource.daily_from).
     estimated_daily_from: dt.date | None = None
 
@@ -442,6 +444,7 @@ class CostReport:
             "movers": self.movers(),
             "bypassers": self.bypassers(),
             "pricing": dict(self.pricing),
+            "advice": None if self.advice is None else [dict(a) for a in self.advice],
             "total_billed_net_usd": _usd_or_none(self._net("billed")),
             "total_estimated_net_usd": _usd_or_none(self._net("estimated")),
         }

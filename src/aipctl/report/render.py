@@ -433,7 +433,8 @@ h1 {{ margin: 0 0 4px; }} h2 {{ font-size: 1.1em; margin: 24px 0 4px; }}
 .scroll {{ overflow-x: auto; }}
 table {{ border-collapse: collapse; margin-top: 8px; }}
 td, th {{ border-bottom: 1px solid #e4e7eb; padding: 5px 8px; text-align: right; white-space: nowrap; font-size: .92em; }}
-td:first-child, th:first-child {{ text-align: left; }} .bad {{ color: #b91c1c; }} .ok {{ color: #15803d; }}
+td:first-child, th:first-child {{ text-align: left; }}
+td.why {{ white-space: normal; text-align: left; min-width: 24em; }} .bad {{ color: #b91c1c; }} .ok {{ color: #15803d; }}
 .flag {{ font-size: .85em; border: 1px solid #b91c1c; border-radius: 4px; padding: 0 4px; margin-left: 6px; }}
 </style></head><body>
 <h1>Bedrock cost per caller</h1>
@@ -451,6 +452,7 @@ Cost Explorer complete until {report.complete_until.isoformat()}</p>
 <div class="grid">{"".join(parts)}</div>
 {_rollup_table(report.tiers, "tiers")}
 {_rollup_table(report.groups, "groups") if report.groups and report.groups[0]["by"] != "tier" else ""}
+{_advice_table(report)}
 <h2>Callers</h2>
 <div class="scroll"><table id="callers"><thead><tr><th>caller</th><th>owner</th><th>tier</th><th>billed</th>{principal_th}
 <th>estimated</th>{metered_th}<th>budget</th><th>forecast (of budget)</th><th>deviation</th><th>invocations</th>
@@ -461,6 +463,27 @@ which also price calls made outside the caller's AIPs). Estimated: CloudWatch to
 Forecast: month to date plus the run rate (mean of the last 7 whole days) for the rest of the month.</small></p>
 </body></html>
 """
+
+
+def _advice_table(report: CostReport) -> str:
+    """``report --advise``: where to save, as aipctl advise says (nothing when it was not asked)."""
+    if report.advice is None:
+        return ""
+    rows = (
+        "".join(
+            f"<tr><td>{html.escape(str(a['kind']))}</td><td>{html.escape(str(a['caller']))}</td>"
+            f"<td>{html.escape(str(a['alias'] or '–'))}</td>"
+            f"<td>{_usd(Decimal(str(a['monthly_saving_usd']))) if a['monthly_saving_usd'] else '–'}</td>"
+            f'<td>{html.escape(str(a["confidence"]))}</td><td class="why">{html.escape(str(a["detail"]))}</td></tr>'
+            for a in report.advice
+        )
+        or '<tr><td colspan="6">Nothing to advise: the data supports no recommendation.</td></tr>'
+    )
+    return (
+        '<h2>Where to save</h2><div class="scroll"><table id="advice"><thead><tr><th>kind</th><th>caller</th>'
+        "<th>model alias</th><th>monthly saving</th><th>confidence</th><th>why</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table></div>"
+    )
 
 
 def _coverage_cell(report: CostReport, caller: str) -> str:

@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 )
 @click.option("--coverage", "with_coverage", is_flag=True, help="Also read CloudTrail for AIP coverage (2 requests/s).")
 @click.option(
+    "--advise", "with_advice", is_flag=True, help="Also run aipctl advise over the window (JSON `advice`, a dashboard section)."
+)
+@click.option(
     "--ledger",
     default=None,
     type=click.Path(dir_okay=False),
@@ -69,6 +72,7 @@ def report_cmd(
     focus_out: str | None,
     daily_estimates: bool,
     with_coverage: bool,
+    with_advice: bool,
     ledger: str | None,
     as_json: bool,
 ) -> None:
@@ -80,7 +84,10 @@ def report_cmd(
     ledger = ledger or (DEFAULT_LEDGER if Path(DEFAULT_LEDGER).exists() else None)
     check_outputs(as_json=as_json, csv_out=csv_out, markdown_out=markdown_out, html_out=html_out, focus_out=focus_out)
     window = dt.timedelta(seconds=parse_duration(since))
-    with open_project(opts, load_inventory(inventory_file)) as project, console.progress_bar("reading") as bar:
+    if with_advice and window < dt.timedelta(days=1):
+        raise click.BadParameter("advice needs at least a day of data", param_hint="--since")
+    loaded = load_inventory(inventory_file)
+    with open_project(opts, loaded) as project, console.progress_bar("reading") as bar:
         now = project.now()
         coverage = project.verify(window, now=now) if with_coverage else None
         report = project.report(
@@ -92,6 +99,14 @@ def report_cmd(
             progress=bar,
             daily_estimates=daily_estimates or focus_out is not None,
         )
+        if with_advice:
+            from dataclasses import replace
+
+            from aipctl.advise import advise
+
+            budgets = {n: c.budget.monthly_usd for n, c in loaded.inventory.callers.items() if c.budget}
+            found = advise(project.target, project.managed(), window, now, budgets=budgets)
+            report = replace(report, advice=tuple(a.to_dict() for a in found))
         info = project.describe()
     emit(
         report,
