@@ -12,6 +12,7 @@ recommendation only where the data supports it; savings are per 30 days, priced 
 - **batch** / **flex**: at least 80 % of the calls between 22:00 and 06:00 UTC (nobody waits for them): batch
   inference at the batch price where the model has one, else the flex tier; confidence medium.
 - **budget**: a caller whose month-to-date spend (CloudWatch tokens × the price book) reached 80 % of its budget.
+- **wire** (:func:`wire_advice`, with ``--coverage``): callers whose calls went to models directly (CloudTrail).
 
 - **idle**: no call in the window although the AIP is older than the window: prune it (saving
   $0 — an AIP costs nothing idle — but it is a route nobody watches).
@@ -364,3 +365,27 @@ def markdown_block(found: list[Advice], since: str) -> str:
             lines.append(f"| {item.kind} | {item.caller} | {item.alias or '–'} | {saving} | {item.confidence} | {detail} |")
     lines += ["", "_Maintained by `aipctl advise --markdown`; edits inside this block are replaced._", END]
     return "\n".join(lines)
+
+
+def wire_advice(coverage: Any) -> list[Advice]:
+    """Callers whose calls went to models directly (``aipctl verify``'s coverage): wire them to their AIPs."""
+    out = []
+    for row in coverage.callers:
+        if row.by_principal or not row.bypass_calls:
+            continue
+        models = ", ".join(m for m, _ in row.bypass_models.most_common(3))
+        out.append(
+            Advice(
+                "wire",
+                row.caller,
+                "",
+                "",
+                f"{row.bypass_calls:,} of {row.aip_calls + row.bypass_calls:,} calls went to models directly ({models}): their "
+                f"cost is on no caller's line. `aipctl wire --caller {row.caller}`, then `aipctl iam render --caller "
+                f"{row.caller} --attach` so nothing but its AIPs is reachable",
+                0.0,
+                "high",
+                {"bypass_calls": row.bypass_calls, "aip_calls": row.aip_calls, "bypass_models": dict(row.bypass_models)},
+            )
+        )
+    return out

@@ -57,6 +57,16 @@ def test_verify_names_the_bypasser(report_cli, traffic) -> None:
     assert report_cli("verify", "--since", "3d", "--json", "--unknown").json == []
 
 
+def test_advise_tells_the_bypasser_to_wire_and_no_one_else(report_cli, traffic) -> None:
+    found = report_cli("advise", "--since", "3d", "--coverage", "--json")
+    assert found.code == 0, found.err
+    wire = [a for a in found.json if a["kind"] == "wire"]
+    sent = traffic["traffic"].to_dict()["callers"]
+    assert [a["caller"] for a in wire] == ["receptionist"]
+    assert wire[0]["evidence"]["bypass_calls"] == sent["receptionist"]["calls"] and wire[0]["evidence"]["aip_calls"] == 0
+    assert "aipctl wire --caller receptionist" in wire[0]["detail"]
+
+
 def test_report_numbers_match_the_recorded_calls(report_cli, traffic) -> None:
     data = report_cli("report", "--since", "4d", "--json").json
     rows = {r["caller"]: r for r in data["callers"]}

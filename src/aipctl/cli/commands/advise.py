@@ -24,9 +24,12 @@ from aipctl.timeparse import parse_duration
     type=click.Path(dir_okay=False),
     help="Write (or update) the recommendations as a marked block in this markdown file, e.g. the caller inventory.",
 )
+@click.option("--coverage", "with_coverage", is_flag=True, help="Also read CloudTrail for bypassers to wire (2 requests/s).")
 @json_option
 @pass_options
-def advise_cmd(opts: GlobalOptions, inventory_file: str, since: str, markdown_out: str | None, as_json: bool) -> None:
+def advise_cmd(
+    opts: GlobalOptions, inventory_file: str, since: str, markdown_out: str | None, with_coverage: bool, as_json: bool
+) -> None:
     """Where to save: idle AIPs, cheaper models, cheaper routes, prompt caching, batch or flex for night work, and
     callers near their budget, each with its evidence, confidence and monthly saving."""
     from aipctl.advise import advise
@@ -39,7 +42,13 @@ def advise_cmd(opts: GlobalOptions, inventory_file: str, since: str, markdown_ou
     loaded = load_inventory(inventory_file)
     budgets = {name: c.budget.monthly_usd for name, c in loaded.inventory.callers.items() if c.budget}
     with open_project(opts, loaded) as project:
-        found = advise(project.target, project.managed(), window, project.now(), budgets=budgets)
+        now = project.now()
+        found = advise(project.target, project.managed(), window, now, budgets=budgets)
+        if with_coverage:
+            from aipctl.advise import wire_advice
+
+            with console.progress_bar("reading CloudTrail (2 requests/s)") as bar:
+                found = wire_advice(project.verify(window, now=now, progress=bar)) + found
     if markdown_out:
         from aipctl.advise import BEGIN, END, markdown_block
         from aipctl.report.render import replace_block

@@ -106,6 +106,10 @@ def report_cmd(
 
             budgets = {n: c.budget.monthly_usd for n, c in loaded.inventory.callers.items() if c.budget}
             found = advise(project.target, project.managed(), window, now, budgets=budgets)
+            if coverage is not None:
+                from aipctl.advise import wire_advice
+
+                found = wire_advice(coverage) + found
             report = replace(report, advice=tuple(a.to_dict() for a in found))
         info = project.describe()
     emit(
