@@ -40,6 +40,7 @@ class Identity:
     models: Counter[str] = field(default_factory=Counter)  # the model each call ran (AIPs resolved to their source)
     sessions: set[str] = field(default_factory=set)
     applications: Counter[str] = field(default_factory=Counter)  # Application tags of the AIPs it called
+    cost_usd: float | None = None  # metered (ledger), when a ledger was read
 
     @property
     def name(self) -> str:
@@ -59,8 +60,8 @@ class Identity:
             "calls": self.calls,
             "errors": self.errors,
             "via_aip": self.via_aip,
-            # CloudTrail's management events carry no tokens: the cost needs invocation logs or CUR (not read yet)
-            "cost_usd": None,
+            # CloudTrail's management events carry no tokens: the cost comes from the ledger (invocation logs), if read
+            "cost_usd": None if self.cost_usd is None else round(self.cost_usd, 6),
             "aip_coverage": round(self.via_aip / self.calls, 4) if self.calls else 0.0,
             "models": dict(self.models.most_common()),
             "sessions": len(self.sessions),
@@ -164,3 +165,26 @@ def _pattern(identity: Identity, account: str) -> str | None:
     if identity.kind == "user":
         return identity.arn
     return None
+
+
+def ledger_costs(path: str, start: dt.datetime, end: dt.datetime) -> dict[str, float]:
+    """Metered cost per identity (an assumed-role session counts as its role) from the ledger's priced records."""
+    from aipctl.meter import open_ledger
+
+    con = open_ledger(path)
+    try:
+        rows = con.execute(
+            "SELECT identity_arn, sum(coalesce(cost_usd, 0)) FROM invocations WHERE ts >= ? AND ts < ? "
+            "AND identity_arn IS NOT NULL GROUP BY 1",
+            [start, end],
+        ).fetchall()
+    finally:
+        con.close()
+    out: dict[str, float] = {}
+    for arn, usd in rows:
+        key = str(arn)
+        if ":assumed-role/" in key:  # arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION -> the role
+            partition, account = key.split(":")[1], key.split(":")[4]
+            key = f"arn:{partition}:iam::{account}:role/{key.split('/')[1]}"
+        out[key] = out.get(key, 0.0) + float(usd)
+    return out

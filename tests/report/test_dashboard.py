@@ -167,5 +167,7 @@ def test_dashboard_fits_every_width(width: int, dashboard: dict[str, Any]) -> No
     advice = dashboard["report"]["advice"]
     assert advice, "the busiest callers' eu. route costs more than global.: routing advice"
     assert {a["kind"] for a in advice} <= {"routing", "right-size", "cache", "batch", "flex", "budget", "idle"}
-    assert len(advice_rows) == len(advice) and all(row.split()[0] == a["kind"] for row, a in zip(advice_rows, advice))
+    assert len(advice_rows) == len(advice) and all(
+        row.split()[0] == a["kind"] for row, a in zip(advice_rows, advice, strict=True)
+    )
     assert shot.stat().st_size > 20_000

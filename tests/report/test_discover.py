@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from benchmarks.guard import assumed_runtime
@@ -80,3 +81,33 @@ def test_discover_with_no_calls_drafts_nothing(cli, sim, workdir: Path) -> None:
     assert empty.code == 0 and "nothing to draft" in empty.err
     assert not (workdir / "draft.yaml").exists()
     assert cli("discover", "--since", "91d").code == 2, "CloudTrail keeps 90 days"
+
+
+def test_discover_prices_each_identity_from_the_ledger(cli, target, sim, session, emulator, workdir: Path) -> None:
+    """With a ledger of the invocation logs, each identity's cost is its calls' tokens at the catalog's prices."""
+    from decimal import Decimal
+
+    from aipctl_sim import telemetry
+    from tests.conftest import ROOT, traffic_with_logs
+
+    sim.set_settings(cloudtrail_lookup_rps=0)
+    uri = traffic_with_logs(
+        target, session, emulator, workdir, bucket="disc-logs", prefix="raw", days=0.3, seed=4, calls_per_day=40
+    )
+    assert cli("meter", "ingest", uri, "--ledger", "ledger.duckdb").code == 0
+    found = cli("discover", "--since", "1d", "--json", "--ledger", "ledger.duckdb", "--name", "priced")
+    assert found.code == 0, found.err
+    catalog = {m["modelId"]: m for m in json.loads((ROOT / "src/aipctl_sim/bedrock/catalog.json").read_text())["models"]}
+    expected: dict[str, Decimal] = {}
+    for role, user, model, geo, tin, tout, status in telemetry.store().query(
+        "SELECT role_arn, principal_arn, base_model, geo, input_tokens, output_tokens, status FROM calls"
+    ):
+        price = catalog[model]["prices"]["global" if geo == "global" else "regional"]
+        cost = (Decimal(str(price["input"])) * tin + Decimal(str(price.get("output", 0))) * tout) / 1_000_000
+        key = role or user
+        expected[key] = expected.get(key, Decimal(0)) + (cost if status == "ok" else 0)
+    priced = {i["identity"]: i["cost_usd"] for i in found.json}
+    assert set(priced) == set(expected)
+    for identity, cost in expected.items():
+        assert priced[identity] == pytest.approx(float(cost), abs=1e-6), identity  # six decimals in the JSON
+    assert cli("discover", "--ledger", "missing.duckdb").code == 2

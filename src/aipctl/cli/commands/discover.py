@@ -19,9 +19,17 @@ from aipctl.timeparse import parse_duration
 @click.option("--write", "write_to", default=None, type=click.Path(dir_okay=False), help="Write the draft inventory here.")
 @click.option("--force", is_flag=True, help="With --write: replace an existing file.")
 @click.option("--name", default="discovered", show_default=True, help="The draft inventory's name.")
+@click.option(
+    "--ledger",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Price each identity from this metering ledger (default: .aipctl/ledger.duckdb when it exists).",
+)
 @json_option
 @pass_options
-def discover_cmd(opts: GlobalOptions, since: str, write_to: str | None, force: bool, name: str, as_json: bool) -> None:
+def discover_cmd(
+    opts: GlobalOptions, since: str, write_to: str | None, force: bool, name: str, ledger: str | None, as_json: bool
+) -> None:
     """Find every IAM role and user that calls bedrock-runtime (CloudTrail), group them into candidate callers,
     and draft an inventory that `aipctl plan` accepts (owner and environment are placeholders to edit)."""
     from aipctl.discover import draft_inventory
@@ -33,6 +41,11 @@ def discover_cmd(opts: GlobalOptions, since: str, write_to: str | None, force: b
         raise click.BadParameter("CloudTrail's event history keeps 90 days", param_hint="--since")
     if problem := inventory_rules.check_identifier(name, "inventory name"):
         raise click.BadParameter(problem, param_hint="--name")
+    from aipctl.meter import DEFAULT_LEDGER
+
+    if ledger is not None and not Path(ledger).is_file():
+        raise click.BadParameter(f"no ledger at {ledger} (create one with `aipctl meter ingest`)", param_hint="--ledger")
+    ledger = ledger or (DEFAULT_LEDGER if Path(DEFAULT_LEDGER).is_file() else None)
     if write_to and Path(write_to).exists() and not force:
         raise UsageError(f"{write_to} exists", hint="pass --force to replace it, or --write another file")
     with open_project(opts, None) as project, console.progress_bar("reading CloudTrail") as bar:
@@ -41,6 +54,12 @@ def discover_cmd(opts: GlobalOptions, since: str, write_to: str | None, force: b
         found, requests = project.discover(window, now=end, progress=bar)
         region, account = project.target.region, project.target.account
     period = {"start": (end - window).isoformat(), "end": end.isoformat()}
+    if ledger and found:
+        from aipctl.discover import ledger_costs
+
+        costs = ledger_costs(ledger, end - window, end)
+        for identity in found:
+            identity.cost_usd = costs.get(identity.arn, 0.0)
     if not found:  # nothing to draft: an inventory needs a model
         if as_json:
             console.print_json([])
