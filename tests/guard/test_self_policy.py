@@ -44,6 +44,7 @@ COMMANDS = [
     ("cur setup", ["cur", "setup", "--yes"]),
     ("reconcile", ["reconcile", "--since", "2d", "--tolerance-pct", "100"]),
     ("prices refresh", ["prices", "refresh"]),
+    ("advise", ["advise", "--since", "1d", "--coverage"]),
 ]
 
 

@@ -110,7 +110,7 @@ COMMAND_CALLS: dict[str, tuple[str, ...]] = {
     "wire": (*_READ_AIPS, "ssm.Parameters.put_if_changed"),
     "verify": (*_READ_AIPS, "cloudtrail.Trail.runtime_calls"),
     "discover": (*_READ_AIPS, "cloudtrail.Trail.runtime_calls"),
-    "advise": (*_READ_AIPS, "cloudwatch.BedrockMetrics.values"),
+    "advise": (*_READ_AIPS, "cloudwatch.BedrockMetrics.values", "cloudtrail.Trail.runtime_calls"),  # --coverage: CloudTrail
     "report": (
         *_READ_AIPS,
         "ce.CostAllocationTags.status",
