@@ -166,7 +166,8 @@ def test_dashboard_fits_every_width(width: int, dashboard: dict[str, Any]) -> No
     assert tier_rows == 3
     advice = dashboard["report"]["advice"]
     assert advice, "the busiest callers' eu. route costs more than global.: routing advice"
-    assert {a["kind"] for a in advice} <= {"routing", "right-size", "cache", "batch", "flex", "budget", "idle"}
+    assert {a["kind"] for a in advice} <= {"routing", "right-size", "cache", "batch", "flex", "budget", "idle", "wire"}
+    assert [a["caller"] for a in advice if a["kind"] == "wire"] == [BYPASSER], "--coverage: the bypasser is told to wire"
     assert len(advice_rows) == len(advice) and all(
         row.split()[0] == a["kind"] for row, a in zip(advice_rows, advice, strict=True)
     )
