@@ -294,32 +294,10 @@ def quota_cmd(opts: GlobalOptions, name: str, value: int, endpoint: str | None) 
 )
 @endpoint_option
 @pass_options
-def settings_cmd(
-    opts: GlobalOptions,
-    billing_lag_hours: float | None,
-    cloudtrail_lookup_rps: float | None,
-    ce_page_groups: int | None,
-    log_delivery_delay_s: float | None,
-    billing_discount_pct: float | None,
-    billing_credits_usd: float | None,
-    batch_job_seconds: float | None,
-    endpoint: str | None,
-) -> None:
+def settings_cmd(opts: GlobalOptions, /, endpoint: str | None, **given: float | None) -> None:
     """Show or change emulator behaviour: billing lag, CloudTrail rate limit, Cost Explorer page size, log delay,
-    the account's discount."""
-    values = {
-        k: v
-        for k, v in {
-            "billing_lag_hours": billing_lag_hours,
-            "cloudtrail_lookup_rps": cloudtrail_lookup_rps,
-            "ce_page_groups": ce_page_groups,
-            "log_delivery_delay_s": log_delivery_delay_s,
-            "billing_discount_pct": billing_discount_pct,
-            "billing_credits_usd": billing_credits_usd,
-            "batch_job_seconds": batch_job_seconds,
-        }.items()
-        if v is not None
-    }
+    the account's discount and credits, how long batch jobs run."""
+    values = {k: v for k, v in given.items() if v is not None}  # the options' names are the settings' names
     with control(opts, endpoint) as sim:
         console.print_json(sim.set_settings(**values))
 
