@@ -24,8 +24,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 SERVICE_CODES = ("AmazonBedrockFoundationModels", "AmazonBedrock")
-KINDS = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
-TIERS = ("default", "priority", "flex", "batch")
 _EDITION = " (Amazon Bedrock Edition)"
 #: Usage types that are priced but not per token of on-demand inference.
 _SKIPPED = re.compile(r"reserved|provisioned|tpm|lctx|long.?ctx|latency|custom|rft|guardrail", re.IGNORECASE)
@@ -180,6 +178,15 @@ def model_key_names(model_name: str, billing_service: str | None) -> tuple[str, 
     return tuple(names)
 
 
+def model_ids_by_key(models: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """Price List key (servicename or model) -> model id, for ``models``: model id -> {name, billing_service}."""
+    by_key: dict[str, str] = {}
+    for model_id, info in models.items():
+        for name in model_key_names(str(info.get("name", model_id)), info.get("billing_service")):
+            by_key.setdefault(name, model_id)
+    return by_key
+
+
 def key(route: str, tier: str, kind: str) -> str:
     return f"{route}/{tier}/{kind}"
 
@@ -244,17 +251,13 @@ def compact(rates: Iterable[Rate], models: Mapping[str, Mapping[str, Any]]) -> d
     Regions that differ (``regions``), plus where it is priced at all (``priced_regions``).
 
     ``models``: model id -> {name, billing_service, family} (what maps a Price List key onto a model id)."""
-    by_key: dict[str, str] = {}
-    for model_id, info in models.items():
-        for name in model_key_names(str(info.get("name", model_id)), info.get("billing_service")):
-            by_key.setdefault(name, model_id)
+    by_key = model_ids_by_key(models)
     per_model: dict[str, dict[str, dict[str, Decimal]]] = {}
     codes: dict[str, str] = {}
     for found in rates:
-        mapped = by_key.get(found.model_key)
-        if mapped is None:
+        model_id = by_key.get(found.model_key)
+        if model_id is None:
             continue
-        model_id = mapped
         codes[model_id] = found.service_code
         d = found.dimension
         per_model.setdefault(model_id, {}).setdefault(found.region, {})[key(d.route, d.tier, d.kind)] = found.usd_per_million
@@ -290,8 +293,7 @@ def fetch(target: Any, regions: Iterable[str] | None, models: Mapping[str, Mappi
                 if progress is not None:
                     progress(f"{code} {region or 'all Regions'}", pages)
     compacted = compact(parsed.rates, models)
-    known = {name for info in models.values() for name in model_key_names(str(info.get("name")), info.get("billing_service"))}
-    unmapped = sorted({r.model_key for r in parsed.rates} - known)
+    unmapped = sorted({r.model_key for r in parsed.rates} - set(model_ids_by_key(models)))
     book = {
         "format": 2,
         "source": f"AWS Price List API (GetProducts, {', '.join(SERVICE_CODES)}) "

@@ -123,14 +123,13 @@ def litellm_pricing(source: str, region: str) -> dict[str, float]:
     """LiteLLM's per-token custom prices from aipctl's price book, so LiteLLM's ``response_cost`` is aipctl's figure
     (its own map knows no AIP and may differ by Region); empty when the book has no price (LiteLLM falls back
     to ``base_model``)."""
-    from aipctl.pricing import Unpriced, price_book
+    from aipctl.pricing import KINDS, Unpriced, price_book
 
     try:
         price, per_token = price_book().per_token(ModelRef.from_source(source, region))
     except Unpriced:
         return {}
-    kinds = ("input", "output", "cache_read", "cache_write", "cache_write_1h")
-    rates = dict(zip(kinds, per_token, strict=True))
+    rates = dict(zip(KINDS, per_token, strict=True))
     return {name: float(rates[kind]) for name, kind in _LITELLM_PRICES if kind not in price.missing}
 
 
