@@ -117,7 +117,7 @@ def advise(
     ]
     hourly = metrics.values(busy, [("Invocations", "Sum")], start, now, 3600) if busy else {}
     scale = Decimal(30 * 86400) / Decimal(int(since.total_seconds()))
-    out: list[Advice] = _near_budget(book, target, profiles, budgets or {}, now)
+    out: list[Advice] = _near_budget(target, managed, budgets or {}, now)
     for profile in profiles:
         caller, alias = profile.tags.get(rules.TAG_CALLER, ""), profile.tags.get(rules.TAG_ALIAS, "")
         series = {(m, st): [v for _, v in values.get((profile.profile_id, m, st), [])] for m, st in _METRICS}
@@ -311,24 +311,19 @@ def _off_hours(book: PriceBook, ref: ModelRef, caller: str, alias: str, aip: str
     return None
 
 
-def _near_budget(
-    book: PriceBook, target: Target, profiles: list[Any], budgets: Mapping[str, float], now: dt.datetime
-) -> list[Advice]:
-    """Callers whose month-to-date spend (CloudWatch tokens × the price book) reached NEAR_BUDGET of their budget."""
-    mine = [p for p in profiles if p.tags.get(rules.TAG_CALLER) in budgets]
-    if not mine:
+def _near_budget(target: Target, managed: ManagedProfiles, budgets: Mapping[str, float], now: dt.datetime) -> list[Advice]:
+    """Callers whose month-to-date spend (the CloudWatch estimate, as ``guard watch --source cloudwatch`` reads it)
+    reached NEAR_BUDGET of their budget."""
+    from aipctl.spend import SpendWindow
+    from aipctl.spend.cloudwatch import CloudWatchSource
+
+    if not budgets:
         return []
     month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    span = max(60, int((now - month).total_seconds()) // 60 * 60 + 60)
-    tokens = (("InputTokenCount", "Sum"), ("OutputTokenCount", "Sum"))
-    values = BedrockMetrics(target).values([p.profile_id for p in mine], tokens, month, now, span)
     spent: dict[str, Decimal] = {}
-    for profile in mine:
-        ref = ModelRef.from_source(profile.tags.get(rules.TAG_SOURCE, ""), target.region)
-        tin, tout = (int(sum(v for _, v in values.get((profile.profile_id, m, st), []))) for m, st in tokens)
-        if book.knows(ref) and (tin or tout):
-            caller = profile.tags[rules.TAG_CALLER]
-            spent[caller] = spent.get(caller, Decimal(0)) + book.cost(ref, input_tokens=tin, output_tokens=tout)
+    for row in CloudWatchSource(target, managed).read(SpendWindow(month, now, "month")).rows:
+        if row.caller is not None and row.caller in budgets and row.usd is not None:
+            spent[row.caller] = spent.get(row.caller, Decimal(0)) + row.usd
     out = []
     for caller, usd in sorted(spent.items()):
         budget = Decimal(str(budgets[caller]))
