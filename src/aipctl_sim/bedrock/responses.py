@@ -223,6 +223,7 @@ def _run_batch(req: Request, identity: Any, target: Any, job: Any, inputs: list[
     from aipctl_sim.runtime import families
     from aipctl_sim.runtime.families import Usage
     from aipctl_sim.runtime.models import record
+    from aipctl_sim.runtime.responses import invoke_body
 
     family = target.model.family
     for name, body in inputs:
@@ -239,11 +240,7 @@ def _run_batch(req: Request, identity: Any, target: Any, job: Any, inputs: list[
                 raw = json.dumps(item.get("modelInput") or {}).encode()
                 parsed = families.parse_invoke(family, raw, target.model.model_id)
                 usage = Usage(parsed.prompt.total, parsed.planned_output_tokens())  # batch reads and writes no cache
-                out["modelOutput"] = (
-                    families.anthropic_body(parsed, usage, target.model.model_id)
-                    if family == "anthropic-messages"
-                    else families.nova_body(parsed, usage)
-                )
+                out["modelOutput"] = invoke_body(target, parsed, usage, raw)
                 record(call, identity, target, usage, "ok", service_tier="batch")
                 job.succeeded += 1
                 job.input_tokens += usage.input_tokens

@@ -111,7 +111,8 @@ def _invoke_parsed(req: Request) -> tuple[Any, ModelTarget, ParsedRequest, bytes
     return identity, target, _guarded(req, identity, target, parse), raw
 
 
-def _invoke_body(target: ModelTarget, parsed: ParsedRequest, usage: Usage, raw: bytes) -> dict[str, Any]:
+def invoke_body(target: ModelTarget, parsed: ParsedRequest, usage: Usage, raw: bytes) -> dict[str, Any]:
+    """The InvokeModel answer body of ``target``'s model family (batch inference writes the same as modelOutput)."""
     family = target.model.family
     if family == "anthropic-messages":
         return families.anthropic_body(parsed, usage, target.model.model_id)
@@ -136,7 +137,7 @@ def _metric_headers(usage: Usage, latency: int) -> dict[str, Any]:
 def invoke_model(req: Request) -> dict[str, Any]:
     identity, target, parsed, raw = _invoke_parsed(req)
     usage, latency = finish(req, identity, target, parsed)
-    body = _invoke_body(target, parsed, usage, raw)
+    body = invoke_body(target, parsed, usage, raw)
     log_invocation(req, identity, target, usage, json.loads(raw), body)
     tier = {"serviceTier": parsed.service_tier} if parsed.service_tier else {}
     return {"body": json.dumps(body).encode(), "contentType": "application/json", **_metric_headers(usage, latency), **tier}
@@ -160,7 +161,7 @@ def invoke_model_with_response_stream(req: Request) -> Response:
     if usage.cache_write:
         metrics["cacheWriteInputTokenCount"] = usage.cache_write
     chunks = _family_chunks(target, parsed, usage)
-    log_invocation(req, identity, target, usage, json.loads(raw), _invoke_body(target, parsed, usage, raw))
+    log_invocation(req, identity, target, usage, json.loads(raw), invoke_body(target, parsed, usage, raw))
     chunks[-1]["amazon-bedrock-invocationMetrics"] = metrics
     events = [("chunk", {"bytes": base64.b64encode(json.dumps(c).encode()).decode()}) for c in chunks]
     return _stream_response(eventstream.stream(events), {"X-Amzn-Bedrock-Content-Type": "application/json"})
