@@ -32,6 +32,7 @@ from aipctl.inventory import LoadedInventory, load_inventory
 from aipctl.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
+    from aipctl.advise import Advice
     from aipctl.aws.exports import ExportInfo
     from aipctl.discover import Identity
     from aipctl.guard.brake import BrakeResult
@@ -181,6 +182,16 @@ class Project:
             managed=self.managed(),
             progress=progress,
         )
+
+    def advise(
+        self, since: dt.timedelta, *, now: dt.datetime | None = None, coverage: VerifyReport | None = None
+    ) -> list[Advice]:
+        """Where to save over the window: the inventory's AIPs and budgets; with ``coverage``, bypassers to wire."""
+        from aipctl.advise import advise, wire_advice
+
+        budgets = {n: c.budget.monthly_usd for n, c in self.loaded.inventory.callers.items() if c.budget}
+        found = advise(self.target, self.managed(), since, now or self.now(), budgets=budgets)
+        return (wire_advice(coverage) if coverage is not None else []) + found
 
     def discover(
         self, since: dt.timedelta, *, now: dt.datetime | None = None, progress: Progress = NO_PROGRESS

@@ -7,7 +7,6 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from aipctl.advise import advise
 from aipctl.cli import console
 from aipctl.cli.commands.report import emit
 from aipctl.cli.commands.verify import render_coverage
@@ -93,8 +92,7 @@ def run_demo(root: Path, seed: int) -> None:
                     f"({row.percent:.1f}%); `aipctl guard watch` alerts, brakes at brake_at and releases next month"
                 )
         costs = project.report(WINDOW, ledger=ledger, coverage=coverage)
-        budgets = {n: c.budget.monthly_usd for n, c in loaded.inventory.callers.items() if c.budget}
-        advice = advise(project.target, project.managed(), WINDOW, project.now(), budgets=budgets)
+        advice = project.advise(WINDOW)
         costs = replace(costs, advice=tuple(a.to_dict() for a in advice))
 
     console.note("8. report: cost per caller (Cost Explorer, CloudWatch, estimate, ledger)")

@@ -32,23 +32,18 @@ def advise_cmd(
 ) -> None:
     """Where to save: idle AIPs, cheaper models, cheaper routes, prompt caching, batch or flex for night work, and
     callers near their budget, each with its evidence, confidence and monthly saving."""
-    from aipctl.advise import advise
-
     window = dt.timedelta(seconds=parse_duration(since))
     if window < dt.timedelta(days=1):
         raise click.BadParameter("advice needs at least a day of data", param_hint="--since")
     if markdown_out and not Path(markdown_out).resolve().parent.is_dir():  # refused before anything is read
         raise click.BadParameter(f"the directory of {markdown_out} does not exist", param_hint="--markdown")
-    loaded = load_inventory(inventory_file)
-    budgets = {name: c.budget.monthly_usd for name, c in loaded.inventory.callers.items() if c.budget}
-    with open_project(opts, loaded) as project:
+    with open_project(opts, load_inventory(inventory_file)) as project:
         now = project.now()
-        found = advise(project.target, project.managed(), window, now, budgets=budgets)
+        coverage = None
         if with_coverage:
-            from aipctl.advise import wire_advice
-
             with console.progress_bar("reading CloudTrail (2 requests/s)") as bar:
-                found = wire_advice(project.verify(window, now=now, progress=bar)) + found
+                coverage = project.verify(window, now=now, progress=bar)
+        found = project.advise(window, now=now, coverage=coverage)
     if markdown_out:
         from aipctl.advise import BEGIN, END, markdown_block
         from aipctl.report.render import replace_block

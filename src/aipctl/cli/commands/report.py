@@ -86,8 +86,7 @@ def report_cmd(
     window = dt.timedelta(seconds=parse_duration(since))
     if with_advice and window < dt.timedelta(days=1):
         raise click.BadParameter("advice needs at least a day of data", param_hint="--since")
-    loaded = load_inventory(inventory_file)
-    with open_project(opts, loaded) as project, console.progress_bar("reading") as bar:
+    with open_project(opts, load_inventory(inventory_file)) as project, console.progress_bar("reading") as bar:
         now = project.now()
         coverage = project.verify(window, now=now) if with_coverage else None
         report = project.report(
@@ -102,14 +101,7 @@ def report_cmd(
         if with_advice:
             from dataclasses import replace
 
-            from aipctl.advise import advise
-
-            budgets = {n: c.budget.monthly_usd for n, c in loaded.inventory.callers.items() if c.budget}
-            found = advise(project.target, project.managed(), window, now, budgets=budgets)
-            if coverage is not None:
-                from aipctl.advise import wire_advice
-
-                found = wire_advice(coverage) + found
+            found = project.advise(window, now=now, coverage=coverage)
             report = replace(report, advice=tuple(a.to_dict() for a in found))
         info = project.describe()
     emit(
