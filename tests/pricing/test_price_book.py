@@ -151,3 +151,12 @@ def test_a_partial_refresh_merges_into_the_book_without_changing_other_regions()
     }
     again = merged(tokyo_only, models, ["ap-northeast-1"])
     assert {m: expand(e) for m, e in again.items()} == {m: expand(e) for m, e in models.items()}
+
+
+def test_bad_refresh_and_pricing_flags_are_refused(cli) -> None:
+    nowhere = cli("prices", "refresh", "--region", "xx-nowhere-9")
+    assert nowhere.code == 1 and "answered no Bedrock token prices" in nowhere.err and "Traceback" not in nowhere.err
+    both = cli("prices", "refresh", "--region", "eu-central-1", "--all-regions")
+    assert both.code == 2 and "exclude each other" in both.err
+    assert cli("report", "--advise", "--since", "2h").code == 2
+    assert cli("sim", "settings", "--discount", "150").code == 2
