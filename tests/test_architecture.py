@@ -166,3 +166,11 @@ def test_product_and_emulator_agree_on_the_geo_prefixes() -> None:
     from aipctl_sim.bedrock.catalog import GEO_PREFIXES as EMULATED
 
     assert EMULATED == GEO_PREFIXES
+
+
+def test_product_and_emulator_agree_on_the_geo_regions() -> None:
+    """Which Regions each geography's system profiles serve: the product re-prefixes model ids per Region by it."""
+    from aipctl.inventory.rules import GEO_REGIONS
+    from aipctl_sim.bedrock.catalog import catalog
+
+    assert {geo: tuple(regions) for geo, regions in catalog().geos.items() if geo != "global"} == GEO_REGIONS

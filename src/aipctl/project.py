@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from aipctl.advise import Advice
     from aipctl.aws.exports import ExportInfo
     from aipctl.discover import Identity
+    from aipctl.fleet import Fleet
     from aipctl.guard.brake import BrakeResult
     from aipctl.guard.watch import SourceName, Watch
     from aipctl.inventory.model import Reconcile
@@ -143,6 +144,13 @@ class Project:
             )
         finally:
             self._changed()
+
+    def fleet(self, *, parallel: int | None = None) -> Fleet:
+        """The inventory's accounts × Regions, each on its own target (assumed roles): plan, apply, list per
+        placement. For an inventory of one account and Region it is that one placement."""
+        from aipctl.fleet import DEFAULT_PARALLEL, Fleet
+
+        return Fleet(self.loaded, self.target, parallel=parallel or DEFAULT_PARALLEL)
 
     # -- callers' view -------------------------------------------------------------------------
     def wiring(self, callers: Collection[str] = ()) -> list[WiringRow]:

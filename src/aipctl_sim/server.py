@@ -30,7 +30,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from aipctl_sim import _moto_cfn, _moto_compat, bearer, service_credentials, settings, sts_sessions, telemetry, trail
+from aipctl_sim import (
+    _moto_cfn,
+    _moto_compat,
+    bearer,
+    organizations,
+    service_credentials,
+    settings,
+    sts_sessions,
+    telemetry,
+    trail,
+)
+from aipctl_sim.identity import identity_for
 from aipctl_sim.journal import Journal, body_of, deterministic, new_write, replay_mode, replaying, write_of
 from aipctl_sim.journal import install as install_journal
 from aipctl_sim.protocol import (
@@ -221,6 +232,8 @@ class SimApp:
         if scope and scope[1] == "sts" and operation == "AssumeRole":
             try:
                 session = sts_sessions.requested(body)
+                caller = identity_for(_account_for(scope[0]), scope[0])
+                organizations.check_assume_role(caller.account, caller.arn, body)
             except ServiceError as exc:
                 return _wire(error_response(exc, "query", str(uuid.uuid4())))
         environ["wsgi.input"] = _BytesInput(body)
@@ -248,6 +261,8 @@ class SimApp:
                 captured["headers"] = [
                     (k, str(len(chunks)) if k.lower() == "content-length" else v) for k, v in captured["headers"]
                 ]
+            if scope and scope[1] == "organizations" and operation == "CreateAccount" and captured["status"].startswith("200"):
+                organizations.created_account(chunks, body)
             if scope and operation != "*":
                 trail.record_moto_call(scope, service, operation, captured["status"], environ.get("HTTP_USER_AGENT", ""))
         return captured["status"], captured["headers"], [chunks]

@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from aipctl.aws.bedrock import LiveProfile
+from aipctl.fleet import FleetApply, FleetPlan, Group
 from aipctl.inventory import rules
 from aipctl.plan.apply import ApplyReport
 from aipctl.plan.model import Action, Plan, ProfileChange, SetupChange
@@ -348,3 +349,71 @@ def profiles_table(rows: Iterable[Mapping[str, object]]) -> Table:
     for row in rows:
         table.add_row(*(str(row.get(c) or "") for c in columns))
     return table
+
+
+# -- organizations (several accounts and Regions) ---------------------------------------------------
+def _group_heading(group: Group) -> Text:
+    shown = group.target.get("endpoint", "")
+    return Text(f"== {group.placement.label}  {shown}".rstrip(), style="bold cyan")
+
+
+def fleet_plan_text(plan: FleetPlan, *, show_noop: bool = False, limit: int | None = None) -> list[Text]:
+    """The combined plan: each account × Region's plan under its heading, then the totals."""
+    lines = [
+        Text(
+            f"Plan for inventory {plan.inventory_name!r} ({plan.inventory_path}) in {len(plan.groups)} account(s) × Region(s)",
+            style="bold",
+        )
+    ]
+    for group in plan.groups:
+        lines.append(_group_heading(group))
+        if group.error or group.plan is None:
+            lines.append(Text(f"  failed: {group.error}", style="red"))
+            continue
+        lines += plan_text(group.plan, show_noop=show_noop, limit=limit)[1:]
+    counts = plan.counts()
+    ok = len(plan.groups) - len(plan.failed)
+    lines.append(
+        Text(
+            f"Total: {counts.get('create', 0)} to create, {counts.get('retag', 0)} to retag, "
+            f"{counts.get('replace', 0)} to replace, {counts.get('delete', 0)} to delete, "
+            f"{counts.get('no-op', 0)} unchanged; {ok} of {len(plan.groups)} account(s) × Region(s) planned"
+            + (f", {len(plan.failed)} failed" if plan.failed else ""),
+            style="bold red" if plan.failed else "bold",
+        )
+    )
+    return lines
+
+
+def fleet_apply_text(result: FleetApply) -> list[Text]:
+    lines: list[Text] = []
+    for group in result.groups:
+        lines.append(_group_heading(group))
+        if group.error or group.report is None:
+            lines.append(Text(f"  failed: {group.error or 'not planned'}", style="red"))
+            continue
+        lines += report_text(group.report)
+    failed = result.failed
+    lines.append(
+        Text(
+            f"{len(result.groups) - len(failed)} of {len(result.groups)} account(s) × Region(s) applied"
+            + (f"; failed: {', '.join(g.placement.label for g in failed)}" if failed else ""),
+            style="bold red" if failed else "bold",
+        )
+    )
+    return lines
+
+
+def fleet_apply_json(plan: FleetPlan, result: FleetApply | None) -> dict[str, Any]:
+    """``apply --json`` of an organization inventory: per group its plan and result, and the failed groups."""
+    done = {g.placement: g for g in result.groups} if result else {}
+    groups = []
+    for group in plan.groups:
+        applied = done.get(group.placement)
+        report = applied.report if applied else None
+        groups.append(
+            (applied or group).header()
+            | {"plan": group.plan.to_dict() if group.plan else None, "result": report.to_dict() if report else None}
+        )
+    failed = [g.placement.label for g in (result.failed if result else plan.failed)]
+    return {"summary": plan.counts(), "placements": len(plan.groups), "failed": failed, "groups": groups}

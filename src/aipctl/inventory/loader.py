@@ -16,6 +16,7 @@ from aipctl._exceptions import InventoryError, InventoryProblem, UsageError
 from aipctl.inventory import rules
 from aipctl.inventory._yaml import MAX_BYTES, LocatedDocument, Path, dotted_path, load_located
 from aipctl.inventory.model import Inventory, ModelSource, parse_model_source
+from aipctl.inventory.placement import Placement, account_regions, caller_accounts, caller_placements, model_id_in
 
 DEFAULT_INVENTORY = "aipctl.yaml"
 
@@ -45,6 +46,28 @@ class LoadedInventory:
     sources: dict[str, ModelSource]
     profiles: tuple[DesiredProfile, ...]
     document: LocatedDocument
+    #: Set on the one-account view of an organization inventory (:func:`aipctl.inventory.placement.project`).
+    placement: Placement | None = None
+    #: The cost-allocation tags to activate here, when billing is consolidated elsewhere (None: the callers').
+    cost_tags_here: tuple[str, ...] | None = None
+
+    @property
+    def placements(self) -> tuple[Placement, ...]:
+        """Every account × Region the inventory names (one, for today's format without ``accounts:``)."""
+        from aipctl.inventory.placement import placements
+
+        return placements(self.inventory)
+
+    @property
+    def is_fleet(self) -> bool:
+        """Acts in more than one account or Region, or in an account named by ``accounts:``: plan/apply run per
+        placement (:mod:`aipctl.fleet`)."""
+        return self.placement is None and (bool(self.inventory.accounts) or len(self.placements) > 1)
+
+    def project(self, placement: Placement) -> LoadedInventory:
+        from aipctl.inventory.placement import project
+
+        return project(self, placement)
 
     def line_of(self, *path: str | int) -> int | None:
         return self.document.line_of(tuple(path))
@@ -67,6 +90,8 @@ class LoadedInventory:
 
     def cost_tag_keys(self) -> list[str]:
         """Every cost-allocation tag the inventory needs active: the AIP plane's, then the principal plane's."""
+        if self.cost_tags_here is not None:
+            return list(self.cost_tags_here)
         return list(self.inventory.cost_tags) + self.principal_cost_tags()
 
     def principal_cost_tags(self) -> list[str]:
@@ -123,6 +148,7 @@ def parse_inventory(text: str, file: str = "<inventory>") -> LoadedInventory:
             known = ", ".join(sorted(inventory.models))
             problems.append(_problem(doc, ("pricing", "models", alias), f"unknown model alias {alias!r} (defined: {known})"))
     profiles = _desired_profiles(inventory, sources, doc, problems)
+    _check_placements(inventory, doc, problems)
     if problems:
         raise InventoryError(problems)
     return LoadedInventory(file, inventory, sources, tuple(profiles), doc)
@@ -304,6 +330,67 @@ def _desired_profiles(
                 DesiredProfile(caller_name, alias, name, sources[alias], description, tuple(sorted(all_tags.items())))
             )
     return profiles
+
+
+def _check_placements(inv: Inventory, doc: LocatedDocument, problems: list[InventoryProblem]) -> None:
+    """``accounts:`` and each caller's ``account:``/``region:``: known aliases, managed Regions, model ids every
+    placed Region can call."""
+    ids: dict[str, str] = {}
+    billing = [alias for alias, account in inv.accounts.items() if account.billing]
+    for alias, account in inv.accounts.items():
+        problem = rules.check_identifier(alias, "account alias")
+        if problem:
+            problems.append(_problem(doc, ("accounts", alias), problem))
+        if account.id in ids:
+            problems.append(_problem(doc, ("accounts", alias, "id"), f"account {account.id} is also {ids[account.id]!r}"))
+        ids.setdefault(account.id, alias)
+    if len(billing) > 1:
+        problems.append(
+            _problem(doc, ("accounts", billing[1], "billing"), f"only one management account pays: {billing[0]!r} is one")
+        )
+    known = ", ".join(inv.accounts) or "none"
+    for name, caller in inv.callers.items():
+        base: Path = ("callers", name)
+        if caller.account and not inv.accounts:
+            problems.append(
+                _problem(doc, (*base, "account"), "no `accounts:` block defines account aliases; add one or drop account:")
+            )
+            continue
+        for index, alias in enumerate(caller.account):
+            if alias not in inv.accounts:
+                problems.append(_problem(doc, (*base, "account", index), f"unknown account {alias!r} (defined: {known})"))
+        if inv.accounts and not caller_accounts(inv, caller):
+            problems.append(_problem(doc, base, f"name the caller's account: (one of {known})"))
+        for index, region in enumerate(caller.region):
+            for alias in caller_accounts(inv, caller):
+                if alias in inv.accounts and region not in account_regions(inv, alias):
+                    managed = ", ".join(account_regions(inv, alias))
+                    problems.append(
+                        _problem(
+                            doc,
+                            (*base, "region", index),
+                            f"account {alias!r} manages {managed}; add {region} to accounts.{alias}.regions",
+                        )
+                    )
+        for _, region in caller_placements(inv, name):
+            for index, model in enumerate(caller.models):
+                value = inv.models.get(model)
+                if value is None:
+                    continue
+                resolved = model_id_in(value, region)
+                problem = None
+                if resolved is None:
+                    problem = (
+                        f"no geography's profile of {value!r} serves {region} (caller {name!r}); "
+                        "use a global.… profile or a foundation model id"
+                    )
+                else:
+                    try:
+                        parse_model_source(resolved, region)
+                    except ValueError as exc:
+                        problem = f"{exc} (caller {name!r} runs in {region})"
+                if problem and region != inv.region:
+                    problems.append(_problem(doc, (*base, "models", index), problem))
 
 
 def identity_name(pattern: str) -> str:

@@ -246,6 +246,63 @@ class Alerts(_Strict):
 Attribution = Literal["profile", "principal", "both"]
 
 
+def _one_or_many(value: Any) -> Any:
+    """``account: prod`` or ``account: [prod, staging]`` (and ``region:`` alike): always a list."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else value
+
+
+class Account(_Strict):
+    """One AWS account of an organization that aipctl acts in (``accounts: {prod: {id, role, regions}}``)."""
+
+    id: str
+    #: The IAM role aipctl assumes in the account (``arn:aws:iam::<id>:role/<role>``); without it, aipctl's own
+    #: credentials must be in this account.
+    role: str | None = None
+    #: The Regions aipctl manages there (default: the inventory's ``region``); prune never reaches others.
+    regions: list[str] = Field(default_factory=list)
+    #: The management (payer) account: consolidated billing (Cost Explorer, CUR, cost-allocation tags) is read
+    #: and set there for every account of the organization.
+    billing: bool = False
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            if len(str(value)) != 12:
+                raise ValueError(
+                    f'account id {value} is not 12 digits; quote it ("012345678901"): YAML reads unquoted numbers '
+                    "with leading zeros as other numbers"
+                )
+            return str(value)
+        return value
+
+    @field_validator("id")
+    @classmethod
+    def _twelve_digits(cls, value: str) -> str:
+        if not re.match(r"^\d{12}$", value):
+            raise ValueError(f"{value!r} is not an AWS account id (12 digits, quoted)")
+        return value
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[\w+=,.@-]{1,64}$", value):
+            raise ValueError(f"{value!r} is not an IAM role name (give the name, not the ARN)")
+        return value
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, value: list[str]) -> list[str]:
+        for region in value:
+            if not rules.REGION_RE.match(region):
+                raise ValueError(f"{region!r} is not an AWS Region name such as 'eu-central-1'")
+        if len(set(value)) != len(value):
+            raise ValueError("regions lists a Region twice")
+        return value
+
+
 class Caller(_Strict):
     """One application (or tenant) that gets its own cost line.
 
@@ -269,6 +326,23 @@ class Caller(_Strict):
     allow_wildcard: bool = False
     tenants: dict[str, dict[str, str]] = Field(default_factory=dict)
     tenant_tag: str = "Tenant"
+    #: The accounts (aliases of ``accounts:``) and Regions the caller runs in: it gets its AIPs in each
+    #: account × Region. Defaults: the only account of ``accounts:``, and each account's first Region.
+    account: list[str] = Field(default_factory=list)
+    region: list[str] = Field(default_factory=list)
+
+    @field_validator("account", "region", mode="before")
+    @classmethod
+    def _listed(cls, value: Any) -> Any:
+        return _one_or_many(value)
+
+    @field_validator("region")
+    @classmethod
+    def _regions(cls, value: list[str]) -> list[str]:
+        for region in value:
+            if not rules.REGION_RE.match(region):
+                raise ValueError(f"{region!r} is not an AWS Region name such as 'eu-central-1'")
+        return list(dict.fromkeys(value))
 
     @field_validator("tenants", mode="before")
     @classmethod
@@ -337,6 +411,9 @@ class Inventory(_Strict):
     logging: InvocationLogging | None = None
     #: Negotiated prices (discounts, credits): the report's net figures.
     pricing: Pricing | None = None
+    #: The accounts of an organization aipctl acts in (alias -> id, role, Regions); without it, the one account
+    #: of aipctl's credentials.
+    accounts: dict[str, Account] = Field(default_factory=dict)
 
     @field_validator("region")
     @classmethod

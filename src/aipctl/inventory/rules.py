@@ -26,6 +26,48 @@ REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
 
 #: Prefixes of system-defined (cross-Region) inference profile ids.
 GEO_PREFIXES = ("us", "us-gov", "eu", "apac", "jp", "au", "ca", "global")
+#: The source Regions of each geography's system-defined profiles (Bedrock user guide, "Supported Regions and
+#: models for inference profiles"); the emulator's catalog has the same (tests/test_architecture.py).
+GEO_REGIONS: dict[str, tuple[str, ...]] = {
+    "us": ("us-east-1", "us-east-2", "us-west-1", "us-west-2"),
+    "us-gov": ("us-gov-east-1", "us-gov-west-1"),
+    "eu": ("eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3"),
+    "apac": (
+        "ap-east-2",
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-northeast-3",
+        "ap-south-1",
+        "ap-south-2",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-southeast-3",
+        "ap-southeast-4",
+        "ap-southeast-5",
+        "ap-southeast-7",
+        "me-central-1",
+    ),
+    "jp": ("ap-northeast-1", "ap-northeast-3"),
+    "au": ("ap-southeast-2", "ap-southeast-4"),
+    "ca": ("ca-central-1", "ca-west-1"),
+}
+#: Which geography serves a Region when the model alias names another (jp and au are subsets of apac).
+_PRIMARY_GEOS = ("us", "us-gov", "eu", "apac", "ca")
+
+
+def system_profile_in(profile_id: str, region: str) -> str | None:
+    """The system-defined profile id of ``profile_id``'s model that ``region`` can call: the same id when its
+    geography serves the Region (or it is ``global.``), else the Region's own geography's (``eu.x`` in
+    us-east-1 is ``us.x``). None: no geography serves the Region."""
+    geo, _, model = profile_id.partition(".")
+    if geo == "global" or region in GEO_REGIONS.get(geo, ()):
+        return profile_id
+    for other in _PRIMARY_GEOS:
+        if region in GEO_REGIONS[other]:
+            return f"{other}.{model}"
+    return None
+
+
 _SYSTEM_PROFILE_ID_RE = re.compile(rf"^({'|'.join(map(re.escape, GEO_PREFIXES))})\.[a-z0-9-]+\.[A-Za-z0-9._:-]+$")
 _FOUNDATION_MODEL_ID_RE = re.compile(r"^[a-z0-9-]+\.[A-Za-z0-9._:-]+$")
 _ARN_RE = re.compile(

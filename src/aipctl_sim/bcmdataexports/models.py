@@ -225,26 +225,29 @@ def line_items(account: str, period: dt.date, granularity: str, visible_until: f
     × token kind, priced and named as Cost Explorer bills them (``aipctl_sim.ce.billing``)."""
     from aipctl_sim.bedrock.catalog import catalog
     from aipctl_sim.ce.billing import KINDS, net_factor, split_tokens
+    from aipctl_sim.organizations import members
     from aipctl_sim.pricing.rates import rate, route_of
 
     start = dt.datetime.combine(period, dt.time(), dt.timezone.utc)
     end = dt.datetime.combine(_next_month(period), dt.time(), dt.timezone.utc)
-    rows = telemetry.store().query(
-        "SELECT ts, region, base_model, geo, aip_arn, principal_arn, cost_tags, COALESCE(service_tier, 'default'), "
-        "input_tokens, output_tokens, cache_read, cache_write, cache_write_1h FROM calls "
-        "WHERE account = ? AND status = 'ok' AND ts >= ? AND ts < ?",
-        (account, start.timestamp(), min(end.timestamp(), visible_until)),
-    )
+    rows = []
+    for member in members(account):  # a management account's CUR has every member's usage (consolidated billing)
+        rows += telemetry.store().query(
+            "SELECT account, ts, region, base_model, geo, aip_arn, principal_arn, cost_tags, "
+            "COALESCE(service_tier, 'default'), input_tokens, output_tokens, cache_read, cache_write, cache_write_1h "
+            "FROM calls WHERE account = ? AND status = 'ok' AND ts >= ? AND ts < ?",
+            (member, start.timestamp(), min(end.timestamp(), visible_until)),
+        )
     sums: dict[tuple[Any, ...], list[int]] = {}
-    for ts, region, model_id, geo, aip, principal, cost_tags, tier, *tokens in rows:
+    for usage_account, ts, region, model_id, geo, aip, principal, cost_tags, tier, *tokens in rows:
         first, last = _bucket(granularity, ts, period)
-        key = (first, last, region, model_id, geo, aip or "", principal, cost_tags or "", tier)
+        key = (first, last, usage_account, region, model_id, geo, aip or "", principal, cost_tags or "", tier)
         total = sums.setdefault(key, [0, 0, 0, 0, 0])
         for i, count in enumerate(split_tokens(*(int(n or 0) for n in tokens))):
             total[i] += count
     items = []
     net = float(net_factor())
-    for (first, last, region, model_id, geo, aip, principal, cost_tags, tier), tokens in sorted(
+    for (first, last, usage_account, region, model_id, geo, aip, principal, cost_tags, tier), tokens in sorted(
         sums.items(), key=lambda kv: str(kv[0])
     ):
         model = catalog().models.get(model_id)
@@ -261,7 +264,7 @@ def line_items(account: str, period: dt.date, granularity: str, visible_until: f
             amount = count / found.unit_tokens
             cost = round(per_unit * amount, 10)
             identity = hashlib.sha256(
-                f"{first}|{region}|{model_id}|{geo}|{aip}|{principal}|{cost_tags}|{tier}|{kind}".encode()
+                f"{first}|{usage_account}|{region}|{model_id}|{geo}|{aip}|{principal}|{cost_tags}|{tier}|{kind}".encode()
             ).hexdigest()
             items.append(
                 {
@@ -284,7 +287,7 @@ def line_items(account: str, period: dt.date, granularity: str, visible_until: f
                     "line_item_resource_id": aip,
                     "line_item_unblended_cost": cost,
                     "line_item_unblended_rate": f"{per_unit:.10f}".rstrip("0"),
-                    "line_item_usage_account_id": account,
+                    "line_item_usage_account_id": usage_account,
                     "line_item_usage_amount": amount,
                     "line_item_usage_end_date": _stamp(last),
                     "line_item_usage_start_date": _stamp(first),

@@ -26,6 +26,7 @@ from typing import Any
 
 from aipctl_sim import settings, telemetry
 from aipctl_sim.bedrock.catalog import catalog
+from aipctl_sim.organizations import members
 from aipctl_sim.pricing.rates import Rate, rate, route_of
 from aipctl_sim.protocol import ValidationException
 
@@ -76,11 +77,14 @@ def line_items(account: str, start: float, end: float, granularity: str) -> tupl
     (by caller tag and by principal tag), and its dimension lookups ask it again by month."""
     visible_until = settings.now().timestamp() - settings.settings().billing_lag_hours * 3600
     store = telemetry.store()
-    key = (str(store.path), store.generation, account, start, min(end, visible_until) // 60, granularity)
+    billed = members(account)  # the management account of an organization sees every member's usage
+    key = (str(store.path), store.generation, billed, start, min(end, visible_until) // 60, granularity)
     if key not in _items_cache:
         if len(_items_cache) >= 4:  # bounded: a few periods at a time
             del _items_cache[next(iter(_items_cache))]
-        _items_cache[key] = tuple(_line_items(account, start, min(end, visible_until), granularity))
+        _items_cache[key] = tuple(
+            item for member in billed for item in _line_items(member, start, min(end, visible_until), granularity)
+        )
     credits = Decimal(str(settings.settings().billing_credits_usd))
     return _items_cache[key] if not credits else _with_credits(_items_cache[key], credits)
 

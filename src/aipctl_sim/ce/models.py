@@ -17,6 +17,7 @@ from moto.core.base_backend import BackendDict, BaseBackend
 
 from aipctl_sim import settings
 from aipctl_sim.bedrock.models import bedrock_sim_backends
+from aipctl_sim.organizations import members
 
 
 @dataclass
@@ -56,10 +57,11 @@ class CostExplorerSimBackend(BaseBackend):
         from the principals themselves, which are part of its durable state (the calls are not)."""
         now = settings.now()
         keys: set[str] = set()
-        for backend in list(bedrock_sim_backends[self.account_id].values()):
-            for profile in backend.profiles.values():
-                keys.update(profile.tags)
-        keys.update("iamPrincipal/" + key for key in _principal_tag_keys(self.account_id))
+        for account in members(self.account_id):  # a management account activates its organization's tags
+            for backend in list(bedrock_sim_backends[account].values()):
+                for profile in backend.profiles.values():
+                    keys.update(profile.tags)
+            keys.update("iamPrincipal/" + key for key in _principal_tag_keys(account))
         for key in keys:
             if key not in self.tags and not key.startswith("aws:"):
                 self.tags[key] = CostAllocationTag(key, first_seen=now)

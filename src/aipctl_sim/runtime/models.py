@@ -15,6 +15,7 @@ from aipctl_sim.bedrock.catalog import FoundationModel, catalog
 from aipctl_sim.bedrock.models import ApplicationProfile, bedrock_sim_backends
 from aipctl_sim.ce.models import ce_backend
 from aipctl_sim.identity import CallerIdentity, explicit_deny, identity_for, request_context
+from aipctl_sim.organizations import payer
 from aipctl_sim.protocol import AccessDeniedException, Request, ResourceNotFoundException, ServiceError, ValidationException
 from aipctl_sim.runtime import logs
 from aipctl_sim.runtime.families import ParsedRequest, Usage
@@ -185,7 +186,7 @@ def active_cost_tags(account: str, aip: ApplicationProfile | None, identity: Cal
     tags = dict(aip.tags) if aip is not None else {}
     for key, value in identity.tags if identity is not None else ():
         tags[PRINCIPAL_TAG_PREFIX + key] = value
-    known = ce_backend(account).tags
+    known = ce_backend(payer(account)).tags  # in an organization, activated in its management account
     active = {k: v for k, v in tags.items() if k in known and known[k].active_at(now)}
     return json.dumps(active, sort_keys=True) if active else None
 

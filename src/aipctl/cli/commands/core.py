@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from aipctl._exceptions import ApplyFailed, UsageError
+from aipctl._exceptions import ApplyFailed, TargetError, UsageError
 from aipctl.cli import console
 from aipctl.cli.main import GlobalOptions
 from aipctl.cli.options import (
@@ -22,9 +22,18 @@ from aipctl.cli.options import (
 from aipctl.inventory import DEFAULT_INVENTORY, example_inventory, load_inventory
 
 if TYPE_CHECKING:
+    from aipctl.fleet import Fleet, FleetPlan
+    from aipctl.inventory import LoadedInventory
     from aipctl.plan import Plan
     from aipctl.project import Project
 
+parallel_option = click.option(
+    "--parallel",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 32),
+    help="Accounts × Regions worked on at once (inventories with accounts: or several Regions).",
+)
 via_option = click.option(
     "--via",
     type=click.Choice(["api", "cloudformation"]),
@@ -68,6 +77,7 @@ def _plan(project: Project, prune: bool, via: str = "api", change_sets: bool = F
     is_flag=True,
     help="With --via cloudformation: ask CloudFormation what each stack update would do (change sets, deleted after).",
 )
+@parallel_option
 @pass_options
 def plan_cmd(
     opts: GlobalOptions,
@@ -78,13 +88,17 @@ def plan_cmd(
     detailed_exitcode: bool,
     show_all: bool,
     change_sets: bool,
+    parallel: int,
 ) -> int:
     """Show what `apply` would change, and where (account, Region, endpoint)."""
     from aipctl.cli.render import plan_text
 
     if change_sets and via != "cloudformation":
         raise click.UsageError("--change-sets previews CloudFormation stack updates: add --via cloudformation")
-    with open_project(opts, load_inventory(inventory_file)) as project:
+    loaded = load_inventory(inventory_file)
+    if loaded.is_fleet:
+        return _fleet_plan_cmd(opts, loaded, as_json, prune, via, detailed_exitcode, show_all, parallel)
+    with open_project(opts, loaded) as project:
         plan = _plan(project, prune, via, change_sets)
     if as_json:
         console.print_json(plan.to_dict())
@@ -103,6 +117,7 @@ def plan_cmd(
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 64))
 @click.option("--skip-cost-tags", is_flag=True, help="Do not activate cost-allocation tags.")
 @click.option("--force", is_flag=True, help="Delete or replace AIPs even when they were called in the last 7 days.")
+@parallel_option
 @pass_options
 def apply_cmd(
     opts: GlobalOptions,
@@ -114,6 +129,7 @@ def apply_cmd(
     concurrency: int,
     skip_cost_tags: bool,
     force: bool,
+    parallel: int,
 ) -> int:
     """Create, retag, replace (and with --prune delete) AIPs so the account matches the inventory.
 
@@ -121,7 +137,10 @@ def apply_cmd(
     would vanish under a running caller) unless --force."""
     from aipctl.cli.render import apply_json, plan_text, report_text
 
-    with open_project(opts, load_inventory(inventory_file)) as project:
+    loaded = load_inventory(inventory_file)
+    if loaded.is_fleet:
+        return _fleet_apply_cmd(opts, loaded, as_json, yes, prune, via, concurrency, skip_cost_tags, force, parallel)
+    with open_project(opts, loaded) as project:
         plan = _plan(project, prune, via)
         if not plan.has_changes:
             if as_json:
@@ -155,6 +174,97 @@ def apply_cmd(
     return 130 if report.interrupted else 0
 
 
+def _fleet_plan(fleet: Fleet, prune: bool, via: str) -> FleetPlan:
+    with console.progress_bar("planning accounts × Regions", total=len(fleet.placements)) as bar:
+        plan = fleet.plan(prune=prune, via="cloudformation" if via == "cloudformation" else "api", progress=bar)
+    for group in plan.groups:
+        for warning in group.plan.warnings if group.plan else ():
+            console.warn(f"{group.placement.label}: {warning}")
+    return plan
+
+
+def _fleet_plan_cmd(
+    opts: GlobalOptions,
+    loaded: LoadedInventory,
+    as_json: bool,
+    prune: bool,
+    via: str,
+    detailed_exitcode: bool,
+    show_all: bool,
+    parallel: int,
+) -> int:
+    from aipctl.cli.render import fleet_plan_text
+
+    with open_project(opts, loaded) as project:
+        plan = _fleet_plan(project.fleet(parallel=parallel), prune, via)
+    if as_json:
+        console.print_json(plan.to_dict())
+    else:
+        for line in fleet_plan_text(plan, show_noop=show_all):
+            console.out.print(line)
+    if plan.failed:
+        raise ApplyFailed(
+            f"{len(plan.failed)} account(s) × Region(s) could not be planned",
+            failures=[(g.placement.label, g.error or "") for g in plan.failed],
+        )
+    return 2 if detailed_exitcode and plan.has_changes else 0
+
+
+def _fleet_apply_cmd(
+    opts: GlobalOptions,
+    loaded: LoadedInventory,
+    as_json: bool,
+    yes: bool,
+    prune: bool,
+    via: str,
+    concurrency: int,
+    skip_cost_tags: bool,
+    force: bool,
+    parallel: int,
+) -> int:
+    from aipctl.cli.render import fleet_apply_json, fleet_apply_text, fleet_plan_text
+
+    with open_project(opts, loaded) as project:
+        fleet = project.fleet(parallel=parallel)
+        plan = _fleet_plan(fleet, prune, via)
+        if not plan.has_changes:
+            if as_json:
+                console.print_json(fleet_apply_json(plan, None))
+            else:
+                for line in fleet_plan_text(plan):
+                    console.out.print(line)
+            if plan.failed:
+                raise ApplyFailed(
+                    f"{len(plan.failed)} account(s) × Region(s) could not be planned",
+                    failures=[(g.placement.label, g.error or "") for g in plan.failed],
+                )
+            return 0
+        if not as_json:
+            for line in fleet_plan_text(plan, limit=50):
+                console.err.print(line)
+        in_use = [c for g in plan.groups if g.plan for c in g.plan.in_use]
+        if in_use and not force:
+            used = ", ".join(f"{c.name} ({c.recent_calls:,} calls)" for c in in_use)
+            raise UsageError(
+                f"{len(in_use)} AIP(s) to delete or replace were called in the last 7 days: {used}; nothing changed",
+                hint="re-wire their callers first (`aipctl wire`), or pass --force to change them anyway",
+            )
+        accounts = sorted({f"{g.placement.account_id or g.target.get('account', '')}" for g in plan.groups if g.plan})
+        regions = sorted({g.placement.region for g in plan.groups if g.plan})
+        confirm(yes, {**project.describe(), "accounts": ", ".join(accounts), "regions": ", ".join(regions)})
+        with console.progress_bar("applying accounts × Regions", total=len(plan.groups)) as bar:
+            result = fleet.apply(plan, concurrency=concurrency, activate_cost_tags=not skip_cost_tags, progress=bar)
+    if as_json:
+        console.print_json(fleet_apply_json(plan, result))
+    else:
+        for line in fleet_apply_text(result):
+            console.out.print(line)
+    failures = result.failed_names()
+    if failures:
+        raise ApplyFailed(f"{len(failures)} change(s) or account(s) × Region(s) failed", failures=failures)
+    return 130 if result.interrupted else 0
+
+
 @click.command("list")
 @optional_file_option("Inventory whose region to list.")
 @json_option
@@ -165,16 +275,34 @@ def list_cmd(opts: GlobalOptions, inventory_file: str | None, as_json: bool, sho
     from aipctl.cli.render import profile_row, profiles_table
     from aipctl.inventory import rules
 
-    with open_project(opts, load_optional_inventory(inventory_file)) as project:
-        live = project.live()
-    for warning in live.warnings:
-        console.warn(warning)
-    rows = [profile_row(p) for p in live.profiles if show_all or rules.TAG_MANAGED in p.tags]
+    loaded = load_optional_inventory(inventory_file)
+    rows: list[dict[str, Any]] = []
+    with open_project(opts, loaded) as project:
+        if loaded is not None and loaded.is_fleet:
+            failed = 0
+            for placement, _shown, found, error in project.fleet().live():
+                if found is None:
+                    console.warn(f"{placement.label}: {error}")
+                    failed += 1
+                    continue
+                for warning in found.warnings:
+                    console.warn(f"{placement.label}: {warning}")
+                where = {"account": placement.account, "account_id": placement.account_id, "region": placement.region}
+                rows += [profile_row(p) | where for p in found.profiles if show_all or rules.TAG_MANAGED in p.tags]
+        else:
+            live = project.live()
+            for warning in live.warnings:
+                console.warn(warning)
+            here = {"account": project.target.account, "account_id": project.target.account, "region": project.target.region}
+            rows = [profile_row(p) | here for p in live.profiles if show_all or rules.TAG_MANAGED in p.tags]
+            failed = 0
     if as_json:
         console.print_json(rows)
         return
     console.out.print(profiles_table(rows))
     console.note(f"{len(rows)} AIP(s)")
+    if failed:
+        raise TargetError(f"{failed} account(s) × Region(s) could not be listed (see the warnings above)")
 
 
 @click.command("demo")

@@ -1,0 +1,142 @@
+"""Where callers run: the accounts and Regions of an inventory, and the one-account view of each.
+
+An inventory without ``accounts:`` means one account (aipctl's credentials') and its ``region``; callers may
+add Regions with ``region:``. With ``accounts:`` every caller is placed in accounts (``account:``, default:
+the only one) and Regions (``region:``, default: each account's first). A :class:`Placement` is one account ×
+Region; :func:`project` gives the inventory as that placement sees it, which is what plan, apply and every
+single-account command already take::
+
+    for placement in placements(loaded.inventory):
+        here = project(loaded, placement)        # region = placement.region, only the callers placed there
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from aipctl.inventory import rules
+
+if TYPE_CHECKING:
+    from aipctl.inventory.loader import LoadedInventory
+    from aipctl.inventory.model import Caller, Inventory
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One account × Region the inventory acts in."""
+
+    #: The alias of ``accounts:``; "" for the one account of an inventory without it.
+    account: str
+    region: str
+    account_id: str | None = None
+    role: str | None = None
+    #: The organization's management account (consolidated billing is read and set there).
+    billing: bool = False
+
+    @property
+    def label(self) -> str:
+        if not self.account:
+            return self.region
+        return f"{self.account} ({self.account_id}) {self.region}"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.account, self.region)
+
+
+def account_regions(inv: Inventory, alias: str) -> list[str]:
+    """The Regions aipctl manages in account ``alias`` (default: the inventory's ``region``)."""
+    return list(inv.accounts[alias].regions) or [inv.region]
+
+
+def placements(inv: Inventory) -> tuple[Placement, ...]:
+    """Every account × Region the inventory names, in file order: where plan looks and prune may act."""
+    if not inv.accounts:
+        regions = [inv.region] + [r for c in inv.callers.values() for r in c.region]
+        return tuple(Placement("", r) for r in dict.fromkeys(regions))
+    return tuple(
+        Placement(alias, region, account.id, account.role, account.billing)
+        for alias, account in inv.accounts.items()
+        for region in account_regions(inv, alias)
+    )
+
+
+def caller_accounts(inv: Inventory, caller: Caller) -> list[str]:
+    """The account aliases of a caller ([""] without ``accounts:``); unknown aliases are the loader's to report."""
+    if not inv.accounts:
+        return [""]
+    if caller.account:
+        return list(dict.fromkeys(caller.account))
+    return list(inv.accounts) if len(inv.accounts) == 1 else []
+
+
+def caller_placements(inv: Inventory, name: str) -> list[tuple[str, str]]:
+    """(account alias, Region) of each placement of caller ``name``."""
+    caller = inv.callers[name]
+    out = []
+    for alias in caller_accounts(inv, caller):
+        if alias and alias not in inv.accounts:
+            continue
+        regions = caller.region or ([inv.region] if not alias else account_regions(inv, alias)[:1])
+        out += [(alias, region) for region in regions]
+    return out
+
+
+def model_id_in(value: str, region: str) -> str | None:
+    """An inventory model entry as ``region`` calls it: system-defined profile ids take the Region's geography."""
+    if not value.startswith("arn:") and rules.is_system_profile_id(value):
+        return rules.system_profile_in(value, region)
+    return value
+
+
+def home(inv: Inventory) -> Placement:
+    """Where the account-wide setup goes (alert topic, invocation logging, cost tags): the billing account's
+    first Region, else the first placement."""
+    every = placements(inv)
+    return next((p for p in every if p.billing), every[0])
+
+
+def project(loaded: LoadedInventory, placement: Placement) -> LoadedInventory:
+    """The inventory as one placement sees it: its Region, the callers placed there with the model ids that
+    Region calls, budgets only where each caller's first placement is, account-wide setup only at :func:`home`."""
+    from aipctl.inventory.loader import LoadedInventory, _desired_profiles
+    from aipctl.inventory.model import parse_model_source
+
+    inv = loaded.inventory
+    callers = {}
+    for name, caller in inv.callers.items():
+        where = caller_placements(inv, name)
+        if placement.key not in where:
+            continue
+        first = where.index(placement.key) == 0
+        callers[name] = caller.model_copy(update={"account": [], "region": [], "budget": caller.budget if first else None})
+    is_home = home(inv).key == placement.key
+    models = {alias: model_id_in(value, placement.region) or value for alias, value in inv.models.items()}
+    here = inv.model_copy(
+        update={
+            "region": placement.region,
+            "accounts": {},
+            "callers": callers,
+            "models": models,
+            "logging": inv.logging if is_home else None,
+            "alerts": inv.alerts if is_home else None,
+        }
+    )
+    sources = {}
+    for alias, value in models.items():
+        try:
+            sources[alias] = parse_model_source(value, placement.region)
+        except ValueError:  # an ARN of another Region: the loader refused it for every caller placed here
+            continue
+    billed_apart = any(p.billing for p in placements(inv))
+    cost_tags = None if not billed_apart else (tuple(loaded.cost_tag_keys()) if placement.billing and is_home else ())
+    return LoadedInventory(
+        loaded.path,
+        here,
+        sources,
+        tuple(_desired_profiles(here, sources, loaded.document, [])),
+        loaded.document,
+        placement=placement,
+        cost_tags_here=cost_tags,
+    )

@@ -1,0 +1,144 @@
+"""One inventory over an organization of 5 accounts × 2 Regions: plan, apply, list, failures, prune."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.org.conftest import REGIONS, Org
+
+CALLERS = """\
+  webui:
+    owner: platform
+    environment: production
+    models: [sonnet]
+    account: [prod, staging]
+    region: [eu-central-1, us-east-1]
+  batch:
+    owner: data
+    environment: production
+    models: [sonnet, nova]
+    account: team-a
+  reports:
+    owner: finance
+    environment: production
+    models: [nova]
+    account: payer
+    region: us-east-1
+"""
+
+
+def _aips(org: Org, alias: str, region: str) -> dict[str, dict[str, Any]]:
+    bedrock = org.client(alias, "bedrock", region)
+    found = bedrock.list_inference_profiles(typeEquals="APPLICATION")["inferenceProfileSummaries"]
+    return {p["inferenceProfileName"]: p for p in found}
+
+
+def test_one_inventory_is_applied_in_every_account_and_region_it_names(org: Org, cli: Any, workdir: Any) -> None:
+    (workdir / "org.yaml").write_text(org.inventory(CALLERS))
+    plan = cli("plan", "-f", "org.yaml", "--json")
+    assert plan.code == 0, plan.err
+    groups = {(g["account"], g["region"]): g for g in plan.json["groups"]}
+    assert len(groups) == 10 and plan.json["failed"] == []
+    assert plan.json["summary"]["create"] == 7  # webui 2 accounts × 2 Regions, batch 2 models, reports 1
+    assert groups[("prod", "us-east-1")]["account_id"] == org.ids["prod"]
+
+    applied = cli("apply", "-f", "org.yaml", "--yes")
+    assert applied.code == 0, applied.err + applied.out
+    assert "10 of 10 account(s) × Region(s) applied" in applied.out
+
+    for alias in ("prod", "staging"):
+        for region in REGIONS:
+            aip = _aips(org, alias, region)["webui-sonnet"]
+            assert f":{org.ids[alias]}:" in aip["inferenceProfileArn"] and f":{region}:" in aip["inferenceProfileArn"]
+            geo = "eu" if region.startswith("eu") else "us"  # the alias's profile, in the Region's geography
+            assert aip["models"][0]["modelArn"].split("/")[-1] == "anthropic.claude-sonnet-4-6"
+            source = org.client(alias, "bedrock", region).get_inference_profile(
+                inferenceProfileIdentifier=aip["inferenceProfileArn"]
+            )
+            assert source["inferenceProfileArn"] and len(source["models"]) >= 1
+            tags = org.client(alias, "bedrock", region).list_tags_for_resource(resourceARN=aip["inferenceProfileArn"])["tags"]
+            assert {"key": "aipctl:source", "value": f"{geo}.anthropic.claude-sonnet-4-6"} in tags
+    assert set(_aips(org, "team-a", "eu-central-1")) == {"batch-sonnet", "batch-nova"}
+    assert _aips(org, "team-a", "us-east-1") == {}
+    assert set(_aips(org, "payer", "us-east-1")) == {"reports-nova"}
+    assert _aips(org, "team-b", "eu-central-1") == {} and _aips(org, "payer", "eu-central-1") == {}
+
+    listed = cli("list", "-f", "org.yaml", "--json")
+    assert listed.code == 0, listed.err
+    rows = {(r["caller"], r["alias"], r["account"], r["region"]) for r in listed.json}
+    assert ("webui", "sonnet", "staging", "us-east-1") in rows and ("reports", "nova", "payer", "us-east-1") in rows
+    assert len(rows) == 7 and all(r["account_id"] == org.ids[r["account"]] for r in listed.json)
+
+    again = cli("plan", "-f", "org.yaml", "--json", "--detailed-exitcode")
+    changing = [(g["account"], g["region"], g["plan"]) for g in again.json["groups"] if g["plan"]["has_changes"]]
+    assert again.code == 0, changing  # converged everywhere
+    assert again.json["summary"]["no-op"] == 7
+
+
+def test_an_account_that_cannot_be_reached_does_not_block_the_others(org: Org, cli: Any, workdir: Any) -> None:
+    broken = '  ghost: {id: "999988887777", role: OrganizationAccountAccessRole, regions: [eu-central-1]}\n'
+    callers = CALLERS + "  orphaned:\n    owner: x\n    environment: dev\n    models: [nova]\n    account: ghost\n"
+    (workdir / "org.yaml").write_text(org.inventory(callers, extra_accounts=broken))
+    applied = cli("apply", "-f", "org.yaml", "--yes", "--json")
+    assert applied.code != 0
+    out = applied.json
+    assert out["failed"] == ["ghost (999988887777) eu-central-1"]
+    ghost = next(g for g in out["groups"] if g["account"] == "ghost")
+    assert "AccessDenied" in ghost["error"] and "sts:AssumeRole" in ghost["error"]
+    assert set(_aips(org, "team-a", "eu-central-1")) == {"batch-sonnet", "batch-nova"}
+    assert "webui-sonnet" in _aips(org, "staging", "us-east-1")
+    assert "1 change(s) or account(s)" in applied.err
+
+
+def test_prune_acts_only_in_the_accounts_and_regions_the_inventory_names(org: Org, cli: Any, workdir: Any) -> None:
+    (workdir / "org.yaml").write_text(org.inventory(CALLERS))
+    assert cli("apply", "-f", "org.yaml", "--yes").code == 0
+    # The same inventory's marker on AIPs in a Region and an account it does not name: never aipctl's to touch.
+    marker = [{"key": "aipctl:managed", "value": "org"}, {"key": "aipctl:caller", "value": "old"}]
+    source = "arn:aws:bedrock:eu-west-1::foundation-model/amazon.nova-pro-v1:0"
+    elsewhere = org.client("prod", "bedrock", "eu-west-1").create_inference_profile(
+        inferenceProfileName="old-nova", modelSource={"copyFrom": source}, tags=marker
+    )
+    organizations = org.client("payer", "organizations", "us-east-1")
+    sandbox = organizations.create_account(Email="sandbox@example.com", AccountName="sandbox")["CreateAccountStatus"]
+    org.ids["sandbox"] = sandbox["AccountId"]
+    outside = org.client("sandbox", "bedrock", "eu-central-1").create_inference_profile(
+        inferenceProfileName="old-nova",
+        modelSource={"copyFrom": source.replace("eu-west-1", "eu-central-1")},
+        tags=marker,
+    )
+    (workdir / "org.yaml").write_text(org.inventory(CALLERS.replace("[prod, staging]", "prod")))
+    pruned = cli("apply", "-f", "org.yaml", "--yes", "--prune", "--json")
+    assert pruned.code == 0, pruned.err
+    assert _aips(org, "staging", "eu-central-1") == {} and _aips(org, "staging", "us-east-1") == {}
+    assert "webui-sonnet" in _aips(org, "prod", "us-east-1")
+    assert _aips(org, "prod", "eu-west-1")["old-nova"]["inferenceProfileArn"] == elsewhere["inferenceProfileArn"]
+    assert _aips(org, "sandbox", "eu-central-1")["old-nova"]["inferenceProfileArn"] == outside["inferenceProfileArn"]
+    deleted = [c["name"] for g in pruned.json["groups"] for c in g["plan"]["changes"] if c["action"] == "delete"]
+    assert sorted(deleted) == ["webui-sonnet", "webui-sonnet"]  # staging's two, nothing else
+
+
+def test_inventory_mistakes_about_accounts_name_file_and_line(cli: Any, workdir: Any) -> None:
+    (workdir / "bad.yaml").write_text(
+        "region: eu-central-1\nmodels: {nova: amazon.nova-pro-v1:0}\n"
+        'accounts:\n  prod: {id: 111122223333, regions: [eu-central-1]}\n  dev: {id: "12345"}\n'
+        "callers:\n  a: {owner: o, environment: e, models: [nova], account: [prod, qa], region: us-east-1}\n"
+        "  b: {owner: o, environment: e, models: [nova]}\n"
+    )
+    result = cli("plan", "-f", "bad.yaml")
+    assert result.code != 0 and "Traceback" not in result.err
+    assert "bad.yaml:5: accounts.dev.id: '12345' is not an AWS account id" in result.err
+    (workdir / "bad.yaml").write_text(
+        "region: eu-central-1\nmodels: {nova: amazon.nova-pro-v1:0, opus: eu.anthropic.claude-opus-4-6-v1}\n"
+        'accounts:\n  prod: {id: 111122223333, regions: [eu-central-1, sa-east-1]}\n  dev: {id: "222233334444"}\n'
+        "callers:\n  a: {owner: o, environment: e, models: [nova], account: [prod, qa], region: us-east-1}\n"
+        "  b: {owner: o, environment: e, models: [nova]}\n"
+        "  c: {owner: o, environment: e, models: [opus], account: prod, region: sa-east-1}\n"
+    )
+    result = cli("plan", "-f", "bad.yaml")
+    assert result.code != 0 and "Traceback" not in result.err
+    assert "bad.yaml:7: callers.a.account[1]: unknown account 'qa' (defined: prod, dev)" in result.err
+    assert "bad.yaml:7: callers.a.region[0]: account 'prod' manages eu-central-1, sa-east-1; add us-east-1" in result.err
+    assert "bad.yaml:8: callers.b: name the caller's account: (one of prod, dev)" in result.err
+    opus = "'eu.anthropic.claude-opus-4-6-v1'"
+    assert f"bad.yaml:9: callers.c.models[0]: no geography's profile of {opus} serves sa-east-1" in result.err
