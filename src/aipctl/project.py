@@ -23,7 +23,7 @@ from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aipctl._exceptions import AwsError, UsageError
 from aipctl.aws.live import LiveState, ManagedProfiles, read_live_state
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from aipctl.reconcile import Reconciliation
     from aipctl.report import CostReport
     from aipctl.simulate.traffic import TrafficReport
+    from aipctl.spend import SpendWindow
     from aipctl.verify import VerifyReport
     from aipctl.wiring.rows import WiringRow
 
@@ -239,6 +240,10 @@ class Project:
 
         now = now or self.now()
         window = report_window(since, now)
+        if self.loaded.is_fleet:
+            return self._fleet_report(
+                window, now, ledger=ledger, coverage=coverage, daily_estimates=daily_estimates, progress=progress
+            )
         managed = self.managed()
         sources: list[CostSource] = [
             CostExplorerSource(self.target, now=now, second_key=_billing_key(second_key), check_tags=True),
@@ -263,6 +268,95 @@ class Project:
             coverage={c.caller: c.to_dict(1.0) for c in coverage.callers} if coverage else None,
             second_key=second_key,
             progress=progress,
+        )
+
+    def _fleet_report(
+        self,
+        window: SpendWindow,
+        now: dt.datetime,
+        *,
+        ledger: str | os.PathLike[str] | None,
+        coverage: VerifyReport | None,
+        daily_estimates: bool,
+        progress: Progress,
+    ) -> CostReport:
+        """The consolidated report of an organization inventory: the bill from the management account (else from
+        each account) split by linked account, CloudWatch and AIP health from every account × Region."""
+        from dataclasses import replace
+
+        from aipctl.report import CallerHealth, build_report, read_health
+        from aipctl.spend import CostSource, MergedSource
+        from aipctl.spend.cloudwatch import CloudWatchSource
+        from aipctl.spend.cost_explorer import BILLING_LAG, CostExplorerSource
+        from aipctl.spend.ledger import LedgerSource
+        from aipctl.spend.principal import PrincipalPlaneSource
+
+        fleet = self.fleet()
+        progress("reading every account × Region")
+        opened = fleet.each(lambda p, t: (t, self.loaded.project(p), read_live_state(t)))
+        warnings = [f"{p.label}: not read: {error}" for p, _, _, error in opened if error]
+        reached = [(p, found) for p, _, found, _ in opened if found is not None]
+        payer = [(p, found[0]) for p, found in reached if p.billing][:1]
+        billing = payer or list({p.account: (p, found[0]) for p, found in reached}.values())  # else each account's own
+        daily_from = None if daily_estimates else (now - BILLING_LAG).date()
+        key = "DIMENSION:LINKED_ACCOUNT"
+        sources: list[CostSource] = [
+            MergedSource(
+                "cost_explorer",
+                "billed",
+                [(None, CostExplorerSource(t, now=now, second_key=key, check_tags=True)) for _, t in billing],
+            ),
+            MergedSource(
+                "cloudwatch",
+                "estimated",
+                [
+                    (p.account_id, CloudWatchSource(t, live.managed(here), daily_from=daily_from))
+                    for p, (t, here, live) in reached
+                ],
+            ),
+        ]
+        if any(c.attribution != "profile" for c in self.loaded.inventory.callers.values()):
+            parts = [(None, PrincipalPlaneSource(t, self.loaded, now=now)) for _, t in billing]
+            sources.append(MergedSource("principal_plane", "principal", parts, label_rows=False))
+        if ledger is not None:
+            sources.append(LedgerSource(ledger))
+        readings = [source.read(window) for source in sources]
+        health: dict[str, CallerHealth] = {}
+        brakes: dict[str, Any] = {}
+        released: dict[str, str] = {}
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        for _, (t, here, live) in reached:
+            managed = live.managed(here)
+            brakes |= managed.brakes()
+            released |= {c: until for c, until in managed.snoozes().items() if until > stamp}
+            for caller, found in read_health(t, managed, window).items():
+                have = health.get(caller, CallerHealth())
+                busiest = found if found.invocations > have.invocations else have
+                health[caller] = CallerHealth(
+                    have.invocations + found.invocations,
+                    have.throttles + found.throttles,
+                    have.errors + found.errors,
+                    busiest.latency_ms,
+                )
+        report = build_report(
+            self.loaded,
+            sources,
+            window,
+            readings=readings,
+            health=health,
+            brakes=brakes,
+            released=released,
+            coverage={c.caller: c.to_dict(1.0) for c in coverage.callers} if coverage else None,
+            progress=progress,
+        )
+        from aipctl.inventory.placement import caller_placements
+
+        inv = self.loaded.inventory
+        return replace(
+            report,
+            warnings=report.warnings + tuple(warnings),
+            accounts=tuple((alias, account.id) for alias, account in inv.accounts.items()),
+            placements={name: tuple(caller_placements(inv, name)) for name in inv.callers},
         )
 
     def ingest(

@@ -142,3 +142,36 @@ def test_inventory_mistakes_about_accounts_name_file_and_line(cli: Any, workdir:
     assert "bad.yaml:8: callers.b: name the caller's account: (one of prod, dev)" in result.err
     opus = "'eu.anthropic.claude-opus-4-6-v1'"
     assert f"bad.yaml:9: callers.c.models[0]: no geography's profile of {opus} serves sa-east-1" in result.err
+
+
+def test_a_caller_in_two_accounts_sees_both_cost_lines_in_the_consolidated_report(
+    org: Org, cli: Any, workdir: Any, sim: Any
+) -> None:
+    (workdir / "org.yaml").write_text(org.inventory(CALLERS))
+    assert cli("apply", "-f", "org.yaml", "--yes").code == 0
+    calls = {("prod", "eu-central-1"): 3, ("staging", "us-east-1"): 2, ("team-a", "eu-central-1"): 1}
+    for (alias, region), count in calls.items():
+        name = "webui-sonnet" if alias != "team-a" else "batch-nova"
+        arn = _aips(org, alias, region)[name]["inferenceProfileArn"]
+        runtime = org.client(alias, "bedrock-runtime", region)
+        for i in range(count):
+            runtime.converse(modelId=arn, messages=[{"role": "user", "content": [{"text": f"question {i} " * 40}]}])
+    sim.advance(2 * 86400)  # past the billing lag
+
+    report = cli("report", "-f", "org.yaml", "--since", "3d", "--json")
+    assert report.code == 0, report.err
+    rows = {r["caller"]: r for r in report.json["callers"] if r["tenant"] is None}
+    webui = {line["account"]: line for line in rows["webui"]["accounts"]}
+    assert set(webui) == {"prod", "staging"}
+    assert webui["prod"]["regions"] == ["eu-central-1", "us-east-1"] and webui["prod"]["account_id"] == org.ids["prod"]
+    assert webui["prod"]["billed_usd"] > 0 and webui["staging"]["billed_usd"] > 0
+    assert webui["prod"]["billed_usd"] > webui["staging"]["billed_usd"]  # 3 calls against 2 of the same size
+    assert round(webui["prod"]["billed_usd"] + webui["staging"]["billed_usd"], 6) == round(rows["webui"]["aip_billed_usd"], 6)
+    assert webui["prod"]["estimated_usd"] > 0 and webui["staging"]["estimated_usd"] > 0
+    assert [line["account"] for line in rows["batch"]["accounts"]] == ["team-a"]
+    assert rows["batch"]["accounts"][0]["billed_usd"] > 0 and rows["reports"]["aip_billed_usd"] == 0
+    assert rows["webui"]["invocations"] == 5  # CloudWatch of both accounts, both Regions
+
+    shown = cli("report", "-f", "org.yaml", "--since", "3d")
+    assert shown.code == 0, shown.err
+    assert "webui" in shown.out and f"prod ({org.ids['prod']})" in shown.out and "staging" in shown.out

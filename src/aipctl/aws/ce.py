@@ -21,6 +21,10 @@ from aipctl.aws.target import BILLING_REGION, Target
 BATCH = 20
 
 
+#: ``cost_by_tags`` keys with this prefix are Cost Explorer dimensions, not tags.
+DIMENSION = "DIMENSION:"
+
+
 @dataclass(frozen=True)
 class CostTagStatus:
     """``status`` is Active, Inactive, or NotFound (Billing has not seen the key on any resource yet)."""
@@ -117,14 +121,19 @@ class CostExplorer:
         services: Sequence[str],
         granularity: Literal["DAILY", "MONTHLY"] = "DAILY",
     ) -> list[TagCost]:
-        """Cost of ``services`` in [start, end) grouped by up to two tag ``keys``, one row per period × values."""
+        """Cost of ``services`` in [start, end) grouped by up to two tag ``keys``, one row per period × values.
+
+        A key ``DIMENSION:<NAME>`` groups by a Cost Explorer dimension instead (``DIMENSION:LINKED_ACCOUNT``: per
+        member account, in an organization's management account); its values come without the ``key$`` prefix."""
         if not services:
             return []
         results = self.cost_and_usage(
             TimePeriod={"Start": start.isoformat(), "End": end.isoformat()},
             Granularity=granularity,
             Metrics=["UnblendedCost", "NetUnblendedCost"],
-            GroupBy=[{"Type": "TAG", "Key": key} for key in keys],
+            GroupBy=[
+                {"Type": "DIMENSION" if key.startswith(DIMENSION) else "TAG", "Key": key.removeprefix(DIMENSION)} for key in keys
+            ],
             # usage only: credits and refunds (RECORD_TYPE Credit, Refund) would net a caller's usage away
             Filter={
                 "And": [
@@ -137,7 +146,10 @@ class CostExplorer:
         for period in results:
             day = dt.date.fromisoformat(period["TimePeriod"]["Start"])
             for group in period.get("Groups", []):
-                values = tuple(key.split("$", 1)[1] or None for key in group["Keys"])
+                values = tuple(
+                    (value or None) if key.startswith(DIMENSION) else (value.split("$", 1)[1] or None)
+                    for key, value in zip(keys, group["Keys"], strict=True)
+                )
                 metrics = group["Metrics"]
                 net = metrics.get("NetUnblendedCost")
                 rows.append(

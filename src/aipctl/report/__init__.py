@@ -270,6 +270,30 @@ class CostReport:
     advice: tuple[Mapping[str, Any], ...] | None = None
     #: The first day the estimate is per day (before it, one sum per AIP: CloudWatchSource.daily_from).
     estimated_daily_from: dt.date | None = None
+    #: Organization inventories: (alias, account id) of ``accounts:``, and per caller its (alias, Region)s; the bill
+    #: and the estimate of each caller are then split by account (the ``group`` of their rows is the account id).
+    accounts: tuple[tuple[str, str], ...] = ()
+    placements: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+
+    def account_lines(self, row: CallerCost) -> list[dict[str, Any]]:
+        """A caller's cost line per account it runs in (or was billed in): billed and estimated, with its Regions."""
+        billed, estimated = row.line("billed").by_group, row.line("estimated").by_group
+        where = self.placements.get(row.caller, ())
+        out = []
+        for alias, account_id in self.accounts:
+            regions = [region for a, region in where if a == alias]
+            if not regions and account_id not in billed and account_id not in estimated:
+                continue
+            out.append(
+                {
+                    "account": alias,
+                    "account_id": account_id,
+                    "regions": regions,
+                    "billed_usd": _usd(billed.get(account_id, Decimal(0))),
+                    "estimated_usd": _usd(estimated.get(account_id, Decimal(0))),
+                }
+            )
+        return out
 
     @property
     def estimated_by_day_from(self) -> dt.date:
@@ -422,7 +446,7 @@ class CostReport:
                 "complete_until": self.complete_until.isoformat(),
                 "estimated_by_day_from": self.estimated_by_day_from.isoformat(),
             },
-            "callers": [c.to_dict() for c in self.rows(top)],
+            "callers": [c.to_dict() | ({"accounts": self.account_lines(c)} if self.accounts else {}) for c in self.rows(top)],
             "untagged_usd": _usd(self.untagged),
             "untagged_split": self.untagged_split(),
             "untagged_share": self.untagged_share,

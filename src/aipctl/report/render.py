@@ -132,6 +132,8 @@ def markdown_block(report: CostReport, top: int) -> str:
             f"{_deviation(caller)} | {caller.health.invocations:,} | {tokens.input_tokens:,} / {tokens.output_tokens:,} |"
         )
     lines += rollup_markdown(report)
+    if report.accounts:
+        lines += ["", "Per account:", ""] + [f"- {line}" for line in account_lines(report)]
     lines += ["", f"Untagged remainder: {_usd(report.untagged)} ({report.untagged_share:.0%} of {_usd(total)} billed)."]
     for name, brake in sorted(report.brakes.items()):
         lines.append(f"Braked: {name} since {brake.at} ({brake.reason}).")
@@ -158,6 +160,19 @@ def pricing_line(report: CostReport) -> str:
         net = report.to_dict().get("total_billed_net_usd")
         line += f" Negotiated: {', '.join(parts)}" + (f"; billed net {_usd(Decimal(str(net)))}." if net is not None else ".")
     return line
+
+
+def account_lines(report: CostReport) -> list[str]:
+    """Organization inventories: each caller's cost line per account (billed, estimated) and its Regions."""
+    out = []
+    for caller in report.caller_rows:
+        for line in report.account_lines(caller):
+            regions = ", ".join(line["regions"]) or "not placed here"
+            out.append(
+                f"{caller.caller}: {line['account']} ({line['account_id']}) {regions}: billed "
+                f"${line['billed_usd']:,.4f}, estimated ${line['estimated_usd']:,.4f}"
+            )
+    return out
 
 
 def update_markdown(path: Path, report: CostReport, top: int) -> bool:

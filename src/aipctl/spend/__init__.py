@@ -18,6 +18,7 @@ one AWS (or local) answer into :class:`SpendRow` s; adding a source means adding
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, Protocol
@@ -99,3 +100,32 @@ def day_of(value: dt.datetime | dt.date) -> str:
 
 
 __all__ = ["CostSource", "Granularity", "SourceKind", "SpendReading", "SpendRow", "SpendWindow", "day_of"]
+
+
+class MergedSource:
+    """Several readings as one source: the same kind of number from several accounts or Regions (an organization's
+    placements), each row's ``group`` set to its part's label (an account id) unless the part set one itself."""
+
+    def __init__(self, name: str, kind: SourceKind, parts: Sequence[tuple[str | None, CostSource]], *, label_rows: bool = True):
+        self.name = name
+        self.kind = kind
+        self.parts = list(parts)
+        self.label_rows = label_rows
+
+    def read(self, window: SpendWindow) -> SpendReading:
+        from concurrent.futures import ThreadPoolExecutor
+        from dataclasses import replace
+
+        with ThreadPoolExecutor(max_workers=min(8, len(self.parts) or 1), thread_name_prefix="aipctl-merged") as pool:
+            readings = list(pool.map(lambda part: part[1].read(window), self.parts))
+        rows: list[SpendRow] = []
+        warnings: list[str] = []
+        for (label, _), reading in zip(self.parts, readings, strict=True):
+            if self.label_rows and label is not None:
+                rows += [row if row.group is not None else replace(row, group=label) for row in reading.rows]
+            else:
+                rows += reading.rows
+            warnings += [w if label is None else f"{label}: {w}" for w in reading.warnings]
+        finals = [r.complete_until for r in readings if r.complete_until is not None]
+        scope = tuple(dict.fromkeys(s for r in readings for s in r.scope))
+        return SpendReading(self.name, self.kind, tuple(rows), tuple(dict.fromkeys(warnings)), scope, min(finals, default=None))

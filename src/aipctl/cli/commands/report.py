@@ -240,8 +240,10 @@ def _table(report: CostReport, top: int) -> None:
     console.out.print(table)
     names = ", ".join(c.caller for c in ranked[:top])
     console.note(f"top {top}: {names}; billed total ${total:,.4f}, untagged ${report.untagged:,.4f}")
-    from aipctl.report.render import pricing_line
+    from aipctl.report.render import account_lines, pricing_line
 
+    for line in account_lines(report) if report.accounts else ():
+        console.out.print(line)
     console.note(pricing_line(report))
     if report.groups:
         rollup = Table(header_style="bold", title=f"by {report.groups[0]['by']}")
