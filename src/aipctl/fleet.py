@@ -278,6 +278,9 @@ def assumed_session(base: Target, role_arn: str, session_name: str) -> Any:
 
     credentials = RefreshableCredentials.create_from_metadata(fetch(), fetch, "sts-assume-role")
     core = botocore.session.Session()
+    parent = getattr(base.session, "_session", None)
+    if parent is not None:  # the service models parsed once per process, not once per account
+        core.register_component("data_loader", parent.get_component("data_loader"))
     if base.kind == "sim":  # as the emulator's own session: no AWS config is read
         core.set_config_variable("profile", None)
         core.set_config_variable("config_file", os.devnull)

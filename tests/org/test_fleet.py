@@ -175,3 +175,15 @@ def test_a_caller_in_two_accounts_sees_both_cost_lines_in_the_consolidated_repor
     shown = cli("report", "-f", "org.yaml", "--since", "3d")
     assert shown.code == 0, shown.err
     assert "webui" in shown.out and f"prod ({org.ids['prod']})" in shown.out and "staging" in shown.out
+
+
+def test_aipctls_own_policy_may_assume_only_the_roles_accounts_names(org: Org, cli: Any, workdir: Any) -> None:
+    (workdir / "org.yaml").write_text(org.inventory(CALLERS))
+    policy = cli("iam", "policy", "plan", "-f", "org.yaml", "--json")
+    assert policy.code == 0, policy.err
+    assume = [s for s in policy.json["Statement"] if "sts:AssumeRole" in s["Action"]]
+    assert len(assume) == 1 and assume[0]["Action"] == ["sts:AssumeRole"]
+    members = sorted(f"arn:aws:iam::{org.ids[a]}:role/OrganizationAccountAccessRole" for a in org.ids if a != "payer")
+    assert assume[0]["Resource"] == members  # the management account needs no role: aipctl's own credentials
+    watch = cli("iam", "policy", "guard watch", "-f", "org.yaml", "--json")
+    assert watch.code == 0 and not [s for s in watch.json["Statement"] if "sts:AssumeRole" in s["Action"]]

@@ -244,7 +244,17 @@ def policy_for(command: str, loaded: Any = None) -> dict[str, Any]:
                     "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": keys}},
                 }
             )
+    roles = sorted(
+        f"arn:aws:iam::{account.id}:role/{account.role}"
+        for account in (inventory.accounts.values() if inventory is not None else ())
+        if account.role
+    )
+    if roles and command in FLEET_COMMANDS:  # into the inventory's accounts, by their named roles only
+        statements.append({"Sid": sid + "AccountRoles", "Effect": "Allow", "Action": ["sts:AssumeRole"], "Resource": roles})
     return {"Version": "2012-10-17", "Statement": statements}
 
 
+#: The commands that act in every account of ``accounts:`` (through its role); each role needs that command's
+#: policy in its own account.
+FLEET_COMMANDS = frozenset({"plan", "apply", "apply --via cloudformation", "list", "report"})
 _MARKERS = frozenset({"aipctl:managed", "aipctl:keys"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterator
@@ -63,6 +64,13 @@ class LoadedInventory:
         """Acts in more than one account or Region, or in an account named by ``accounts:``: plan/apply run per
         placement (:mod:`aipctl.fleet`)."""
         return self.placement is None and (bool(self.inventory.accounts) or len(self.placements) > 1)
+
+    @functools.cached_property
+    def placed(self) -> dict[tuple[str, str], list[tuple[str, bool]]]:
+        """Per (account alias, Region): its callers, each with whether that is the caller's first placement."""
+        from aipctl.inventory.placement import placed_callers
+
+        return placed_callers(self.inventory)
 
     def project(self, placement: Placement) -> LoadedInventory:
         from aipctl.inventory.placement import project

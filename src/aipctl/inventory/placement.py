@@ -105,11 +105,8 @@ def project(loaded: LoadedInventory, placement: Placement) -> LoadedInventory:
 
     inv = loaded.inventory
     callers = {}
-    for name, caller in inv.callers.items():
-        where = caller_placements(inv, name)
-        if placement.key not in where:
-            continue
-        first = where.index(placement.key) == 0
+    for name, first in loaded.placed.get(placement.key, ()):
+        caller = inv.callers[name]
         callers[name] = caller.model_copy(update={"account": [], "region": [], "budget": caller.budget if first else None})
     is_home = home(inv).key == placement.key
     models = {alias: model_id_in(value, placement.region) or value for alias, value in inv.models.items()}
@@ -140,3 +137,12 @@ def project(loaded: LoadedInventory, placement: Placement) -> LoadedInventory:
         placement=placement,
         cost_tags_here=cost_tags,
     )
+
+
+def placed_callers(inv: Inventory) -> dict[tuple[str, str], list[tuple[str, bool]]]:
+    """Per placement key, its callers in file order, each with whether it is the caller's first placement."""
+    out: dict[tuple[str, str], list[tuple[str, bool]]] = {}
+    for name in inv.callers:
+        for index, key in enumerate(caller_placements(inv, name)):
+            out.setdefault(key, []).append((name, index == 0))
+    return out

@@ -174,3 +174,12 @@ def guard_cmd(iterations: int, redis_url: str | None, fairness_seconds: float, p
         iterations, redis_url=redis_url, parts=parts, fairness_seconds=fairness_seconds, progress=_say
     )
     _emit(result, as_json)
+
+
+@bench_group.command("org")
+@click.option("--callers", default=10_000, show_default=True, type=click.IntRange(10, 100_000))
+@click.option("--accounts", default=10, show_default=True, type=click.IntRange(1, 50))
+@json_option
+def org_cmd(callers: int, accounts: int, as_json: bool) -> None:
+    """plan for N callers over A accounts × 2 Regions (scaling 1 → A accounts) vs one account and Region."""
+    _emit(benchmark("org").run(callers, accounts, progress=_say), as_json)

@@ -159,13 +159,14 @@ def iam_policy_cmd(command: str | None, inventory_file: str | None, as_json: boo
     """
     from pathlib import Path
 
-    from aipctl.guard.selfpolicy import COMMAND_CALLS, needs_inventory, policy_for
+    from aipctl.guard.selfpolicy import COMMAND_CALLS, FLEET_COMMANDS, needs_inventory, policy_for
 
     if command is not None and command not in COMMAND_CALLS:
         raise UsageError(f"unknown command {command!r} (known: {', '.join(sorted(COMMAND_CALLS))})")
     names = [command] if command else sorted(COMMAND_CALLS)
     path = inventory_file or (DEFAULT_INVENTORY if Path(DEFAULT_INVENTORY).exists() else None)
-    loaded = load_inventory(path) if path and any(needs_inventory(n) for n in names) else None
+    wanted = any(needs_inventory(n) or n in FLEET_COMMANDS for n in names)  # IAM writes, or roles in accounts:
+    loaded = load_inventory(path) if path and wanted else None
     documents = {name: policy_for(name, loaded) for name in names}
     if as_json:
         console.print_json(documents[command] if command else documents)
