@@ -107,9 +107,19 @@ class Project:
         """The target's clock (the emulator's simulated one, or the wall clock on AWS)."""
         return self.target.now()
 
+    def one_account(self, what: str) -> None:
+        """Refuse, clearly, what does not work across accounts and Regions yet (it would act on one and miss the rest)."""
+        if self._loaded is not None and self._loaded.is_fleet:
+            raise UsageError(
+                f"{what} does not work across the accounts and Regions of {self._loaded.path} yet",
+                hint="plan, apply, list and report do (docs/organizations.md); run the others with an inventory "
+                "of one account and Region",
+            )
+
     # -- live state ----------------------------------------------------------------------------
     def live(self, *, refresh: bool = False, progress: Progress = NO_PROGRESS) -> LiveState:
         """Every AIP of the Region with its tags (read once; changes made through the project re-read it)."""
+        self.one_account("this command")
         if self._live is None or refresh:
             self._live = read_live_state(self.target, progress=progress)
         return self._live
@@ -125,6 +135,7 @@ class Project:
     def plan(self, *, prune: bool = False, via: Via = "api", progress: Progress = NO_PROGRESS, change_sets: bool = False) -> Plan:
         from aipctl.plan import make_plan
 
+        self.one_account("Project.plan (use Project.fleet().plan())")
         return make_plan(self.loaded, self.target, prune=prune, via=via, progress=progress, change_sets=change_sets)
 
     def apply(
@@ -136,6 +147,7 @@ class Project:
         progress: Progress = NO_PROGRESS,
     ) -> ApplyReport:
         """Apply ``plan`` (default: a fresh plan without prune). Failed changes are in the report, not raised."""
+        self.one_account("Project.apply (use Project.fleet().apply())")
         from aipctl.plan import apply_plan
 
         plan = plan or self.plan(progress=progress)
@@ -405,6 +417,7 @@ class Project:
         progress: Progress = NO_PROGRESS,
     ) -> Reconciliation:
         """Ledger (metered) against the bill (CUR in the ledger, else Cost Explorer), per caller/tenant/day."""
+        self.one_account("reconcile")
         from aipctl.meter import open_ledger
         from aipctl.meter.cur import has_lines
         from aipctl.reconcile import billed_from_cur, billed_from_rows, metered, reconcile, watermark_of
@@ -458,6 +471,7 @@ class Project:
 
     def anti_bypass_policies(self, callers: Collection[str] = ()) -> dict[str, dict[str, object]]:
         """Per caller (all, or ``callers``), the identity policy that allows only its own AIPs."""
+        self.one_account("iam render")
         from aipctl.guard.brake import aip_only_policies
 
         self.check_callers(callers)
@@ -465,6 +479,7 @@ class Project:
 
     def attach_anti_bypass(self, policies: dict[str, dict[str, object]], *, detach: bool = False) -> dict[str, list[str]]:
         """Put the policies on each caller's roles and users (or remove them); caller -> principal ARNs touched."""
+        self.one_account("iam render --attach")
         from aipctl.guard.brake import attach_aip_only
 
         return attach_aip_only(self.loaded, self.target, policies, detach=detach)
@@ -479,6 +494,7 @@ class Project:
         state_file: str | None = None,
     ) -> Watch:
         """The budget guard; ``watch.run_once()`` is one pass."""
+        self.one_account("guard watch")
         from aipctl.guard.watch import STATE_FILE, Watch
 
         return Watch(
@@ -503,6 +519,7 @@ class Project:
         progress: Progress = NO_PROGRESS,
     ) -> TrafficReport:
         """The last ``days`` of simulated traffic through the callers' AIPs, dated up to now (emulator only)."""
+        self.one_account("sim traffic")
         from aipctl.simulate.traffic import run_traffic
 
         return run_traffic(

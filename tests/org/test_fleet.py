@@ -187,3 +187,11 @@ def test_aipctls_own_policy_may_assume_only_the_roles_accounts_names(org: Org, c
     assert assume[0]["Resource"] == members  # the management account needs no role: aipctl's own credentials
     watch = cli("iam", "policy", "guard watch", "-f", "org.yaml", "--json")
     assert watch.code == 0 and not [s for s in watch.json["Statement"] if "sts:AssumeRole" in s["Action"]]
+
+
+def test_commands_not_yet_across_accounts_refuse_an_organization_inventory(org: Org, cli: Any, workdir: Any) -> None:
+    (workdir / "org.yaml").write_text(org.inventory(CALLERS))
+    for args in (("wire", "--format", "json"), ("verify", "--since", "1d"), ("advise", "--since", "1d"), ("iam", "render")):
+        result = cli(*args, "-f", "org.yaml")
+        assert result.code == 2, (args, result.err)
+        assert "does not work across the accounts and Regions of org.yaml yet" in result.err and "Traceback" not in result.err
