@@ -195,3 +195,16 @@ def test_commands_not_yet_across_accounts_refuse_an_organization_inventory(org: 
         result = cli(*args, "-f", "org.yaml")
         assert result.code == 2, (args, result.err)
         assert "does not work across the accounts and Regions of org.yaml yet" in result.err and "Traceback" not in result.err
+
+
+def test_the_cloudformation_path_makes_each_placements_stacks_through_its_role(org: Org, cli: Any, workdir: Any) -> None:
+    (workdir / "org.yaml").write_text(org.inventory(CALLERS))
+    applied = cli("apply", "-f", "org.yaml", "--yes", "--via", "cloudformation", "--json")
+    assert applied.code == 0, applied.err
+    for alias, region in (("prod", "us-east-1"), ("staging", "eu-central-1"), ("team-a", "eu-central-1")):
+        stacks = org.client(alias, "cloudformation", region).describe_stacks()["Stacks"]
+        assert [s["StackStatus"] for s in stacks] == ["CREATE_COMPLETE"], (alias, region)
+    assert org.client("team-b", "cloudformation", "eu-central-1").describe_stacks()["Stacks"] == []
+    assert "webui-sonnet" in _aips(org, "staging", "us-east-1")
+    again = cli("plan", "-f", "org.yaml", "--via", "cloudformation", "--json", "--detailed-exitcode")
+    assert again.code == 0, [g["plan"]["stacks"] for g in again.json["groups"] if g["plan"]["has_changes"]]

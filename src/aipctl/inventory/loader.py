@@ -18,6 +18,7 @@ from aipctl.inventory import rules
 from aipctl.inventory._yaml import MAX_BYTES, LocatedDocument, Path, dotted_path, load_located
 from aipctl.inventory.model import Inventory, ModelSource, parse_model_source
 from aipctl.inventory.placement import Placement, account_regions, caller_accounts, caller_placements, model_id_in
+from aipctl.inventory.placement import placements as all_placements
 
 DEFAULT_INVENTORY = "aipctl.yaml"
 
@@ -380,7 +381,28 @@ def _check_placements(inv: Inventory, doc: LocatedDocument, problems: list[Inven
                             f"account {alias!r} manages {managed}; add {region} to accounts.{alias}.regions",
                         )
                     )
-        for _, region in caller_placements(inv, name):
+        where = caller_placements(inv, name)
+        for tenant, tags in caller.tenants.items() if (inv.accounts or len(all_placements(inv)) > 1) else ():
+            wanted_account, wanted_region = tags.get("account"), tags.get("region")
+            if wanted_account is not None and wanted_account not in {a for a, _ in where}:
+                placed = ", ".join(dict.fromkeys(a for a, _ in where)) or "none"
+                problems.append(
+                    _problem(
+                        doc,
+                        (*base, "tenants", tenant, "account"),
+                        f"caller {name!r} runs in account(s) {placed}, not {wanted_account!r}",
+                    )
+                )
+            elif wanted_region is not None and not any(
+                r == wanted_region and (wanted_account is None or a == wanted_account) for a, r in where
+            ):
+                placed = ", ".join(dict.fromkeys(r for a, r in where if wanted_account is None or a == wanted_account))
+                problems.append(
+                    _problem(
+                        doc, (*base, "tenants", tenant, "region"), f"caller {name!r} runs in {placed} there, not {wanted_region}"
+                    )
+                )
+        for _, region in where:
             for index, model in enumerate(caller.models):
                 value = inv.models.get(model)
                 if value is None:

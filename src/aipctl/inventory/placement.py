@@ -45,6 +45,18 @@ class Placement:
         return (self.account, self.region)
 
 
+#: In an organization inventory, these keys of a tenant place it (``tenants: {acme: {account: prod}}``); they are
+#: not session tags.
+TENANT_PLACEMENT_KEYS = ("account", "region")
+
+
+def tenant_in(tags: dict[str, str], placement: Placement) -> bool:
+    """Whether a tenant (its ``account``/``region`` keys, either optional) runs in ``placement``."""
+    return (
+        tags.get("account", placement.account) == placement.account and tags.get("region", placement.region) == placement.region
+    )
+
+
 def account_regions(inv: Inventory, alias: str) -> list[str]:
     """The Regions aipctl manages in account ``alias`` (default: the inventory's ``region``)."""
     return list(inv.accounts[alias].regions) or [inv.region]
@@ -107,7 +119,14 @@ def project(loaded: LoadedInventory, placement: Placement) -> LoadedInventory:
     callers = {}
     for name, first in loaded.placed.get(placement.key, ()):
         caller = inv.callers[name]
-        callers[name] = caller.model_copy(update={"account": [], "region": [], "budget": caller.budget if first else None})
+        tenants = {
+            tenant: {k: v for k, v in tags.items() if k not in TENANT_PLACEMENT_KEYS}
+            for tenant, tags in caller.tenants.items()
+            if tenant_in(tags, placement)
+        }
+        callers[name] = caller.model_copy(
+            update={"account": [], "region": [], "budget": caller.budget if first else None, "tenants": tenants}
+        )
     is_home = home(inv).key == placement.key
     models = {alias: model_id_in(value, placement.region) or value for alias, value in inv.models.items()}
     here = inv.model_copy(
