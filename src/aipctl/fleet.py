@@ -19,13 +19,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from threading import Lock
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aipctl._exceptions import AipctlError, TargetError
+from aipctl._exceptions import AipctlError, TargetError, UsageError
 from aipctl.inventory.placement import Placement
 from aipctl.progress import NO_PROGRESS, Progress
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from aipctl.inventory import LoadedInventory
     from aipctl.plan.apply import ApplyReport
     from aipctl.plan.model import Plan, Via
+    from aipctl.wiring.rows import WiringRow
 
 T = TypeVar("T")
 #: Placements worked on at once (each apply has its own ``--concurrency`` of AWS calls).
@@ -245,6 +246,34 @@ class Fleet:
             else:
                 groups.append(ApplyGroup(group.placement, group.target, group.error, None, None))
         return FleetApply(tuple(groups))
+
+    def wiring(
+        self, callers: Collection[str] = (), *, account: str | None = None, region: str | None = None
+    ) -> list[tuple[Placement, Target, list[WiringRow]]]:
+        """Each placement's wiring rows (its callers × aliases with their AIPs there), optionally of one account
+        alias and/or Region; a placement that cannot be read raises (wiring is never partial)."""
+        from aipctl.aws.live import read_live_state
+        from aipctl.wiring.rows import wiring_rows
+
+        chosen = [p for p in self.placements if account in (None, p.account) and region in (None, p.region)]
+        if not chosen:
+            known = ", ".join(p.label for p in self.placements)
+            raise UsageError(f"no account × Region of {self.loaded.path} matches", hint=f"there are: {known}")
+
+        def work(placement: Placement, target: Target) -> tuple[Target, list[WiringRow]]:
+            here = self.loaded.project(placement)
+            wanted = [c for c in callers if c in here.inventory.callers] if callers else list(here.inventory.callers)
+            if not wanted:
+                return target, []
+            return target, wiring_rows(here, read_live_state(target).managed(here), wanted)
+
+        out = []
+        for placement, _shown, found, error in self.each(work, only=chosen):
+            if found is None:
+                raise TargetError(f"{placement.label}: {error}")
+            if found[1]:
+                out.append((placement, found[0], found[1]))
+        return out
 
     def live(self, progress: Progress = NO_PROGRESS) -> list[tuple[Placement, dict[str, str], LiveState | None, str | None]]:
         """Every placement's AIPs (with tags)."""

@@ -191,7 +191,7 @@ def test_aipctls_own_policy_may_assume_only_the_roles_accounts_names(org: Org, c
 
 def test_commands_not_yet_across_accounts_refuse_an_organization_inventory(org: Org, cli: Any, workdir: Any) -> None:
     (workdir / "org.yaml").write_text(org.inventory(CALLERS))
-    for args in (("wire", "--format", "json"), ("verify", "--since", "1d"), ("advise", "--since", "1d"), ("iam", "render")):
+    for args in (("verify", "--since", "1d"), ("advise", "--since", "1d"), ("iam", "render")):
         result = cli(*args, "-f", "org.yaml")
         assert result.code == 2, (args, result.err)
         assert "does not work across the accounts and Regions of org.yaml yet" in result.err and "Traceback" not in result.err
@@ -208,3 +208,27 @@ def test_the_cloudformation_path_makes_each_placements_stacks_through_its_role(o
     assert "webui-sonnet" in _aips(org, "staging", "us-east-1")
     again = cli("plan", "-f", "org.yaml", "--via", "cloudformation", "--json", "--detailed-exitcode")
     assert again.code == 0, [g["plan"]["stacks"] for g in again.json["groups"] if g["plan"]["has_changes"]]
+
+
+def test_wire_gives_each_account_and_region_its_own_arns(org: Org, cli: Any, workdir: Any) -> None:
+    (workdir / "org.yaml").write_text(org.inventory(CALLERS))
+    assert cli("apply", "-f", "org.yaml", "--yes").code == 0
+    rows = cli("wire", "-f", "org.yaml", "--format", "json")
+    assert rows.code == 0, rows.err
+    webui = {(r["account"], r["region"]): r["arn"] for r in rows.json if r["caller"] == "webui"}
+    assert set(webui) == {(a, r) for a in ("prod", "staging") for r in REGIONS}
+    assert webui[("staging", "us-east-1")] == _aips(org, "staging", "us-east-1")["webui-sonnet"]["inferenceProfileArn"]
+
+    ambiguous = cli("wire", "-f", "org.yaml", "--caller", "webui")
+    assert ambiguous.code == 2 and "in 4 accounts × Regions" in ambiguous.err and "--account" in ambiguous.err
+    env = cli("wire", "-f", "org.yaml", "--caller", "webui", "--account", "staging", "--region", "us-east-1")
+    assert env.code == 0, env.err
+    assert f"BEDROCK_AIP_ARN={webui[('staging', 'us-east-1')]}" in env.out.replace('"', "").replace("export ", "")
+
+    ssm = cli("wire", "-f", "org.yaml", "--format", "ssm", "--caller", "webui", "--yes")
+    assert ssm.code == 0, ssm.err
+    for (alias, region), arn in webui.items():
+        store = org.client(alias, "ssm", region)
+        assert store.get_parameter(Name="/aipctl/webui/sonnet")["Parameter"]["Value"] == arn
+    nowhere = cli("wire", "-f", "org.yaml", "--account", "nope")
+    assert nowhere.code == 2 and "no account × Region of org.yaml matches" in nowhere.err
