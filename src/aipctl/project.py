@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aipctl._exceptions import AwsError, UsageError
+from aipctl._exceptions import AwsError, TargetError, UsageError
 from aipctl.aws.live import LiveState, ManagedProfiles, read_live_state
 from aipctl.aws.target import DEFAULT_STATE_DIR, Target, TargetKind, open_target
 from aipctl.inventory import LoadedInventory, load_inventory
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from aipctl.guard.brake import BrakeResult
     from aipctl.guard.watch import SourceName, Watch
     from aipctl.inventory.model import Reconcile
+    from aipctl.inventory.placement import Placement
     from aipctl.meter.ledger import IngestResult
     from aipctl.plan.apply import ApplyReport
     from aipctl.plan.model import Plan, Via
@@ -193,6 +194,8 @@ class Project:
     ) -> VerifyReport:
         from aipctl.verify import verify
 
+        if self.loaded.is_fleet:
+            return self._fleet_verify(since, now or self.now(), use_cloudtrail=use_cloudtrail, logs_uri=logs_uri)
         return verify(
             self.loaded,
             self.target,
@@ -203,6 +206,30 @@ class Project:
             managed=self.managed(),
             progress=progress,
         )
+
+    def _fleet_verify(self, since: dt.timedelta, now: dt.datetime, *, use_cloudtrail: bool, logs_uri: str | None) -> VerifyReport:
+        """CloudTrail of every account × Region, each judged against every caller (a caller's identity calling
+        where it has no AIP is a bypass there), merged per caller with its calls per placement."""
+        from aipctl.aws.live import read_live_state
+        from aipctl.verify import merged, verify
+
+        if logs_uri is not None:
+            raise UsageError(
+                "--source logs reads one account's invocation logs; across accounts verify reads CloudTrail",
+                hint="drop --logs/--source, or verify one account with an inventory of its own",
+            )
+
+        def work(placement: Placement, target: Target) -> VerifyReport:
+            here = self.loaded.project(placement, every_caller=True)
+            managed = read_live_state(target).managed(here)
+            return verify(here, target, since=since, now=now, use_cloudtrail=use_cloudtrail, managed=managed)
+
+        parts = []
+        for placement, _, found, error in self.fleet().each(work):
+            if found is None:
+                raise TargetError(f"{placement.label}: {error}")  # a verdict missing an account would be a false ok
+            parts.append((f"{placement.account} {placement.region}".strip(), found))
+        return merged(parts)
 
     def advise(
         self, since: dt.timedelta, *, now: dt.datetime | None = None, coverage: VerifyReport | None = None

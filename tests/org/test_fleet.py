@@ -191,7 +191,7 @@ def test_aipctls_own_policy_may_assume_only_the_roles_accounts_names(org: Org, c
 
 def test_commands_not_yet_across_accounts_refuse_an_organization_inventory(org: Org, cli: Any, workdir: Any) -> None:
     (workdir / "org.yaml").write_text(org.inventory(CALLERS))
-    for args in (("verify", "--since", "1d"), ("advise", "--since", "1d"), ("iam", "render")):
+    for args in (("advise", "--since", "1d"), ("iam", "render")):
         result = cli(*args, "-f", "org.yaml")
         assert result.code == 2, (args, result.err)
         assert "does not work across the accounts and Regions of org.yaml yet" in result.err and "Traceback" not in result.err
@@ -232,3 +232,52 @@ def test_wire_gives_each_account_and_region_its_own_arns(org: Org, cli: Any, wor
         assert store.get_parameter(Name="/aipctl/webui/sonnet")["Parameter"]["Value"] == arn
     nowhere = cli("wire", "-f", "org.yaml", "--account", "nope")
     assert nowhere.code == 2 and "no account × Region of org.yaml matches" in nowhere.err
+
+
+def test_verify_reads_every_accounts_cloudtrail_and_names_the_bypass_where_it_happened(org: Org, cli: Any, workdir: Any) -> None:
+    import json
+
+    trust = json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}]}
+    )
+    sessions = {}
+    for alias in ("prod", "staging"):
+        org.client(alias, "iam").create_role(RoleName="webui-task", AssumeRolePolicyDocument=trust)
+        role = f"arn:aws:iam::{org.ids[alias]}:role/webui-task"
+        creds = org.client(alias, "sts").assume_role(RoleArn=role, RoleSessionName="task")["Credentials"]
+        sessions[alias] = creds
+    callers = CALLERS.replace(
+        "    account: [prod, staging]\n", '    account: [prod, staging]\n    identities: ["arn:aws:iam::*:role/webui-task"]\n'
+    )
+    (workdir / "org.yaml").write_text(org.inventory(callers))
+    assert cli("apply", "-f", "org.yaml", "--yes").code == 0
+
+    def runtime(alias: str, region: str) -> Any:
+        import boto3
+
+        c = sessions[alias]
+        return boto3.client(
+            "bedrock-runtime",
+            endpoint_url=org.endpoint,
+            region_name=region,
+            aws_access_key_id=c["AccessKeyId"],
+            aws_secret_access_key=c["SecretAccessKey"],
+            aws_session_token=c["SessionToken"],
+        )
+
+    message = [{"role": "user", "content": [{"text": "hello"}]}]
+    arn = _aips(org, "prod", "eu-central-1")["webui-sonnet"]["inferenceProfileArn"]
+    for _ in range(3):
+        runtime("prod", "eu-central-1").converse(modelId=arn, messages=message)
+    for _ in range(2):  # straight to the model in staging: a bypass there
+        runtime("staging", "us-east-1").converse(modelId="us.anthropic.claude-sonnet-4-6", messages=message)
+
+    result = cli("verify", "-f", "org.yaml", "--since", "1d", "--json")
+    assert "Traceback" not in result.err and result.out, result.err
+    webui = next(c for c in result.json["callers"] if c["caller"] == "webui")
+    assert (webui["aip_calls"], webui["bypass_calls"], webui["verdict"]) == (3, 2, "bypassing")
+    where = {p["placement"]: (p["aip_calls"], p["bypass_calls"]) for p in webui["placements"]}
+    assert where == {"prod eu-central-1": (3, 0), "staging us-east-1": (0, 2)}
+    assert result.code != 0  # a caller below the coverage threshold fails verify
+    shown = cli("verify", "-f", "org.yaml", "--since", "1d")
+    assert "Traceback" not in shown.err and "webui" in shown.out + shown.err

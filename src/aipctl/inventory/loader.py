@@ -73,10 +73,10 @@ class LoadedInventory:
 
         return placed_callers(self.inventory)
 
-    def project(self, placement: Placement) -> LoadedInventory:
+    def project(self, placement: Placement, *, every_caller: bool = False) -> LoadedInventory:
         from aipctl.inventory.placement import project
 
-        return project(self, placement)
+        return project(self, placement, every_caller=every_caller)
 
     def line_of(self, *path: str | int) -> int | None:
         return self.document.line_of(tuple(path))

@@ -109,14 +109,17 @@ def home(inv: Inventory) -> Placement:
     return next((p for p in every if p.billing), every[0])
 
 
-def project(loaded: LoadedInventory, placement: Placement) -> LoadedInventory:
+def project(loaded: LoadedInventory, placement: Placement, *, every_caller: bool = False) -> LoadedInventory:
     """The inventory as one placement sees it: its Region, the callers placed there with the model ids that
-    Region calls, budgets only where each caller's first placement is, account-wide setup only at :func:`home`."""
+    Region calls, budgets only where each caller's first placement is, account-wide setup only at :func:`home`.
+
+    ``every_caller``: the other callers too, without AIPs there (verify judges their calls in this account)."""
     from aipctl.inventory.loader import LoadedInventory, _desired_profiles
     from aipctl.inventory.model import parse_model_source
 
     inv = loaded.inventory
     callers = {}
+    placed_here = {name for name, _ in loaded.placed.get(placement.key, ())}
     for name, first in loaded.placed.get(placement.key, ()):
         caller = inv.callers[name]
         tenants = {
@@ -127,6 +130,18 @@ def project(loaded: LoadedInventory, placement: Placement) -> LoadedInventory:
         callers[name] = caller.model_copy(
             update={"account": [], "region": [], "budget": caller.budget if first else None, "tenants": tenants}
         )
+    if every_caller:
+        for name, caller in inv.callers.items():
+            if name not in callers:
+                callers[name] = caller.model_copy(
+                    update={
+                        "account": [],
+                        "region": [],
+                        "budget": None,
+                        "models": caller.models,
+                        "attribution": caller.attribution,
+                    }
+                )
     is_home = home(inv).key == placement.key
     models = {alias: model_id_in(value, placement.region) or value for alias, value in inv.models.items()}
     here = inv.model_copy(
@@ -151,7 +166,7 @@ def project(loaded: LoadedInventory, placement: Placement) -> LoadedInventory:
         loaded.path,
         here,
         sources,
-        tuple(_desired_profiles(here, sources, loaded.document, [])),
+        tuple(d for d in _desired_profiles(here, sources, loaded.document, []) if d.caller in placed_here),
         loaded.document,
         placement=placement,
         cost_tags_here=cost_tags,

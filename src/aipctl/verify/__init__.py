@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +72,8 @@ class CallerCoverage:
     #: Per identity (a role for its sessions, a user) and per tenant (its session name).
     identities: dict[str, Share] = field(default_factory=dict)
     tenants: dict[str, Share] = field(default_factory=dict)
+    #: Organization inventories: per account × Region ("alias Region"), its AIP and bypass calls there.
+    placements: dict[str, Share] = field(default_factory=dict)
 
     @property
     def coverage(self) -> float | None:
@@ -107,7 +109,7 @@ class CallerCoverage:
             "principal_calls": self.principal_calls,
             "identities": [{"identity": k, **v.to_dict()} for k, v in sorted(self.identities.items())],
             "tenants": [{"tenant": k, **v.to_dict()} for k, v in sorted(self.tenants.items())],
-        }
+        } | ({"placements": [{"placement": k, **v.to_dict()} for k, v in self.placements.items()]} if self.placements else {})
 
 
 @dataclass
@@ -318,4 +320,48 @@ def verify(
         sorted(classifier.unknown.values(), key=lambda u: -u.calls),
         classifier.count,
         requests,
+    )
+
+
+def merged(parts: Sequence[tuple[str, VerifyReport]]) -> VerifyReport:
+    """The reports of several accounts × Regions (labelled) as one: per caller the sums, and its calls per placement."""
+    callers: dict[str, CallerCoverage] = {}
+    unknown: dict[str, UnknownIdentity] = {}
+    for label, report in parts:
+        for found in report.callers:
+            into = callers.setdefault(found.caller, CallerCoverage(found.caller, by_principal=found.by_principal))
+            for name in (
+                "aip_calls",
+                "bypass_calls",
+                "misuse_calls",
+                "errors",
+                "denied_calls",
+                "blocked_bypass_calls",
+                "failed_calls",
+                "principal_calls",
+            ):
+                setattr(into, name, getattr(into, name) + getattr(found, name))
+            into.last_seen = max(filter(None, (into.last_seen, found.last_seen)), default=None)
+            into.bypass_models.update(found.bypass_models)
+            for mine, theirs in ((into.identities, found.identities), (into.tenants, found.tenants)):
+                for key, share in theirs.items():
+                    total = mine.setdefault(key, Share())
+                    total.aip_calls += share.aip_calls
+                    total.bypass_calls += share.bypass_calls
+            if found.aip_calls or found.bypass_calls:
+                into.placements[label] = Share(found.aip_calls, found.bypass_calls)
+        for identity in report.unknown:
+            seen = unknown.setdefault(identity.identity, UnknownIdentity(identity.identity))
+            seen.calls += identity.calls
+            seen.last_seen = max(filter(None, (seen.last_seen, identity.last_seen)), default=None)
+            seen.models.update(identity.models)
+    first = parts[0][1]
+    return VerifyReport(
+        first.start,
+        first.end,
+        tuple(dict.fromkeys(s for _, r in parts for s in r.sources)),
+        [callers[name] for name in sorted(callers)],
+        sorted(unknown.values(), key=lambda u: -u.calls),
+        sum(r.calls_read for _, r in parts),
+        sum(r.requests for _, r in parts),
     )
