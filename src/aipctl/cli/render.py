@@ -338,11 +338,14 @@ def profile_row(profile: LiveProfile) -> dict[str, Any]:
     }
 
 
-def profiles_table(rows: Iterable[Mapping[str, object]]) -> Table:
+def profiles_table(rows: Iterable[Mapping[str, object]], *, placed: bool = False) -> Table:
+    """The AIPs as a table; ``placed``: with each one's account and Region first (organization inventories)."""
     rows = list(rows)
-    columns = ["caller", "alias", "name", "model_source", "arn"] + [
-        c for c in ("brake", "released_until") if any(r.get(c) for r in rows)
-    ]
+    columns = (
+        (["account", "region"] if placed else [])
+        + ["caller", "alias", "name", "model_source", "arn"]
+        + [c for c in ("brake", "released_until") if any(r.get(c) for r in rows)]
+    )
     table = Table(show_lines=False, header_style="bold")
     for column in columns:
         table.add_column(column, style="red" if column == "brake" else None)
@@ -353,8 +356,7 @@ def profiles_table(rows: Iterable[Mapping[str, object]]) -> Table:
 
 # -- organizations (several accounts and Regions) ---------------------------------------------------
 def _group_heading(group: Group) -> Text:
-    shown = group.target.get("endpoint", "")
-    return Text(f"== {group.placement.label}  {shown}".rstrip(), style="bold cyan")
+    return Text(f"== {group.placement.label}", style="bold cyan")
 
 
 def fleet_plan_text(plan: FleetPlan, *, show_noop: bool = False, limit: int | None = None) -> list[Text]:

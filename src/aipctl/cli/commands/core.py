@@ -299,7 +299,7 @@ def list_cmd(opts: GlobalOptions, inventory_file: str | None, as_json: bool, sho
     if as_json:
         console.print_json(rows)
         return
-    console.out.print(profiles_table(rows))
+    console.out.print(profiles_table(rows, placed=loaded is not None and loaded.is_fleet))
     console.note(f"{len(rows)} AIP(s)")
     if failed:
         raise TargetError(f"{failed} account(s) × Region(s) could not be listed (see the warnings above)")
