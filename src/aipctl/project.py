@@ -237,9 +237,24 @@ class Project:
         """Where to save over the window: the inventory's AIPs and budgets; with ``coverage``, bypassers to wire."""
         from aipctl.advise import advise, wire_advice
 
+        wire = wire_advice(coverage) if coverage is not None else []
+        now = now or self.now()
+        if self.loaded.is_fleet:  # each account × Region's AIPs (their ARNs say where); budgets where they live
+            from aipctl.aws.live import read_live_state
+
+            def work(placement: Placement, target: Target) -> list[Advice]:
+                here = self.loaded.project(placement)
+                budgets = {n: c.budget.monthly_usd for n, c in here.inventory.callers.items() if c.budget}
+                return advise(target, read_live_state(target).managed(here), since, now, budgets=budgets)
+
+            found: list[Advice] = []
+            for placement, _, advice, error in self.fleet().each(work):
+                if advice is None:
+                    raise TargetError(f"{placement.label}: {error}")
+                found += advice
+            return wire + sorted(found, key=lambda a: -a.monthly_saving_usd)
         budgets = {n: c.budget.monthly_usd for n, c in self.loaded.inventory.callers.items() if c.budget}
-        found = advise(self.target, self.managed(), since, now or self.now(), budgets=budgets)
-        return (wire_advice(coverage) if coverage is not None else []) + found
+        return wire + advise(self.target, self.managed(), since, now, budgets=budgets)
 
     def discover(
         self, since: dt.timedelta, *, now: dt.datetime | None = None, progress: Progress = NO_PROGRESS

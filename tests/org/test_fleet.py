@@ -191,7 +191,7 @@ def test_aipctls_own_policy_may_assume_only_the_roles_accounts_names(org: Org, c
 
 def test_commands_not_yet_across_accounts_refuse_an_organization_inventory(org: Org, cli: Any, workdir: Any) -> None:
     (workdir / "org.yaml").write_text(org.inventory(CALLERS))
-    for args in (("advise", "--since", "1d"), ("iam", "render")):
+    for args in (("iam", "render"), ("guard", "watch", "--once")):
         result = cli(*args, "-f", "org.yaml")
         assert result.code == 2, (args, result.err)
         assert "does not work across the accounts and Regions of org.yaml yet" in result.err and "Traceback" not in result.err
@@ -281,3 +281,14 @@ def test_verify_reads_every_accounts_cloudtrail_and_names_the_bypass_where_it_ha
     assert result.code != 0  # a caller below the coverage threshold fails verify
     shown = cli("verify", "-f", "org.yaml", "--since", "1d")
     assert "Traceback" not in shown.err and "webui" in shown.out + shown.err
+
+
+def test_advise_looks_at_every_accounts_aips(org: Org, cli: Any, workdir: Any, sim: Any) -> None:
+    (workdir / "org.yaml").write_text(org.inventory(CALLERS))
+    assert cli("apply", "-f", "org.yaml", "--yes").code == 0
+    sim.advance(8 * 86400)  # a week and a day without a call
+    result = cli("advise", "-f", "org.yaml", "--since", "7d", "--json")
+    assert result.code == 0, result.err
+    idle = {a["aip"].split(":")[3:5][1] + " " + a["aip"].split(":")[3] for a in result.json if a["kind"] == "idle"}
+    assert f"{org.ids['staging']} us-east-1" in idle and f"{org.ids['team-a']} eu-central-1" in idle
+    assert f"{org.management} us-east-1" in idle and len(idle) == 6  # every account × Region with AIPs
