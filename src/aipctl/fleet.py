@@ -16,8 +16,6 @@ accounts and Regions the inventory names::
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -284,35 +282,13 @@ class Fleet:
 
 def assumed_session(base: Target, role_arn: str, session_name: str) -> Any:
     """A boto3 session on ``role_arn``'s credentials, assumed with ``base``'s and refreshed before they expire."""
-    import boto3
-    import botocore.session
-    from botocore.credentials import RefreshableCredentials
-
     from aipctl.aws.errors import aws_call
+    from aipctl.sessions import credential_metadata, refreshing_session
 
     sts = base.client("sts")
 
     def fetch() -> dict[str, str]:
         with aws_call("sts", "AssumeRole", role_arn):
-            answer = sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"]
-        expiry = answer["Expiration"]
-        if isinstance(expiry, dt.datetime):
-            expiry = expiry.astimezone(dt.timezone.utc).isoformat()
-        return {
-            "access_key": answer["AccessKeyId"],
-            "secret_key": answer["SecretAccessKey"],
-            "token": answer["SessionToken"],
-            "expiry_time": str(expiry),
-        }
+            return credential_metadata(sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name)["Credentials"])
 
-    credentials = RefreshableCredentials.create_from_metadata(fetch(), fetch, "sts-assume-role")
-    core = botocore.session.Session()
-    parent = getattr(base.session, "_session", None)
-    if parent is not None:  # the service models parsed once per process, not once per account
-        core.register_component("data_loader", parent.get_component("data_loader"))
-    if base.kind == "sim":  # as the emulator's own session: no AWS config is read
-        core.set_config_variable("profile", None)
-        core.set_config_variable("config_file", os.devnull)
-        core.set_config_variable("credentials_file", os.devnull)
-    core._credentials = credentials  # botocore takes explicit refreshable credentials this way (as boto3's own STS helpers)
-    return boto3.Session(botocore_session=core)
+    return refreshing_session(base.session, fetch, no_config=base.kind == "sim")

@@ -24,9 +24,10 @@ actions taken with assumed roles"; Bedrock user guide, "IAM principal attributio
 from __future__ import annotations
 
 import datetime as dt
+import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from aipctl._exceptions import UnknownCaller, UsageError
@@ -127,8 +128,6 @@ class TenantSessions:
         return self._sts
 
     def _make(self, caller: str, tenant: str) -> Any:
-        import boto3
-        import botocore.session
 
         sts = self._client()
         assert self._account is not None
@@ -148,24 +147,42 @@ class TenantSessions:
                     DurationSeconds=self.duration_s,
                 )["Credentials"]
             self.assumed += 1
-            expiry = creds["Expiration"]
-            if isinstance(expiry, dt.datetime):
-                expiry = expiry.astimezone(dt.timezone.utc).isoformat()
-            return {
-                "access_key": creds["AccessKeyId"],
-                "secret_key": creds["SecretAccessKey"],
-                "token": creds["SessionToken"],
-                "expiry_time": str(expiry),
-            }
+            return credential_metadata(creds)
 
-        credentials = _tenant_credentials().create_from_metadata(
-            metadata=assume(), refresh_using=assume, method="sts-assume-role"
-        )
-        core = botocore.session.Session()
-        # the base session's loader: service models are read once, not once per tenant (~90 ms each)
-        core.register_component("data_loader", self.base._session.get_component("data_loader"))
-        core._credentials = credentials  # the documented way to hand refreshable credentials to a session
-        return boto3.Session(botocore_session=core, region_name=self.base.region_name or self.loaded.inventory.region)
+        return refreshing_session(self.base, assume, region=self.base.region_name or self.loaded.inventory.region)
+
+
+def credential_metadata(creds: Mapping[str, Any]) -> dict[str, str]:
+    """An STS ``Credentials`` answer as botocore's refreshable-credentials metadata."""
+    expiry = creds["Expiration"]
+    if isinstance(expiry, dt.datetime):
+        expiry = expiry.astimezone(dt.timezone.utc).isoformat()
+    return {
+        "access_key": creds["AccessKeyId"],
+        "secret_key": creds["SecretAccessKey"],
+        "token": creds["SessionToken"],
+        "expiry_time": str(expiry),
+    }
+
+
+def refreshing_session(
+    base: Any, assume: Callable[[], Mapping[str, str]], *, region: str | None = None, no_config: bool = False
+) -> Any:
+    """A boto3 session on credentials that ``assume`` fetches and re-fetches before they expire, sharing ``base``'s
+    service-model loader (models are read once, not once per session: ~90 ms each). ``no_config``: read no AWS
+    config or credentials files (the emulator's sessions)."""
+    import boto3
+    import botocore.session
+
+    credentials = _tenant_credentials().create_from_metadata(metadata=assume(), refresh_using=assume, method="sts-assume-role")
+    core = botocore.session.Session()
+    if no_config:
+        core.set_config_variable("profile", None)
+        core.set_config_variable("config_file", os.devnull)
+        core.set_config_variable("credentials_file", os.devnull)
+    core.register_component("data_loader", base._session.get_component("data_loader"))
+    core._credentials = credentials  # the documented way to hand refreshable credentials to a session
+    return boto3.Session(botocore_session=core, region_name=region)
 
 
 _credentials_class: Any = None
