@@ -130,6 +130,7 @@ class Fleet:
         self.base = base
         self.parallel = max(1, parallel)
         self._targets: dict[str, Target] = {}
+        self._placed: dict[tuple[str, str], Target] = {}
         self._lock = Lock()
 
     @property
@@ -138,21 +139,23 @@ class Fleet:
 
     # -- targets ---------------------------------------------------------------------------------
     def target(self, placement: Placement) -> Target:
-        """The placement's target (one session per account, shared by its Regions)."""
+        """The placement's target (one session per account, shared by its Regions), kept for the fleet's life: an
+        apply after its plan reuses the plan's clients."""
         from aipctl.aws.target import Target
 
         with self._lock:
-            session = self._session(placement)
-        base = self.base
-        return Target(
-            base.kind,
-            session,
-            placement.region,
-            endpoint_url=base.endpoint_url,
-            state_dir=base.state_dir,
-            embedded=base.embedded,
-            max_pool_connections=base.max_pool_connections,
-        )
+            if placement.key not in self._placed:
+                base = self.base
+                self._placed[placement.key] = Target(
+                    base.kind,
+                    self._session(placement),
+                    placement.region,
+                    endpoint_url=base.endpoint_url,
+                    state_dir=base.state_dir,
+                    embedded=base.embedded,
+                    max_pool_connections=base.max_pool_connections,
+                )
+            return self._placed[placement.key]
 
     def _session(self, placement: Placement) -> Any:
         key = placement.account
