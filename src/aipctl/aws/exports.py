@@ -15,7 +15,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from aipctl._exceptions import AwsError
 from aipctl.aws.errors import aws_call
 from aipctl.aws.permissions import requires
 from aipctl.aws.target import Target
@@ -143,16 +142,10 @@ class DataExports:
 
     @requires("s3:CreateBucket", "s3:PutBucketPolicy")
     def prepare_bucket(self, bucket: str, region: str) -> None:
+        from aipctl.aws.buckets import create_bucket
+
         s3 = self.target.client("s3", region)
-        try:
-            with aws_call("s3", "CreateBucket", bucket):
-                kwargs: dict[str, Any] = {"Bucket": bucket}
-                if region != "us-east-1":
-                    kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-                s3.create_bucket(**kwargs)
-        except AwsError as exc:
-            if exc.code not in ("BucketAlreadyOwnedByYou",):
-                raise
+        create_bucket(s3, bucket, region, exist_ok=True)
         with aws_call("s3", "PutBucketPolicy", bucket):
             s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(bucket_policy(bucket, self.target.account)))
 

@@ -140,12 +140,9 @@ class InvocationLoggingControl:
 
     @requires("s3:CreateBucket", "s3:PutBucketTagging", "s3:PutBucketPublicAccessBlock")
     def create_bucket(self, name: str, tags: dict[str, str]) -> None:
-        region = self.target.region
-        kwargs: dict[str, Any] = {"Bucket": name}
-        if region != "us-east-1":
-            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-        with aws_call("s3", "CreateBucket", name):
-            self.s3.create_bucket(**kwargs)
+        from aipctl.aws.buckets import create_bucket
+
+        create_bucket(self.s3, name, self.target.region)
         with aws_call("s3", "PutPublicAccessBlock", name):
             self.s3.put_public_access_block(
                 Bucket=name,

@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from aipctl._exceptions import AwsError, UsageError
+from aipctl._exceptions import UsageError
 from aipctl.aws.errors import aws_call
 from aipctl.aws.permissions import requires
 from aipctl.aws.target import Target
@@ -57,19 +57,12 @@ class InvocationLogs:
 
         ``text=False`` logs metadata only (no prompts or answers), which is all metering needs.
         """
+        from aipctl.aws.buckets import create_bucket
         from aipctl.aws.invocation_logging import InvocationLoggingControl, bucket_statement, partition_of
         from aipctl.aws.statements import with_statement
 
         region = self.target.region
-        try:
-            with aws_call("s3", "CreateBucket", bucket):
-                kwargs: dict[str, Any] = {"Bucket": bucket}
-                if region != "us-east-1":
-                    kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-                self.client.create_bucket(**kwargs)
-        except AwsError as exc:
-            if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                raise
+        create_bucket(self.client, bucket, region, exist_ok=True)
         control = InvocationLoggingControl(self.target)
         statement = bucket_statement(bucket, prefix, self.target.account, region, partition_of(region))
         control.put_bucket_policy(bucket, with_statement(control.bucket(bucket).policy, statement))
