@@ -585,11 +585,14 @@ def is_read_only(operation: str, method: str = "POST") -> bool:
 
 
 def _flush_invocation_logs() -> None:
-    """Before S3 or Logs is read or written: pending invocation-log records out, and CUR exports refreshed."""
+    """Before S3 or Logs is read or written: pending invocation-log records and trails' data events out, and
+    CUR exports refreshed."""
     from aipctl_sim.bcmdataexports.models import deliver_due
+    from aipctl_sim.cloudtrail import delivery as trail_delivery
     from aipctl_sim.runtime import logs as invocation_logs
 
     invocation_logs.flush()
+    trail_delivery.deliver()
     deliver_due()
 
 

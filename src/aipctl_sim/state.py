@@ -204,9 +204,11 @@ class StateDir:
 
     def save(self, journal_seq: int = 0) -> None:
         from aipctl_sim import telemetry
+        from aipctl_sim.cloudtrail import delivery as trail_delivery
         from aipctl_sim.runtime import logs as invocation_logs
 
         invocation_logs.flush()  # pending log objects belong in the snapshot's S3
+        trail_delivery.deliver()
         with contextlib.suppress(RuntimeError):  # no store open: nothing to flush
             telemetry.store().flush()  # the snapshot and the telemetry it refers to land together
         _install_reducers()

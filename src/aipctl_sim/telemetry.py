@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS calls (
     source_identity TEXT,          -- the STS session's SourceIdentity
     principal_tags TEXT,           -- JSON: the principal's tags (role/user tags overlaid by session tags)
     service_tier TEXT,             -- priority / flex when the request asked for it; NULL: the standard tier
-    cache_write_1h INTEGER NOT NULL DEFAULT 0  -- of cache_write: the tokens written with a 1-hour TTL
+    cache_write_1h INTEGER NOT NULL DEFAULT 0, -- of cache_write: the tokens written with a 1-hour TTL
+    bearer_token_type TEXT         -- SHORT_TERM / LONG_TERM for a Bedrock API key; NULL: SigV4
 );
 CREATE INDEX IF NOT EXISTS calls_by_time ON calls (account, region, ts);
 CREATE INDEX IF NOT EXISTS calls_by_model ON calls (account, region, metric_id, ts);
@@ -90,6 +91,12 @@ CREATE TABLE IF NOT EXISTS call_days (  -- the calls summed per UTC day: Cost Ex
     tier TEXT NOT NULL,            -- '' for the standard tier
     cache_write_1h INTEGER NOT NULL,
     PRIMARY KEY (account, day, region, metric_id, base_model, geo, reached, status, cost_tags, tier)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS trail_delivered (  -- per trail: the last calls rowid its data events were delivered for
+    account TEXT NOT NULL,
+    trail_arn TEXT NOT NULL,
+    through INTEGER NOT NULL,
+    PRIMARY KEY (account, trail_arn)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS log_pending (  -- invocation-log records not yet in an S3 object
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -134,6 +141,7 @@ class CallRecord:
     principal_tags: str | None = None
     service_tier: str | None = None
     cache_write_1h: int = 0
+    bearer_token_type: str | None = None
 
 
 #: Columns added after the first schema: (name, declaration), added to an older file when it is opened.
@@ -144,6 +152,7 @@ _ADDED_COLUMNS = (
     ("principal_tags", "TEXT"),
     ("service_tier", "TEXT"),
     ("cache_write_1h", "INTEGER NOT NULL DEFAULT 0"),
+    ("bearer_token_type", "TEXT"),
 )
 
 CALL_COLUMNS = tuple(f.name for f in fields(CallRecord))
@@ -296,6 +305,20 @@ class TelemetryStore:
             self.flush()
             self._db.executemany("DELETE FROM log_pending WHERE id = ?", [(i,) for i in ids])
 
+    def trail_watermark(self, account: str, trail_arn: str) -> int | None:
+        """The last ``calls`` rowid whose data events this trail got; None: it never had a delivery."""
+        rows = self.query("SELECT through FROM trail_delivered WHERE account = ? AND trail_arn = ?", (account, trail_arn))
+        return int(rows[0][0]) if rows else None
+
+    def set_trail_watermark(self, account: str, trail_arn: str, through: int) -> None:
+        with self._lock:
+            self.flush()
+            self._db.execute(
+                "INSERT INTO trail_delivered VALUES (?, ?, ?) "
+                "ON CONFLICT (account, trail_arn) DO UPDATE SET through = excluded.through",
+                (account, trail_arn, through),
+            )
+
     def flush(self) -> None:
         with self._lock:
             if not self._pending and not self._pending_events and not self._pending_logs:
@@ -338,6 +361,7 @@ class TelemetryStore:
             self._db.execute("DELETE FROM call_days")
             self._db.execute("DELETE FROM mgmt_events")
             self._db.execute("DELETE FROM log_pending")
+            self._db.execute("DELETE FROM trail_delivered")
 
     def close(self) -> None:
         with self._lock:

@@ -162,15 +162,22 @@ def runtime_event(row: Mapping[str, Any]) -> dict[str, Any]:
         source_identity=row.get("source_identity"),
     )
     error = None if row["status"] == "ok" else row["status"]
-    return _event(
+    bearer = row.get("bearer_token_type")
+    mantle = str(row["operation"]).startswith(MANTLE_PREFIX)
+    parameters: dict[str, Any] = {"model": row["model_id"]} if mantle else {"modelId": row["model_id"]}
+    if mantle:  # bedrock-mantle adds these to the request parameters of every event
+        parameters["callWithBearerToken"] = bearer is not None
+        if bearer:
+            parameters["bearerTokenType"] = bearer
+    event = _event(
         row["ts"],
         row["account"],
         row["region"],
-        "bedrock.amazonaws.com",
-        row["operation"],
+        MANTLE_SOURCE if mantle else "bedrock.amazonaws.com",
+        row["operation"].removeprefix(MANTLE_PREFIX),
         identity,
         row["request_id"],
-        {"modelId": row["model_id"]},
+        parameters,
         None,
         error,
         False,
@@ -178,6 +185,29 @@ def runtime_event(row: Mapping[str, Any]) -> dict[str, Any]:
         user_agent=row.get("user_agent") or "",
         error_message=row.get("error_message"),
     )
+    if mantle:  # inference on bedrock-mantle is a data event on the account's (default) project
+        event.update(
+            eventVersion="1.11",
+            managementEvent=False,
+            eventCategory="Data",
+            resources=[{"accountId": row["account"], "type": MANTLE_RESOURCE_TYPE, "ARN": mantle_project_arn(row)}],
+        )
+    else:  # the key's type as mantle states it (AWS documents only callWithBearerToken for bedrock-runtime)
+        event["additionalEventData"] = {"callWithBearerToken": bearer is not None} | (
+            {"bearerTokenType": bearer} if bearer else {}
+        )
+    return event
+
+
+#: bedrock-mantle's calls: telemetry operations ``mantle:<EventName>``, CloudTrail data events of this source and type.
+MANTLE_PREFIX = "mantle:"
+MANTLE_SOURCE = "bedrock-mantle.amazonaws.com"
+MANTLE_RESOURCE_TYPE = "AWS::BedrockMantle::Project"
+
+
+def mantle_project_arn(row: Mapping[str, Any]) -> str:
+    """The project a mantle call ran in: always the default one (the emulator has no Bedrock Projects)."""
+    return f"arn:aws:bedrock-mantle:{row['region']}:{row['account']}:project/default"
 
 
 def _jsonable(value: Any) -> Any:

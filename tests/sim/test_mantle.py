@@ -154,3 +154,80 @@ def test_mantle_calls_are_billed_but_not_logged_looked_up_or_in_bedrock_metrics(
         if "OutputTokenCount" in g["Keys"][0] or g["Keys"][0].endswith("output-tokens")
     )
     assert output > 0 and len(billed["ResultsByTime"][0]["Groups"]) >= 2, "both calls are billed"
+
+
+MANTLE_SELECTORS = [
+    {"Name": "management", "FieldSelectors": [{"Field": "eventCategory", "Equals": ["Management"]}]},
+    {
+        "Name": "mantle inference",
+        "FieldSelectors": [
+            {"Field": "eventCategory", "Equals": ["Data"]},
+            {"Field": "resources.type", "Equals": ["AWS::BedrockMantle::Project"]},
+        ],
+    },
+]
+
+
+def trail_records(s3: Any, bucket: str) -> list[tuple[str, dict[str, Any]]]:
+    """(key, record) of every CloudTrail log file in ``bucket``."""
+    out = []
+    for item in s3.list_objects_v2(Bucket=bucket).get("Contents", []):
+        body = json.loads(gzip.decompress(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read()))
+        out.extend((item["Key"], record) for record in body["Records"])
+    return out
+
+
+def test_a_trail_with_a_mantle_data_selector_gets_its_calls_as_log_files(user, session, emulator: str) -> None:
+    """Mantle's calls are data events: absent from LookupEvents, delivered as CloudTrail log files to a logging trail
+    whose advanced event selectors take AWS::BedrockMantle::Project data events — and to no other trail."""
+    s3 = session.client("s3", endpoint_url=emulator)
+    trails = session.client("cloudtrail", endpoint_url=emulator)
+    for bucket in ("org-trail", "mgmt-only"):
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    trails.create_trail(Name="audit", S3BucketName="org-trail", S3KeyPrefix="ct", IsMultiRegionTrail=True)
+    trails.put_event_selectors(TrailName="audit", AdvancedEventSelectors=MANTLE_SELECTORS)
+    trails.create_trail(Name="mgmt", S3BucketName="mgmt-only")
+    trails.start_logging(Name="mgmt")
+    client = openai.OpenAI(base_url=f"{emulator}/mantle/v1", api_key=user["api_key"], max_retries=0)
+    client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "before the trail logs"}])
+    assert trail_records(s3, "org-trail") == [], "a trail that is not logging gets nothing"
+    trails.start_logging(Name="audit")
+    client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "keyed"}])
+    signed = _signed_messages(
+        emulator, user["credentials"], {"model": MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+    )
+    assert signed.status == 200
+    session.client("bedrock-runtime", endpoint_url=emulator).converse(
+        modelId=MODEL, messages=[{"role": "user", "content": [{"text": "bedrock-runtime is not a mantle data event"}]}]
+    )
+    delivered = trail_records(s3, "org-trail")
+    assert trail_records(s3, "mgmt-only") == [], "no data-event selector, no data events"
+    assert [r["eventName"] for _, r in delivered] == ["CreateChatCompletion", "CreateMessage"]
+    key, keyed = delivered[0]
+    assert key.startswith(f"ct/AWSLogs/123456789012/CloudTrail/{REGION}/") and key.endswith(".json.gz")
+    assert key.rsplit("/", 1)[1].startswith(f"123456789012_CloudTrail_{REGION}_")
+    assert keyed["eventSource"] == "bedrock-mantle.amazonaws.com" and keyed["eventCategory"] == "Data"
+    assert keyed["managementEvent"] is False and keyed["resources"][0]["type"] == "AWS::BedrockMantle::Project"
+    assert keyed["userIdentity"]["arn"] == "arn:aws:iam::123456789012:user/mantle-app"
+    assert keyed["requestParameters"] == {"model": MODEL, "callWithBearerToken": True, "bearerTokenType": "SHORT_TERM"}
+    assert delivered[1][1]["requestParameters"] == {"model": MODEL, "callWithBearerToken": False}
+    assert trail_records(s3, "org-trail") == delivered, "delivered once"
+
+
+def test_bedrock_runtime_events_say_whether_a_bearer_token_was_used(user, session, emulator: str) -> None:
+    keyed = openai.OpenAI(base_url=f"{emulator}/openai/v1", api_key=user["api_key"], max_retries=0)
+    keyed.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "with an API key"}])
+    runtime = session.client(
+        "bedrock-runtime",
+        endpoint_url=emulator,
+        aws_access_key_id=user["credentials"].access_key,
+        aws_secret_access_key=user["credentials"].secret_key,
+    )
+    runtime.converse(modelId=MODEL, messages=[{"role": "user", "content": [{"text": "signed"}]}])
+    events = session.client("cloudtrail", endpoint_url=emulator).lookup_events(
+        LookupAttributes=[{"AttributeKey": "Username", "AttributeValue": "mantle-app"}]
+    )["Events"]
+    seen = sorted(
+        (e["EventName"], json.loads(e["CloudTrailEvent"])["additionalEventData"]["callWithBearerToken"]) for e in events
+    )
+    assert seen == [("Converse", False), ("CreateChatCompletion", True)]

@@ -338,17 +338,9 @@ def _run_query(
 
 # ---------------------------------------------------------------------------------- delivery
 def _put(account: str, bucket: str, key: str, body: bytes) -> bool:
-    from aipctl_sim.runtime.logs import put_s3
+    from aipctl_sim.runtime.logs import deliver_object
 
-    write = journal.new_write(settings.now())
-    if not put_s3(account, bucket, key, body, write):
-        return False
-    log = journal.current()
-    if log is not None:
-        import base64
-
-        log.append("s3-put", write, account=account, bucket=bucket, name=key, body=base64.b64encode(body).decode(), through=0)
-    return True
+    return deliver_object(account, bucket, key, body, "CUR 2.0 export")
 
 
 def _periods(export: Export, now: dt.datetime) -> list[dt.date]:

@@ -100,20 +100,29 @@ def _write_s3(key: tuple[str, str, str, str, str], records: list[str], through: 
     )
     name = f"{path}/{first.strftime('%Y%m%dT%H%M%S')}Z_{mock_random.get_random_hex(16)}.json.gz"
     body = gzip.compress(("\n".join(records) + "\n").encode())
+    deliver_object(account, bucket, name, body, "invocation logs", through=through)
+
+
+def deliver_object(account: str, bucket: str, name: str, body: bytes, what: str, through: int = 0) -> bool:
+    """Write an object the emulator delivers itself (logs, exports, trail files) and journal it;
+    ``through``: the last ``log_pending`` id it carries (0: none)."""
     write = journal.new_write(settings.now())
-    if put_s3(account, bucket, name, body, write) and (log := journal.current()) is not None:
+    if not put_s3(account, bucket, name, body, write, what):
+        return False
+    if (log := journal.current()) is not None:
         encoded = base64.b64encode(body).decode()
         log.append("s3-put", write, account=account, bucket=bucket, name=name, body=encoded, through=through)
+    return True
 
 
-def put_s3(account: str, bucket: str, name: str, body: bytes, write: journal.Write) -> bool:
+def put_s3(account: str, bucket: str, name: str, body: bytes, write: journal.Write, what: str = "invocation logs") -> bool:
     from moto.s3.models import s3_backends
 
     backend = s3_backends[account]["aws"]
     try:
         backend.get_bucket(bucket)
     except Exception:
-        _log.warning("invocation logs for %s dropped: bucket %s does not exist", account, bucket)
+        _log.warning("%s for %s dropped: bucket %s does not exist", what, account, bucket)
         return False
     with journal.deterministic(write):
         backend.put_object(bucket, name, body)

@@ -239,6 +239,7 @@ def record(
             principal_tags=json.dumps(dict(identity.tags), sort_keys=True) if identity.tags else None,
             service_tier=service_tier if service_tier != "default" else None,
             cache_write_1h=usage.cache_write_1h,
+            bearer_token_type=req.bearer_token_type,
         )
     )
 
