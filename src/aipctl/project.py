@@ -33,6 +33,7 @@ from aipctl.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
     from aipctl.advise import Advice
+    from aipctl.aws.cloudtrail import DataTrail
     from aipctl.aws.exports import ExportInfo
     from aipctl.discover import Identity
     from aipctl.fleet import Fleet
@@ -614,6 +615,12 @@ class Project:
         from aipctl.aws.s3logs import InvocationLogs
 
         return InvocationLogs(self.target).enable(bucket, prefix)
+
+    def record_mantle(self, bucket: str) -> DataTrail:
+        """A trail that records bedrock-mantle's data events in ``bucket``, so verify sees mantle (demo, tests)."""
+        from aipctl.aws.cloudtrail import Trail
+
+        return Trail(self.target).record_mantle(bucket)
 
 
 def _billing_key(key: str | None) -> str | None:

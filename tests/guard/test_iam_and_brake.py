@@ -504,3 +504,66 @@ def test_verify_counts_denied_calls_apart(cli, braking, sim, session, emulator, 
     assert result.json["sources"] == ["cloudtrail"] and result.json["period"]["start"] < result.json["period"]["end"]
     table = cli("verify", "--since", "1d")
     assert "3 (1 bypass)" in table.out
+
+
+def test_verify_sees_mantle_calls_and_bearer_tokens_per_identity(cli, guarded, session, emulator, monkeypatch) -> None:
+    """Issue 14: bedrock-mantle's calls are CloudTrail data events (only trails get them) and count as bypass
+    calls; every identity using a Bedrock API key is named, a long-term key loudly."""
+    import openai
+    from aws_bedrock_token_generator import BedrockTokenGenerator
+
+    from tests.sim.test_mantle import MANTLE_SELECTORS
+
+    monkeypatch.setenv("AIPCTL_CLOUDTRAIL_RPS", "0")
+    blind = cli("verify", "--since", "1d", "--json")
+    assert blind.json["mantle"] == {"visible": False, "calls": 0, "trails": []}
+    assert "bedrock-mantle's calls are not visible" in cli("verify", "--since", "1d").err
+
+    s3, trails = session.client("s3", endpoint_url=emulator), session.client("cloudtrail", endpoint_url=emulator)
+    s3.create_bucket(Bucket="audit-trail", CreateBucketConfiguration={"LocationConstraint": REGION})
+    trails.create_trail(Name="audit", S3BucketName="audit-trail", IsMultiRegionTrail=True)
+    trails.put_event_selectors(TrailName="audit", AdvancedEventSelectors=MANTLE_SELECTORS)
+    trails.start_logging(Name="audit")
+
+    acme = _assumed_session(session, emulator, "acme-task")
+    frozen = acme.get_credentials().get_frozen_credentials()
+    credentials = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+    on_mantle = _signed_messages(
+        emulator, credentials, {"model": SYSTEM_PROFILE, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+    )
+    assert on_mantle.status == 200, on_mantle.data
+    short_term = BedrockTokenGenerator().get_token(credentials, REGION)
+    keyed = openai.OpenAI(base_url=f"{emulator}/openai/v1", api_key=short_term, max_retries=0)
+    keyed.chat.completions.create(model=guarded["arns"][("acme", "sonnet")], messages=[{"role": "user", "content": "hi"}])
+    iam = guarded["iam"]
+    iam.create_user(UserName="intern")
+    secret = iam.create_service_specific_credential(UserName="intern", ServiceName="bedrock.amazonaws.com")
+    long_term = openai.OpenAI(
+        base_url=f"{emulator}/openai/v1",
+        api_key=secret["ServiceSpecificCredential"]["ServiceCredentialSecret"],
+        max_retries=0,
+        default_headers={"X-Aipctl-Sim-Region": REGION},
+    )
+    long_term.chat.completions.create(model=SYSTEM_PROFILE, messages=[{"role": "user", "content": "hi"}])
+
+    result = cli("verify", "--since", "1d", "--json")
+    assert result.code == 1, "acme's mantle call is a bypass"
+    report = result.json
+    assert report["sources"] == ["cloudtrail", "cloudtrail-data-events"]
+    assert report["mantle"]["visible"] is True and report["mantle"]["calls"] == 1
+    assert [t["name"] for t in report["mantle"]["trails"]] == ["audit"]
+    found = {c["caller"]: c for c in report["callers"]}["acme"]
+    assert (found["aip_calls"], found["bypass_calls"], found["mantle_calls"]) == (1, 1, 1)
+    assert found["bypass_models"] == {f"bedrock-mantle:{SYSTEM_PROFILE}": 1}
+    assert found["bearer_token_calls"] == {"SHORT_TERM": 1} and found["verdict"] == "bypassing"
+    bearer = {b["identity"]: b for b in report["bearer_tokens"]}
+    intern = bearer["arn:aws:iam::123456789012:user/intern"]
+    assert (intern["caller"], intern["long_term_calls"], intern["short_term_calls"]) == (None, 1, 0)
+    assert intern["endpoints"] == {"bedrock-runtime": 1}
+    role = bearer["arn:aws:iam::123456789012:role/acme-task"]
+    assert (role["caller"], role["short_term_calls"], role["long_term_calls"]) == ("acme", 1, 0)
+    assert "arn:aws:iam::123456789012:user/intern" in {u["identity"] for u in report["unknown"]}
+    text = cli("verify", "--since", "1d")
+    assert "acme made 1 calls on bedrock-mantle" in text.err.replace("\n", " ")
+    assert "long-term Bedrock API key 1 times" in text.err.replace("\n", " ")
+    assert "not visible" not in text.err

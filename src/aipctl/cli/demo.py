@@ -55,6 +55,11 @@ def run_demo(root: Path, seed: int) -> None:
         )
 
         logs = project.enable_invocation_logs("aipctl-demo-invocation-logs", "bedrock")
+        mantle_trail = project.record_mantle("aipctl-demo-cloudtrail")
+        console.note(
+            f"2c. invocation logs go to {logs}; trail {mantle_trail.name} records bedrock-mantle's calls (CloudTrail data "
+            "events, which no invocation log or LookupEvents has), so verify sees that route too"
+        )
         export, _ = project.cur_setup()  # before the traffic: a CUR 2.0 export bills from its creation month on
         with console.progress_bar("simulating 4 days of traffic", total=96, prefix="3. ") as bar:
             traffic = project.traffic(DAYS, seed=seed, progress=bar)

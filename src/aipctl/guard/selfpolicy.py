@@ -71,6 +71,9 @@ _SPEND = (
     "logs.LogEvents.messages",
 )
 
+#: verify's evidence: LookupEvents, and the log files of trails that select bedrock-mantle's data events
+_COVERAGE = ("cloudtrail.Trail.runtime_calls", "cloudtrail.Trail.data_trails", "cloudtrail.Trail.mantle_calls")
+
 #: command -> adapter methods (module.Class.method below aipctl.aws) it may call
 COMMAND_CALLS: dict[str, tuple[str, ...]] = {
     "plan": _PLAN,
@@ -108,16 +111,16 @@ COMMAND_CALLS: dict[str, tuple[str, ...]] = {
     "tags status": ("ce.CostAllocationTags.status",),
     "tags activate": ("ce.CostAllocationTags.status", "ce.CostAllocationTags.activate"),
     "wire": (*_READ_AIPS, "ssm.Parameters.put_if_changed"),
-    "verify": (*_READ_AIPS, "cloudtrail.Trail.runtime_calls"),
+    "verify": (*_READ_AIPS, *_COVERAGE),
     "discover": (*_READ_AIPS, "cloudtrail.Trail.runtime_calls"),
-    "advise": (*_READ_AIPS, "cloudwatch.BedrockMetrics.values", "cloudtrail.Trail.runtime_calls"),  # --coverage: CloudTrail
+    "advise": (*_READ_AIPS, "cloudwatch.BedrockMetrics.values", *_COVERAGE),  # --coverage: CloudTrail
     "report": (
         *_READ_AIPS,
         "ce.CostAllocationTags.status",
         "ce.CostExplorer.cost_and_usage",
         "ce.CostExplorer.services_matching",
         "cloudwatch.BedrockMetrics.values",
-        "cloudtrail.Trail.runtime_calls",
+        *_COVERAGE,
     ),
     "meter ingest": (
         *_READ_AIPS,

@@ -12,7 +12,12 @@ made it?). Then, per caller:
 - ``denied_calls``: calls IAM refused (``errorCode`` AccessDenied…, e.g. while the caller is braked): they
   never reached a model, so they count neither as AIP nor as bypass calls; a denied call on something
   that is not the caller's AIP is a ``blocked_bypass_calls`` (the anti-bypass policy at work);
-- ``failed_calls``: other errors (throttled, invalid): the route was taken, so they stay in the counts.
+- ``failed_calls``: other errors (throttled, invalid): the route was taken, so they stay in the counts;
+- ``mantle_calls``: calls by the caller's identities on bedrock-mantle (CloudTrail data events, read from
+  the log files of trails that select them): they reach no AIP and no invocation log, so they are bypass
+  calls whatever model they name — for ``attribution: principal`` callers too;
+- ``bearer_token_calls``: calls made with a Bedrock API key, by type (SHORT_TERM, LONG_TERM); every identity
+  seen with one is listed in the report's ``bearer_tokens``.
 
 Identities that match no caller are reported separately (candidates for the inventory).
 """
@@ -26,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aipctl.aws.cloudtrail import RuntimeCall, Trail
+from aipctl.aws.cloudtrail import DataTrail, RuntimeCall, Trail
 from aipctl.aws.live import ManagedProfiles, read_live_state
 from aipctl.aws.s3logs import InvocationLogs
 from aipctl.aws.target import Target
@@ -74,21 +79,22 @@ class CallerCoverage:
     tenants: dict[str, Share] = field(default_factory=dict)
     #: Organization inventories: per account × Region ("alias Region"), its AIP and bypass calls there.
     placements: dict[str, Share] = field(default_factory=dict)
+    mantle_calls: int = 0
+    bearer_token_calls: Counter[str] = field(default_factory=Counter)
 
     @property
     def coverage(self) -> float | None:
-        if self.by_principal:
-            return 1.0 if self.principal_calls or self.aip_calls else None
-        seen = self.aip_calls + self.bypass_calls
-        return self.aip_calls / seen if seen else None
+        ok = self.aip_calls + (self.principal_calls if self.by_principal else 0)
+        seen = ok + self.bypass_calls
+        return ok / seen if seen else None
 
     def verdict(self, min_coverage: float) -> str:
         if self.coverage is None:
             return "only denied calls" if self.denied_calls else "no calls seen"
-        if self.by_principal:
-            return "ok (billed by principal)"
         if self.coverage < min_coverage:
             return "bypassing"
+        if self.by_principal:
+            return "ok (billed by principal)"
         return "misusing another caller's AIP" if self.misuse_calls else "ok"
 
     def to_dict(self, min_coverage: float) -> dict[str, Any]:
@@ -107,6 +113,8 @@ class CallerCoverage:
             "bypass_models": dict(self.bypass_models.most_common()),
             "attribution": "principal" if self.by_principal else "profile",
             "principal_calls": self.principal_calls,
+            "mantle_calls": self.mantle_calls,
+            "bearer_token_calls": dict(sorted(self.bearer_token_calls.items())),
             "identities": [{"identity": k, **v.to_dict()} for k, v in sorted(self.identities.items())],
             "tenants": [{"tenant": k, **v.to_dict()} for k, v in sorted(self.tenants.items())],
         } | ({"placements": [{"placement": k, **v.to_dict()} for k, v in self.placements.items()]} if self.placements else {})
@@ -129,6 +137,31 @@ class UnknownIdentity:
 
 
 @dataclass
+class BearerUse:
+    """Calls one identity made with Bedrock API keys (``Authorization: Bearer``), by key type and endpoint."""
+
+    identity: str
+    caller: str | None
+    types: Counter[str] = field(default_factory=Counter)
+    endpoints: Counter[str] = field(default_factory=Counter)
+    denied_calls: int = 0
+    last_seen: dt.datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "identity": self.identity,
+            "caller": self.caller,
+            "calls": sum(self.types.values()),
+            "short_term_calls": self.types.get("SHORT_TERM", 0),
+            "long_term_calls": self.types.get("LONG_TERM", 0),
+            "types": dict(sorted(self.types.items())),
+            "endpoints": dict(sorted(self.endpoints.items())),
+            "denied_calls": self.denied_calls,
+            "last_seen": self.last_seen.isoformat() if self.last_seen else None,
+        }
+
+
+@dataclass
 class VerifyReport:
     start: dt.datetime
     end: dt.datetime
@@ -137,6 +170,11 @@ class VerifyReport:
     unknown: list[UnknownIdentity]
     calls_read: int = 0
     requests: int = 0
+    bearer_tokens: list[BearerUse] = field(default_factory=list)
+    #: The trails that apply here; the ones logging bedrock-mantle's data events were read.
+    trails: list[DataTrail] = field(default_factory=list)
+    #: Whether bedrock-mantle's calls were visible (a logging trail selects its data events); None: not looked at.
+    mantle_visible: bool | None = None
 
     def failing(self, min_coverage: float) -> list[CallerCoverage]:
         return [c for c in self.callers if c.coverage is not None and c.coverage < min_coverage]
@@ -150,6 +188,12 @@ class VerifyReport:
             "requests": self.requests,
             "callers": [c.to_dict(min_coverage) for c in self.callers],
             "unknown": [u.to_dict() for u in self.unknown],
+            "bearer_tokens": [b.to_dict() for b in self.bearer_tokens],
+            "mantle": {
+                "visible": self.mantle_visible,
+                "calls": sum(c.mantle_calls for c in self.callers),
+                "trails": [t.to_dict() for t in self.trails],
+            },
         }
 
 
@@ -175,6 +219,7 @@ class Classifier:
         self.coverage = {name: CallerCoverage(name, by_principal=name in principal_only) for name in callers}
         self.tenants = tenants or {}
         self.unknown: dict[str, UnknownIdentity] = {}
+        self.bearer: dict[str, BearerUse] = {}
         self.seen_requests: set[str] = set()
         self.count = 0
 
@@ -191,18 +236,31 @@ class Classifier:
         if call.request_id:
             self.seen_requests.add(call.request_id)
         self.count += 1
-        model_owner = self.aip_owner.get(call.model_id) or self.aip_owner.get(call.model_id.rsplit("/", 1)[-1])
+        # bedrock-mantle reaches no AIP, whatever its model field says
+        model_owner = None if call.on_mantle else self._aip_owner(call.model_id)
         identity_owner = self.owner_of_identity(call)
-        if call.error_code in DENIED_CODES:
+        denied = call.error_code in DENIED_CODES
+        if denied:
             self._denied(call, model_owner, identity_owner)
         else:
             self._routed(call, model_owner, identity_owner)
+        who = call.role_arn or _role_of(call.principal_arn) or call.principal_arn
+        if call.bearer:
+            use = self.bearer.setdefault(who, BearerUse(who, identity_owner))
+            use.types[call.bearer] += 1
+            use.endpoints["bedrock-mantle" if call.on_mantle else "bedrock-runtime"] += 1
+            use.denied_calls += denied
+            use.last_seen = max(use.last_seen or call.time, call.time)
+            if identity_owner:
+                self.coverage[identity_owner].bearer_token_calls[call.bearer] += 1
         if identity_owner is None:
-            who = call.role_arn or _role_of(call.principal_arn) or call.principal_arn
             unknown = self.unknown.setdefault(who, UnknownIdentity(who))
             unknown.calls += 1
-            unknown.models[call.model_id] += 1
+            unknown.models[route_of(call)] += 1
             unknown.last_seen = max(unknown.last_seen or call.time, call.time)
+
+    def _aip_owner(self, model_id: str) -> str | None:
+        return self.aip_owner.get(model_id) or self.aip_owner.get(model_id.rsplit("/", 1)[-1])
 
     def _routed(self, call: RuntimeCall, model_owner: str | None, identity_owner: str | None) -> None:
         if model_owner:
@@ -213,11 +271,12 @@ class Classifier:
                 share.aip_calls += 1
         elif identity_owner:
             entry = self._touch(self.coverage[identity_owner], call)
-            if entry.by_principal:
+            entry.mantle_calls += call.on_mantle
+            if entry.by_principal and not call.on_mantle:
                 entry.principal_calls += 1
             else:
                 entry.bypass_calls += 1
-                entry.bypass_models[call.model_id] += 1
+                entry.bypass_models[route_of(call)] += 1
                 for share in self._shares(entry, call):
                     share.bypass_calls += 1
 
@@ -248,6 +307,11 @@ class Classifier:
             if call.error_code not in DENIED_CODES:
                 entry.failed_calls += 1
         return entry
+
+
+def route_of(call: RuntimeCall) -> str:
+    """What a call ran on, as reports name it: the model id, prefixed ``bedrock-mantle:`` on that endpoint."""
+    return f"bedrock-mantle:{call.model_id}" if call.on_mantle else call.model_id
 
 
 def _role_of(principal_arn: str) -> str | None:
@@ -298,12 +362,22 @@ def verify(
     )
     sources: list[str] = []
     requests = 0
+    trails: list[DataTrail] = []
+    mantle_visible: bool | None = None
     if use_cloudtrail:
         sources.append("cloudtrail")
         trail = Trail(target)
         for call in trail.runtime_calls(start, end, progress):
             classifier.add(call)
         requests += trail.requests
+        trails = trail.data_trails()
+        readable = [t for t in trails if t.reads_mantle]
+        mantle_visible = bool(readable)
+        for data_trail in readable:
+            if "cloudtrail-data-events" not in sources:
+                sources.append("cloudtrail-data-events")
+            for call in trail.mantle_calls(data_trail, start, end, progress):
+                classifier.add(call)
     if logs_uri:
         sources.append("invocation-logs")
         logs = InvocationLogs(target)
@@ -320,6 +394,9 @@ def verify(
         sorted(classifier.unknown.values(), key=lambda u: -u.calls),
         classifier.count,
         requests,
+        sorted(classifier.bearer.values(), key=lambda b: (-sum(b.types.values()), b.identity)),
+        trails,
+        mantle_visible,
     )
 
 
@@ -327,6 +404,7 @@ def merged(parts: Sequence[tuple[str, VerifyReport]]) -> VerifyReport:
     """The reports of several accounts × Regions (labelled) as one: per caller the sums, and its calls per placement."""
     callers: dict[str, CallerCoverage] = {}
     unknown: dict[str, UnknownIdentity] = {}
+    bearer: dict[str, BearerUse] = {}
     for label, report in parts:
         for found in report.callers:
             into = callers.setdefault(found.caller, CallerCoverage(found.caller, by_principal=found.by_principal))
@@ -339,10 +417,12 @@ def merged(parts: Sequence[tuple[str, VerifyReport]]) -> VerifyReport:
                 "blocked_bypass_calls",
                 "failed_calls",
                 "principal_calls",
+                "mantle_calls",
             ):
                 setattr(into, name, getattr(into, name) + getattr(found, name))
             into.last_seen = max(filter(None, (into.last_seen, found.last_seen)), default=None)
             into.bypass_models.update(found.bypass_models)
+            into.bearer_token_calls.update(found.bearer_token_calls)
             for mine, theirs in ((into.identities, found.identities), (into.tenants, found.tenants)):
                 for key, share in theirs.items():
                     total = mine.setdefault(key, Share())
@@ -350,6 +430,12 @@ def merged(parts: Sequence[tuple[str, VerifyReport]]) -> VerifyReport:
                     total.bypass_calls += share.bypass_calls
             if found.aip_calls or found.bypass_calls:
                 into.placements[label] = Share(found.aip_calls, found.bypass_calls)
+        for use in report.bearer_tokens:
+            total_use = bearer.setdefault(use.identity, BearerUse(use.identity, use.caller))
+            total_use.types.update(use.types)
+            total_use.endpoints.update(use.endpoints)
+            total_use.denied_calls += use.denied_calls
+            total_use.last_seen = max(filter(None, (total_use.last_seen, use.last_seen)), default=None)
         for identity in report.unknown:
             seen = unknown.setdefault(identity.identity, UnknownIdentity(identity.identity))
             seen.calls += identity.calls
@@ -364,4 +450,7 @@ def merged(parts: Sequence[tuple[str, VerifyReport]]) -> VerifyReport:
         sorted(unknown.values(), key=lambda u: -u.calls),
         sum(r.calls_read for _, r in parts),
         sum(r.requests for _, r in parts),
+        sorted(bearer.values(), key=lambda b: (-sum(b.types.values()), b.identity)),
+        list({t.arn: t for _, r in parts for t in r.trails}.values()),
+        None if all(r.mantle_visible is None for _, r in parts) else all(r.mantle_visible for _, r in parts),
     )

@@ -106,8 +106,29 @@ def render_coverage(report: VerifyReport, min_coverage: float) -> None:
             )
     console.out.print(table)
     for entry in report.callers:
-        if entry.bypass_calls:
-            models = ", ".join(f"{m} ({n})" for m, n in entry.bypass_models.most_common(3))
+        direct = [(m, n) for m, n in entry.bypass_models.most_common() if not m.startswith("bedrock-mantle:")]
+        if direct:
+            models = ", ".join(f"{m} ({n})" for m, n in direct[:3])
             console.warn(f"{entry.caller} still calls {models} directly: switch it to its AIP (`aipctl wire`)")
+        if entry.mantle_calls:
+            console.warn(
+                f"{entry.caller} made {entry.mantle_calls:,} calls on bedrock-mantle, which reaches no AIP and no "
+                "invocation log: `aipctl iam render --attach` denies it"
+            )
+    for use in report.bearer_tokens:
+        long_term = use.types.get("LONG_TERM", 0)
+        who = f"{use.identity} ({use.caller})" if use.caller else use.identity
+        if long_term:
+            console.warn(
+                f"{who} called with a long-term Bedrock API key {long_term:,} times: a static secret of an IAM user — "
+                "replace it with short-term keys or SigV4; `aipctl iam render --attach` denies long-term keys"
+            )
+        if sum(use.types.values()) > long_term:
+            console.note(f"{who}: {sum(use.types.values()) - long_term:,} calls with short-term Bedrock API keys")
+    if report.mantle_visible is False:
+        console.warn(
+            "bedrock-mantle's calls are not visible here: no logging trail selects AWS::BedrockMantle::Project data events "
+            "(they never reach LookupEvents or invocation logs) — see docs/guards.md, 'Seeing bedrock-mantle'"
+        )
     for unknown in report.unknown[:10]:
         console.warn(f"unknown identity {unknown.identity}: {unknown.calls:,} calls — add it to a caller's identities")
