@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from aipctl.advise import Advice
     from aipctl.aws.cloudtrail import DataTrail
     from aipctl.aws.exports import ExportInfo
-    from aipctl.discover import Identity
+    from aipctl.discover import Discovery
     from aipctl.fleet import Fleet
     from aipctl.guard.brake import BrakeResult
     from aipctl.guard.watch import SourceName, Watch
@@ -258,17 +258,45 @@ class Project:
         return wire + advise(self.target, self.managed(), since, now, budgets=budgets)
 
     def discover(
-        self, since: dt.timedelta, *, now: dt.datetime | None = None, progress: Progress = NO_PROGRESS
-    ) -> tuple[list[Identity], int]:
-        """Every IAM role and user that called bedrock-runtime in the last ``since`` (CloudTrail), busiest
-        first, and the LookupEvents requests it took. Works without an inventory."""
+        self,
+        since: dt.timedelta,
+        *,
+        now: dt.datetime | None = None,
+        source: str = "auto",
+        ledger: str | None = None,
+        progress: Progress = NO_PROGRESS,
+    ) -> Discovery:
+        """Every IAM role and user that called Bedrock in the last ``since``, busiest first. Works without an inventory.
+
+        ``source``: ``ledger`` (invocation logs and CUR lines in the metering ledger: tokens and cost, no
+        2 requests/s), ``cloudtrail`` (LookupEvents plus bedrock-mantle's data events from trails), or ``auto``:
+        the ledger when it holds records of the window, else CloudTrail; with CloudTrail, a ledger still prices."""
+        import itertools
+
         from aipctl.aws.cloudtrail import Trail
-        from aipctl.discover import identities
+        from aipctl.discover import Discovery, identities, ledger_costs, ledger_has_records, ledger_identities
 
         end = now or self.now()
+        start = end - since
+        profiles = self.live().profiles
+        if source == "ledger" or (source == "auto" and ledger and ledger_has_records(ledger, start, end)):
+            if not ledger:
+                raise UsageError("--source ledger needs a ledger", hint="create one with `aipctl meter ingest`, or pass --ledger")
+            found, records = ledger_identities(ledger, start, end, profiles)
+            sources = sorted({s for i in found for s in i.sources}) or ["invocation-logs"]
+            return Discovery(found, tuple(sources), records=records)
         trail = Trail(self.target)
-        found = identities(trail.runtime_calls(end - since, end, progress), self.live().profiles)
-        return found, trail.requests
+        readable = [t for t in trail.data_trails() if t.reads_mantle]
+        calls = itertools.chain(
+            trail.runtime_calls(start, end, progress), *(trail.mantle_calls(t, start, end, progress) for t in readable)
+        )
+        found = identities(calls, profiles)
+        if ledger:
+            costs = ledger_costs(ledger, start, end)
+            for identity in found:
+                identity.cost_usd = costs.get(identity.arn, 0.0)
+        sources = ["cloudtrail", *(["cloudtrail-data-events"] if readable else [])]
+        return Discovery(found, tuple(sources), requests=trail.requests, mantle_visible=bool(readable))
 
     def report(
         self,
@@ -559,9 +587,11 @@ class Project:
         calls_per_day: int = 40,
         bypass: Sequence[str] | None = None,
         concurrency: int = 8,
+        ago: float = 0.0,
         progress: Progress = NO_PROGRESS,
     ) -> TrafficReport:
-        """The last ``days`` of simulated traffic through the callers' AIPs, dated up to now (emulator only)."""
+        """``days`` of simulated traffic through the callers' AIPs (``bypass``: straight to their models), ending ``ago``
+        days before now (emulator only)."""
         self.one_account("sim traffic")
         from aipctl.simulate.traffic import run_traffic
 
@@ -573,6 +603,7 @@ class Project:
             calls_per_day=calls_per_day,
             bypass=bypass,
             concurrency=concurrency,
+            ago=ago,
             progress=progress,
         )
 

@@ -50,6 +50,8 @@ class RuntimeCall:
     source: str = RUNTIME_SOURCE
     #: A Bedrock API key's type (``SHORT_TERM``, ``LONG_TERM``; ``BEARER`` when the event does not say) or None for SigV4.
     bearer: str | None = None
+    #: The client's User-Agent as CloudTrail recorded it (botocore adds ``exec-env/<AWS_EXECUTION_ENV>``).
+    user_agent: str = ""
 
     @property
     def on_mantle(self) -> bool:
@@ -76,6 +78,7 @@ class RuntimeCall:
             request_id=str(event.get("requestID", "")),
             source=str(event.get("eventSource") or RUNTIME_SOURCE),
             bearer=bearer,
+            user_agent=str(event.get("userAgent") or ""),
         )
 
 

@@ -11,6 +11,7 @@ from aipctl.cli import console
 from aipctl.cli.commands.report import emit
 from aipctl.cli.commands.verify import render_coverage
 from aipctl.cli.render import report_text
+from aipctl.discover import draft_inventory
 from aipctl.inventory import DEFAULT_INVENTORY, example_inventory, load_inventory
 from aipctl.inventory.model import Reconcile
 from aipctl.pricing import usd_text
@@ -40,6 +41,22 @@ def run_demo(root: Path, seed: int) -> None:
         info = console.announce(project.target)
 
         roles = project.workload_roles()  # the account's workloads exist before aipctl does
+        mantle_trail = project.record_mantle("aipctl-demo-cloudtrail")
+        callers = list(loaded.inventory.callers)
+        before = project.traffic(1, seed=seed + 1, calls_per_day=8, bypass=callers, ago=DAYS + 1)
+        with console.progress_bar("discovering from CloudTrail (2 requests/s)", prefix="1b. ") as bar:
+            found = project.discover(dt.timedelta(days=DAYS + 3), source="cloudtrail", progress=bar)
+        draft = root / "discovered.yaml"
+        draft.write_text(draft_inventory(found.identities, project.target.region, project.target.account), encoding="utf-8")
+        console.note(
+            f"1b. discover (runbook Phase 1): before aipctl, {sum(before.calls.values()):,} calls a day went straight to "
+            f"the models; CloudTrail names {len(found.identities)} identities — draft in {draft} (`aipctl discover`)"
+        )
+        for identity in found.identities[:6]:
+            console.err.print(
+                f"   {identity.caller_name():<22} {identity.runs_as:<8} {identity.calls:>5,} calls  {', '.join(identity.models)}",
+                highlight=False,
+            )
         applied = project.apply()
         console.note(
             f"2. created {sum(1 for r in applied.results if r.ok)} AIPs (one per caller x model), tagged the "
@@ -55,7 +72,6 @@ def run_demo(root: Path, seed: int) -> None:
         )
 
         logs = project.enable_invocation_logs("aipctl-demo-invocation-logs", "bedrock")
-        mantle_trail = project.record_mantle("aipctl-demo-cloudtrail")
         console.note(
             f"2c. invocation logs go to {logs}; trail {mantle_trail.name} records bedrock-mantle's calls (CloudTrail data "
             "events, which no invocation log or LookupEvents has), so verify sees that route too"

@@ -112,7 +112,7 @@ COMMAND_CALLS: dict[str, tuple[str, ...]] = {
     "tags activate": ("ce.CostAllocationTags.status", "ce.CostAllocationTags.activate"),
     "wire": (*_READ_AIPS, "ssm.Parameters.put_if_changed"),
     "verify": (*_READ_AIPS, *_COVERAGE),
-    "discover": (*_READ_AIPS, "cloudtrail.Trail.runtime_calls"),
+    "discover": (*_READ_AIPS, *_COVERAGE),
     "advise": (*_READ_AIPS, "cloudwatch.BedrockMetrics.values", *_COVERAGE),  # --coverage: CloudTrail
     "report": (
         *_READ_AIPS,

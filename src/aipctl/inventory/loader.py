@@ -476,6 +476,13 @@ def _check_identities(inv: Inventory, doc: LocatedDocument, problems: list[Inven
 _SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
 
 
+def tenant_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a tenant (its STS session name), or None."""
+    if not _SESSION_NAME_RE.match(name) or rules.check_tag_value(name):
+        return f"tenant {name!r} must be 2-64 of letters, digits and + = , . @ _ - (its STS session name)"
+    return None
+
+
 def tenant_role(pattern: str) -> str | None:
     """The role name a tenant session assumes, from an identity pattern (None: not a concrete role)."""
     match = re.match(r"^arn:aws[a-z-]*:iam::(\d{12}|\*):role/(?:[\w+=,.@/-]*/)?([\w+=,.@-]+)$", pattern)
@@ -512,12 +519,8 @@ def _check_tenants(inv: Inventory, caller_name: str, doc: LocatedDocument, probl
         )
     for tenant, tags in caller.tenants.items():
         where: Path = (*base, "tenants", tenant)
-        if not _SESSION_NAME_RE.match(tenant) or rules.check_tag_value(tenant):
-            problems.append(
-                _problem(
-                    doc, where, f"tenant {tenant!r} must be 2-64 of letters, digits and + = , . @ _ - (its STS session name)"
-                )
-            )
+        if name_problem := tenant_name_problem(tenant):
+            problems.append(_problem(doc, where, name_problem))
         for key, value in tags.items():
             problem = rules.check_tag_key(key)
             if not problem and (key in rules.STANDARD_TAG_KEYS or key == caller.tenant_tag):

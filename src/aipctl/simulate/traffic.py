@@ -107,8 +107,9 @@ def plan_callers(
     """Who calls what: ``bypass`` None picks the last caller with a text model; ``()`` leaves nobody bypassing."""
     inventory = loaded.inventory
     arns = {(d.caller, d.alias): p.arn for d in loaded.profiles if (p := managed.get(d.caller, d.alias))}
+    everyone_direct = bypass is not None and set(bypass) >= set(inventory.callers)
     missing = sorted(f"{d.caller}/{d.alias}" for d in loaded.profiles if (d.caller, d.alias) not in arns)
-    if missing:
+    if missing and not everyone_direct:  # callers calling their models directly need no AIPs
         raise UsageError(
             f"AIPs missing for {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}",
             hint="run `aipctl apply --yes` first",
@@ -186,14 +187,16 @@ def run_traffic(
     calls_per_day: int = 40,
     bypass: Sequence[str] | None = None,
     concurrency: int = 8,
+    ago: float = 0.0,
     progress: Progress = NO_PROGRESS,
 ) -> TrafficReport:
-    """Drive the last ``days`` of traffic up to now; returns what was sent (the emulator records what it received)."""
+    """Drive ``days`` of traffic ending ``ago`` days before now; returns what was sent (the emulator records what it
+    received)."""
     if target.kind != "sim" or not target.endpoint_url:
         raise UsageError("traffic is generated against the emulator only (--target sim)")
     control = SimControl(target.endpoint_url)
     plans = plan_callers(loaded, read_live_state(target).managed(loaded), bypass, target.account)
-    now = dt.datetime.fromisoformat(control.clock()["now"])
+    now = dt.datetime.fromisoformat(control.clock()["now"]) - dt.timedelta(days=ago)
     start = now - dt.timedelta(days=days)
     control.backfill(start)
     clients = _clients(target, plans, concurrency)

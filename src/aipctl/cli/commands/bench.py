@@ -183,3 +183,12 @@ def guard_cmd(iterations: int, redis_url: str | None, fairness_seconds: float, p
 def org_cmd(callers: int, accounts: int, as_json: bool) -> None:
     """plan for N callers over A accounts × 2 Regions (scaling 1 → A accounts) vs one account and Region."""
     _emit(benchmark("org").run(callers, accounts, progress=_say), as_json)
+
+
+@bench_group.command("discover")
+@click.option("--records", default=1_000_000, show_default=True, type=click.IntRange(1000, 100_000_000))
+@click.option("--events", default=100_000, show_default=True, type=click.IntRange(100, 10_000_000))
+@json_option
+def discover_cmd(records: int, events: int, as_json: bool) -> None:
+    """discover over N invocation-log records (ledger) and M CloudTrail events vs a bare DuckDB aggregate / LookupEvents loop."""
+    _emit(benchmark("discover").run(records, events, progress=_say), as_json)
