@@ -80,11 +80,19 @@ class Advice:
     monthly_saving_usd: float
     confidence: str
     evidence: dict[str, Any]
+    #: A tenant of the caller (``advise --ledger``): the advice rests on its own calls, not its AIP's aggregate.
+    tenant: str | None = None
+
+    @property
+    def subject(self) -> str:
+        """caller/alias, with the tenant when it is a tenant's advice."""
+        return f"{self.caller}/{self.alias or '-'}" + (f" (tenant {self.tenant})" if self.tenant else "")
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "caller": self.caller,
+            "tenant": self.tenant,
             "alias": self.alias,
             "aip": self.aip,
             "detail": self.detail,
@@ -154,37 +162,7 @@ def advise(
         )
         out += [found] if (found := _caching(book, ref, caller, alias, profile.arn, usage, scale)) else []
         out += [found] if (found := _off_hours(book, ref, caller, alias, profile.arn, usage, scale)) else []
-        sibling_id = SMALLER.get(ref.model_id)
-        if sibling_id is None:
-            continue
-        sibling = ModelRef(sibling_id, ref.geo)  # the same route (in-Region, geo or global)
-        if not book.knows(sibling) or tout / calls > MAX_MEAN_OUTPUT or tin / calls > MAX_MEAN_INPUT:
-            continue
-        now_cost = book.cost(ref, input_tokens=tin, output_tokens=tout)
-        cheaper = book.cost(sibling, input_tokens=tin, output_tokens=tout)
-        saving = (now_cost - cheaper) * scale
-        if saving <= 0:
-            continue
-        out.append(
-            Advice(
-                "right-size",
-                caller,
-                alias,
-                profile.arn,
-                f"{calls:,} calls averaging {tin / calls:,.0f} tokens in and {tout / calls:,.0f} out on {ref.model_id}: "
-                f"{sibling_id} costs {cheaper / now_cost:.0%} as much for the same tokens",
-                round(float(saving), 4),
-                "medium",
-                {
-                    "calls": calls,
-                    "mean_input_tokens": round(tin / calls, 1),
-                    "mean_output_tokens": round(tout / calls, 1),
-                    "window_cost_usd": round(float(now_cost), 6),
-                    "window_cost_at_sibling_usd": round(float(cheaper), 6),
-                    "sibling": sibling_id,
-                },
-            )
-        )
+        out += [found] if (found := _right_size(book, ref, caller, alias, profile.arn, usage, scale)) else []
     return sorted(out, key=lambda a: (-a.monthly_saving_usd, a.kind, a.caller, a.alias))
 
 
@@ -200,6 +178,40 @@ class Usage:
     cache_tokens: int  # cache reads and writes
     active_hours: int = 0  # hours of the window with calls
     night_calls: int = 0  # calls between NIGHT[0] and NIGHT[1] o'clock UTC
+
+
+def _right_size(book: PriceBook, ref: ModelRef, caller: str, alias: str, aip: str, usage: Usage, scale: Decimal) -> Advice | None:
+    """Calls short on both sides on a model with a cheaper sibling of the same provider, on the same route."""
+    calls, tin, tout = usage.calls, usage.input_tokens, usage.output_tokens
+    sibling_id = SMALLER.get(ref.model_id)
+    if sibling_id is None or calls < MIN_CALLS:
+        return None
+    sibling = ModelRef(sibling_id, ref.geo, ref.region)  # the same route (in-Region, geo or global)
+    if not book.knows(sibling) or tout / calls > MAX_MEAN_OUTPUT or tin / calls > MAX_MEAN_INPUT:
+        return None
+    now_cost = book.cost(ref, input_tokens=tin, output_tokens=tout)
+    cheaper = book.cost(sibling, input_tokens=tin, output_tokens=tout)
+    saving = (now_cost - cheaper) * scale
+    if saving <= 0:
+        return None
+    return Advice(
+        "right-size",
+        caller,
+        alias,
+        aip,
+        f"{calls:,} calls averaging {tin / calls:,.0f} tokens in and {tout / calls:,.0f} out on {ref.model_id}: "
+        f"{sibling_id} costs {cheaper / now_cost:.0%} as much for the same tokens",
+        round(float(saving), 4),
+        "medium",
+        {
+            "calls": calls,
+            "mean_input_tokens": round(tin / calls, 1),
+            "mean_output_tokens": round(tout / calls, 1),
+            "window_cost_usd": round(float(now_cost), 6),
+            "window_cost_at_sibling_usd": round(float(cheaper), 6),
+            "sibling": sibling_id,
+        },
+    )
 
 
 def _routing(book: PriceBook, ref: ModelRef, caller: str, alias: str, aip: str, usage: Usage, scale: Decimal) -> Advice | None:
@@ -347,6 +359,53 @@ def _near_budget(target: Target, managed: ManagedProfiles, budgets: Mapping[str,
 BEGIN, END = "<!-- aipctl:advise:begin -->", "<!-- aipctl:advise:end -->"
 
 
+def tenant_advice(
+    ledger: str,
+    managed: ManagedProfiles,
+    since: dt.timedelta,
+    now: dt.datetime,
+    region: str,
+    *,
+    skip: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
+    book: PriceBook | None = None,
+) -> list[Advice]:
+    """Per tenant of a caller, from the ledger's invocation records (a shared role's sessions): right-size, cache,
+    batch/flex and routing where the tenant's own calls support it. ``skip``: (kind, AIP ARN) already advised for
+    the whole AIP — a tenant's share of that is not news; what its aggregate hides is."""
+    from aipctl.meter import open_ledger
+
+    book = book or price_book()
+    aliases = {p.arn: p.tags.get(rules.TAG_ALIAS, "") for p in managed}
+    con = open_ledger(ledger)
+    try:
+        rows = con.execute(
+            "SELECT caller, tenant, model_id, base_model, geo, count(*), sum(coalesce(input_tokens, 0)), "
+            "sum(coalesce(output_tokens, 0)), min(coalesce(input_tokens, 0)), max(coalesce(input_tokens, 0)), "
+            "sum(coalesce(cache_read, 0) + coalesce(cache_write, 0)), count(DISTINCT date_trunc('hour', ts)), "
+            f"count(*) FILTER (WHERE hour(ts) >= {NIGHT[0]} OR hour(ts) < {NIGHT[1]}) "
+            "FROM invocations WHERE tenant IS NOT NULL AND error_code IS NULL AND ts >= ? AND ts < ? "
+            "GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3",
+            [now - since, now],
+        ).fetchall()
+    finally:
+        con.close()
+    scale = Decimal(30 * 86400) / Decimal(int(since.total_seconds()))
+    out: list[Advice] = []
+    for caller, tenant, aip, base_model, geo, calls, tin, tout, smallest, largest, cached, hours, night in rows:
+        if int(calls) < MIN_CALLS or not base_model:
+            continue
+        ref = ModelRef(str(base_model), str(geo) if geo else None, region)
+        if not book.knows(ref):
+            continue
+        usage = Usage(int(calls), int(tin), int(tout), int(smallest), int(largest), int(cached), int(hours), int(night))
+        alias = aliases.get(str(aip), "")
+        for rule in (_right_size, _caching, _off_hours, _routing):
+            found = rule(book, ref, str(caller), alias, str(aip), usage, scale)
+            if found is not None and (found.kind, str(aip)) not in skip:
+                out.append(replace(found, tenant=str(tenant), detail=f"tenant {tenant}: {found.detail}"))
+    return sorted(out, key=lambda a: (-a.monthly_saving_usd, a.kind, a.caller, a.tenant or ""))
+
+
 def markdown_block(found: list[Advice], since: str) -> str:
     """The recommendations as a marked markdown block (``aipctl advise --markdown FILE``, idempotent)."""
     lines = [BEGIN, f"### Where to save (aipctl advise, last {since})", ""]
@@ -357,7 +416,8 @@ def markdown_block(found: list[Advice], since: str) -> str:
         for item in found:
             saving = usd_text(item.monthly_saving_usd) if item.monthly_saving_usd else "–"
             detail = item.detail.replace("|", "/")
-            lines.append(f"| {item.kind} | {item.caller} | {item.alias or '–'} | {saving} | {item.confidence} | {detail} |")
+            who = item.caller + (f" (tenant {item.tenant})" if item.tenant else "")
+            lines.append(f"| {item.kind} | {who} | {item.alias or '–'} | {saving} | {item.confidence} | {detail} |")
     lines += ["", "_Maintained by `aipctl advise --markdown`; edits inside this block are replaced._", END]
     return "\n".join(lines)
 

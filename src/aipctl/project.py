@@ -233,10 +233,24 @@ class Project:
         return merged(parts)
 
     def advise(
-        self, since: dt.timedelta, *, now: dt.datetime | None = None, coverage: VerifyReport | None = None
+        self,
+        since: dt.timedelta,
+        *,
+        now: dt.datetime | None = None,
+        coverage: VerifyReport | None = None,
+        ledger: str | os.PathLike[str] | None = None,
     ) -> list[Advice]:
-        """Where to save over the window: the inventory's AIPs and budgets; with ``coverage``, bypassers to wire."""
-        from aipctl.advise import advise, wire_advice
+        """Where to save over the window: the inventory's AIPs and budgets; with ``coverage``, bypassers to wire; with
+        ``ledger``, what a tenant's own calls support that its AIP's aggregate hides."""
+        from aipctl.advise import advise, tenant_advice, wire_advice
+
+        if ledger is not None:
+            self.one_account("advise --ledger")
+            now = now or self.now()
+            base = self.advise(since, now=now, coverage=coverage)
+            skip = {(a.kind, a.aip) for a in base}
+            tenants = tenant_advice(str(ledger), self.managed(), since, now, self.target.region, skip=skip)
+            return sorted(base + tenants, key=lambda a: -a.monthly_saving_usd)
 
         wire = wire_advice(coverage) if coverage is not None else []
         now = now or self.now()

@@ -181,3 +181,67 @@ def test_a_nightly_job_is_told_to_batch_and_a_caller_near_its_budget_is_named(cl
     assert ("flex", "haiku") not in advice, "Claude has no flex tier; batch is the advice"
     budget = advice[("budget", "")]
     assert budget["caller"] == "chat" and budget["evidence"]["month_to_date_usd"] >= 0.04
+
+
+def test_advise_from_the_ledger_names_the_tenant_the_aggregate_hides(cli, session, emulator, sim, workdir: Path) -> None:
+    """A gateway's tenants share one AIP: acme sends one-line classifications, globex long documents. The AIP's
+    mean input is too large for right-sizing, so the CloudWatch view advises nothing of the kind; the ledger's
+    per-tenant view names acme, with a saving computed here from the emulator's own rows."""
+    from aipctl.inventory import load_inventory
+    from aipctl.sessions import TenantSessions
+    from aipctl_sim import telemetry
+    from tests.conftest import log_destinations
+    from tests.report.test_principal_plane import INVENTORY, _aips
+
+    iam = session.client("iam", endpoint_url=emulator)
+    for role in ("gateway", "chat-task", "sidecar", "legacy-job"):
+        iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}))
+    log_destinations(lambda service: session.client(service, endpoint_url=emulator), "tenant-logs", "bedrock")
+    session.client("bedrock", endpoint_url=emulator).put_model_invocation_logging_configuration(
+        loggingConfig={"s3Config": {"bucketName": "tenant-logs", "keyPrefix": "bedrock"}, "textDataDeliveryEnabled": False}
+    )
+    (workdir / "aipctl.yaml").write_text(INVENTORY)
+    assert cli("apply", "--yes").code == 0
+    _to_hour(sim, 11)
+    tenants = TenantSessions(load_inventory(workdir / "aipctl.yaml"), session=session, endpoint_url=emulator)
+    aip = _aips(session, emulator)["gateway-sonnet"]
+    acme = tenants.session("gateway", "acme").client("bedrock-runtime", endpoint_url=emulator)
+    globex = tenants.session("gateway", "globex").client("bedrock-runtime", endpoint_url=emulator)
+    document = "The quarterly contract, clause by clause. " * 700  # ~5,000 tokens
+    for i in range(110):
+        acme.converse(
+            modelId=aip,
+            messages=[{"role": "user", "content": [{"text": f"label ticket {i}: printer on fire"}]}],
+            inferenceConfig={"maxTokens": 20},
+        )
+        globex.converse(
+            modelId=aip,
+            messages=[{"role": "user", "content": [{"text": f"{document} (copy {i})"}]}],
+            inferenceConfig={"maxTokens": 20},
+        )
+    assert cli("meter", "ingest", "s3://tenant-logs/bedrock", "--ledger", "ledger.duckdb").code == 0
+
+    plain = cli("advise", "--since", "30d", "--json")
+    assert plain.code == 0, plain.err
+    assert not [a for a in plain.json if a["kind"] == "right-size"], "the AIP's mean input is a document's"
+    advice = cli("advise", "--since", "30d", "--json", "--ledger", "ledger.duckdb")
+    assert advice.code == 0, advice.err
+    tenant_rows = [a for a in advice.json if a.get("tenant")]
+    assert {(a["kind"], a["caller"], a["tenant"]) for a in tenant_rows if a["kind"] == "right-size"} == {
+        ("right-size", "gateway", "acme")
+    }, "globex's documents are not short calls"
+    resize = next(a for a in tenant_rows if a["kind"] == "right-size")
+    rows = telemetry.store().query(
+        "SELECT sum(input_tokens), sum(output_tokens), count(*) FROM calls WHERE aip_arn = ? AND status = 'ok' "
+        "AND principal_arn LIKE '%/acme'",
+        (aip,),
+    )
+    tin, tout, calls = (int(v) for v in rows[0])
+    sonnet, haiku = "anthropic.claude-sonnet-4-6", "anthropic.claude-haiku-4-5-20251001-v1:0"
+    saving = _price(sonnet, tin, tout) - _price(haiku, tin, tout)  # a 30-day window: per month as it is
+    assert resize["evidence"]["calls"] == calls == 110
+    assert resize["monthly_saving_usd"] == round(float(saving), 4) > 0
+    assert "acme" in resize["detail"]
+    text = cli("advise", "--since", "30d", "--ledger", "ledger.duckdb")
+    assert "gateway/sonnet (tenant acme)" in text.out
+    assert cli("advise", "--since", "30d", "--ledger", "missing.duckdb").code == 2

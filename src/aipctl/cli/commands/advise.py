@@ -25,16 +25,30 @@ from aipctl.timeparse import parse_duration
     help="Write (or update) the recommendations as a marked block in this markdown file, e.g. the caller inventory.",
 )
 @click.option("--coverage", "with_coverage", is_flag=True, help="Also read CloudTrail for bypassers to wire (2 requests/s).")
+@click.option(
+    "--ledger",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Also advise per tenant from this metering ledger (its invocation records of the callers' tenants).",
+)
 @json_option
 @pass_options
 def advise_cmd(
-    opts: GlobalOptions, inventory_file: str, since: str, markdown_out: str | None, with_coverage: bool, as_json: bool
+    opts: GlobalOptions,
+    inventory_file: str,
+    since: str,
+    markdown_out: str | None,
+    with_coverage: bool,
+    ledger: str | None,
+    as_json: bool,
 ) -> None:
     """Where to save: idle AIPs, cheaper models, cheaper routes, prompt caching, batch or flex for night work, and
     callers near their budget, each with its evidence, confidence and monthly saving."""
     window = dt.timedelta(seconds=parse_duration(since))
     if window < dt.timedelta(days=1):
         raise click.BadParameter("advice needs at least a day of data", param_hint="--since")
+    if ledger is not None and not Path(ledger).is_file():
+        raise click.BadParameter(f"no ledger at {ledger} (create one with `aipctl meter ingest`)", param_hint="--ledger")
     if markdown_out and not Path(markdown_out).resolve().parent.is_dir():  # refused before anything is read
         raise click.BadParameter(f"the directory of {markdown_out} does not exist", param_hint="--markdown")
     with open_project(opts, load_inventory(inventory_file)) as project:
@@ -43,7 +57,7 @@ def advise_cmd(
         if with_coverage:
             with console.progress_bar("reading CloudTrail (2 requests/s)") as bar:
                 coverage = project.verify(window, now=now, progress=bar)
-        found = project.advise(window, now=now, coverage=coverage)
+        found = project.advise(window, now=now, coverage=coverage, ledger=ledger)
     if markdown_out:
         from aipctl.advise import BEGIN, END, markdown_block
         from aipctl.report.render import replace_block
@@ -59,6 +73,4 @@ def advise_cmd(
         return
     for item in found:
         saving = f"{usd_text(item.monthly_saving_usd)}/month" if item.monthly_saving_usd else "no cost"
-        console.out.print(
-            f"{item.kind:<11} {item.caller}/{item.alias}  {saving}  ({item.confidence}): {item.detail}", highlight=False
-        )
+        console.out.print(f"{item.kind:<11} {item.subject}  {saving}  ({item.confidence}): {item.detail}", highlight=False)
