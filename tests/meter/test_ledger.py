@@ -114,3 +114,57 @@ def test_a_local_log_file_that_grows_is_read_again(cli, workdir: Path) -> None:
     assert (grown["files"], grown["read_records"], grown["new_records"], grown["ledger_records"]) == (1, 3, 1, 3)
     rows = cli("meter", "query", "--by", "caller", "--json").json
     assert [(r["caller"], r["calls"], r["input_tokens"]) for r in rows] == [("unattributed", 3, 300)]
+
+
+def test_a_rewritten_log_file_replaces_its_records(cli, workdir: Path) -> None:
+    """Issue 17: a file rewritten in place (corrected token counts, same size or not) corrects the records it
+    carries instead of being skipped or adding copies; the hourly rollup follows."""
+    import os
+
+    folder = workdir / "logs"
+    folder.mkdir()
+    log = folder / "invocations.jsonl"
+    ids = [f"00000000-0000-4000-8000-00000000001{i}" for i in range(3)]
+    log.write_text("\n".join(json.dumps(_record(i, f"2026-11-20T10:00:0{n}.000Z", 100)) for n, i in enumerate(ids)) + "\n")
+    assert cli("meter", "ingest", str(folder), "--json").json["new_records"] == 3
+    stat = log.stat()
+    log.write_text("\n".join(json.dumps(_record(i, f"2026-11-20T10:00:0{n}.000Z", 900)) for n, i in enumerate(ids)) + "\n")
+    os.utime(log, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # same size: the modified time tells
+    assert log.stat().st_size == stat.st_size
+    fixed = cli("meter", "ingest", str(folder), "--json").json
+    assert (fixed["files"], fixed["read_records"], fixed["new_records"], fixed["replaced_records"]) == (1, 3, 0, 3)
+    assert fixed["ledger_records"] == 3
+    rows = cli("meter", "query", "--by", "caller", "--json").json
+    assert [(r["caller"], r["calls"], r["input_tokens"]) for r in rows] == [("unattributed", 3, 2700)]
+    import duckdb
+
+    con = duckdb.connect(str(workdir / ".aipctl" / "ledger.duckdb"), read_only=True)
+    try:  # the hourly rollup the budget watch reads agrees with the records
+        assert con.execute("SELECT sum(calls), sum(input_tokens) FROM usage_hourly").fetchone() == (3, 2700)
+    finally:
+        con.close()
+    again = cli("meter", "ingest", str(folder), "--json").json
+    assert (again["files"], again["skipped_files"]) == (0, 1), "read once per version"
+
+
+def test_an_overwritten_log_object_replaces_its_records(cli, session, emulator, workdir: Path) -> None:
+    """The same for S3: an object put again under its key (a new ETag) is read again, its records replacing."""
+    s3 = session.client("s3", endpoint_url=emulator)
+    s3.create_bucket(Bucket="rewritten-logs", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"})
+    key = "raw/AWSLogs/123456789012/BedrockModelInvocationLogs/eu-central-1/2026/11/20/10/part.json"
+    ids = [f"00000000-0000-4000-8000-00000000002{i}" for i in range(2)]
+    for tokens in (100, 400):
+        body = "\n".join(json.dumps(_record(i, f"2026-11-20T10:00:0{n}.000Z", tokens)) for n, i in enumerate(ids)) + "\n"
+        s3.put_object(Bucket="rewritten-logs", Key=key, Body=body.encode())
+        done = cli("meter", "ingest", "s3://rewritten-logs/raw", "--json")
+        assert done.code == 0, done.err
+    assert (done.json["files"], done.json["new_records"], done.json["replaced_records"], done.json["ledger_records"]) == (
+        1,
+        0,
+        2,
+        2,
+    )
+    rows = cli("meter", "query", "--by", "caller", "--json").json
+    assert [(r["calls"], r["input_tokens"]) for r in rows] == [(2, 800)]
+    unchanged = cli("meter", "ingest", "s3://rewritten-logs/raw", "--json").json
+    assert (unchanged["files"], unchanged["skipped_files"]) == (0, 1)

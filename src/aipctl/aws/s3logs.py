@@ -83,6 +83,11 @@ class InvocationLogs:
                 keys.append(item["Key"])
         return keys
 
+    @requires("s3:ListBucket")
+    def versions(self, uri: str) -> list[tuple[str, str]]:
+        """(key, ETag) of every log object under ``uri``: a new ETag is an overwritten object."""
+        return [(str(o["Key"]), str(o.get("ETag", ""))) for o in list_objects(self.client, uri) if _HOUR.search(o["Key"])]
+
     @requires("s3:GetObject")
     def object_bytes(self, uri: str, key: str) -> bytes:
         bucket, _ = parse_s3_uri(uri)

@@ -66,6 +66,7 @@ _SPEND = (
     "ce.CostExplorer.cost_and_usage",
     "ce.CostExplorer.services_matching",
     "s3logs.InvocationLogs.keys",
+    "s3logs.InvocationLogs.versions",
     "s3logs.InvocationLogs.object_bytes",
     "logs.LogEvents.streams",
     "logs.LogEvents.messages",

@@ -28,35 +28,50 @@ from aipctl.progress import NO_PROGRESS, Progress
 LOG_SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz")
 
 
-def _local_units(source: str, done: Mapping[str, int | None]) -> tuple[list[Unit], int]:
-    """The log files under ``source`` not ingested yet, or whose size changed since (a log file being
-    appended to: read again whole; the ledger drops the request ids it already has)."""
+def _changed(done: Mapping[str, tuple[int | None, str | None]], name: str, size: int | None, version: str) -> bool | None:
+    """None: ingested as it is (skip); False: new; True: ingested before in another version (its records replace)."""
+    if name not in done:
+        return False
+    old_size, old_version = done[name]
+    if old_version is None:  # ingested before versions were kept: its size alone tells
+        return None if size is None or old_size == size else True
+    return None if old_version == version else True
+
+
+def _local_units(source: str, done: Mapping[str, tuple[int | None, str | None]]) -> tuple[list[Unit], int]:
+    """The log files under ``source`` not ingested yet, or changed since (modified time or size): read again whole,
+    and their records replace the ledger's copies of the same request ids — a file appended to adds its new
+    records once, a rewritten one corrects the records it carries."""
     root = Path(source)
     if not root.exists():
         raise UsageError(f"no such folder or file {source!r}")
     paths = sorted(p for p in ([root] if root.is_file() else root.rglob("*")) if p.is_file() and p.name.endswith(LOG_SUFFIXES))
     units, skipped = [], 0
     for path in paths:
-        name, size = str(path.resolve()), path.stat().st_size
-        if name in done and done[name] == size:
+        stat = path.stat()
+        name, size, version = str(path.resolve()), stat.st_size, f"{stat.st_mtime_ns}:{stat.st_size}"
+        changed = _changed(done, name, size, version)
+        if changed is None:
             skipped += 1
             continue
-        units.append(Unit(name, size, path.read_bytes, path=path))
+        units.append(Unit(name, size, path.read_bytes, path=path, version=version, replaces=changed))
     return units, skipped
 
 
-def _s3_units(source: str, target: Target, done: Mapping[str, int | None]) -> tuple[list[Unit], int]:
+def _s3_units(source: str, target: Target, done: Mapping[str, tuple[int | None, str | None]]) -> tuple[list[Unit], int]:
+    """The log objects under ``source`` not ingested yet, or overwritten since (another ETag: its records replace)."""
     from aipctl.aws.s3logs import InvocationLogs, parse_s3_uri
 
     logs = InvocationLogs(target)
     bucket, _ = parse_s3_uri(source)
     units, skipped = [], 0
-    for key in logs.keys(source):
+    for key, etag in logs.versions(source):
         name = f"s3://{bucket}/{key}"
-        if name in done:
+        changed = _changed(done, name, None, etag)
+        if changed is None:
             skipped += 1
             continue
-        units.append(Unit(name, 64 << 10, partial(logs.object_bytes, source, key)))
+        units.append(Unit(name, 64 << 10, partial(logs.object_bytes, source, key), version=etag, replaces=changed))
     return units, skipped
 
 

@@ -91,6 +91,7 @@ CREATE TABLE IF NOT EXISTS usage_hourly (
 ALTER TABLE usage_hourly ADD COLUMN IF NOT EXISTS unpriced BIGINT;      -- successful calls without a price
 ALTER TABLE usage_hourly ADD COLUMN IF NOT EXISTS cost_max_usd DOUBLE;
 CREATE TABLE IF NOT EXISTS ingested_files (name VARCHAR PRIMARY KEY, size BIGINT, ingested_at TIMESTAMPTZ);
+ALTER TABLE ingested_files ADD COLUMN IF NOT EXISTS version VARCHAR;     -- mtime:size of a file, an object's ETag
 CREATE TABLE IF NOT EXISTS log_cursors (source VARCHAR, stream VARCHAR, last_ms BIGINT, PRIMARY KEY (source, stream));
 """
 
@@ -104,6 +105,8 @@ class IngestResult:
     read_records: int = 0
     #: What a CUR 2.0 source added (None: the source held no CUR files).
     cur: CurResult | None = None
+    #: Records of a changed file or object that replaced the ledger's earlier copies of them.
+    replaced_records: int = 0
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,9 @@ class Unit:
     fetch: Callable[[], bytes]
     cursor: tuple[str, str, int] | None = None  # (source, stream, last event ms) for CloudWatch Logs
     path: Path | None = None  # a local file DuckDB reads (and decompresses) itself
+    version: str | None = None  # what tells a changed file or object apart (mtime and size, ETag)
+    #: Ingested before in another version: its records replace the ledger's earlier copies of their request ids.
+    replaces: bool = False
 
 
 def open_ledger(path: str | os.PathLike[str] = DEFAULT_LEDGER, *, memory_limit: str | None = None) -> Connection:
@@ -231,11 +237,37 @@ def read_logs_sql(paths: Sequence[Path]) -> str:
     return f"read_json([{files}], format = 'newline_delimited', ignore_errors = true, columns = {{{columns}}})"
 
 
-def _ingest_batch(con: Connection, units: Sequence[Unit], paths: Sequence[Path], lookups: Lookups) -> tuple[int, int]:
-    """One transaction: returns (records read, records new to the ledger)."""
+def _drop_earlier_copies(con: Connection, batch: int) -> int:
+    """Delete the rows of earlier batches whose request ids this batch carries again (a rewritten file's records
+    replace them), taking them out of ``usage_hourly`` first; returns how many."""
+    ids = f"hash(request_id, request_key) IN (SELECT hash(request_id, request_key) FROM invocations WHERE batch = {batch})"
+    con.execute(f"""
+        UPDATE usage_hourly AS u SET calls = u.calls - d.calls, errors = u.errors - d.errors,
+            input_tokens = u.input_tokens - d.input_tokens, output_tokens = u.output_tokens - d.output_tokens,
+            cache_read = u.cache_read - d.cache_read, cache_write = u.cache_write - d.cache_write,
+            cost_usd = u.cost_usd - d.cost_usd, unpriced = coalesce(u.unpriced, 0) - d.unpriced,
+            cost_max_usd = coalesce(u.cost_max_usd, u.cost_usd) - d.cost_max_usd
+        FROM (
+            SELECT caller, date_trunc('hour', ts) AS hour, coalesce(base_model, '') AS base_model, count(*) AS calls,
+                   count(error_code) AS errors, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+                   sum(cache_read) AS cache_read, sum(cache_write) AS cache_write, sum(coalesce(cost_usd, 0)) AS cost_usd,
+                   count(*) FILTER (WHERE cost_usd IS NULL AND error_code IS NULL) AS unpriced,
+                   sum(coalesce(cost_max_usd, cost_usd, 0)) AS cost_max_usd
+            FROM invocations WHERE batch < {batch} AND {ids} GROUP BY ALL
+        ) AS d
+        WHERE u.caller = d.caller AND u.hour = d.hour AND u.base_model = d.base_model
+    """)
+    dropped = _one(con.execute(f"DELETE FROM invocations WHERE batch < {batch} AND {ids}"))[0]
+    return int(dropped)
+
+
+def _ingest_batch(
+    con: Connection, units: Sequence[Unit], paths: Sequence[Path], lookups: Lookups, *, replaces: bool = False
+) -> tuple[int, int, int]:
+    """One transaction: returns (records read, records new to the ledger, earlier copies replaced)."""
     con.execute("BEGIN TRANSACTION")
     try:
-        read = fresh = 0
+        read = fresh = replaced = 0
         if paths:
             batch = _one(con.execute("SELECT CAST(value AS BIGINT) FROM ledger_meta WHERE key = 'next_batch'"))[0]
             con.execute("UPDATE ledger_meta SET value = CAST(? AS VARCHAR) WHERE key = 'next_batch'", [batch + 1])
@@ -254,6 +286,8 @@ def _ingest_batch(con: Connection, units: Sequence[Unit], paths: Sequence[Path],
                     [batch],
                 )
             )
+            if replaces and read:  # a changed file or object: its records win over the copies the ledger has
+                replaced = _drop_earlier_copies(con, batch)
             # A duplicate delivery carries the same timestamp, so earlier copies lie in [lo, hi].
             earlier = (
                 _one(
@@ -265,7 +299,7 @@ def _ingest_batch(con: Connection, units: Sequence[Unit], paths: Sequence[Path],
                 if read
                 else 0
             )
-            fresh = read
+            fresh = read - replaced
             if earlier or unique < read:  # (a hash collision only costs this exact pass)
                 fresh -= _one(
                     con.execute(f"""
@@ -294,9 +328,11 @@ def _ingest_batch(con: Connection, units: Sequence[Unit], paths: Sequence[Path],
                     cost_usd = cost_usd + excluded.cost_usd, unpriced = coalesce(unpriced, 0) + excluded.unpriced,
                     cost_max_usd = coalesce(cost_max_usd, cost_usd) + excluded.cost_max_usd
             """)
-        files = [(u.name, u.size) for u in units if u.cursor is None]
+        files = [(u.name, u.size, u.version) for u in units if u.cursor is None]
         if files:
-            con.executemany("INSERT OR REPLACE INTO ingested_files VALUES (?, ?, now())", files)
+            con.executemany(
+                "INSERT OR REPLACE INTO ingested_files (name, size, ingested_at, version) VALUES (?, ?, now(), ?)", files
+            )
         cursors = [u.cursor for u in units if u.cursor is not None]
         if cursors:
             con.executemany("INSERT OR REPLACE INTO log_cursors VALUES (?, ?, ?)", cursors)
@@ -304,7 +340,7 @@ def _ingest_batch(con: Connection, units: Sequence[Unit], paths: Sequence[Path],
     except Exception:
         con.execute("ROLLBACK")
         raise
-    return int(read), int(fresh)
+    return int(read), int(fresh), replaced
 
 
 def ingest_units(
@@ -317,20 +353,23 @@ def ingest_units(
     progress: Progress = NO_PROGRESS,
 ) -> IngestResult:
     """Ingest ``units`` in batches, staging batch k+1 while batch k is in DuckDB."""
-    batches = list(_batches(units))
+    # a changed file's records replace earlier copies: such files go in batches of their own
+    batches = [(b, False) for b in _batches([u for u in units if not u.replaces])]
+    batches += [(b, True) for b in _batches([u for u in units if u.replaces])]
     # The lookups are tiny; DuckDB would otherwise hash the batch (its size unknown before reading) instead.
     with contextlib.suppress(Exception):  # an optimizer of that name exists since DuckDB 1.1; only speed depends on it
         con.execute("SET disabled_optimizers = 'build_side_probe_side'")
     stager = _Stager(_scratch_root(), fetch_workers)
-    done = read_total = new_total = 0
+    done = read_total = new_total = replaced_total = 0
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aipctl-stage") as ahead:
-            pending = ahead.submit(stager.stage, batches[0]) if batches else None
-            for index, batch in enumerate(batches):
+            pending = ahead.submit(stager.stage, batches[0][0]) if batches else None
+            for index, (batch, replaces) in enumerate(batches):
                 assert pending is not None
                 paths = pending.result()
-                pending = ahead.submit(stager.stage, batches[index + 1]) if index + 1 < len(batches) else None
-                read, fresh = _ingest_batch(con, batch, paths, lookups)
+                pending = ahead.submit(stager.stage, batches[index + 1][0]) if index + 1 < len(batches) else None
+                read, fresh, replaced = _ingest_batch(con, batch, paths, lookups, replaces=replaces)
+                replaced_total += replaced
                 for path in paths:
                     if path.parent == stager.dir:
                         path.unlink(missing_ok=True)
@@ -343,12 +382,12 @@ def ingest_units(
         con.execute("RESET disabled_optimizers")
     total = _one(con.execute("SELECT count(*) FROM invocations"))[0]
     files = sum(1 for u in units if u.cursor is None)
-    return IngestResult(files, skipped, int(total), new_total, read_total)
+    return IngestResult(files, skipped, int(total), new_total, read_total, replaced_records=replaced_total)
 
 
-def ingested_names(con: Connection) -> dict[str, int | None]:
-    """Every file or object ingested so far, with its size then."""
-    return {row[0]: row[1] for row in con.execute("SELECT name, size FROM ingested_files").fetchall()}
+def ingested_names(con: Connection) -> dict[str, tuple[int | None, str | None]]:
+    """Every file or object ingested so far, with its size and version then (None: ingested before versions)."""
+    return {row[0]: (row[1], row[2]) for row in con.execute("SELECT name, size, version FROM ingested_files").fetchall()}
 
 
 def log_cursors(con: Connection, source: str) -> dict[str, int]:

@@ -64,6 +64,7 @@ def ingest_cmd(
         "skipped_files": result.skipped_files,
         "read_records": result.read_records,
         "new_records": result.new_records,
+        "replaced_records": result.replaced_records,
         "ledger_records": result.records,
         "ledger": ledger,
         "cur": result.cur.to_dict() if result.cur else None,
@@ -74,7 +75,9 @@ def ingest_cmd(
     if result.files or not result.cur:
         console.out.print(
             f"ingested {result.files} file(s) ({result.skipped_files} already in the ledger): "
-            f"{result.new_records:,} new records, {result.records:,} in {ledger}"
+            f"{result.new_records:,} new records"
+            + (f", {result.replaced_records:,} replaced (changed files)" if result.replaced_records else "")
+            + f", {result.records:,} in {ledger}"
         )
     if result.cur:
         cur = result.cur
