@@ -134,11 +134,22 @@ class Project:
         self._live = None
 
     # -- plan / apply --------------------------------------------------------------------------
-    def plan(self, *, prune: bool = False, via: Via = "api", progress: Progress = NO_PROGRESS, change_sets: bool = False) -> Plan:
+    def plan(
+        self,
+        *,
+        prune: bool = False,
+        via: Via = "api",
+        progress: Progress = NO_PROGRESS,
+        change_sets: bool = False,
+        staged: bool = False,
+    ) -> Plan:
+        """``staged``: a model-source change stages the new AIP beside the old one instead of replacing it in place."""
         from aipctl.plan import make_plan
 
         self.one_account("Project.plan (use Project.fleet().plan())")
-        return make_plan(self.loaded, self.target, prune=prune, via=via, progress=progress, change_sets=change_sets)
+        return make_plan(
+            self.loaded, self.target, prune=prune, via=via, progress=progress, change_sets=change_sets, staged=staged
+        )
 
     def apply(
         self,

@@ -261,3 +261,48 @@ def test_apply_refuses_to_delete_or_replace_an_aip_in_use(cli, session, emulator
     assert forced.code == 0, forced.err
     after = _profiles(bedrock)
     assert "batch-embed" not in after and after["chat-haiku"] != arns["chat-haiku"]
+
+
+def test_a_staged_replace_keeps_the_old_aip_until_the_caller_is_rewired(cli, session, emulator, bedrock, workdir: Path) -> None:
+    """Issue 17.6: a replace can be staged — the new AIP beside the old, the plan naming the caller to re-wire, the old
+    one deleted by a later --prune once nothing calls it any more."""
+    (workdir / "aipctl.yaml").write_text(MINIMAL_INVENTORY)
+    assert cli("apply", "--yes").code == 0
+    old = _profiles(bedrock)["chat-haiku"]
+    runtime = session.client("bedrock-runtime", endpoint_url=emulator)
+    ask = [{"role": "user", "content": [{"text": "still here"}]}]
+    runtime.converse(modelId=old, messages=ask)
+    changed = MINIMAL_INVENTORY.replace(
+        "haiku: eu.anthropic.claude-haiku-4-5-20251001-v1:0", "haiku: eu.anthropic.claude-sonnet-4-6"
+    )
+    (workdir / "aipctl.yaml").write_text(changed)
+
+    planned = cli("plan", "--staged", "--json")
+    assert planned.code == 0, planned.err
+    assert planned.json["rewire"] == ["chat"] and planned.json["in_use"] == [], "nothing in use is touched"
+    actions = {c["name"]: c["action"] for c in planned.json["changes"]}
+    staged = next(n for n in actions if n.startswith("chat-haiku-s"))
+    assert actions[staged] == "create" and actions["chat-haiku"] == "no-op"
+    applied = cli("apply", "--staged", "--yes")
+    assert applied.code == 0, applied.err
+    profiles = _profiles(bedrock)
+    assert profiles["chat-haiku"] == old, "the old AIP keeps serving its running caller"
+    new = profiles[staged]
+    tags = _tags(bedrock, new)
+    assert tags["aipctl:replaces"] == "chat-haiku" and tags["aipctl:alias"] == "haiku"
+    assert runtime.converse(modelId=old, messages=ask)["usage"]["outputTokens"] > 0
+
+    wired = cli("wire", "--caller", "chat", "--format", "json")
+    assert wired.code == 0, wired.err
+    assert {r["alias"]: r["arn"] for r in wired.json}["haiku"] == new, "wire hands out the replacement"
+    waiting = cli("plan", "--json")
+    assert waiting.json["rewire"] == ["chat"] and [o["name"] for o in waiting.json["orphans"]] == ["chat-haiku"]
+    assert "re-wire caller 'chat'" in cli("plan").err
+    refused = cli("apply", "--prune", "--yes")
+    assert refused.code == 2 and "chat-haiku (2 calls)" in refused.err, "still called within 7 days"
+    done = cli("apply", "--prune", "--yes", "--force")
+    assert done.code == 0, done.err
+    after = _profiles(bedrock)
+    assert "chat-haiku" not in after and after[staged] == new
+    clean = cli("plan", "--detailed-exitcode", "--json")
+    assert clean.code == 0 and clean.json["rewire"] == [], clean.out

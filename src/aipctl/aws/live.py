@@ -52,7 +52,12 @@ class ManagedProfiles:
     _by_key: Mapping[tuple[str, str], LiveProfile] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        by_key = {(p.tags.get(rules.TAG_CALLER, ""), p.tags.get(rules.TAG_ALIAS, "")): p for p in self.profiles}
+        # a staged replacement and the AIP it replaces share caller and alias: the replacement is the one to call
+        replaced = {p.tags[rules.TAG_REPLACES] for p in self.profiles if rules.TAG_REPLACES in p.tags}
+        by_key = {
+            (p.tags.get(rules.TAG_CALLER, ""), p.tags.get(rules.TAG_ALIAS, "")): p
+            for p in sorted(self.profiles, key=lambda p: p.name in replaced, reverse=True)
+        }
         object.__setattr__(self, "_by_key", by_key)
 
     @classmethod

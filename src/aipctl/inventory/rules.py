@@ -95,7 +95,18 @@ TAG_BRAKE = "aipctl:brake"
 TAG_BRAKED_TENANTS = "aipctl:braked-tenants"
 #: Set by `aipctl release CALLER --until T` (UTC, ISO 8601): `guard watch` does not brake the caller before T.
 TAG_RELEASED_UNTIL = "aipctl:released-until"
-STATE_TAG_KEYS = (TAG_BRAKE, TAG_BRAKED_TENANTS, TAG_RELEASED_UNTIL)
+#: On a staged replacement (``apply --staged``): the name of the AIP it replaces, deleted by a later ``--prune``.
+TAG_REPLACES = "aipctl:replaces"
+STATE_TAG_KEYS = (TAG_BRAKE, TAG_BRAKED_TENANTS, TAG_RELEASED_UNTIL, TAG_REPLACES)
+
+
+def staged_name(name: str, source: str) -> str:
+    """The name of ``name``'s staged replacement copying ``source`` (AIP names are unique per Region: a second one)."""
+    import hashlib
+
+    return f"{name[: PROFILE_NAME_MAX - 8]}-s{hashlib.sha256(source.encode()).hexdigest()[:6]}"
+
+
 #: On IAM roles and users aipctl tagged: the keys it set there (space-separated), so it never touches others.
 TAG_PRINCIPAL_KEYS = "aipctl:keys"
 #: How Cost Explorer and CUR name a principal (IAM role/user or STS session) tag activated for cost allocation.

@@ -221,6 +221,8 @@ class Plan:
     alert_setup: tuple[SetupChange, ...] = ()
     #: The statement a bucket that is not aipctl's needs for Bedrock to write logs (its owner adds it).
     logging_bucket_statement: Mapping[str, Any] | None = None
+    #: Callers to re-wire (``aipctl wire``): a staged replacement of one of their AIPs is being made or waits.
+    rewire: tuple[str, ...] = ()
     #: Caller -> a short label (tier, owner, environment) for the grouped human plan; not in ``to_dict``.
     inventory_callers: Mapping[str, str] = field(default_factory=dict)
 
@@ -287,6 +289,7 @@ class Plan:
             "summary": self.counts(),
             "has_changes": self.has_changes,
             "in_use": [c.name for c in self.in_use],
+            "rewire": list(self.rewire),
             "changes": [c.to_dict() for c in self.changes],
             "cost_tags": [c.to_dict() for c in self.cost_tags],
             "orphans": [c.to_dict() for c in self.orphans],

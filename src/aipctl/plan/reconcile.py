@@ -39,15 +39,20 @@ def plan_changes(
     *,
     account: str,
     prune: bool = False,
+    staged: bool = False,
     target_info: Mapping[str, str] | None = None,
     partition: str = "aws",
 ) -> Plan:
-    """The pure core of ``plan``: no AWS calls, so every rule is testable on its own."""
-    changes = _desired_changes(loaded, live, account, partition)
-    orphans = _orphans(loaded, live)
+    """The pure core of ``plan``: no AWS calls, so every rule is testable on its own.
+
+    ``staged``: a model-source change creates the new AIP beside the old one (named by
+    :func:`rules.staged_name`, tagged ``aipctl:replaces``) instead of replacing it in place; the old one
+    keeps serving until the caller is re-wired and a later ``--prune`` deletes it."""
+    changes, superseded = _desired_changes(loaded, live, account, partition, staged)
+    orphans = _orphans(loaded, live) + superseded
     if prune:
         changes, orphans = changes + orphans, []
-    warnings = [*live.warnings, *_replace_warnings(changes)]
+    warnings = [*live.warnings, *_replace_warnings(changes), *_staged_warnings(changes, superseded, prune)]
     return Plan(
         inventory_name=loaded.inventory.name,
         inventory_path=loaded.path,
@@ -57,7 +62,28 @@ def plan_changes(
         orphans=tuple(orphans),
         warnings=tuple(warnings),
         inventory_callers=caller_labels(loaded),
+        rewire=tuple(sorted({c.caller for c in [*changes, *superseded] if c.caller and _is_staging(c)})),
     )
+
+
+def _is_staging(change: ProfileChange) -> bool:
+    """A staged replacement being made, or an AIP it supersedes: its caller must be re-wired."""
+    return (change.action is Action.CREATE and rules.TAG_REPLACES in change.tags) or change.reason.startswith("superseded by")
+
+
+def _staged_warnings(changes: list[ProfileChange], superseded: list[ProfileChange], prune: bool) -> list[str]:
+    out = [
+        f"{c.name}: the replacement of {c.tags[rules.TAG_REPLACES]} is staged beside it (model source {c.copy_from}); "
+        f"re-wire caller {c.caller!r} (`aipctl wire`), then `apply --prune` deletes the old AIP"
+        for c in changes
+        if c.action is Action.CREATE and rules.TAG_REPLACES in c.tags
+    ]
+    if not prune:
+        out += [
+            f"{c.name} is {c.reason}: re-wire caller {c.caller!r} (`aipctl wire`), then `apply --prune` deletes it"
+            for c in superseded
+        ]
+    return out
 
 
 def caller_labels(loaded: LoadedInventory) -> dict[str, str]:
@@ -70,28 +96,67 @@ def caller_labels(loaded: LoadedInventory) -> dict[str, str]:
     return out
 
 
-def _desired_changes(loaded: LoadedInventory, live: LiveState, account: str, partition: str) -> list[ProfileChange]:
-    """A change per AIP the inventory asks for; any AIP of a wanted name that is not ours stops the plan."""
+def _desired_changes(
+    loaded: LoadedInventory, live: LiveState, account: str, partition: str, staged: bool = False
+) -> tuple[list[ProfileChange], list[ProfileChange]]:
+    """A change per AIP the inventory asks for, and the AIPs staged replacements supersede (deleted with --prune);
+    any AIP of a wanted name that is not ours stops the plan."""
     by_name = {p.name: p for p in live.profiles}
     changes: list[ProfileChange] = []
+    superseded: list[ProfileChange] = []
     conflicts: list[str] = []
     for desired in loaded.profiles:
         existing = by_name.get(desired.name)
         copy_from = desired.source.copy_from(loaded.inventory.region, account, partition)
+        replacement = by_name.get(rules.staged_name(desired.name, desired.source.model_id))
+        if replacement is not None and not _ownership_problem(replacement, loaded.inventory.name):
+            # a staged replacement exists: it is the caller's AIP now, the one it replaces waits for --prune
+            staged_desired = replace(desired, name=replacement.name)
+            changes.append(_compare(staged_desired, replacement, copy_from))
+            if existing is not None and not _ownership_problem(existing, loaded.inventory.name):
+                superseded.append(_superseded(existing, replacement.name))
+            continue
         if existing is None:
             changes.append(_create(desired, copy_from))
         elif problem := _ownership_problem(existing, loaded.inventory.name):
             where = loaded.where("callers", desired.caller, "models")
             conflicts.append(f"{where}: AIP {desired.name!r} ({existing.arn}) {problem}")
         else:
-            changes.append(_compare(desired, existing, copy_from))
+            change = _compare(desired, existing, copy_from)
+            if staged and change.action is Action.REPLACE:
+                name = rules.staged_name(desired.name, desired.source.model_id)
+                staged_desired = replace(desired, name=name)
+                create = _create(staged_desired, copy_from)
+                tags = {**create.tags, rules.TAG_REPLACES: desired.name}
+                changes.append(
+                    replace(
+                        create,
+                        tags=tags,
+                        set_tags=tags,
+                        reason=f"replaces {desired.name} (model source {change.old_source} -> {copy_from}), staged beside it",
+                    )
+                )
+                changes.append(replace(change, action=Action.NOOP, set_tags={}, reason=f"superseded by {name} (staged)"))
+                continue
+            changes.append(change)
     if conflicts:
         raise PlanConflict(
             "the plan would touch AIPs that this inventory does not manage; nothing was changed:\n"
             + "\n".join(f"  {c}" for c in conflicts),
             hint="rename the caller or model alias, or delete/retag the existing AIP yourself",
         )
-    return changes
+    return changes, superseded
+
+
+def _superseded(profile: LiveProfile, by: str) -> ProfileChange:
+    return ProfileChange(
+        Action.DELETE,
+        profile.name,
+        profile.tags.get(rules.TAG_CALLER),
+        profile.tags.get(rules.TAG_ALIAS),
+        arn=profile.arn,
+        reason=f"superseded by {by} (a staged replacement)",
+    )
 
 
 def _create(desired: DesiredProfile, copy_from: str) -> ProfileChange:
@@ -110,7 +175,7 @@ def _create(desired: DesiredProfile, copy_from: str) -> ProfileChange:
 
 def _orphans(loaded: LoadedInventory, live: LiveState) -> list[ProfileChange]:
     """AIPs this inventory manages (outside CloudFormation) that it no longer asks for: deleted with --prune."""
-    wanted = {d.name for d in loaded.profiles}
+    wanted = {d.name for d in loaded.profiles} | {rules.staged_name(d.name, d.source.model_id) for d in loaded.profiles}
     return [
         ProfileChange(
             Action.DELETE,
@@ -253,6 +318,7 @@ def make_plan(
     via: Via = "api",
     progress: Progress = NO_PROGRESS,
     change_sets: bool = False,
+    staged: bool = False,
 ) -> Plan:
     """Read live state from ``target`` and plan; validates model sources the plan needs.
 
@@ -278,7 +344,7 @@ def make_plan(
         # Budgets and alarms beside the stacks, through the same plan: both paths end in the same account state.
         guarded = _with_guards(loaded, target, plan, live, prune)
         return _with_account_setup(loaded, target, _with_principals(loaded, target, guarded, prune, progress))
-    plan = plan_changes(loaded, live, account=target.account, prune=prune, target_info=info)
+    plan = plan_changes(loaded, live, account=target.account, prune=prune, staged=staged, target_info=info)
     if any(c.action is Action.CREATE for c in plan.changes):
         quota_notes = check_quota(loaded, plan, live, ServiceQuotas(target).aip_quota())
         plan = replace(plan, warnings=plan.warnings + tuple(quota_notes))

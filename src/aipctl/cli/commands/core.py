@@ -55,10 +55,16 @@ def init_cmd(inventory_file: str, force: bool) -> None:
     console.note(f"wrote {path}: edit it, then run `aipctl plan -f {path}`")
 
 
-def _plan(project: Project, prune: bool, via: str = "api", change_sets: bool = False) -> Plan:
+def _plan(project: Project, prune: bool, via: str = "api", change_sets: bool = False, staged: bool = False) -> Plan:
+    if staged and via == "cloudformation":
+        raise UsageError("--staged stages AIP replacements of the API path; a stack replaces its AIPs itself")
     with console.progress_bar("reading live state") as bar:
         plan = project.plan(
-            prune=prune, via="cloudformation" if via == "cloudformation" else "api", progress=bar, change_sets=change_sets
+            prune=prune,
+            via="cloudformation" if via == "cloudformation" else "api",
+            progress=bar,
+            change_sets=change_sets,
+            staged=staged,
         )
     for warning in plan.warnings:
         console.warn(warning)
@@ -72,6 +78,11 @@ def _plan(project: Project, prune: bool, via: str = "api", change_sets: bool = F
 @via_option
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when there are no changes, 2 when there are.")
 @click.option("--all", "show_all", is_flag=True, help="Also show unchanged AIPs.")
+@click.option(
+    "--staged",
+    is_flag=True,
+    help="Stage replacements: create an AIP with a new model source beside the old one (re-wire, then --prune deletes it).",
+)
 @click.option(
     "--change-sets",
     is_flag=True,
@@ -87,6 +98,7 @@ def plan_cmd(
     via: str,
     detailed_exitcode: bool,
     show_all: bool,
+    staged: bool,
     change_sets: bool,
     parallel: int,
 ) -> int:
@@ -97,9 +109,11 @@ def plan_cmd(
         raise click.UsageError("--change-sets previews CloudFormation stack updates: add --via cloudformation")
     loaded = load_inventory(inventory_file)
     if loaded.is_fleet:
+        if staged:
+            raise click.UsageError("--staged plans one account: stage replacements with an inventory of that account")
         return _fleet_plan_cmd(opts, loaded, as_json, prune, via, detailed_exitcode, show_all, parallel)
     with open_project(opts, loaded) as project:
-        plan = _plan(project, prune, via, change_sets)
+        plan = _plan(project, prune, via, change_sets, staged)
     if as_json:
         console.print_json(plan.to_dict())
     else:
@@ -117,6 +131,11 @@ def plan_cmd(
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 64))
 @click.option("--skip-cost-tags", is_flag=True, help="Do not activate cost-allocation tags.")
 @click.option("--force", is_flag=True, help="Delete or replace AIPs even when they were called in the last 7 days.")
+@click.option(
+    "--staged",
+    is_flag=True,
+    help="Stage replacements: create an AIP with a new model source beside the old one (re-wire, then --prune deletes it).",
+)
 @parallel_option
 @pass_options
 def apply_cmd(
@@ -129,6 +148,7 @@ def apply_cmd(
     concurrency: int,
     skip_cost_tags: bool,
     force: bool,
+    staged: bool,
     parallel: int,
 ) -> int:
     """Create, retag, replace (and with --prune delete) AIPs so the account matches the inventory.
@@ -139,9 +159,11 @@ def apply_cmd(
 
     loaded = load_inventory(inventory_file)
     if loaded.is_fleet:
+        if staged:
+            raise click.UsageError("--staged applies one account: stage replacements with an inventory of that account")
         return _fleet_apply_cmd(opts, loaded, as_json, yes, prune, via, concurrency, skip_cost_tags, force, parallel)
     with open_project(opts, loaded) as project:
-        plan = _plan(project, prune, via)
+        plan = _plan(project, prune, via, staged=staged)
         if not plan.has_changes:
             if as_json:
                 console.print_json(apply_json(plan, None))
