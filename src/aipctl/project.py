@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -545,6 +545,12 @@ class Project:
         """Brake a caller (tag ``aipctl:brake`` on its AIPs), or only one ``tenant`` of it (its session tag)."""
         from aipctl.guard.brake import brake, brake_tenant
 
+        if self.loaded.is_fleet:
+            if tenant is not None:
+                return self._fleet_brake(
+                    caller, lambda here, target, managed: brake_tenant(here, target, managed, caller, tenant)
+                )
+            return self._fleet_brake(caller, lambda here, target, managed: brake(here, target, managed, caller, reason))
         try:
             if tenant is not None:
                 return brake_tenant(self.loaded, self.target, self.managed(), caller, tenant)
@@ -556,14 +562,47 @@ class Project:
         """Release a caller's brake (``until``: and keep `guard watch` from braking it again before then)."""
         from aipctl.guard.brake import brake_tenant, release
 
+        if tenant is not None and until is not None:
+            raise UsageError("--until releases a whole caller; a tenant's release has no snooze")
+        if self.loaded.is_fleet:
+            if tenant is not None:
+                return self._fleet_brake(
+                    caller, lambda here, target, managed: brake_tenant(here, target, managed, caller, tenant, release=True)
+                )
+            return self._fleet_brake(caller, lambda here, target, managed: release(here, target, managed, caller, until=until))
         try:
             if tenant is not None:
-                if until is not None:
-                    raise UsageError("--until releases a whole caller; a tenant's release has no snooze")
                 return brake_tenant(self.loaded, self.target, self.managed(), caller, tenant, release=True)
             return release(self.loaded, self.target, self.managed(), caller, until=until)
         finally:
             self._changed()
+
+    def _fleet_brake(self, caller: str, act: Callable[[LoadedInventory, Target, ManagedProfiles], BrakeResult]) -> BrakeResult:
+        """Brake or release ``caller`` in every account × Region it is placed in, all of them tried even when one
+        fails (a brake must not stop at the first account); the failed ones are in the result's ``failed``."""
+        from aipctl.aws.live import read_live_state
+        from aipctl.guard.brake import merged_results
+        from aipctl.inventory.placement import caller_placements
+
+        inventory = self.loaded.inventory
+        if caller not in inventory.callers:
+            raise UsageError(
+                f"unknown caller {caller!r} in {self.loaded.path} (known: {', '.join(sorted(inventory.callers)) or 'none'})"
+            )
+        where = set(caller_placements(inventory, caller))
+        chosen = [p for p in self.loaded.placements if p.key in where]
+
+        def work(placement: Placement, target: Target) -> BrakeResult:
+            here = self.loaded.project(placement)
+            return act(here, target, read_live_state(target).managed(here))
+
+        parts, failed = [], []
+        for placement, _, result, error in self.fleet().each(work, only=chosen):
+            if result is None:
+                failed.append(f"{placement.label}: {error}")
+            else:
+                parts.append((placement.label, result))
+        return merged_results(caller, parts, failed)
 
     def anti_bypass_policies(self, callers: Collection[str] = ()) -> dict[str, dict[str, object]]:
         """Per caller (all, or ``callers``), the identity policy that allows only its own AIPs."""

@@ -292,3 +292,40 @@ def test_advise_looks_at_every_accounts_aips(org: Org, cli: Any, workdir: Any, s
     idle = {a["aip"].split(":")[3:5][1] + " " + a["aip"].split(":")[3] for a in result.json if a["kind"] == "idle"}
     assert f"{org.ids['staging']} us-east-1" in idle and f"{org.ids['team-a']} eu-central-1" in idle
     assert f"{org.management} us-east-1" in idle and len(idle) == 6  # every account × Region with AIPs
+
+
+def test_a_brake_reaches_every_account_and_region_of_its_caller(org: Org, cli: Any, workdir: Any) -> None:
+    """A caller placed in two accounts × two Regions is braked in all four (and released in all four); the others are
+    untouched; an account it cannot reach is named, the rest braked anyway, and the exit code says so."""
+    (workdir / "org.yaml").write_text(org.inventory(CALLERS))
+    assert cli("apply", "-f", "org.yaml", "--yes").code == 0
+    braked = cli("brake", "webui", "-f", "org.yaml", "--reason", "runaway", "--json")
+    assert braked.code == 1, "no anti-bypass policy is attached: the brake is recorded but IAM denies nothing yet"
+    assert sorted(braked.json["placements"]) == sorted(
+        f"{alias} ({org.ids[alias]}) {region}" for alias in ("prod", "staging") for region in REGIONS
+    )
+    assert braked.json["action"] == "braked" and braked.json["failed"] == [] and len(braked.json["aips"]) == 4
+    for alias in ("prod", "staging"):
+        for region in REGIONS:
+            arn = _aips(org, alias, region)["webui-sonnet"]["inferenceProfileArn"]
+            tags = {
+                t["key"]: t["value"] for t in org.client(alias, "bedrock", region).list_tags_for_resource(resourceARN=arn)["tags"]
+            }
+            assert "aipctl:brake" in tags and "runaway" in tags["aipctl:brake"], (alias, region)
+    batch = _aips(org, "team-a", "eu-central-1")["batch-sonnet"]["inferenceProfileArn"]
+    untouched = org.client("team-a", "bedrock").list_tags_for_resource(resourceARN=batch)["tags"]
+    assert "aipctl:brake" not in {t["key"] for t in untouched}, "the other callers keep working"
+    released = cli("release", "webui", "-f", "org.yaml", "--json")
+    assert released.code == 0 and released.json["action"] == "released" and len(released.json["placements"]) == 4
+    arn = _aips(org, "prod", "us-east-1")["webui-sonnet"]["inferenceProfileArn"]
+    assert "aipctl:brake" not in {
+        t["key"] for t in org.client("prod", "bedrock", "us-east-1").list_tags_for_resource(resourceARN=arn)["tags"]
+    }
+
+    broken = '  ghost: {id: "999988887777", role: OrganizationAccountAccessRole, regions: [eu-central-1, us-east-1]}\n'
+    (workdir / "ghost.yaml").write_text(
+        org.inventory(CALLERS.replace("account: [prod, staging]", "account: [prod, staging, ghost]"), extra_accounts=broken)
+    )
+    partial = cli("brake", "webui", "-f", "ghost.yaml", "--reason", "runaway")
+    assert partial.code == 1 and "ghost (999988887777) eu-central-1" in partial.err and "Traceback" not in partial.err
+    assert "braked" in partial.out, "the reachable placements were braked anyway"

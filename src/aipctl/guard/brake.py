@@ -45,9 +45,12 @@ class BrakeResult:
     tenant: str | None = None
     #: A release by hand: `guard watch` does not brake again before this UTC time.
     until: str | None = None
+    #: Organization inventories: the accounts × Regions acted in, and the ones that failed (with why).
+    placements: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "caller": self.caller,
             "action": self.action,
             "principals": list(self.principals),
@@ -59,6 +62,36 @@ class BrakeResult:
             "tenant": self.tenant,
             "released_until": self.until,
         }
+        if self.placements or self.failed:
+            out |= {"placements": list(self.placements), "failed": list(self.failed)}
+        return out
+
+
+def merged_results(caller: str, parts: list[tuple[str, BrakeResult]], failed: list[str]) -> BrakeResult:
+    """One result for a caller braked or released in several accounts × Regions (labelled parts)."""
+    results = [r for _, r in parts]
+    actions = {r.action for r in results}
+    action: Literal["braked", "released", "unchanged"] = (
+        "braked" if "braked" in actions else "released" if "released" in actions else "unchanged"
+    )
+
+    def union(name: str) -> tuple[str, ...]:
+        return tuple(sorted({item for r in results for item in getattr(r, name)}))
+
+    return BrakeResult(
+        caller,
+        action,
+        union("principals"),
+        union("aips"),
+        next((r.reason for r in results if r.reason), None),
+        next((r.at for r in results if r.at), None),
+        union("uncovered"),
+        union("legacy"),
+        next((r.tenant for r in results if r.tenant), None),
+        next((r.until for r in results if r.until), None),
+        tuple(label for label, _ in parts),
+        tuple(failed),
+    )
 
 
 def caller_aips(loaded: LoadedInventory, managed: ManagedProfiles, caller: str) -> list[LiveProfile]:

@@ -260,5 +260,7 @@ def policy_for(command: str, loaded: Any = None) -> dict[str, Any]:
 
 #: The commands that act in every account of ``accounts:`` (through its role); each role needs that command's
 #: policy in its own account.
-FLEET_COMMANDS = frozenset({"plan", "apply", "apply --via cloudformation", "list", "report"})
+FLEET_COMMANDS = frozenset(
+    {"plan", "apply", "apply --via cloudformation", "list", "report", "verify", "advise", "wire", "brake", "release"}
+)
 _MARKERS = frozenset({"aipctl:managed", "aipctl:keys"})

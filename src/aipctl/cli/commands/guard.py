@@ -216,6 +216,14 @@ def _brake_common(
         console.out.print(f"{caller}: tenant {tenant} {result.action} (aipctl:braked-tenants on {len(result.aips)} AIP(s))")
     else:
         _say(result, caller, action)
+        if result.placements:
+            console.note(f"{caller}: {action} in {len(result.placements)} account(s) × Region(s): {', '.join(result.placements)}")
+    if result.failed:
+        raise PartialBrake(
+            f"{caller}: {action} did not go through in {len(result.failed)} account(s) × Region(s): {'; '.join(result.failed)}"
+            + (f" (done in {', '.join(result.placements)})" if result.placements else ""),
+            hint="fix the access named above and run the same command again (it is idempotent)",
+        )
     if action == "brake" and result.uncovered:
         raise PartialBrake(
             f"{caller}: the brake is recorded on its AIPs, but IAM denies nothing yet for {', '.join(result.uncovered)}: "
