@@ -628,8 +628,7 @@ class Project:
         dry_run: bool = False,
         state_file: str | None = None,
     ) -> Watch:
-        """The budget guard; ``watch.run_once()`` is one pass."""
-        self.one_account("guard watch")
+        """The budget guard; ``watch.run_once()`` is one pass (an organization inventory: over all its accounts)."""
         from aipctl.guard.watch import STATE_FILE, Watch
 
         return Watch(
@@ -640,6 +639,7 @@ class Project:
             ingest_from=ingest_from,
             dry_run=dry_run,
             state_file=state_file or STATE_FILE,
+            fleet=self.fleet() if self.loaded.is_fleet else None,
         )
 
     # -- the emulator --------------------------------------------------------------------------

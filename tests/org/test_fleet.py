@@ -191,7 +191,7 @@ def test_aipctls_own_policy_may_assume_only_the_roles_accounts_names(org: Org, c
 
 def test_commands_not_yet_across_accounts_refuse_an_organization_inventory(org: Org, cli: Any, workdir: Any) -> None:
     (workdir / "org.yaml").write_text(org.inventory(CALLERS))
-    for args in (("iam", "render"), ("guard", "watch", "--once")):
+    for args in (("iam", "render"), ("iam", "render", "--attach", "--yes")):
         result = cli(*args, "-f", "org.yaml")
         assert result.code == 2, (args, result.err)
         assert "does not work across the accounts and Regions of org.yaml yet" in result.err and "Traceback" not in result.err
@@ -329,3 +329,40 @@ def test_a_brake_reaches_every_account_and_region_of_its_caller(org: Org, cli: A
     partial = cli("brake", "webui", "-f", "ghost.yaml", "--reason", "runaway")
     assert partial.code == 1 and "ghost (999988887777) eu-central-1" in partial.err and "Traceback" not in partial.err
     assert "braked" in partial.out, "the reachable placements were braked anyway"
+
+
+def test_guard_watch_sums_a_callers_spend_over_its_accounts_and_brakes_it_everywhere(org: Org, cli: Any, workdir: Any) -> None:
+    """One call in prod is under the budget; the same call in staging takes the caller's organization-wide spend past
+    it: the watch sees both accounts and brakes the caller in all four of its placements."""
+    ask = [{"role": "user", "content": [{"text": "x" * 4000}]}]
+
+    def call(alias: str, region: str) -> None:
+        arn = _aips(org, alias, region)["webui-sonnet"]["inferenceProfileArn"]
+        org.client(alias, "bedrock-runtime", region).converse(modelId=arn, messages=ask)
+
+    (workdir / "org.yaml").write_text(org.inventory(CALLERS))
+    assert cli("apply", "-f", "org.yaml", "--yes").code == 0
+    call("prod", "eu-central-1")
+    first = cli("guard", "watch", "--once", "--source", "cloudwatch", "--dry-run", "-f", "org.yaml", "--json")
+    assert first.code == 0, first.err
+    one = {r["caller"]: r for r in first.json["callers"]}["webui"]["spent_usd"]
+    assert one > 0
+    budget = round(one * 1.5, 6)
+    budgeted = CALLERS.replace(
+        "    account: [prod, staging]\n",
+        f"    account: [prod, staging]\n    budget: {{monthly_usd: {budget}, alert_at: [100], brake_at: 100}}\n"
+        '    identities: ["arn:aws:iam::*:role/webui-task"]\n',
+    )
+    (workdir / "org.yaml").write_text(org.inventory(budgeted))
+    call("staging", "us-east-1")
+    watched = cli("guard", "watch", "--once", "--source", "cloudwatch", "-f", "org.yaml", "--json")
+    assert watched.code == 0, watched.err
+    row = {r["caller"]: r for r in watched.json["callers"]}["webui"]
+    assert abs(row["spent_usd"] - 2 * one) <= 0.01 * one, "both accounts' spend, summed"
+    assert row["braked"] and ("webui", "brake") in [(e["caller"], e["kind"]) for e in watched.json["events"]]
+    for alias in ("prod", "staging"):
+        for region in REGIONS:
+            arn = _aips(org, alias, region)["webui-sonnet"]["inferenceProfileArn"]
+            tags = org.client(alias, "bedrock", region).list_tags_for_resource(resourceARN=arn)["tags"]
+            assert "aipctl:brake" in {t["key"] for t in tags}, (alias, region)
+    assert {r["caller"]: r for r in watched.json["callers"]}["batch"]["braked"] is False

@@ -261,6 +261,18 @@ def policy_for(command: str, loaded: Any = None) -> dict[str, Any]:
 #: The commands that act in every account of ``accounts:`` (through its role); each role needs that command's
 #: policy in its own account.
 FLEET_COMMANDS = frozenset(
-    {"plan", "apply", "apply --via cloudformation", "list", "report", "verify", "advise", "wire", "brake", "release"}
+    {
+        "plan",
+        "apply",
+        "apply --via cloudformation",
+        "list",
+        "report",
+        "verify",
+        "advise",
+        "wire",
+        "brake",
+        "release",
+        "guard watch",
+    }
 )
 _MARKERS = frozenset({"aipctl:managed", "aipctl:keys"})

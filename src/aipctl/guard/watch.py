@@ -5,6 +5,10 @@ Spend comes from one :class:`aipctl.spend.CostSource`, the fastest available: th
 behind), else Cost Explorer (a day behind). A pass is idempotent: alerts already sent this month
 are remembered in ``.aipctl/guard-state.json``; a caller braked by the guard is released when a
 new month starts (manual brakes are left alone).
+
+An organization inventory (a :class:`aipctl.fleet.Fleet`) is watched as one: each caller's spend is summed over
+every account × Region (CloudWatch per placement; Cost Explorer from the management account, which bills the
+whole organization), and a brake or release tags the caller's AIPs in every placement, all tried when one fails.
 """
 
 from __future__ import annotations
@@ -14,9 +18,9 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from aipctl._exceptions import UsageError
+from aipctl._exceptions import AipctlError, TargetError, UsageError
 from aipctl.aws.live import ManagedProfiles, read_live_state
 from aipctl.aws.target import Target
 from aipctl.guard import brake as brakes
@@ -24,6 +28,10 @@ from aipctl.guard.notify import deliver
 from aipctl.inventory import LoadedInventory
 from aipctl.pricing import usd_text
 from aipctl.spend import CostSource, SpendWindow
+
+if TYPE_CHECKING:
+    from aipctl.fleet import Fleet
+    from aipctl.inventory.placement import Placement
 
 STATE_FILE = ".aipctl/guard-state.json"
 GUARD_REASON = "guard:"
@@ -112,11 +120,20 @@ class Watch:
         ingest_from: str | None = None,
         dry_run: bool = False,
         state_file: str = STATE_FILE,
+        fleet: Fleet | None = None,
     ) -> None:
         from aipctl.meter import DEFAULT_LEDGER
 
+        if fleet is not None and ingest_from:
+            raise UsageError(
+                "--ingest reads one account's logs; across accounts the watch reads CloudWatch, Cost Explorer or a ledger",
+                hint="ingest each account's logs into the ledger with `aipctl meter ingest`, then `guard watch --source ledger`",
+            )
         self.loaded = loaded
         self.target = target
+        self.fleet = fleet
+        #: (placement, target, its projection of the inventory, its AIPs), read at each pass.
+        self._views: list[tuple[Placement | None, Target, LoadedInventory, ManagedProfiles]] = []
         self.ledger = ledger or DEFAULT_LEDGER
         self.ingest_from = ingest_from
         self.dry_run = dry_run
@@ -135,11 +152,45 @@ class Watch:
         callers = self.loaded.inventory.callers
         window = SpendWindow(start, now, "month")
         totals: dict[str, float] = defaultdict(float)
-        reading = spend_source(self.source, self.target, managed, self.ledger).read(window)
+        reading = self._source(managed).read(window)
         for row in reading.rows:
             if row.caller in callers and row.usd is not None:
                 totals[row.caller] += float(row.usd)
         return dict(totals)
+
+    def _source(self, managed: ManagedProfiles) -> CostSource:
+        if self.fleet is None or self.source == "ledger":
+            return spend_source(self.source, self.target, managed, self.ledger)
+        from aipctl.spend import MergedSource
+
+        if self.source == "cost-explorer":  # the management account bills every member: read it there, else each account
+            payer = [t for p, t, _, _ in self._views if p is not None and p.billing][:1]
+            accounts = payer or list({(p.account if p else ""): t for p, t, _, _ in self._views}.values())
+            parts: list[tuple[str | None, CostSource]] = [
+                (None, spend_source("cost-explorer", t, managed, self.ledger)) for t in accounts
+            ]
+            return MergedSource("cost_explorer", "billed", parts)
+        parts = [(p.label if p else None, spend_source(self.source, t, m, self.ledger)) for p, t, _, m in self._views]
+        return MergedSource("cloudwatch", "estimated", parts)
+
+    def _managed(self) -> ManagedProfiles:
+        """The inventory's AIPs (in an organization: of every account × Region, merged); the views per placement."""
+        if self.fleet is None:
+            managed = read_live_state(self.target).managed(self.loaded)
+            self._views = [(None, self.target, self.loaded, managed)]
+            return managed
+
+        def read(placement: Placement, target: Target) -> tuple[LoadedInventory, ManagedProfiles]:
+            here = self.loaded.project(placement)
+            return here, read_live_state(target).managed(here)
+
+        views: list[tuple[Placement | None, Target, LoadedInventory, ManagedProfiles]] = []
+        for placement, _, found, error in self.fleet.each(read):
+            if found is None:  # a missing account would under-count spend: no verdict rather than a false ok
+                raise TargetError(f"guard watch: {placement.label}: {error}")
+            views.append((placement, self.fleet.target(placement), *found))
+        self._views = views
+        return ManagedProfiles(self.loaded.inventory.name, tuple(p for *_, m in views for p in m))
 
     # -- one pass ----------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
@@ -152,7 +203,7 @@ class Watch:
         now = self.target.now()
         month = now.strftime("%Y-%m")
         start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        managed = read_live_state(self.target).managed(self.loaded)
+        managed = self._managed()
         spent = self.spend(start, now, managed)
         braked = managed.brakes()
         snoozed = {c: t for c, t in managed.snoozes().items() if t > now.strftime("%Y-%m-%dT%H:%M:%SZ")}
@@ -205,12 +256,22 @@ class Watch:
     def _act(self, caller: str, action: Literal["brake", "release"], reason: str, managed: ManagedProfiles) -> GuardEvent:
         gap = ""
         if not self.dry_run:
-            if action == "brake":
-                result = brakes.brake(self.loaded, self.target, managed, caller, reason)
-                if result.uncovered:
-                    gap = f"; IAM denies nothing yet for {', '.join(result.uncovered)} (no anti-bypass policy attached)"
-            else:
-                brakes.release(self.loaded, self.target, managed, caller)
+            uncovered: list[str] = []
+            failed: list[str] = []
+            for placement, target, here, view in self._views:
+                if not view.of_caller(caller):
+                    continue  # not placed here
+                try:
+                    if action == "brake":
+                        uncovered += brakes.brake(here, target, view, caller, reason).uncovered
+                    else:
+                        brakes.release(here, target, view, caller)
+                except AipctlError as exc:  # the other placements are braked anyway
+                    failed.append(f"{placement.label if placement else target.region}: {exc}")
+            if uncovered:
+                gap = f"; IAM denies nothing yet for {', '.join(sorted(set(uncovered)))} (no anti-bypass policy attached)"
+            if failed:
+                gap += f"; not done in {'; '.join(failed)}"
         message = f"braked ({reason.removeprefix(GUARD_REASON).strip()}){gap}" if action == "brake" else reason
         if not self.dry_run:  # the brake and its release are news too: same targets as the alerts
             subject = f"aipctl {'brake' if action == 'brake' else 'release'}: {caller}"
