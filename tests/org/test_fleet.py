@@ -186,7 +186,9 @@ def test_aipctls_own_policy_may_assume_only_the_roles_accounts_names(org: Org, c
     members = sorted(f"arn:aws:iam::{org.ids[a]}:role/OrganizationAccountAccessRole" for a in org.ids if a != "payer")
     assert assume[0]["Resource"] == members  # the management account needs no role: aipctl's own credentials
     watch = cli("iam", "policy", "guard watch", "-f", "org.yaml", "--json")
-    assert watch.code == 0 and not [s for s in watch.json["Statement"] if "sts:AssumeRole" in s["Action"]]
+    assert [s["Resource"] for s in watch.json["Statement"] if "sts:AssumeRole" in s["Action"]] == [members]
+    ingest = cli("iam", "policy", "meter ingest", "-f", "org.yaml", "--json")  # one account's: no role to assume
+    assert ingest.code == 0 and not [s for s in ingest.json["Statement"] if "sts:AssumeRole" in s["Action"]]
 
 
 def test_commands_not_yet_across_accounts_refuse_an_organization_inventory(org: Org, cli: Any, workdir: Any) -> None:

@@ -18,7 +18,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from aipctl._exceptions import AipctlError, TargetError, UsageError
 from aipctl.aws.live import ManagedProfiles, read_live_state
@@ -30,8 +30,18 @@ from aipctl.pricing import usd_text
 from aipctl.spend import CostSource, SpendWindow
 
 if TYPE_CHECKING:
-    from aipctl.fleet import Fleet
+    from collections.abc import Callable
+
     from aipctl.inventory.placement import Placement
+
+
+class Placements(Protocol):
+    """What the watch needs of :class:`aipctl.fleet.Fleet` (guard does not import the fleet, which imports guard)."""
+
+    def each(self, work: Callable[[Placement, Target], Any]) -> list[tuple[Placement, dict[str, str], Any, str | None]]: ...
+
+    def target(self, placement: Placement) -> Target: ...
+
 
 STATE_FILE = ".aipctl/guard-state.json"
 GUARD_REASON = "guard:"
@@ -120,7 +130,7 @@ class Watch:
         ingest_from: str | None = None,
         dry_run: bool = False,
         state_file: str = STATE_FILE,
-        fleet: Fleet | None = None,
+        fleet: Placements | None = None,
     ) -> None:
         from aipctl.meter import DEFAULT_LEDGER
 
