@@ -311,7 +311,7 @@ class Project:
             sources = sorted({s for i in found for s in i.sources}) or ["invocation-logs"]
             return Discovery(found, tuple(sources), records=records)
         trail = Trail(self.target)
-        readable = [t for t in trail.data_trails() if t.reads_mantle]
+        readable, _ = trail.readable_data_trails()
         calls = itertools.chain(
             trail.runtime_calls(start, end, progress), *(trail.mantle_calls(t, start, end, progress) for t in readable)
         )

@@ -516,7 +516,7 @@ def test_verify_sees_mantle_calls_and_bearer_tokens_per_identity(cli, guarded, s
 
     monkeypatch.setenv("AIPCTL_CLOUDTRAIL_RPS", "0")
     blind = cli("verify", "--since", "1d", "--json")
-    assert blind.json["mantle"] == {"visible": False, "calls": 0, "trails": []}
+    assert blind.json["mantle"] == {"visible": False, "error": None, "calls": 0, "trails": []}
     assert "bedrock-mantle's calls are not visible" in cli("verify", "--since", "1d").err
 
     s3, trails = session.client("s3", endpoint_url=emulator), session.client("cloudtrail", endpoint_url=emulator)

@@ -222,6 +222,16 @@ class Trail:
             )
         return out
 
+    def readable_data_trails(self) -> tuple[list[DataTrail], str | None]:
+        """The trails that record bedrock-mantle's data events here, and why none could be listed (None: they were).
+        Without the trail permissions the rest of verify and discover still works; the gap is reported, not fatal."""
+        from aipctl._exceptions import AwsAccessDenied
+
+        try:
+            return [t for t in self.data_trails() if t.reads_mantle], None
+        except AwsAccessDenied as exc:
+            return [], f"trails not listed ({exc}); bedrock-mantle's calls were not checked"
+
     @requires(
         "s3:CreateBucket",
         "s3:PutBucketPolicy",

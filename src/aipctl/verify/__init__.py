@@ -175,6 +175,8 @@ class VerifyReport:
     trails: list[DataTrail] = field(default_factory=list)
     #: Whether bedrock-mantle's calls were visible (a logging trail selects its data events); None: not looked at.
     mantle_visible: bool | None = None
+    #: Why the trails could not be listed (then ``mantle_visible`` is None).
+    mantle_error: str | None = None
 
     def failing(self, min_coverage: float) -> list[CallerCoverage]:
         return [c for c in self.callers if c.coverage is not None and c.coverage < min_coverage]
@@ -191,6 +193,7 @@ class VerifyReport:
             "bearer_tokens": [b.to_dict() for b in self.bearer_tokens],
             "mantle": {
                 "visible": self.mantle_visible,
+                "error": self.mantle_error,
                 "calls": sum(c.mantle_calls for c in self.callers),
                 "trails": [t.to_dict() for t in self.trails],
             },
@@ -364,15 +367,16 @@ def verify(
     requests = 0
     trails: list[DataTrail] = []
     mantle_visible: bool | None = None
+    mantle_error: str | None = None
     if use_cloudtrail:
         sources.append("cloudtrail")
         trail = Trail(target)
         for call in trail.runtime_calls(start, end, progress):
             classifier.add(call)
         requests += trail.requests
-        trails = trail.data_trails()
-        readable = [t for t in trails if t.reads_mantle]
-        mantle_visible = bool(readable)
+        readable, mantle_error = trail.readable_data_trails()
+        trails = readable
+        mantle_visible = bool(readable) if mantle_error is None else None
         for data_trail in readable:
             if "cloudtrail-data-events" not in sources:
                 sources.append("cloudtrail-data-events")
@@ -397,6 +401,7 @@ def verify(
         sorted(classifier.bearer.values(), key=lambda b: (-sum(b.types.values()), b.identity)),
         trails,
         mantle_visible,
+        mantle_error,
     )
 
 
@@ -453,4 +458,5 @@ def merged(parts: Sequence[tuple[str, VerifyReport]]) -> VerifyReport:
         sorted(bearer.values(), key=lambda b: (-sum(b.types.values()), b.identity)),
         list({t.arn: t for _, r in parts for t in r.trails}.values()),
         None if all(r.mantle_visible is None for _, r in parts) else all(r.mantle_visible for _, r in parts),
+        "; ".join(f"{label}: {r.mantle_error}" for label, r in parts if r.mantle_error) or None,
     )

@@ -125,6 +125,8 @@ def render_coverage(report: VerifyReport, min_coverage: float) -> None:
             )
         if sum(use.types.values()) > long_term:
             console.note(f"{who}: {sum(use.types.values()) - long_term:,} calls with short-term Bedrock API keys")
+    if report.mantle_error:
+        console.warn(f"{report.mantle_error} (`aipctl iam policy verify` lists the permissions)")
     if report.mantle_visible is False:
         console.warn(
             "bedrock-mantle's calls are not visible here: no logging trail selects AWS::BedrockMantle::Project data events "
