@@ -368,3 +368,33 @@ def test_guard_watch_sums_a_callers_spend_over_its_accounts_and_brakes_it_everyw
             tags = org.client(alias, "bedrock", region).list_tags_for_resource(resourceARN=arn)["tags"]
             assert "aipctl:brake" in {t["key"] for t in tags}, (alias, region)
     assert {r["caller"]: r for r in watched.json["callers"]}["batch"]["braked"] is False
+
+
+def test_invocation_logging_is_set_up_in_every_account_and_region_with_a_bucket_each(org: Org, cli: Any, workdir: Any) -> None:
+    """Bedrock logs only to a bucket of its own account and Region: a bucket name with {account} and {region} gives
+    every placement its own, created and pointed at there; a plain name stays in the home placement."""
+    logging = 'logging:\n  s3: {bucket: "aipctl-logs-{account}-{region}", prefix: raw}\n'
+    (workdir / "org.yaml").write_text(org.inventory(CALLERS).replace("callers:\n", logging + "callers:\n", 1))
+    applied = cli("apply", "-f", "org.yaml", "--yes", "--json")
+    assert applied.code == 0, applied.err
+    for alias in ("payer", "prod", "staging", "team-a"):
+        for region in REGIONS:
+            config = org.client(alias, "bedrock", region).get_model_invocation_logging_configuration()["loggingConfig"]
+            bucket = f"aipctl-logs-{org.ids[alias]}-{region}"
+            assert config["s3Config"] == {"bucketName": bucket, "keyPrefix": "raw"}, (alias, region)
+            assert org.client(alias, "s3", region).head_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    arn = _aips(org, "staging", "us-east-1")["webui-sonnet"]["inferenceProfileArn"]
+    org.client("staging", "bedrock-runtime", "us-east-1").converse(
+        modelId=arn, messages=[{"role": "user", "content": [{"text": "logged where it ran"}]}]
+    )
+    s3 = org.client("staging", "s3", "us-east-1")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=f"aipctl-logs-{org.ids['staging']}-us-east-1").get("Contents", [])]
+    assert keys and all(k.startswith(f"raw/AWSLogs/{org.ids['staging']}/BedrockModelInvocationLogs/us-east-1/") for k in keys)
+    again = cli("plan", "-f", "org.yaml", "--detailed-exitcode")
+    assert again.code == 0, again.out + again.err
+
+    (workdir / "bad.yaml").write_text(
+        org.inventory(CALLERS).replace("callers:\n", 'logging:\n  s3: {bucket: "logs-{acct}"}\ncallers:\n', 1)
+    )
+    bad = cli("plan", "-f", "bad.yaml")
+    assert bad.code == 2 and "bad.yaml:" in bad.err and "{account} and {region}" in bad.err and "Traceback" not in bad.err

@@ -211,7 +211,10 @@ def policy_for(command: str, loaded: Any = None) -> dict[str, Any]:
     logging, alerts = getattr(inventory, "logging", None), getattr(inventory, "alerts", None)
     # Writes on the inventory's own logging bucket and alert topic only (none without them).
     scoped_to = {
-        "LoggingBucket": (LOGGING_BUCKET_WRITES, f"arn:aws:s3:::{logging.s3.bucket}" if logging and logging.s3 else None),
+        "LoggingBucket": (
+            LOGGING_BUCKET_WRITES,
+            f"arn:aws:s3:::{logging.s3.bucket_in('*', '*')}" if logging and logging.s3 else None,
+        ),
         "AlertTopic": (ALERT_TOPIC_WRITES, alerts.sns_topic_arn if alerts and alerts.sns_topic_arn else None),
     }
     scoped: set[str] = set()

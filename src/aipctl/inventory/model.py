@@ -78,8 +78,18 @@ _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _LOG_GROUP_RE = re.compile(r"^[A-Za-z0-9_\-./#]{1,512}$")
 
 
+#: Placeholders of a logging bucket name, for one bucket per account × Region (Bedrock logs only to its own).
+BUCKET_PLACEHOLDERS = ("{account}", "{region}")
+#: The longest values they take, to check a name with placeholders fits S3's 63 characters everywhere.
+_LONGEST = {"{account}": "123456789012", "{region}": "ap-southeast-5"}
+
+
 class S3Logging(_Strict):
-    """Where Bedrock writes invocation logs in S3 (``<prefix>/AWSLogs/<account>/BedrockModelInvocationLogs/...``)."""
+    """Where Bedrock writes invocation logs in S3 (``<prefix>/AWSLogs/<account>/BedrockModelInvocationLogs/...``).
+
+    Bedrock delivers only to a bucket of its own account and Region: in an organization inventory a bucket name
+    with ``{account}`` and/or ``{region}`` (``bedrock-logs-{account}-{region}``) gives every account × Region its own,
+    and logging is set up in each; a plain name is set up in the inventory's home placement only."""
 
     bucket: str
     prefix: str = ""
@@ -87,9 +97,26 @@ class S3Logging(_Strict):
     @field_validator("bucket")
     @classmethod
     def _bucket(cls, value: str) -> str:
-        if not _BUCKET_RE.match(value) or ".." in value:
-            raise ValueError(f"{value!r} is not an S3 bucket name (3-63 lowercase letters, digits, '.' and '-')")
+        filled = value
+        for placeholder, longest in _LONGEST.items():
+            filled = filled.replace(placeholder, longest)
+        if "{" in filled or "}" in filled:
+            raise ValueError(f"{value!r}: the only placeholders of a bucket name are {' and '.join(BUCKET_PLACEHOLDERS)}")
+        if not _BUCKET_RE.match(filled) or ".." in filled:
+            raise ValueError(
+                f"{value!r} is not an S3 bucket name (3-63 lowercase letters, digits, '.' and '-'"
+                + (", with the placeholders filled in" if filled != value else "")
+                + ")"
+            )
         return value
+
+    @property
+    def per_placement(self) -> bool:
+        return any(p in self.bucket for p in BUCKET_PLACEHOLDERS)
+
+    def bucket_in(self, account: str, region: str) -> str:
+        """The bucket of one account and Region (the name itself when it has no placeholders)."""
+        return self.bucket.replace("{account}", account).replace("{region}", region)
 
     @field_validator("prefix")
     @classmethod
@@ -136,6 +163,12 @@ class InvocationLogging(_Strict):
         if self.s3 is None and self.cloudwatch is None:
             raise ValueError("logging needs s3: {bucket: …} and/or cloudwatch: {log_group: …}")
         return self
+
+    @property
+    def per_placement(self) -> bool:
+        """Set up in every account × Region (a bucket name with placeholders, or CloudWatch Logs alone), not only
+        in the inventory's home placement."""
+        return self.s3.per_placement if self.s3 is not None else True
 
 
 class ModelTerms(_Strict):

@@ -150,7 +150,7 @@ def project(loaded: LoadedInventory, placement: Placement, *, every_caller: bool
             "accounts": {},
             "callers": callers,
             "models": models,
-            "logging": inv.logging if is_home else None,
+            "logging": inv.logging if is_home or (inv.logging is not None and inv.logging.per_placement) else None,
             "alerts": inv.alerts if is_home else None,
         }
     )

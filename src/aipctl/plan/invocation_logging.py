@@ -60,7 +60,7 @@ def plan_logging(loaded: LoadedInventory, target: Target) -> LoggingPlan:
     desired: dict[str, Any] = dict.fromkeys(_DELIVERY, spec.text_delivery)
     ours: set[str] = set()
     if spec.s3 is not None:
-        bucket, prefix = spec.s3.bucket, spec.s3.prefix
+        bucket, prefix = spec.s3.bucket_in(account, region), spec.s3.prefix
         statement = bucket_statement(bucket, prefix, account, region, partition)
         found = control.bucket(bucket)
         where = f"s3://{bucket}/{prefix}".rstrip("/")
