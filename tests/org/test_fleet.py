@@ -398,3 +398,32 @@ def test_invocation_logging_is_set_up_in_every_account_and_region_with_a_bucket_
     )
     bad = cli("plan", "-f", "bad.yaml")
     assert bad.code == 2 and "bad.yaml:" in bad.err and "{account} and {region}" in bad.err and "Traceback" not in bad.err
+
+
+def test_region_models_name_another_model_where_the_geography_rule_does_not_fit(org: Org, cli: Any, workdir: Any) -> None:
+    """`region_models` overrides an alias in one Region (here: nova through its us. profile in us-east-1 instead of the
+    foundation model); every other Region keeps the rule. Mistakes name file and line."""
+    callers = (
+        "  batch:\n    owner: data\n    environment: production\n    models: [sonnet, nova]\n    account: team-a\n"
+        "    region: [eu-central-1, us-east-1]\n"
+    )
+    text = org.inventory(callers).replace(
+        "accounts:\n", "region_models:\n  us-east-1: {nova: us.amazon.nova-pro-v1:0}\naccounts:\n", 1
+    )
+    (workdir / "org.yaml").write_text(text)
+    applied = cli("apply", "-f", "org.yaml", "--yes")
+    assert applied.code == 0, applied.err
+    listed = {(r["alias"], r["region"]): r for r in cli("list", "-f", "org.yaml", "--json").json}
+    assert listed[("nova", "us-east-1")]["model_source"] == "us.amazon.nova-pro-v1:0"
+    assert listed[("nova", "eu-central-1")]["model_source"] == "amazon.nova-pro-v1:0"
+    assert listed[("sonnet", "us-east-1")]["model_source"] == "us.anthropic.claude-sonnet-4-6", "the rule elsewhere"
+
+    for bad, where, says in (
+        ("  ap-south-1: {nova: amazon.nova-pro-v1:0}\n", "region_models.ap-south-1", "not ap-south-1"),
+        ("  us-east-1: {opus: us.anthropic.claude-opus-4-6-v1}\n", "region_models.us-east-1.opus", "not a model alias"),
+    ):
+        (workdir / "bad.yaml").write_text(
+            org.inventory(callers).replace("accounts:\n", "region_models:\n" + bad + "accounts:\n", 1)
+        )
+        result = cli("plan", "-f", "bad.yaml")
+        assert result.code == 2 and where in result.err and says in result.err and "Traceback" not in result.err, result.err

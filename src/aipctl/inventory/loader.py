@@ -17,7 +17,7 @@ from aipctl._exceptions import InventoryError, InventoryProblem, UsageError
 from aipctl.inventory import rules
 from aipctl.inventory._yaml import MAX_BYTES, LocatedDocument, Path, dotted_path, load_located
 from aipctl.inventory.model import Inventory, ModelSource, parse_model_source
-from aipctl.inventory.placement import Placement, account_regions, caller_accounts, caller_placements, model_id_in
+from aipctl.inventory.placement import Placement, account_regions, caller_accounts, caller_placements, model_in
 from aipctl.inventory.placement import placements as all_placements
 
 DEFAULT_INVENTORY = "aipctl.yaml"
@@ -407,7 +407,7 @@ def _check_placements(inv: Inventory, doc: LocatedDocument, problems: list[Inven
                 value = inv.models.get(model)
                 if value is None:
                     continue
-                resolved = model_id_in(value, region)
+                resolved = model_in(inv, model, region)
                 problem = None
                 if resolved is None:
                     problem = (
@@ -421,7 +421,34 @@ def _check_placements(inv: Inventory, doc: LocatedDocument, problems: list[Inven
                         problem = f"{exc} (caller {name!r} runs in {region})"
                 if problem and region != inv.region:
                     problems.append(_problem(doc, (*base, "models", index), problem))
+    _check_region_models(inv, doc, problems)
 
+
+def _check_region_models(inv: Inventory, doc: LocatedDocument, problems: list[InventoryProblem]) -> None:
+    """``region_models``: Regions the inventory acts in, aliases of ``models:``, ids that Region can call."""
+    every = all_placements(inv)
+    regions = {p.region for p in every}
+    one_place = not inv.accounts and len(every) == 1
+    for region, entries in inv.region_models.items():
+        if one_place:
+            problems.append(
+                _problem(doc, ("region_models", region), f"{region} is this inventory's only Region: write the ids in models:")
+            )
+            continue
+        if region not in regions:
+            where = ", ".join(sorted(regions))
+            problems.append(_problem(doc, ("region_models", region), f"the inventory acts in {where}, not {region}"))
+            continue
+        for alias, value in entries.items():
+            path: Path = ("region_models", region, alias)
+            if alias not in inv.models:
+                known = ", ".join(sorted(inv.models)) or "none"
+                problems.append(_problem(doc, path, f"{alias!r} is not a model alias of `models:` (known: {known})"))
+                continue
+            try:
+                parse_model_source(value, region)
+            except ValueError as exc:
+                problems.append(_problem(doc, path, f"{exc} (in {region})"))
 
 def identity_name(pattern: str) -> str:
     """The role or user name part of an identity pattern (for ``assumed-role/<role>/<session>``, the role)."""

@@ -431,6 +431,9 @@ class Inventory(_Strict):
     name_prefix: str = ""
     cost_tags: list[str] = Field(default_factory=lambda: list(rules.STANDARD_TAG_KEYS))
     models: dict[str, str] = Field(min_length=1)
+    #: Per Region, another model id for an alias where the geography rule (``eu.x`` is ``us.x`` in us-east-1) does not
+    #: fit: ``region_models: {ap-southeast-2: {sonnet: au.anthropic.claude-sonnet-4-6}}``.
+    region_models: dict[str, dict[str, str]] = Field(default_factory=dict)
     callers: dict[str, Caller] = Field(default_factory=dict)
     #: Budget notifications and alarm actions (AWS Budgets, CloudWatch alarms, `aipctl guard watch`).
     alerts: Alerts | None = None

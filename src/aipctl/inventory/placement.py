@@ -95,6 +95,15 @@ def caller_placements(inv: Inventory, name: str) -> list[tuple[str, str]]:
     return out
 
 
+def model_in(inv: Inventory, alias: str, region: str) -> str | None:
+    """The model id alias ``alias`` stands for in ``region``: its ``region_models`` entry there, else the geography rule."""
+    override = inv.region_models.get(region, {}).get(alias)
+    if override is not None:
+        return override
+    value = inv.models.get(alias)
+    return None if value is None else model_id_in(value, region)
+
+
 def model_id_in(value: str, region: str) -> str | None:
     """An inventory model entry as ``region`` calls it: system-defined profile ids take the Region's geography."""
     if not value.startswith("arn:") and rules.is_system_profile_id(value):
@@ -143,13 +152,14 @@ def project(loaded: LoadedInventory, placement: Placement, *, every_caller: bool
                     }
                 )
     is_home = home(inv).key == placement.key
-    models = {alias: model_id_in(value, placement.region) or value for alias, value in inv.models.items()}
+    models = {alias: model_in(inv, alias, placement.region) or value for alias, value in inv.models.items()}
     here = inv.model_copy(
         update={
             "region": placement.region,
             "accounts": {},
             "callers": callers,
             "models": models,
+            "region_models": {},
             "logging": inv.logging if is_home or (inv.logging is not None and inv.logging.per_placement) else None,
             "alerts": inv.alerts if is_home else None,
         }
