@@ -33,6 +33,7 @@ from aipctl.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
     from aipctl.advise import Advice
+    from aipctl.aws.bedrock import LiveProfile
     from aipctl.aws.cloudtrail import DataTrail
     from aipctl.aws.exports import ExportInfo
     from aipctl.discover import Discovery
@@ -478,16 +479,86 @@ class Project:
         """Meter invocation logs (a folder, ``s3://…`` or ``logs://…``) into the ledger; works without an inventory."""
         from aipctl.meter import ingest, open_ledger, trail_identities
 
+        fleet = self._loaded is not None and self._loaded.is_fleet
+        if fleet and trail_since:
+            raise UsageError("--cloudtrail-since reads one account's CloudTrail; an organization inventory cannot use it")
         trail = trail_identities(self.target, trail_since) if trail_since else None
         return ingest(
             open_ledger(ledger),
             source,
             loaded=self._loaded,
-            profiles=self.live().profiles,
+            profiles=self._every_profile() if fleet else self.live().profiles,
             target=self.target,
             trail=trail,
             progress=progress,
         )
+
+    def _every_profile(self) -> list[LiveProfile]:
+        """The AIPs of every account × Region of an organization inventory (a CUR of the management account bills
+        them all: its lines are attributed by any of them)."""
+        found: list[LiveProfile] = []
+        for placement, _, profiles, error in self.fleet().each(lambda p, t: read_live_state(t).profiles):
+            if profiles is None:
+                raise TargetError(f"{placement.label}: {error}")  # lines of that account would be unattributed
+            found += profiles
+        return found
+
+    def ingest_logging(self, ledger: str | os.PathLike[str], *, progress: Progress = NO_PROGRESS) -> IngestResult:
+        """Meter the invocation logs where the inventory's ``logging:`` sends them: in an organization inventory, in
+        every account × Region it is set up in (each through its role, attributed with that placement's AIPs), into one
+        ledger. Every placement is tried; the ones that failed are named after the others were ingested."""
+        from dataclasses import replace as with_values
+
+        from aipctl.meter import ingest, open_ledger
+        from aipctl.meter.ledger import IngestResult
+
+        spec = self.loaded.inventory.logging
+        if spec is None:
+            raise UsageError(
+                f"{self.loaded.path} has no `logging:` block to read logs from",
+                hint="add one (docs/metering.md), apply it, or give `meter ingest` a SOURCE",
+            )
+        if self.loaded.is_fleet:
+            fleet = self.fleet()
+            places = [(p.label, fleet.target(p), self.loaded.project(p)) for p in self.loaded.placements]
+            places = [(label, t, here) for label, t, here in places if here.inventory.logging is not None]
+        else:
+            places = [(self.target.region, self.target, self.loaded)]
+        total = IngestResult(0, 0, 0, 0)
+        failed: list[str] = []
+        for done, (label, target, here) in enumerate(places, 1):
+            progress(f"ingesting {label}", done - 1, len(places))
+            logging = here.inventory.logging
+            assert logging is not None
+            try:
+                if logging.s3 is not None:
+                    uri = f"s3://{logging.s3.bucket_in(target.account, target.region)}/{logging.s3.prefix}".rstrip("/")
+                else:
+                    assert logging.cloudwatch is not None
+                    uri = f"logs://{logging.cloudwatch.log_group}"
+                con = open_ledger(ledger)
+                try:
+                    found = ingest(con, uri, loaded=here, profiles=read_live_state(target).profiles, target=target)
+                finally:
+                    con.close()
+            except (AwsError, TargetError) as exc:  # the other placements are still read
+                failed.append(f"{label}: {exc}")
+                continue
+            total = with_values(
+                total,
+                files=total.files + found.files,
+                skipped_files=total.skipped_files + found.skipped_files,
+                records=found.records,
+                new_records=total.new_records + found.new_records,
+                read_records=total.read_records + found.read_records,
+                replaced_records=total.replaced_records + found.replaced_records,
+            )
+        if failed:
+            raise TargetError(
+                f"invocation logs not ingested in {len(failed)} account(s) × Region(s): {'; '.join(failed)} "
+                f"(the others were: {total.new_records:,} new records, {total.records:,} in the ledger)"
+            )
+        return total
 
     # -- the bill of record (CUR 2.0) and reconciliation ------------------------------------------
     def cur_setup(self, *, bucket: str | None = None, prefix: str = "cur2", name: str | None = None) -> tuple[ExportInfo, bool]:
@@ -512,8 +583,10 @@ class Project:
         settings: Reconcile | None = None,
         progress: Progress = NO_PROGRESS,
     ) -> Reconciliation:
-        """Ledger (metered) against the bill (CUR in the ledger, else Cost Explorer), per caller/tenant/day."""
-        self.one_account("reconcile")
+        """Ledger (metered) against the bill (CUR in the ledger, else Cost Explorer), per caller/tenant/day.
+
+        An organization inventory reconciles from the CUR lines in the ledger (the management account's export bills
+        every member): its ledger holds the logs of every account (``meter ingest --from-logging``)."""
         from aipctl.meter import open_ledger
         from aipctl.meter.cur import has_lines
         from aipctl.reconcile import billed_from_cur, billed_from_rows, metered, reconcile, watermark_of
@@ -532,6 +605,7 @@ class Project:
             if has_lines(con):
                 bill_rows, source = billed_from_cur(con, window.first_day, watermark), "cur"
             else:
+                self.one_account("reconcile without CUR lines in the ledger")
                 progress("reading Cost Explorer")
                 aip = CostExplorerSource(self.target, now=now).read(window).rows
                 principal = PrincipalPlaneSource(self.target, self.loaded, now=now).read(window).rows

@@ -187,7 +187,7 @@ def test_aipctls_own_policy_may_assume_only_the_roles_accounts_names(org: Org, c
     assert assume[0]["Resource"] == members  # the management account needs no role: aipctl's own credentials
     watch = cli("iam", "policy", "guard watch", "-f", "org.yaml", "--json")
     assert [s["Resource"] for s in watch.json["Statement"] if "sts:AssumeRole" in s["Action"]] == [members]
-    ingest = cli("iam", "policy", "meter ingest", "-f", "org.yaml", "--json")  # one account's: no role to assume
+    ingest = cli("iam", "policy", "cur setup", "-f", "org.yaml", "--json")  # one account's: no role to assume
     assert ingest.code == 0 and not [s for s in ingest.json["Statement"] if "sts:AssumeRole" in s["Action"]]
 
 
@@ -427,3 +427,40 @@ def test_region_models_name_another_model_where_the_geography_rule_does_not_fit(
         )
         result = cli("plan", "-f", "bad.yaml")
         assert result.code == 2 and where in result.err and says in result.err and "Traceback" not in result.err, result.err
+
+
+def test_meter_reads_every_accounts_logs_and_reconciles_with_the_consolidated_cur(
+    org: Org, cli: Any, workdir: Any, sim: Any
+) -> None:
+    """`meter ingest --from-logging` fills one ledger from each account × Region's log bucket (through its role); the
+    management account's CUR 2.0 export bills every member, so reconcile compares the two per caller and day."""
+    logging = 'logging:\n  s3: {bucket: "aipctl-logs-{account}-{region}", prefix: raw}\n'
+    (workdir / "org.yaml").write_text(org.inventory(CALLERS).replace("callers:\n", logging + "callers:\n", 1))
+    assert cli("apply", "-f", "org.yaml", "--yes").code == 0
+    setup = cli("cur", "setup", "--yes", "--json")
+    assert setup.code == 0, setup.err
+    calls = {("prod", "eu-central-1"): 3, ("staging", "us-east-1"): 2, ("team-a", "eu-central-1"): 1}
+    for (alias, region), count in calls.items():
+        name = "webui-sonnet" if alias != "team-a" else "batch-nova"
+        arn = _aips(org, alias, region)[name]["inferenceProfileArn"]
+        runtime = org.client(alias, "bedrock-runtime", region)
+        for i in range(count):
+            runtime.converse(modelId=arn, messages=[{"role": "user", "content": [{"text": f"question {i} " * 40}]}])
+    sim.advance(2 * 86400)  # past the billing lag
+
+    ingested = cli("meter", "ingest", "--from-logging", "-f", "org.yaml", "--json")
+    assert ingested.code == 0, ingested.err
+    assert ingested.json["new_records"] == 6 and ingested.json["ledger_records"] == 6
+    rows = {r["caller"]: r["calls"] for r in cli("meter", "query", "--by", "caller", "--json").json}
+    assert rows == {"webui": 5, "batch": 1}, "every account's calls, attributed by its own AIPs"
+    again = cli("meter", "ingest", "--from-logging", "-f", "org.yaml", "--json")
+    assert again.json["new_records"] == 0, "idempotent across accounts too"
+    billed = cli("meter", "ingest", setup.json["source"], "-f", "org.yaml", "--json")
+    assert billed.code == 0 and billed.json["cur"]["lines"] > 0, billed.err
+    checked = cli("reconcile", "-f", "org.yaml", "--since", "3d", "--watermark", "24h", "--json")
+    assert checked.code == 0, checked.err
+    assert {r["caller"] for r in checked.json} >= {"webui", "batch"}
+    webui = [r for r in checked.json if r["caller"] == "webui"]
+    assert sum(r["metered_usd"] for r in webui) > 0 and sum(r["billed_usd"] for r in webui) > 0, checked.json
+    assert all(r["ok"] for r in checked.json), checked.json
+    assert cli("meter", "ingest", "-f", "org.yaml").code == 2, "a SOURCE or --from-logging"

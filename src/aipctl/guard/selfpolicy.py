@@ -276,6 +276,7 @@ FLEET_COMMANDS = frozenset(
         "brake",
         "release",
         "guard watch",
+        "meter ingest",
     }
 )
 _MARKERS = frozenset({"aipctl:managed", "aipctl:keys"})

@@ -450,6 +450,7 @@ def _check_region_models(inv: Inventory, doc: LocatedDocument, problems: list[In
             except ValueError as exc:
                 problems.append(_problem(doc, path, f"{exc} (in {region})"))
 
+
 def identity_name(pattern: str) -> str:
     """The role or user name part of an identity pattern (for ``assumed-role/<role>/<session>``, the role)."""
     resource = pattern.split(":", 5)[-1]

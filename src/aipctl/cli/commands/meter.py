@@ -30,7 +30,12 @@ def meter_group() -> None:
 
 
 @meter_group.command("ingest")
-@click.argument("source")
+@click.argument("source", required=False)
+@click.option(
+    "--from-logging",
+    is_flag=True,
+    help="Read where the inventory's `logging:` sends the logs (every account × Region of an organization inventory).",
+)
 @optional_file_option("Inventory (its identities attribute calls made without an AIP).")
 @click.option(
     "--cloudtrail-since",
@@ -42,7 +47,13 @@ def meter_group() -> None:
 @json_option
 @pass_options
 def ingest_cmd(
-    opts: GlobalOptions, source: str, inventory_file: str | None, cloudtrail_since: str | None, ledger: str, as_json: bool
+    opts: GlobalOptions,
+    source: str | None,
+    from_logging: bool,
+    inventory_file: str | None,
+    cloudtrail_since: str | None,
+    ledger: str,
+    as_json: bool,
 ) -> None:
     """Ingest invocation logs or CUR 2.0: a local folder, s3://bucket/prefix or logs://LOG_GROUP (incremental, idempotent).
 
@@ -51,14 +62,23 @@ def ingest_cmd(
     from aipctl.meter import open_ledger
     from aipctl.meter.ledger import batch_bytes
 
+    if (source is None) == (not from_logging):
+        raise click.UsageError("give a SOURCE (folder, s3://…, logs://…) or --from-logging, not both")
     loaded = load_optional_inventory(inventory_file)
+    if from_logging and loaded is None:
+        raise UsageError("--from-logging reads the inventory's `logging:` block: no inventory found", hint="pass -f FILE")
     since = dt.timedelta(seconds=parse_duration(cloudtrail_since)) if cloudtrail_since else None
     batch_bytes()  # a bad AIPCTL_METER_BATCH_MB fails before anything is opened
-    if not source.startswith(("s3://", "logs://")) and not Path(source).exists():
+    if source is not None and not source.startswith(("s3://", "logs://")) and not Path(source).exists():
         raise UsageError(f"no such folder or file {source!r}")
+    if from_logging and since is not None:
+        raise click.UsageError("--cloudtrail-since reads one account's CloudTrail: give a SOURCE with it")
     open_ledger(ledger).close()  # an unusable ledger fails before the target is opened
     with open_project(opts, loaded) as project, console.progress_bar("ingesting") as bar:
-        result = project.ingest(source, ledger, trail_since=since, progress=bar)
+        if source is None:
+            result = project.ingest_logging(ledger, progress=bar)
+        else:
+            result = project.ingest(source, ledger, trail_since=since, progress=bar)
     data = {
         "files": result.files,
         "skipped_files": result.skipped_files,
