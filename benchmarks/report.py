@@ -84,9 +84,11 @@ def _write_calls(state: Path, profiles: list[dict[str, Any]], days: int, per_day
     return count
 
 
-def _served(work: Path, days: int) -> tuple[float, float]:
-    """Median report and plan seconds against ``aipctl sim serve`` in its own process: the emulator's
-    work off the client's CPU (and GIL), as AWS's is. The embedded figure is the sum of both."""
+def _served(work: Path, days: int) -> tuple[float, float, float]:
+    """Median report, plan and botocore-codec report seconds against ``aipctl sim serve`` in its own process:
+    the emulator's work off the client's CPU (and GIL), as AWS's is. The embedded figure is the sum of both.
+    The third figure is the same report with botocore's own JSON codec (``AIPCTL_COMPILED_CODEC=0``), run
+    alternately with the first, so the codec's share is measured on the same state and machine load."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     server = subprocess.Popen(
         [sys.executable, "-m", "aipctl", "sim", "serve", "--port", "0", "--durability", "snapshot"],
@@ -102,14 +104,17 @@ def _served(work: Path, days: int) -> tuple[float, float]:
         url = next((word for word in first.split() if word.startswith("http://")), None)
         if url is None:
             raise AipctlError(f"aipctl sim serve did not start: {first!r}")
-        reports, plans = [], []
+        reports, plans, plain = [], [], []
+        report = ("--endpoint-url", url, "report", "--since", f"{days}d", "--json")
+        _run(*report, cwd=work, env=env)  # the emulator's first answers fill its caches: not measured
         for _ in range(3):
-            seconds, done = _run("--endpoint-url", url, "report", "--since", f"{days}d", "--json", cwd=work, env=env)
+            seconds, done = _run(*report, cwd=work, env=env)
             if done.returncode != 0:
                 raise AipctlError(f"report against the served emulator failed: {done.stderr[-2000:]}")
             reports.append(seconds)
+            plain.append(_run(*report, cwd=work, env={**env, "AIPCTL_COMPILED_CODEC": "0"})[0])
             plans.append(_run("--endpoint-url", url, "plan", cwd=work, env=env)[0])
-        return round(statistics.median(reports), 2), round(statistics.median(plans), 2)
+        return round(statistics.median(reports), 2), round(statistics.median(plans), 2), round(statistics.median(plain), 2)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -136,7 +141,7 @@ def run(callers: int = 1000, days: int = 30, per_day: int = 10) -> dict[str, Any
             report_runs.append(seconds)
             plan_runs.append(_run("plan", cwd=work)[0])
         data = json.loads(done.stdout)
-        served_report, served_plan = _served(work, days)
+        served_report, served_plan, served_plain = _served(work, days)
         billed = sum(c["billed_usd"] for c in data["callers"])
         return {
             "callers": callers,
@@ -149,6 +154,8 @@ def run(callers: int = 1000, days: int = 30, per_day: int = 10) -> dict[str, Any
             "report_vs_plan": round(statistics.median(report_runs) / statistics.median(plan_runs), 2),
             "served_report_s": served_report,
             "served_baseline_plan_s": served_plan,
+            "served_report_botocore_codec_s": served_plain,
+            "served_codec_speedup": round(served_plain / served_report, 2),
             "callers_with_cost": sum(1 for c in data["callers"] if c["billed_usd"] > 0),
             "billed_usd": round(billed, 2),
             "verify_cloudtrail_estimate_min": round(calls / 50 / 2 / 60, 1),

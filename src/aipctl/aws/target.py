@@ -72,6 +72,8 @@ class Target:
             if key not in self._clients:
                 from botocore.config import Config
 
+                from aipctl.aws.codec import compiled_codec, install_serializer
+
                 config = Config(
                     retries={"mode": retry_mode(), "total_max_attempts": max_attempts()},
                     max_pool_connections=self.max_pool_connections,
@@ -85,6 +87,8 @@ class Target:
                 if self.endpoint_url:
                     kwargs["endpoint_url"] = self.endpoint_url
                 client = self.session.client(service, **kwargs)
+                if compiled_codec():
+                    install_serializer(client)
                 trace = os.environ.get("AIPCTL_TRACE_CALLS")
                 if trace:
                     _trace_calls(client, service, trace)
@@ -250,8 +254,12 @@ def _epoch_or_text(value: Any) -> Any:
 
 
 def _fast_timestamps(session: Any) -> None:
+    from aipctl.aws.codec import compiled_codec, install_parser
+
     core = getattr(session, "_session", None)  # boto3.Session wraps a botocore session
     if core is None or getattr(core, "_aipctl_timestamps", False):
         return
     core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_epoch_or_text)
+    if compiled_codec():
+        install_parser(core)
     core._aipctl_timestamps = True
