@@ -323,21 +323,33 @@ def _off_hours(book: PriceBook, ref: ModelRef, caller: str, alias: str, aip: str
     return None
 
 
-def _near_budget(target: Target, managed: ManagedProfiles, budgets: Mapping[str, float], now: dt.datetime) -> list[Advice]:
-    """Callers whose month-to-date spend (the CloudWatch estimate, as ``guard watch --source cloudwatch`` reads it)
-    reached NEAR_BUDGET of their budget."""
+def month_to_date(target: Target, managed: ManagedProfiles, now: dt.datetime) -> dict[str, Decimal]:
+    """Per caller, the month-to-date spend of ``managed``'s AIPs: the CloudWatch estimate, as ``guard watch
+    --source cloudwatch`` reads it."""
     from aipctl.spend import SpendWindow
     from aipctl.spend.cloudwatch import CloudWatchSource
 
-    if not budgets:
-        return []
     month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     spent: dict[str, Decimal] = {}
     for row in CloudWatchSource(target, managed).read(SpendWindow(month, now, "month")).rows:
-        if row.caller is not None and row.caller in budgets and row.usd is not None:
+        if row.caller is not None and row.usd is not None:
             spent[row.caller] = spent.get(row.caller, Decimal(0)) + row.usd
+    return spent
+
+
+def _near_budget(target: Target, managed: ManagedProfiles, budgets: Mapping[str, float], now: dt.datetime) -> list[Advice]:
+    """Callers whose month-to-date spend reached NEAR_BUDGET of their budget."""
+    if not budgets:
+        return []
+    return budget_advice(month_to_date(target, managed, now), budgets, now)
+
+
+def budget_advice(spent: Mapping[str, Decimal], budgets: Mapping[str, float], now: dt.datetime) -> list[Advice]:
+    """``budget`` advice for the callers whose ``spent`` (month to date) reached NEAR_BUDGET of their budget."""
     out = []
     for caller, usd in sorted(spent.items()):
+        if caller not in budgets:
+            continue
         budget = Decimal(str(budgets[caller]))
         if budget and usd >= budget * Decimal(str(NEAR_BUDGET)):
             out.append(

@@ -266,20 +266,27 @@ class Project:
 
         wire = wire_advice(coverage) if coverage is not None else []
         now = now or self.now()
-        if self.loaded.is_fleet:  # each account × Region's AIPs (their ARNs say where); budgets where they live
+        if self.loaded.is_fleet:  # each account × Region's AIPs (their ARNs say where); a budget on the caller's sum
+            from decimal import Decimal
+
+            from aipctl.advise import budget_advice, month_to_date
             from aipctl.aws.live import read_live_state
 
-            def work(placement: Placement, target: Target) -> list[Advice]:
-                here = self.loaded.project(placement)
-                budgets = {n: c.budget.monthly_usd for n, c in here.inventory.callers.items() if c.budget}
-                return advise(target, read_live_state(target).managed(here), since, now, budgets=budgets)
+            budgets = {n: c.budget.monthly_usd for n, c in self.loaded.inventory.callers.items() if c.budget}
+
+            def work(placement: Placement, target: Target) -> tuple[list[Advice], dict[str, Decimal]]:
+                managed = read_live_state(target).managed(self.loaded.project(placement))
+                return advise(target, managed, since, now), month_to_date(target, managed, now) if budgets else {}
 
             found: list[Advice] = []
-            for placement, _, advice, error in self.fleet().each(work):
-                if advice is None:
+            spent: dict[str, Decimal] = {}
+            for placement, _, answer, error in self.fleet().each(work):
+                if answer is None:
                     raise TargetError(f"{placement.label}: {error}")
-                found += advice
-            return wire + sorted(found, key=lambda a: -a.monthly_saving_usd)
+                found += answer[0]
+                for caller, usd in answer[1].items():  # a caller's month so far: every account and Region it runs in
+                    spent[caller] = spent.get(caller, Decimal(0)) + usd
+            return wire + budget_advice(spent, budgets, now) + sorted(found, key=lambda a: -a.monthly_saving_usd)
         budgets = {n: c.budget.monthly_usd for n, c in self.loaded.inventory.callers.items() if c.budget}
         return wire + advise(self.target, self.managed(), since, now, budgets=budgets)
 
@@ -679,19 +686,61 @@ class Project:
         return merged_results(caller, parts, failed)
 
     def anti_bypass_policies(self, callers: Collection[str] = ()) -> dict[str, dict[str, object]]:
-        """Per caller (all, or ``callers``), the identity policy that allows only its own AIPs."""
-        self.one_account("iam render")
+        """Per caller (all, or ``callers``), the identity policy that allows only its own AIPs. In an organization
+        inventory a caller's one policy allows its AIPs in every account and Region it is placed in (an AIP of
+        another account in it grants nothing there) and is attached in each of those accounts."""
         from aipctl.guard.brake import aip_only_policies
 
         self.check_callers(callers)
-        return aip_only_policies(self.loaded, self.managed(), list(callers) or list(self.loaded.inventory.callers))
+        inventory = self.loaded.inventory
+        managed = (
+            ManagedProfiles.of(self._every_profile(), inventory.name, inventory.callers)
+            if self.loaded.is_fleet
+            else self.managed()
+        )
+        return aip_only_policies(self.loaded, managed, list(callers) or list(inventory.callers))
 
     def attach_anti_bypass(self, policies: dict[str, dict[str, object]], *, detach: bool = False) -> dict[str, list[str]]:
-        """Put the policies on each caller's roles and users (or remove them); caller -> principal ARNs touched."""
-        self.one_account("iam render --attach")
-        from aipctl.guard.brake import attach_aip_only
+        """Put the policies on each caller's roles and users (or remove them); caller -> principal ARNs touched.
 
-        return attach_aip_only(self.loaded, self.target, policies, detach=detach)
+        In an organization inventory: in every account a caller is placed in, through that account's role (IAM is
+        global to an account: one placement per account acts). Every account is tried; if some failed, the
+        others' changes stand and a :class:`TargetError` names the failed ones (running it again converges)."""
+        from aipctl.guard.brake import attach_aip_only
+        from aipctl.inventory.placement import caller_placements
+
+        if not self.loaded.is_fleet:
+            return attach_aip_only(self.loaded, self.target, policies, detach=detach)
+        inventory = self.loaded.inventory
+        first: dict[str, Placement] = {}
+        for placement in self.loaded.placements:
+            first.setdefault(placement.account, placement)
+        placed = {alias: [c for c in policies if any(a == alias for a, _ in caller_placements(inventory, c))] for alias in first}
+
+        def work(placement: Placement, target: Target) -> dict[str, list[str]]:
+            mine = {c: policies[c] for c in placed[placement.account]}
+            return attach_aip_only(self.loaded.project(placement), target, mine, detach=detach) if mine else {}
+
+        touched: dict[str, list[str]] = {}
+        failed = []
+        chosen = [p for alias, p in first.items() if placed[alias]]
+        for placement, _, result, error in self.fleet().each(work, only=chosen):
+            if result is None:
+                failed.append(f"{placement.account}: {error}")
+                continue
+            for caller, arns in result.items():
+                touched.setdefault(caller, []).extend(arns)
+        if failed:
+            raise TargetError(
+                f"the anti-bypass policies were {'removed' if detach else 'attached'} in the other accounts, not in: "
+                + "; ".join(failed)
+                + (
+                    f" (done: {sum(len(a) for a in touched.values())} principals); run the command again once fixed"
+                    if touched
+                    else ""
+                )
+            )
+        return touched
 
     def watch(
         self,

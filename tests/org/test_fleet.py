@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.org.conftest import REGIONS, Org
@@ -172,9 +173,36 @@ def test_a_caller_in_two_accounts_sees_both_cost_lines_in_the_consolidated_repor
     assert rows["batch"]["accounts"][0]["billed_usd"] > 0 and rows["reports"]["aip_billed_usd"] == 0
     assert rows["webui"]["invocations"] == 5  # CloudWatch of both accounts, both Regions
 
-    shown = cli("report", "-f", "org.yaml", "--since", "3d")
+    shown = cli("report", "-f", "org.yaml", "--since", "3d", "--html", "org.html")
     assert shown.code == 0, shown.err
     assert "webui" in shown.out and f"prod ({org.ids['prod']})" in shown.out and "staging" in shown.out
+    _check_accounts_table(workdir / "org.html", webui, org)
+
+
+def _check_accounts_table(page_path: Any, webui: dict[str, Any], org: Org) -> None:
+    """The dashboard's "Per account" table, read in headless Chromium: a row per caller × account, totals per account."""
+    from tests.report.test_dashboard import CHROMIUM
+
+    if CHROMIUM is None:
+        return  # the dashboard itself is checked in tests/report/test_dashboard.py (CI installs Chromium)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.route("http*://**", lambda route: route.abort())
+        page.goto(page_path.as_uri())
+        rows = [r.split("\t") for r in page.locator("#accounts tbody tr").all_inner_texts()]
+        totals = [r.split("\t") for r in page.locator("#accounts tfoot tr").all_inner_texts()]
+        browser.close()
+    webui_rows = {r[1]: r for r in rows if r[0] == "webui"}
+    assert set(webui_rows) == {f"prod ({org.ids['prod']})", f"staging ({org.ids['staging']})"}
+    assert webui_rows[f"prod ({org.ids['prod']})"][2] == "eu-central-1, us-east-1"
+    assert [r[0] for r in rows].count("batch") == 1
+    by_account = {r[1]: r for r in totals}
+    assert len(totals) == len(org.ids)  # every account of the inventory, even one without cost
+    prod_total = float(by_account[f"prod ({org.ids['prod']})"][3].lstrip("$").replace(",", ""))
+    assert abs(prod_total - webui["prod"]["billed_usd"]) < 1e-4  # webui is the only caller billed in prod
 
 
 def test_aipctls_own_policy_may_assume_only_the_roles_accounts_names(org: Org, cli: Any, workdir: Any) -> None:
@@ -191,12 +219,43 @@ def test_aipctls_own_policy_may_assume_only_the_roles_accounts_names(org: Org, c
     assert ingest.code == 0 and not [s for s in ingest.json["Statement"] if "sts:AssumeRole" in s["Action"]]
 
 
-def test_commands_not_yet_across_accounts_refuse_an_organization_inventory(org: Org, cli: Any, workdir: Any) -> None:
-    (workdir / "org.yaml").write_text(org.inventory(CALLERS))
-    for args in (("iam", "render"), ("iam", "render", "--attach", "--yes")):
-        result = cli(*args, "-f", "org.yaml")
-        assert result.code == 2, (args, result.err)
-        assert "does not work across the accounts and Regions of org.yaml yet" in result.err and "Traceback" not in result.err
+def test_iam_render_attaches_a_callers_policy_in_every_account_it_runs_in_and_nowhere_else(
+    org: Org, cli: Any, workdir: Any
+) -> None:
+    with_identity = CALLERS.replace(
+        "    account: [prod, staging]\n", '    account: [prod, staging]\n    identities: ["arn:aws:iam::*:role/webui-task"]\n', 1
+    )
+    (workdir / "org.yaml").write_text(org.inventory(with_identity))
+    trust = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+        }
+    )
+    for alias in ("prod", "staging", "team-a"):  # team-a has a role of that name too, but webui does not run there
+        org.client(alias, "iam").create_role(RoleName="webui-task", AssumeRolePolicyDocument=trust)
+    assert cli("apply", "-f", "org.yaml", "--yes").code == 0
+
+    rendered = cli("iam", "render", "-f", "org.yaml", "--caller", "webui", "--json")
+    assert rendered.code == 0, rendered.err
+    allow = next(st for st in rendered.json["webui"]["Statement"] if st["Sid"] == "InvokeOwnAips")
+    expected = sorted(
+        _aips(org, alias, region)["webui-sonnet"]["inferenceProfileArn"] for alias in ("prod", "staging") for region in REGIONS
+    )
+    assert allow["Resource"] == expected  # its AIPs in both accounts and both Regions, one policy
+
+    attached = cli("iam", "render", "-f", "org.yaml", "--caller", "webui", "--attach", "--yes", "--json")
+    assert attached.code == 0, attached.err
+    assert sorted(attached.json["principals"]["webui"]) == sorted(
+        f"arn:aws:iam::{org.ids[alias]}:role/webui-task" for alias in ("prod", "staging")
+    )
+    for alias, present in (("prod", True), ("staging", True), ("team-a", False)):
+        names = org.client(alias, "iam").list_role_policies(RoleName="webui-task")["PolicyNames"]
+        assert ("aipctl-aip-only-webui" in names) is present, alias
+
+    detached = cli("iam", "render", "-f", "org.yaml", "--caller", "webui", "--detach", "--yes")
+    assert detached.code == 0, detached.err
+    assert all(not org.client(a, "iam").list_role_policies(RoleName="webui-task")["PolicyNames"] for a in ("prod", "staging"))
 
 
 def test_the_cloudformation_path_makes_each_placements_stacks_through_its_role(org: Org, cli: Any, workdir: Any) -> None:
@@ -357,6 +416,11 @@ def test_guard_watch_sums_a_callers_spend_over_its_accounts_and_brakes_it_everyw
     )
     (workdir / "org.yaml").write_text(org.inventory(budgeted))
     call("staging", "us-east-1")
+    advised = cli("advise", "-f", "org.yaml", "--since", "7d", "--json")  # before the brake: the budget is near
+    assert advised.code == 0, advised.err
+    near = [a for a in advised.json if a["kind"] == "budget"]
+    assert [a["caller"] for a in near] == ["webui"], "advise sums the caller's spend over its accounts"
+    assert abs(near[0]["evidence"]["month_to_date_usd"] - 2 * one) <= 0.01 * one
     watched = cli("guard", "watch", "--once", "--source", "cloudwatch", "-f", "org.yaml", "--json")
     assert watched.code == 0, watched.err
     row = {r["caller"]: r for r in watched.json["callers"]}["webui"]
@@ -464,3 +528,22 @@ def test_meter_reads_every_accounts_logs_and_reconciles_with_the_consolidated_cu
     assert sum(r["metered_usd"] for r in webui) > 0 and sum(r["billed_usd"] for r in webui) > 0, checked.json
     assert all(r["ok"] for r in checked.json), checked.json
     assert cli("meter", "ingest", "-f", "org.yaml").code == 2, "a SOURCE or --from-logging"
+
+
+def test_budgets_are_made_in_the_management_account_where_they_see_the_whole_bill(org: Org, cli: Any, workdir: Any) -> None:
+    budgeted = CALLERS.replace(
+        "    account: [prod, staging]\n", "    account: [prod, staging]\n    budget: {monthly_usd: 75, alert_at: [80]}\n"
+    ).replace("    account: team-a\n", "    account: team-a\n    budget: {monthly_usd: 20}\n")
+    (workdir / "org.yaml").write_text(org.inventory(budgeted))
+    applied = cli("apply", "-f", "org.yaml", "--yes")
+    assert applied.code == 0, applied.err
+
+    def budgets(alias: str) -> dict[str, Any]:
+        found = org.client(alias, "budgets", "us-east-1").describe_budgets(AccountId=org.ids[alias]).get("Budgets", [])
+        return {b["BudgetName"]: b for b in found}
+
+    payer = budgets("payer")
+    assert {b["CostFilters"]["TagKeyValue"][0] for b in payer.values()} == {"user:Application$webui", "user:Application$batch"}
+    assert {b["BudgetLimit"]["Amount"] for b in payer.values()} == {"75.00", "20.00"}
+    assert all(budgets(alias) == {} for alias in ("prod", "staging", "team-a")), "no budget in a member account"
+    assert cli("plan", "-f", "org.yaml", "--detailed-exitcode").code == 0, "converged"

@@ -65,3 +65,20 @@ def test_a_tenant_outside_its_callers_accounts_and_regions_is_an_error_at_its_li
     account_problem = problems[(16, "callers.gateway.tenants.acme.account")]
     assert account_problem == "caller 'gateway' runs in account(s) prod, dev, not 'staging'"
     assert problems[(17, "callers.gateway.tenants.globex.region")] == "caller 'gateway' runs in eu-central-1 there, not us-east-1"
+
+
+def test_with_a_management_account_every_budget_is_made_there_and_nothing_else_of_callers_placed_elsewhere() -> None:
+    text = INVENTORY.replace("accounts:\n", 'accounts:\n  payer: {id: "999988887777", billing: true, regions: [us-east-1]}\n')
+    loaded = parse_inventory(text, "org.yaml")
+    by_label = {p.label: loaded.project(p) for p in loaded.placements}
+    payer = by_label["payer (999988887777) us-east-1"]
+    gateway = payer.inventory.callers["gateway"]
+    assert gateway.budget is not None and gateway.budget.monthly_usd == 500  # seen there: the consolidated bill
+    assert gateway.models == [] and gateway.identities == [] and gateway.limits is None and payer.profiles == ()
+    assert all(
+        project.inventory.callers["gateway"].budget is None
+        for label, project in by_label.items()
+        if "gateway" in project.inventory.callers and label != "payer (999988887777) us-east-1"
+    )
+    prod = by_label["prod (111122223333) eu-central-1"]
+    assert {p.name for p in prod.profiles} == {"gateway-sonnet", "gateway-embed"}  # the AIPs stay where the caller runs

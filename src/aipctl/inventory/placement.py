@@ -120,7 +120,8 @@ def home(inv: Inventory) -> Placement:
 
 def project(loaded: LoadedInventory, placement: Placement, *, every_caller: bool = False) -> LoadedInventory:
     """The inventory as one placement sees it: its Region, the callers placed there with the model ids that
-    Region calls, budgets only where each caller's first placement is, account-wide setup only at :func:`home`.
+    Region calls, budgets only at :func:`home` when there is a management account (else where each caller's first
+    placement is), account-wide setup only at :func:`home`.
 
     ``every_caller``: the other callers too, without AIPs there (verify judges their calls in this account)."""
     from aipctl.inventory.loader import LoadedInventory, _desired_profiles
@@ -129,6 +130,10 @@ def project(loaded: LoadedInventory, placement: Placement, *, every_caller: bool
     inv = loaded.inventory
     callers = {}
     placed_here = {name for name, _ in loaded.placed.get(placement.key, ())}
+    is_home = home(inv).key == placement.key
+    # With a management account every budget lives at its home placement: a budget there sees the whole consolidated
+    # bill (its filter is the caller's tag), one in a member account only that account's share.
+    budgets_home = any(p.billing for p in placements(inv))
     for name, first in loaded.placed.get(placement.key, ()):
         caller = inv.callers[name]
         tenants = {
@@ -136,9 +141,24 @@ def project(loaded: LoadedInventory, placement: Placement, *, every_caller: bool
             for tenant, tags in caller.tenants.items()
             if tenant_in(tags, placement)
         }
+        keeps_budget = is_home if budgets_home else first
         callers[name] = caller.model_copy(
-            update={"account": [], "region": [], "budget": caller.budget if first else None, "tenants": tenants}
+            update={"account": [], "region": [], "budget": caller.budget if keeps_budget else None, "tenants": tenants}
         )
+    if budgets_home and is_home and not every_caller:
+        for name, caller in inv.callers.items():  # placed elsewhere: only their budget is here (no AIPs, alarms, tags)
+            if name not in callers and caller.budget is not None:
+                callers[name] = caller.model_copy(
+                    update={
+                        "account": [],
+                        "region": [],
+                        "models": [],
+                        "identities": [],
+                        "tenants": {},
+                        "limits": None,
+                        "attribution": "profile",
+                    }
+                )
     if every_caller:
         for name, caller in inv.callers.items():
             if name not in callers:
@@ -151,7 +171,6 @@ def project(loaded: LoadedInventory, placement: Placement, *, every_caller: bool
                         "attribution": caller.attribution,
                     }
                 )
-    is_home = home(inv).key == placement.key
     models = {alias: model_in(inv, alias, placement.region) or value for alias, value in inv.models.items()}
     here = inv.model_copy(
         update={

@@ -468,6 +468,7 @@ Cost Explorer complete until {report.complete_until.isoformat()}</p>
 {_rollup_table(report.tiers, "tiers")}
 {_rollup_table(report.groups, "groups") if report.groups and report.groups[0]["by"] != "tier" else ""}
 {_advice_table(report)}
+{_accounts_table(report)}
 <h2>Callers</h2>
 <div class="scroll"><table id="callers"><thead><tr><th>caller</th><th>owner</th><th>tier</th><th>billed</th>{principal_th}
 <th>estimated</th>{metered_th}<th>budget</th><th>forecast (of budget)</th><th>deviation</th><th>invocations</th>
@@ -498,6 +499,35 @@ def _advice_table(report: CostReport) -> str:
         '<h2>Where to save</h2><div class="scroll"><table id="advice"><thead><tr><th>kind</th><th>caller</th>'
         "<th>model alias</th><th>monthly saving</th><th>confidence</th><th>why</th></tr></thead>"
         f"<tbody>{rows}</tbody></table></div>"
+    )
+
+
+def _accounts_table(report: CostReport) -> str:
+    """An organization's report: each caller's cost line per account it runs in, and each account's total."""
+    if not report.accounts:
+        return ""
+    rows, billed, estimated = [], dict.fromkeys(report.accounts, Decimal(0)), dict.fromkeys(report.accounts, Decimal(0))
+    for caller in report.caller_rows:
+        if caller.tenant is not None:
+            continue  # a tenant's cost is inside its caller's line
+        for line in report.account_lines(caller):
+            key = (line["account"], line["account_id"])
+            billed[key] += Decimal(str(line["billed_usd"]))
+            estimated[key] += Decimal(str(line["estimated_usd"]))
+            rows.append(
+                f"<tr><td>{html.escape(caller.caller)}</td><td>{html.escape(line['account'])} ({line['account_id']})</td>"
+                f"<td>{html.escape(', '.join(line['regions']) or '–')}</td>"
+                f"<td>{_usd(Decimal(str(line['billed_usd'])))}</td><td>{_usd(Decimal(str(line['estimated_usd'])))}</td></tr>"
+            )
+    totals = "".join(
+        f"<tr><th>all callers</th><th>{html.escape(alias)} ({account_id})</th><th></th>"
+        f"<th>{_usd(billed[(alias, account_id)])}</th><th>{_usd(estimated[(alias, account_id)])}</th></tr>"
+        for alias, account_id in report.accounts
+    )
+    return (
+        '<h2>Per account</h2><div class="scroll"><table id="accounts"><thead><tr><th>caller</th><th>account</th>'
+        f"<th>Regions</th><th>billed</th><th>estimated</th></tr></thead><tbody>{''.join(rows)}</tbody>"
+        f"<tfoot>{totals}</tfoot></table></div>"
     )
 
 
