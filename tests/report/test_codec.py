@@ -153,3 +153,36 @@ def test_compiled_serializer_writes_the_same_request_bytes() -> None:
     alarm = client.meta.service_model.operation_model("PutMetricAlarm")
     params = {"AlarmName": "a", "Threshold": 1.5, "EvaluationPeriods": 1, "ComparisonOperator": "GreaterThanThreshold"}
     assert CompiledJSONSerializer().serialize_to_request(params, alarm) == JSONSerializer().serialize_to_request(params, alarm)
+
+
+def test_a_recursive_shape_parses_and_serialises_as_botocore_and_the_emulator_sends_it() -> None:
+    """Cost Explorer's ``Expression`` holds ``And``/``Or`` lists of itself (botocore resolves a new shape object each
+    time, so recursion is told by name)."""
+    from aipctl_sim.protocol import _to_json
+
+    ce = boto3.Session(region_name=REGION).client("ce").meta.service_model
+    leaf = {"Tags": {"Key": "Application", "Values": ["chat"], "MatchOptions": None}}
+    rule = {"And": [leaf, {"Or": [leaf, {"Not": leaf}]}], "Unknown": 1}
+    body = {
+        "CostCategory": {
+            "CostCategoryArn": "arn:aws:ce::123456789012:costcategory/x",
+            "EffectiveStart": "2026-11-01T00:00:00Z",
+            "Name": "teams",
+            "RuleVersion": "CostCategoryExpression.v1",
+            "Rules": [{"Value": "chat", "Rule": rule}],
+        }
+    }
+    response = {"status_code": 200, "headers": {}, "body": json.dumps(body).encode()}
+    plain, compiled = _both(ce.operation_model("DescribeCostCategoryDefinition"), response)
+    assert compiled == plain and compiled["CostCategory"]["Rules"][0]["Rule"]["And"][1]["Or"][1]["Not"] == {
+        "Tags": {"Key": "Application", "Values": ["chat"]}
+    }
+    create = ce.operation_model("CreateCostCategoryDefinition")
+    clean = {"Tags": {"Key": "Application", "Values": ["chat"], "MatchOptions": ["EQUALS"]}}
+    nested = {"And": [clean, {"Or": [clean, {"Not": clean}]}]}
+    params = {"Name": "teams", "RuleVersion": "CostCategoryExpression.v1", "Rules": [{"Value": "chat", "Rule": nested}]}
+    assert CompiledJSONSerializer().serialize_to_request(params, create) == JSONSerializer().serialize_to_request(params, create)
+    sent = _to_json(ce.operation_model("DescribeCostCategoryDefinition").output_shape, body)
+    assert sent["CostCategory"]["Rules"][0]["Rule"]["And"][1]["Or"][1]["Not"] == {
+        "Tags": {"Key": "Application", "Values": ["chat"]}
+    }
