@@ -546,4 +546,33 @@ def test_budgets_are_made_in_the_management_account_where_they_see_the_whole_bil
     assert {b["CostFilters"]["TagKeyValue"][0] for b in payer.values()} == {"user:Application$webui", "user:Application$batch"}
     assert {b["BudgetLimit"]["Amount"] for b in payer.values()} == {"75.00", "20.00"}
     assert all(budgets(alias) == {} for alias in ("prod", "staging", "team-a")), "no budget in a member account"
+    for alias in ("prod", "staging"):  # the budgeted caller's AIPs are watched where they run
+        for region in REGIONS:
+            alarms = org.client(alias, "cloudwatch", region).describe_alarms(AlarmNamePrefix="aipctl-org-webui-")["MetricAlarms"]
+            assert [a["AlarmName"] for a in alarms] == ["aipctl-org-webui-sonnet-spike"], (alias, region)
+    assert (
+        org.client("payer", "cloudwatch", REGIONS[0]).describe_alarms(AlarmNamePrefix="aipctl-org-webui-")["MetricAlarms"] == []
+    )
     assert cli("plan", "-f", "org.yaml", "--detailed-exitcode").code == 0, "converged"
+
+
+def test_sim_organization_makes_the_member_accounts_an_inventory_names(cli: Any, workdir: Any) -> None:
+    made = cli("sim", "organization", "prod", "staging", "--json")
+    assert made.code == 0, made.err
+    again = cli("sim", "organization", "prod", "staging", "team-a", "--json")  # kept, one added
+    assert again.json["accounts"]["prod"] == made.json["accounts"]["prod"] and len(set(again.json["accounts"].values())) == 3
+    block = cli("sim", "organization", "prod", "staging")
+    assert (
+        block.code == 0 and f'prod: {{id: "{made.json["accounts"]["prod"]}", role: OrganizationAccountAccessRole}}' in block.out
+    )
+    (workdir / "org.yaml").write_text(
+        "name: org\nregion: eu-central-1\nmodels: {sonnet: eu.anthropic.claude-sonnet-4-6}\n"
+        + block.out
+        + "callers:\n  webui: {owner: platform, environment: production, models: [sonnet], account: [prod, staging]}\n"
+    )
+    applied = cli("apply", "-f", "org.yaml", "--yes")
+    assert applied.code == 0, applied.err
+    listed = cli("list", "-f", "org.yaml", "--json")
+    assert sorted((r["account"], r["name"]) for r in listed.json) == [("prod", "webui-sonnet"), ("staging", "webui-sonnet")]
+    refused = cli("sim", "organization", "bad alias")
+    assert refused.code == 2 and "account alias" in refused.err

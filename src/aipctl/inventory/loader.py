@@ -52,6 +52,9 @@ class LoadedInventory:
     placement: Placement | None = None
     #: The cost-allocation tags to activate here, when billing is consolidated elsewhere (None: the callers').
     cost_tags_here: tuple[str, ...] | None = None
+    #: Callers placed here whose budget is made in another placement: their AIPs here still get the alarms a
+    #: budgeted caller's AIPs get (:func:`aipctl.plan.guards.desired_alarms`).
+    budgeted_elsewhere: frozenset[str] = frozenset()
 
     @property
     def placements(self) -> tuple[Placement, ...]:

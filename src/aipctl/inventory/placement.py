@@ -199,6 +199,7 @@ def project(loaded: LoadedInventory, placement: Placement, *, every_caller: bool
         loaded.document,
         placement=placement,
         cost_tags_here=cost_tags,
+        budgeted_elsewhere=frozenset(n for n in placed_here if inv.callers[n].budget is not None and callers[n].budget is None),
     )
 
 

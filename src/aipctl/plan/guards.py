@@ -80,7 +80,7 @@ def desired_alarms(loaded: LoadedInventory, managed: ManagedProfiles) -> dict[st
     common = {"ActionsEnabled": bool(actions), "AlarmActions": actions, "TreatMissingData": "notBreaching"}
     out: dict[str, tuple[str, str, dict[str, Any]]] = {}
     for caller, entry in inv.callers.items():
-        if entry.limits is None and entry.budget is None:
+        if entry.limits is None and entry.budget is None and caller not in loaded.budgeted_elsewhere:
             continue
         for alias in entry.models:
             live = managed.get(caller, alias)

@@ -302,6 +302,35 @@ def settings_cmd(opts: GlobalOptions, /, endpoint: str | None, **given: float | 
         console.print_json(sim.set_settings(**values))
 
 
+@sim_group.command("organization")
+@click.argument("aliases", nargs=-1, required=True)
+@json_option
+@pass_options
+def organization_cmd(opts: GlobalOptions, aliases: tuple[str, ...], as_json: bool) -> None:
+    """Make the emulated account the management account of an organization with member accounts ALIASES (kept
+    if they exist), and print the `accounts:` block of an inventory that uses them (docs/organizations.md)."""
+    from aipctl.aws.organizations import ACCESS_ROLE, Organizations
+
+    if opts.target != "sim":
+        raise UsageError("`aipctl sim organization` makes accounts in the emulator only; it never acts on AWS")
+    for alias in aliases:
+        if not alias.replace("-", "").replace("_", "").isalnum() or alias == "payer":
+            raise UsageError(f"{alias!r}: use letters, digits, - and _ for an account alias (payer is the management account)")
+    with opts.open() as target:
+        console.announce(target)
+        orgs = Organizations(target)
+        management = orgs.ensure_organization()
+        members = orgs.ensure_accounts(list(aliases))
+    if as_json:
+        console.print_json({"management": management, "accounts": members, "role": ACCESS_ROLE})
+        return
+    console.out.print("accounts:", highlight=False)
+    console.out.print(f'  payer: {{id: "{management}", billing: true}}', highlight=False)
+    for alias, account_id in members.items():
+        console.out.print(f'  {alias}: {{id: "{account_id}", role: {ACCESS_ROLE}}}', highlight=False)
+    console.note(f"organization of {management}: {len(members)} member account(s); paste the block into an inventory")
+
+
 @sim_group.command("reset")
 @click.option("--yes", is_flag=True, help="Confirm: forget every emulated resource.")
 @endpoint_option
