@@ -266,13 +266,12 @@ class Project:
 
         wire = wire_advice(coverage) if coverage is not None else []
         now = now or self.now()
+        budgets = {n: c.budget.monthly_usd for n, c in self.loaded.inventory.callers.items() if c.budget}
         if self.loaded.is_fleet:  # each account × Region's AIPs (their ARNs say where); a budget on the caller's sum
             from decimal import Decimal
 
             from aipctl.advise import budget_advice, month_to_date
             from aipctl.aws.live import read_live_state
-
-            budgets = {n: c.budget.monthly_usd for n, c in self.loaded.inventory.callers.items() if c.budget}
 
             def work(placement: Placement, target: Target) -> tuple[list[Advice], dict[str, Decimal]]:
                 managed = read_live_state(target).managed(self.loaded.project(placement))
@@ -287,7 +286,6 @@ class Project:
                 for caller, usd in answer[1].items():  # a caller's month so far: every account and Region it runs in
                     spent[caller] = spent.get(caller, Decimal(0)) + usd
             return wire + budget_advice(spent, budgets, now) + sorted(found, key=lambda a: -a.monthly_saving_usd)
-        budgets = {n: c.budget.monthly_usd for n, c in self.loaded.inventory.callers.items() if c.budget}
         return wire + advise(self.target, self.managed(), since, now, budgets=budgets)
 
     def discover(

@@ -512,12 +512,13 @@ def _accounts_table(report: CostReport) -> str:
             continue  # a tenant's cost is inside its caller's line
         for line in report.account_lines(caller):
             key = (line["account"], line["account_id"])
-            billed[key] += Decimal(str(line["billed_usd"]))
-            estimated[key] += Decimal(str(line["estimated_usd"]))
+            line_billed, line_estimated = Decimal(str(line["billed_usd"])), Decimal(str(line["estimated_usd"]))
+            billed[key] += line_billed
+            estimated[key] += line_estimated
             rows.append(
                 f"<tr><td>{html.escape(caller.caller)}</td><td>{html.escape(line['account'])} ({line['account_id']})</td>"
                 f"<td>{html.escape(', '.join(line['regions']) or '–')}</td>"
-                f"<td>{_usd(Decimal(str(line['billed_usd'])))}</td><td>{_usd(Decimal(str(line['estimated_usd'])))}</td></tr>"
+                f"<td>{_usd(line_billed)}</td><td>{_usd(line_estimated)}</td></tr>"
             )
     totals = "".join(
         f"<tr><th>all callers</th><th>{html.escape(alias)} ({account_id})</th><th></th>"

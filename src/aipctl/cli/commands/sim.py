@@ -310,12 +310,14 @@ def organization_cmd(opts: GlobalOptions, aliases: tuple[str, ...], as_json: boo
     """Make the emulated account the management account of an organization with member accounts ALIASES (kept
     if they exist), and print the `accounts:` block of an inventory that uses them (docs/organizations.md)."""
     from aipctl.aws.organizations import ACCESS_ROLE, Organizations
+    from aipctl.inventory import rules
 
     if opts.target != "sim":
         raise UsageError("`aipctl sim organization` makes accounts in the emulator only; it never acts on AWS")
     for alias in aliases:
-        if not alias.replace("-", "").replace("_", "").isalnum() or alias == "payer":
-            raise UsageError(f"{alias!r}: use letters, digits, - and _ for an account alias (payer is the management account)")
+        problem = rules.check_identifier(alias, "account alias")  # the inventory's own rule for `accounts:` keys
+        if problem or alias == "payer":
+            raise UsageError(problem or "account alias 'payer' names the management account in the printed block")
     with opts.open() as target:
         console.announce(target)
         orgs = Organizations(target)
