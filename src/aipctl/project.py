@@ -345,12 +345,13 @@ class Project:
         The CloudWatch estimate is per day for the days the bill does not have in full yet, and one sum
         before them (all the report needs of it there: the deviation from the bill); ``daily_estimates``
         reads every day (FOCUS exports need each day's tokens)."""
-        from aipctl.report import build_report, read_health, read_sources, report_window
+        from aipctl.aws.ce import QueryMemo
+        from aipctl.report import build_report, read_health, report_window
         from aipctl.spend import CostSource
         from aipctl.spend.cloudwatch import CloudWatchSource
         from aipctl.spend.cost_explorer import BILLING_LAG, CostExplorerSource
         from aipctl.spend.ledger import LedgerSource
-        from aipctl.spend.principal import PrincipalPlaneSource
+        from aipctl.spend.principal import PRINCIPAL_APPLICATION, PrincipalPlaneSource
 
         now = now or self.now()
         window = report_window(since, now)
@@ -358,19 +359,31 @@ class Project:
             return self._fleet_report(
                 window, now, ledger=ledger, coverage=coverage, daily_estimates=daily_estimates, progress=progress
             )
-        managed = self.managed()
-        sources: list[CostSource] = [
-            CostExplorerSource(self.target, now=now, second_key=_billing_key(second_key), check_tags=True),
-            CloudWatchSource(self.target, managed, daily_from=None if daily_estimates else (now - BILLING_LAG).date()),
+        billing_key = _billing_key(second_key)
+        principal = any(c.attribution != "profile" for c in self.loaded.inventory.callers.values())
+        memo = QueryMemo()  # both planes from one Cost Explorer query (see CostExplorerSource.marginal_of)
+        # the bill needs no AIP list: its reads start before the AIPs are listed, CloudWatch's after
+        unlisted: list[CostSource] = [
+            CostExplorerSource(
+                self.target,
+                now=now,
+                second_key=billing_key,
+                check_tags=True,
+                memo=memo,
+                marginal_of=PRINCIPAL_APPLICATION if principal and billing_key is None else None,
+            ),
+            *([PrincipalPlaneSource(self.target, self.loaded, now=now, memo=memo)] if principal else []),
+            *([LedgerSource(ledger)] if ledger is not None else []),
         ]
-        if any(c.attribution != "profile" for c in self.loaded.inventory.callers.values()):
-            sources.append(PrincipalPlaneSource(self.target, self.loaded, now=now))
-        if ledger is not None:
-            sources.append(LedgerSource(ledger))
-        with ThreadPoolExecutor(max_workers=len(sources) + 1, thread_name_prefix="aipctl-report") as pool:
-            health_read = pool.submit(read_health, self.target, managed, window)
-            readings = read_sources(sources, window, pool=pool, progress=progress)
+        with ThreadPoolExecutor(max_workers=len(unlisted) + 2, thread_name_prefix="aipctl-report") as pool:
+            progress("reading " + ", ".join([unlisted[0].name, CloudWatchSource.name, *(source.name for source in unlisted[1:])]))
+            early = [pool.submit(source.read, window) for source in unlisted]
+            managed = self.managed()
+            estimate = CloudWatchSource(self.target, managed, daily_from=None if daily_estimates else (now - BILLING_LAG).date())
+            health_read, estimated = pool.submit(read_health, self.target, managed, window), pool.submit(estimate.read, window)
+            readings = [early[0].result(), estimated.result(), *(future.result() for future in early[1:])]
             health = health_read.result()
+        sources = [unlisted[0], estimate, *unlisted[1:]]
         return build_report(
             self.loaded,
             sources,

@@ -79,6 +79,8 @@ class _Service:
     parse: Callable[[bytes], dict[str, Any]] | None = None
     #: Further SigV4 service names this service answers (bedrock-runtime: bedrock-mantle, under /mantle).
     also_signed_as: tuple[str, ...] = ()
+    #: Operations whose handlers read only state with its own lock (the telemetry store): no emulator lock.
+    unlocked: frozenset[str] = frozenset()
 
     @functools.cached_property
     def router(self) -> Router:
@@ -104,6 +106,7 @@ def _load_services() -> dict[str, _Service]:
             getattr(module, "routes", {}),
             getattr(module, "parse_routed", None),
             tuple(getattr(module, "ALSO_SIGNED_AS", ())),
+            frozenset(getattr(module, "unlocked", ())),
         )
     return out
 
@@ -366,8 +369,12 @@ class SimApp:
             if request.parse_error is not None:
                 raise request.parse_error
             validate(op.input_shape, request.params)
-            with self.lock:
+            unlocked = request.operation in service.unlocked
+            if unlocked:
                 result = service.operations[request.operation](request)
+            with self.lock:
+                if not unlocked:
+                    result = service.operations[request.operation](request)
                 if service.name == "bedrock-runtime":
                     self._on_change()  # e.g. the prompt cache
                 else:

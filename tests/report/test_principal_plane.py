@@ -78,7 +78,9 @@ def _converse(client_session: Any, emulator: str, model: str, times: int) -> Non
         runtime.converse(modelId=model, messages=MESSAGES, inferenceConfig={"maxTokens": 30 + i})
 
 
-def test_report_rows_per_caller_and_tenant_and_the_untagged_split(cli, sim, session, emulator: str, workdir: Path) -> None:
+def test_report_rows_per_caller_and_tenant_and_the_untagged_split(
+    cli, sim, session, emulator: str, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     iam = session.client("iam", endpoint_url=emulator)
     trust = json.dumps({"Version": "2012-10-17", "Statement": []})
     for role in ("gateway", "chat-task", "sidecar", "legacy-job", "stranger"):
@@ -102,8 +104,13 @@ def test_report_rows_per_caller_and_tenant_and_the_untagged_split(cli, sim, sess
     _converse(_role_session(session, emulator, "stranger"), emulator, SONNET, 1)  # nobody's
     sim.advance(2 * 86400)  # past Cost Explorer's lag
 
+    trace = workdir / "calls.trace"
+    monkeypatch.setenv("AIPCTL_TRACE_CALLS", str(trace))
     report = cli("report", "--since", "3d", "--json")
+    monkeypatch.delenv("AIPCTL_TRACE_CALLS")
     assert report.code == 0, report.err
+    # one query serves both planes (by principal x AIP tag), one the tenants: no separate AIP-plane query
+    assert trace.read_text().splitlines().count("ce GetCostAndUsage") == 2
     body = report.json
     rows = {(r["caller"], r["tenant"]): r for r in body["callers"]}
     assert set(rows) == {
@@ -151,6 +158,11 @@ def test_report_rows_per_caller_and_tenant_and_the_untagged_split(cli, sim, sess
     assert sidecar["billed_usd"] == round(float(planes[("sidecar", "")]), 6) > 0, "billed by principal: no AIP needed"
     assert legacy["aip_billed_usd"] == 0.0 and legacy["outside_aips_usd"] == round(float(planes[("legacy", "")]), 6) > 0
     assert chat["outside_aips_usd"] == 0.0 and chat["billed_usd"] == chat["principal_billed_usd"] > 0
+
+    aip_plane = by_tags("Application")  # the query the report no longer sends: the planes' grouping, summed, is it
+    for caller in ("gateway", "chat", "legacy", "sidecar"):
+        assert rows[(caller, None)]["aip_billed_usd"] == round(float(aip_plane.get((caller,), Decimal(0))), 6)
+    assert body["untagged_usd"] == round(float(aip_plane[("",)]), 6) > 0
 
     split = body["untagged_split"]
     assert split["known_principal_no_aip_usd"] == {"legacy": legacy["outside_aips_usd"]}, "the bypasser, priced"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aipctl.aws.errors import aws_call
@@ -12,6 +13,9 @@ from aipctl.aws.target import Target
 
 NAMESPACE = "AWS/Bedrock"
 MAX_QUERIES = 500
+#: Batches of one read in flight at once. GetMetricData allows 50 requests per second per account and Region
+#: (CloudWatch service quotas); a 30-day report of 1,000 callers sends 42 batches.
+IN_FLIGHT = 4
 #: The token counts a call is priced from: input, output, cache read, cache write (in this order).
 TOKEN_METRICS = (
     ("InputTokenCount", "Sum"),
@@ -29,7 +33,10 @@ class BedrockMetrics:
     def values(
         self, model_ids: Sequence[str], metrics: Sequence[tuple[str, str]], start: dt.datetime, end: dt.datetime, period: int
     ) -> dict[tuple[str, str, str], list[tuple[dt.datetime, float]]]:
-        """(model id, metric, stat) -> [(timestamp, value)] oldest first, for every combination."""
+        """(model id, metric, stat) -> [(timestamp, value)] oldest first, for every combination.
+
+        The queries go in batches of 500, :data:`IN_FLIGHT` batches at a time: one after another, a report's 42
+        batches waited for each other's round trips."""
         queries: list[dict[str, Any]] = []
         keys: dict[str, tuple[str, str, str]] = {}
         for i, model_id in enumerate(model_ids):
@@ -51,22 +58,30 @@ class BedrockMetrics:
                     }
                 )
         out: dict[tuple[str, str, str], list[tuple[dt.datetime, float]]] = {key: [] for key in keys.values()}
-        for batch_start in range(0, len(queries), MAX_QUERIES):
-            kwargs: dict[str, Any] = {
-                "MetricDataQueries": queries[batch_start : batch_start + MAX_QUERIES],
-                "StartTime": start,
-                "EndTime": end,
-                "ScanBy": "TimestampAscending",
-            }
-            while True:
-                with aws_call("cloudwatch", "GetMetricData"):
-                    page = self.client.get_metric_data(**kwargs)
-                for result in page.get("MetricDataResults", []):
+        batches = [queries[at : at + MAX_QUERIES] for at in range(0, len(queries), MAX_QUERIES)]
+        with ThreadPoolExecutor(max_workers=min(IN_FLIGHT, len(batches)) or 1, thread_name_prefix="aipctl-metrics") as pool:
+            for results in pool.map(lambda batch: self._results(batch, start, end), batches):
+                for result in results:
                     out[keys[result["Id"]]].extend(zip(result.get("Timestamps", []), result.get("Values", []), strict=False))
-                if not page.get("NextToken"):
-                    break
-                kwargs["NextToken"] = page["NextToken"]
         return out
+
+    @requires("cloudwatch:GetMetricData")
+    def _results(self, queries: list[dict[str, Any]], start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+        """Every MetricDataResult of one batch (up to 500 queries), all its pages."""
+        kwargs: dict[str, Any] = {
+            "MetricDataQueries": queries,
+            "StartTime": start,
+            "EndTime": end,
+            "ScanBy": "TimestampAscending",
+        }
+        results: list[dict[str, Any]] = []
+        while True:
+            with aws_call("cloudwatch", "GetMetricData"):
+                page = self.client.get_metric_data(**kwargs)
+            results += page.get("MetricDataResults", [])
+            if not page.get("NextToken"):
+                return results
+            kwargs["NextToken"] = page["NextToken"]
 
 
 class Alarms:

@@ -361,6 +361,18 @@ class CostReport:
     def _forecasts(self) -> dict[tuple[str, str | None], dict[str, Any]]:
         return {}  # per (caller, tenant): the dashboard, CSV and JSON ask for the same forecasts
 
+    @cached_property
+    def _dailies(self) -> dict[tuple[str, str | None], dict[str, Decimal]]:
+        return {}
+
+    def daily(self, row: CallerCost) -> dict[str, Decimal]:
+        """``row``'s spend per day (:meth:`CallerCost.daily` at this report's cut), worked out once per row:
+        the forecast, the movers and the dashboard's chart all read it."""
+        key = (row.caller, row.tenant)
+        if key not in self._dailies:
+            self._dailies[key] = row.daily(self.complete_until)
+        return self._dailies[key]
+
     def forecast(self, row: CallerCost) -> dict[str, Any]:
         """Month-end forecast of ``row``'s spend in the month of :attr:`today` (computed once per row)."""
         key = (row.caller, row.tenant)
@@ -375,7 +387,7 @@ class CostReport:
         every day of the month the period does not cover — before its start and after today — is filled
         with the run rate, the mean of the last (up to) 7 whole days before today.
         """
-        daily = row.daily(self.complete_until)
+        daily = self.daily(row)
         today = self.today
         month = today.strftime("%Y-%m")
         first = dt.date(today.year, today.month, 1)
@@ -405,7 +417,7 @@ class CostReport:
         early, late = days[: len(days) - half], days[len(days) - half :]
         out: list[dict[str, Any]] = []
         for row in self.caller_rows:
-            daily = row.daily(self.complete_until)
+            daily = self.daily(row)
             before = sum((daily.get(d, Decimal(0)) for d in early), Decimal(0)) / len(early)
             after = sum((daily.get(d, Decimal(0)) for d in late), Decimal(0)) / len(late)
             if before or after:

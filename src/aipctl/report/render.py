@@ -218,7 +218,7 @@ def _figures(report: CostReport) -> list[tuple[str, str, Any]]:
     ranked = report.top(len(report.callers))
     days = _period_days(report)
     labels = [_day_label(d) for d in days]
-    dailies = {c.caller: c.daily(report.complete_until) for c in ranked}
+    dailies = {c.caller: report.daily(c) for c in ranked}
     figures: list[tuple[str, str, Any]] = []
 
     trend = go.Figure()  # every day of the period on the axis; the top callers stacked, the rest folded

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
+from typing import Literal
 
-from aipctl.aws.ce import CostAllocationTags, CostExplorer
+from aipctl.aws.ce import CostAllocationTags, CostExplorer, QueryMemo, TagCost
 from aipctl.aws.target import Target
 from aipctl.inventory import rules
 from aipctl.spend import SourceKind, SpendReading, SpendRow, SpendWindow
@@ -20,6 +22,11 @@ class CostExplorerSource:
 
     ``now`` (the target's clock) dates the billing lag; with ``check_tags`` the reading warns when the
     caller tag is not active for cost allocation, or was activated after the window began.
+
+    ``marginal_of``: ask for the grouping by that key × the caller tag and sum the first key away. The caller
+    tag's groups are a partition either way, so the rows are the same; with a ``memo`` shared with the principal
+    plane (which groups by ``iamPrincipal/Application`` × ``Application``), the report asks Cost Explorer once for
+    both planes instead of twice (30,000 groups fewer at 1,000 callers × 30 days).
     """
 
     name = "cost_explorer"
@@ -33,21 +40,31 @@ class CostExplorerSource:
         second_key: str | None = None,
         check_tags: bool = False,
         tag_key: str = rules.TAG_APPLICATION,
+        memo: QueryMemo | None = None,
+        marginal_of: str | None = None,
     ) -> None:
+        if marginal_of is not None and second_key is not None:
+            raise ValueError("marginal_of groups by the caller tag alone: no second_key with it")
         self.target = target
         self.now = now
         self.second_key = second_key
         self.check_tags = check_tags
         self.tag_key = tag_key
+        self.memo = memo
+        self.marginal_of = marginal_of
 
     def read(self, window: SpendWindow) -> SpendReading:
-        explorer = CostExplorer(self.target)
+        explorer = CostExplorer(self.target, self.memo)
         first, end = window.first_day, window.end_day
         services = explorer.services_matching(first.isoformat(), end.isoformat(), "Bedrock")
-        keys = [self.tag_key, *([self.second_key] if self.second_key else [])]
-        costs = explorer.cost_by_tags(
-            first, end, keys, services=services, granularity="DAILY" if window.granularity == "day" else "MONTHLY"
-        )
+        granularity: Literal["DAILY", "MONTHLY"] = "DAILY" if window.granularity == "day" else "MONTHLY"
+        if self.marginal_of is not None:
+            costs = _marginal(
+                explorer.cost_by_tags(first, end, [self.marginal_of, self.tag_key], services=services, granularity=granularity)
+            )
+        else:
+            keys = [self.tag_key, *([self.second_key] if self.second_key else [])]
+            costs = explorer.cost_by_tags(first, end, keys, services=services, granularity=granularity)
         rows = tuple(
             SpendRow(
                 caller=cost.values[0],
@@ -83,3 +100,17 @@ class CostExplorerSource:
                     "earlier usage is untagged (activation is not retroactive)"
                 ]
         return []
+
+
+def _marginal(costs: list[TagCost]) -> list[TagCost]:
+    """Rows by (period, second value), the first key summed away; the net is known when every part knows it."""
+    sums: dict[tuple[dt.date, str | None], list[Decimal | None]] = {}
+    for cost in costs:
+        key = (cost.period_start, cost.values[1])
+        total = sums.get(key)
+        if total is None:
+            sums[key] = [cost.usd, cost.net]
+        else:
+            total[0] = cost.usd + (total[0] or Decimal(0))
+            total[1] = None if cost.net is None or total[1] is None else total[1] + cost.net
+    return [TagCost(day, (value,), usd or Decimal(0), net) for (day, value), (usd, net) in sums.items()]

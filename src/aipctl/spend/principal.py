@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from aipctl.aws.ce import CostAllocationTags, CostExplorer
+from aipctl.aws.ce import CostAllocationTags, CostExplorer, QueryMemo
 from aipctl.aws.target import Target
 from aipctl.inventory import LoadedInventory, rules
 from aipctl.spend import SourceKind, SpendReading, SpendRow, SpendWindow
@@ -33,17 +33,20 @@ class PrincipalPlaneSource:
     name = "cost_explorer_principals"
     kind: SourceKind = "principal"
 
-    def __init__(self, target: Target, loaded: LoadedInventory, *, now: dt.datetime | None = None) -> None:
+    def __init__(
+        self, target: Target, loaded: LoadedInventory, *, now: dt.datetime | None = None, memo: QueryMemo | None = None
+    ) -> None:
         self.target = target
         self.loaded = loaded
         self.now = now
+        self.memo = memo
 
     def tenant_tags(self) -> list[str]:
         callers = self.loaded.inventory.callers.values()
         return sorted({c.tenant_tag for c in callers if c.tenants and c.attribution != "profile"})
 
     def read(self, window: SpendWindow) -> SpendReading:
-        explorer = CostExplorer(self.target)
+        explorer = CostExplorer(self.target, self.memo)
         first, end = window.first_day, window.end_day
         services = explorer.services_matching(first.isoformat(), end.isoformat(), "Bedrock")
         granularity: Literal["DAILY", "MONTHLY"] = "DAILY" if window.granularity == "day" else "MONTHLY"

@@ -10,3 +10,6 @@ operations = {
     "ListMetrics": responses.list_metrics,
 }
 claims = responses.is_ours
+#: Answered from the telemetry store alone, which has its own lock: served outside the emulator's lock, so that
+#: one request's SQL (sqlite lets go of the GIL) runs while another request is parsed or serialised.
+unlocked = frozenset(operations)
