@@ -9,7 +9,6 @@ process being killed); every read flushes first.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import threading
@@ -19,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any
+
+from aipctl_sim.protocol import json_bytes
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -279,7 +280,7 @@ class TelemetryStore:
                     access_key,
                     resource_name,
                     resource_type,
-                    json.dumps(event, separators=(",", ":")),
+                    json_bytes(event).decode(),  # GetMetricData asks 500 queries: orjson
                 )
             )
             if len(self._pending_events) >= self._batch:

@@ -94,6 +94,11 @@ class TagCost(NamedTuple):
     net: Decimal | None = None
 
 
+def iso_days(costs: Iterable[TagCost]) -> dict[dt.date, str]:
+    """Each period start of ``costs`` as YYYY-MM-DD, worked out once per day (not once per group)."""
+    return {day: day.isoformat() for day in {cost.period_start for cost in costs}}
+
+
 class QueryMemo:
     """Answers shared by the readers of one command: the first to ask a query runs it, the others (in any
     thread) wait for it and get the same rows. A report's AIP plane and principal plane read the same

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from threading import Lock
 from typing import Any
 
+import orjson
 from botocore.parsers import JSONParser, ResponseParserFactory
 from botocore.serialize import JSONSerializer
 
@@ -125,6 +126,16 @@ def _parse_container(
 
 class CompiledJSONParser(JSONParser):  # type: ignore[misc]  # botocore has no type hints
     """botocore's ``json`` protocol parser with each output shape compiled once (see the module)."""
+
+    def _parse_body_as_json(self, body_contents: bytes) -> Any:
+        """botocore's, with orjson (a 500-query GetMetricData answer in 3 ms instead of 7); what orjson refuses
+        (NaN, integers past 64 bits, invalid UTF-8) goes to botocore's own, which also keeps a non-JSON body as the message."""
+        if not body_contents:
+            return {}
+        try:
+            return orjson.loads(body_contents)
+        except orjson.JSONDecodeError:
+            return super()._parse_body_as_json(body_contents)
 
     def _handle_json_body(self, raw_body: Any, shape: Any) -> Any:
         parsed = self._parse_body_as_json(raw_body)

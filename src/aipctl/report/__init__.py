@@ -305,9 +305,16 @@ class CostReport:
         return tuple(c for c in self.callers if c.tenant is None)
 
     def tenants_of(self, caller: str) -> list[CallerCost]:
-        return sorted(
-            (c for c in self.callers if c.caller == caller and c.tenant is not None), key=lambda c: (-c.bill, c.tenant or "")
-        )
+        return list(self._tenants.get(caller, ()))
+
+    @cached_property
+    def _tenants(self) -> dict[str, list[CallerCost]]:
+        """Per caller its tenants, costliest first: indexed once (rows() asks for every caller's)."""
+        out: dict[str, list[CallerCost]] = defaultdict(list)
+        for c in self.callers:
+            if c.tenant is not None:
+                out[c.caller].append(c)
+        return {caller: sorted(rows, key=lambda c: (-c.bill, c.tenant or "")) for caller, rows in out.items()}
 
     @property
     def untagged(self) -> Decimal:

@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Literal
 
-from aipctl.aws.ce import CostAllocationTags, CostExplorer, QueryMemo, TagCost
+from aipctl.aws.ce import CostAllocationTags, CostExplorer, QueryMemo, TagCost, iso_days
 from aipctl.aws.target import Target
 from aipctl.inventory import rules
 from aipctl.spend import SourceKind, SpendReading, SpendRow, SpendWindow
@@ -65,10 +65,11 @@ class CostExplorerSource:
         else:
             keys = [self.tag_key, *([self.second_key] if self.second_key else [])]
             costs = explorer.cost_by_tags(first, end, keys, services=services, granularity=granularity)
+        days = iso_days(costs)
         rows = tuple(
             SpendRow(
                 caller=cost.values[0],
-                day=cost.period_start.isoformat(),
+                day=days[cost.period_start],
                 usd=cost.usd,
                 net_usd=cost.net,
                 group=(cost.values[1] or UNTAGGED_GROUP) if self.second_key else None,

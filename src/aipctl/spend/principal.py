@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from aipctl.aws.ce import CostAllocationTags, CostExplorer, QueryMemo
+from aipctl.aws.ce import CostAllocationTags, CostExplorer, QueryMemo, iso_days
 from aipctl.aws.target import Target
 from aipctl.inventory import LoadedInventory, rules
 from aipctl.spend import SourceKind, SpendReading, SpendRow, SpendWindow
@@ -50,17 +50,13 @@ class PrincipalPlaneSource:
         first, end = window.first_day, window.end_day
         services = explorer.services_matching(first.isoformat(), end.isoformat(), "Bedrock")
         granularity: Literal["DAILY", "MONTHLY"] = "DAILY" if window.granularity == "day" else "MONTHLY"
+        costs = explorer.cost_by_tags(
+            first, end, [PRINCIPAL_APPLICATION, rules.TAG_APPLICATION], services=services, granularity=granularity
+        )
+        days = iso_days(costs)
         rows = [
-            SpendRow(
-                caller=c.values[0],
-                day=c.period_start.isoformat(),
-                usd=c.usd,
-                group=c.values[1] or UNTAGGED_GROUP,
-                net_usd=c.net,
-            )
-            for c in explorer.cost_by_tags(
-                first, end, [PRINCIPAL_APPLICATION, rules.TAG_APPLICATION], services=services, granularity=granularity
-            )
+            SpendRow(caller=c.values[0], day=days[c.period_start], usd=c.usd, group=c.values[1] or UNTAGGED_GROUP, net_usd=c.net)
+            for c in costs
         ]
         callers = self.loaded.inventory.callers
         for tenant_tag in self.tenant_tags():

@@ -119,16 +119,14 @@ def samples_by_model(
     args = (period, period, account, region, *ids, start, end)
     out: dict[str, dict[float, list[float] | Aggregate]] = defaultdict(dict)
     if need_values:
-        for model_id, at, sample in telemetry.store().query(
-            f"SELECT metric_id, {bucket}, {value} FROM calls WHERE {where}", args
+        # One row per bucket with its samples joined by SQLite (which lets go of the GIL while it scans), split
+        # and sorted by C loops: a 30-day percentile read of 1,000 AIPs is 300,000 samples, and a Python tuple
+        # and loop turn per sample were most of the emulator's time in it. The value columns are integers, so
+        # their text form is exact.
+        for model_id, at, joined in telemetry.store().query(
+            f"SELECT metric_id, {bucket}, group_concat({value}) FROM calls WHERE {where} GROUP BY 1, 2", args
         ):
-            values = out[model_id].setdefault(float(at), [])
-            assert isinstance(values, list)
-            values.append(float(sample))
-        for buckets in out.values():
-            for values in buckets.values():
-                if isinstance(values, list):
-                    values.sort()  # statistic() reads percentiles from sorted samples
+            out[model_id][float(at)] = sorted(map(float, joined.split(",")))  # statistic() reads sorted samples
         return out
     if from_rollup(metric, start, end, period, need_extremes):
         total, low, high = _ROLLUP_VALUES[value]
