@@ -261,6 +261,8 @@ def _to_text(value: Any) -> str:
     return str(value)
 
 
+#: Timestamps already in their JSON form (epoch seconds).
+_EPOCH_TYPES = frozenset({int, float})
 #: Shapes whose JSON form is the Python value itself.
 _SCALARS = frozenset({"string", "integer", "long", "double", "float", "boolean"})
 
@@ -321,15 +323,22 @@ def _build(shape: Shape, inner: Callable[[Shape], _Convert]) -> _Convert:
         return _as_is  # free-form JSON (e.g. a tool's input)
     if kind == "structure":
         members = {name: inner(member) for name, member in shape.members.items()}
+        plain = frozenset(name for name, convert in members.items() if convert is _as_is)
 
         def structure(value: Any) -> Any:
-            return {k: members[k](v) for k, v in value.items() if v is not None and k in members}
+            # members sent as they are (strings, numbers) are not called through _as_is: 21,000 GetMetricData
+            # results of a report are five members each
+            return {k: v if k in plain else members[k](v) for k, v in value.items() if v is not None and k in members}
 
         return structure
     if kind == "list":
         if shape.member.type_name in _SCALARS:
             return list  # e.g. 100 k metric values: no per-element walk
         member = inner(shape.member)
+        if shape.member.type_name == "timestamp":
+            # handlers mostly give epoch seconds already (GetMetricData's Timestamps): a C-level look at the
+            # element types instead of a call per element
+            return lambda value: list(value) if set(map(type, value)) <= _EPOCH_TYPES else [member(v) for v in value]
         return lambda value: [member(v) for v in value]
     if kind == "map":
         item = inner(shape.value)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -120,7 +121,14 @@ def test_compiled_parser_drops_nulls_and_unknown_members_as_botocore_does() -> N
     assert "FieldAddedLater" not in compiled["ResultsByTime"][0] and "Total" not in compiled["ResultsByTime"][0]
 
 
-def test_compiled_serializer_writes_the_same_request_bytes() -> None:
+def _same_request(compiled: dict[str, Any], plain: dict[str, Any]) -> None:
+    """The same request as botocore's: everything but the body byte for byte, the body the same JSON (orjson
+    writes it compactly, in UTF-8)."""
+    assert {k: v for k, v in compiled.items() if k != "body"} == {k: v for k, v in plain.items() if k != "body"}
+    assert json.loads(compiled["body"]) == json.loads(plain["body"])
+
+
+def test_compiled_serializer_writes_the_same_request() -> None:
     client = boto3.Session(region_name=REGION).client("cloudwatch")
     operation = client.meta.service_model.operation_model("GetMetricData")
     params = {
@@ -149,10 +157,36 @@ def test_compiled_serializer_writes_the_same_request_bytes() -> None:
     for precision in ("default", "millisecond"):
         plain = JSONSerializer(timestamp_precision=precision).serialize_to_request(params, operation)
         compiled = CompiledJSONSerializer(timestamp_precision=precision).serialize_to_request(params, operation)
-        assert compiled == plain
+        _same_request(compiled, plain)
+        assert len(compiled["body"]) < len(plain["body"])  # written by orjson, not botocore's json.dumps
     alarm = client.meta.service_model.operation_model("PutMetricAlarm")
     params = {"AlarmName": "a", "Threshold": 1.5, "EvaluationPeriods": 1, "ComparisonOperator": "GreaterThanThreshold"}
-    assert CompiledJSONSerializer().serialize_to_request(params, alarm) == JSONSerializer().serialize_to_request(params, alarm)
+    _same_request(
+        CompiledJSONSerializer().serialize_to_request(params, alarm), JSONSerializer().serialize_to_request(params, alarm)
+    )
+    # what orjson refuses (an integer past 64 bits) is written by botocore's json, byte for byte
+    huge = {**params, "EvaluationPeriods": 2**70}
+    assert CompiledJSONSerializer().serialize_to_request(huge, alarm) == JSONSerializer().serialize_to_request(huge, alarm)
+
+
+def test_compiled_serializer_keeps_each_threads_request_apart() -> None:
+    """One serialiser serves a client's threads: each request gets its own body."""
+    operation = boto3.Session(region_name=REGION).client("cloudwatch").meta.service_model.operation_model("PutMetricAlarm")
+    serializer = CompiledJSONSerializer()
+
+    def body(i: int) -> Any:
+        params = {
+            "AlarmName": f"a{i}",
+            "Threshold": float(i),
+            "EvaluationPeriods": 1,
+            "ComparisonOperator": "GreaterThanThreshold",
+        }
+        return json.loads(serializer.serialize_to_request(params, operation)["body"])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        bodies = list(pool.map(body, range(400)))
+    assert [b["AlarmName"] for b in bodies] == [f"a{i}" for i in range(400)]
+    assert [b["Threshold"] for b in bodies] == [float(i) for i in range(400)]
 
 
 def test_a_recursive_shape_parses_and_serialises_as_botocore_and_the_emulator_sends_it() -> None:
@@ -181,7 +215,9 @@ def test_a_recursive_shape_parses_and_serialises_as_botocore_and_the_emulator_se
     clean = {"Tags": {"Key": "Application", "Values": ["chat"], "MatchOptions": ["EQUALS"]}}
     nested = {"And": [clean, {"Or": [clean, {"Not": clean}]}]}
     params = {"Name": "teams", "RuleVersion": "CostCategoryExpression.v1", "Rules": [{"Value": "chat", "Rule": nested}]}
-    assert CompiledJSONSerializer().serialize_to_request(params, create) == JSONSerializer().serialize_to_request(params, create)
+    _same_request(
+        CompiledJSONSerializer().serialize_to_request(params, create), JSONSerializer().serialize_to_request(params, create)
+    )
     sent = _to_json(ce.operation_model("DescribeCostCategoryDefinition").output_shape, body)
     assert sent["CostCategory"]["Rules"][0]["Rule"]["And"][1]["Or"][1]["Not"] == {
         "Tags": {"Key": "Application", "Values": ["chat"]}

@@ -17,7 +17,9 @@ botocore's for every operation aipctl reads in bulk, on real emulator responses.
 from __future__ import annotations
 
 import decimal
+import json
 import os
+import threading
 from collections.abc import Callable
 from threading import Lock
 from typing import Any
@@ -232,7 +234,33 @@ def _serialize_container(shape: Any, serializer: JSONSerializer, memo: dict[str,
 
 
 class CompiledJSONSerializer(JSONSerializer):  # type: ignore[misc]  # botocore has no type hints
-    """botocore's ``json`` protocol serialiser with each input shape compiled once (see the module)."""
+    """botocore's ``json`` protocol serialiser with each input shape compiled once (see the module), and the
+    body written by orjson: a 500-query GetMetricData request is 150 KB, which ``json.dumps`` took 4 ms for.
+
+    botocore's ``serialize_to_request`` builds the request around the body; here the body it is given to dump is
+    left empty, and the compiled one is written in its place afterwards (per thread: clients are shared)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._bodies = threading.local()
+
+    def serialize_to_request(self, parameters: Any, operation_model: Any) -> Any:
+        self._bodies.pending = True
+        self._bodies.body = None
+        try:
+            request = super().serialize_to_request(parameters, operation_model)
+        finally:
+            self._bodies.pending = False
+        body = self._bodies.body
+        self._bodies.body = None
+        if body is not None:
+            if request.get("body") != b"{}":  # botocore changed how it writes the body: it keeps its own way
+                return super().serialize_to_request(parameters, operation_model)
+            try:
+                request["body"] = orjson.dumps(body)
+            except TypeError:  # what orjson refuses (integers past 64 bits): botocore's json
+                request["body"] = json.dumps(body).encode(self.DEFAULT_ENCODING)
+        return request
 
     def _serialize(self, serialized: Any, value: Any, shape: Any, key: Any = None) -> None:
         if key is not None:  # only the top-level call is compiled; it covers the whole value
@@ -244,7 +272,11 @@ class CompiledJSONSerializer(JSONSerializer):  # type: ignore[misc]  # botocore 
             with _lock:
                 found = _serializers.setdefault(cache_key, (shape, _serialize_plan(shape, self)))
         plan = found[1]
-        serialized.update(value if plan is None else plan(value))
+        out = value if plan is None else plan(value)
+        if getattr(self._bodies, "pending", False) and self._bodies.body is None:
+            self._bodies.body = dict(out)  # written by serialize_to_request
+        else:
+            serialized.update(out)
 
 
 def install_serializer(client: Any) -> None:

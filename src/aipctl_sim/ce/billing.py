@@ -80,7 +80,7 @@ def line_items(account: str, start: float, end: float, granularity: str) -> tupl
     billed = members(account)  # the management account of an organization sees every member's usage
     key = (str(store.path), store.generation, billed, start, min(end, visible_until) // 60, granularity)
     if key not in _items_cache:
-        if len(_items_cache) >= 4:  # bounded: a few periods at a time
+        if len(_items_cache) >= 8:  # bounded: a few periods at a time (a client may ask a long one in slices)
             del _items_cache[next(iter(_items_cache))]
         _items_cache[key] = tuple(
             item for member in billed for item in _line_items(member, start, min(end, visible_until), granularity)
@@ -278,7 +278,7 @@ def get_cost_and_usage(account: str, params: Mapping[str, Any]) -> dict[str, Any
         default=str,
     )
     if key not in _results_cache:
-        if len(_results_cache) >= 4:  # a few queries' pages at a time (clients page several queries at once)
+        if len(_results_cache) >= 8:  # a few queries' pages at a time (clients page several queries at once)
             del _results_cache[next(iter(_results_cache))]
         _results_cache[key] = _compute(account, params)
     results, group_by = _results_cache[key]
