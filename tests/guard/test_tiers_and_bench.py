@@ -18,7 +18,9 @@ def test_higher_tiers_keep_their_share_when_bedrock_throttles(sim, emulator: str
     base, tiered = result["baseline_share"], result["tiered_share"]
     assert tiered["gold"] > base["gold"] + 0.08, result
     assert tiered["bronze"] < base["bronze"] - 0.05, result
-    assert tiered["gold"] > tiered["silver"] > tiered["bronze"], result
+    assert tiered["gold"] > tiered["silver"] and tiered["gold"] > tiered["bronze"], result
+    # silver and bronze share what gold leaves (~5 % each, a handful of calls in 6 s): their order within two calls
+    assert tiered["silver"] >= tiered["bronze"] - 2 / max(1, result["tiered_successes_per_s"] * 6), result
     assert result["tiered_successes_per_s"] > 0.8 * result["baseline_successes_per_s"], "tiers do not waste the quota"
 
 

@@ -192,6 +192,30 @@ def test_plan_falls_back_to_per_resource_tag_reads(cli, sim, workdir: Path, monk
     assert "tagging API unavailable (InternalServerException)" in result.err
 
 
+def test_live_state_reads_tags_by_arn_in_batches_of_100(target, bedrock, tmp_path: Path, monkeypatch) -> None:
+    """250 AIPs: their tags come from 3 GetResources calls on ARN lists (side by side), none per AIP."""
+    from aipctl.aws.live import read_live_state
+
+    made = {
+        bedrock.create_inference_profile(
+            inferenceProfileName=f"bulk-{i:03d}",
+            modelSource={"copyFrom": SONNET_PROFILE},
+            tags=[{"key": "Application", "value": f"app-{i}"}],
+        )["inferenceProfileArn"]: f"app-{i}"
+        for i in range(250)
+    }
+    trace = tmp_path / "calls"
+    monkeypatch.setenv("AIPCTL_TRACE_CALLS", str(trace))
+    from aipctl.aws.target import Target
+
+    fresh = Target(target.kind, target.session, target.region, endpoint_url=target.endpoint_url)  # traced clients
+    live = read_live_state(fresh)
+    assert {p.arn: p.tags.get("Application") for p in live.profiles} == made
+    calls = trace.read_text().splitlines()
+    assert calls.count("resourcegroupstaggingapi GetResources") == 3
+    assert not [c for c in calls if c.endswith("ListTagsForResource")]
+
+
 def test_apply_rechecks_ownership_before_destroying(target, bedrock, workdir: Path) -> None:
     from aipctl.inventory import parse_inventory
     from aipctl.plan import Action, apply_plan, make_plan

@@ -186,3 +186,16 @@ def test_tagging_api_returns_aips_with_tags_in_pages(session, emulator, bedrock)
         ResourceTypeFilters=["bedrock:application-inference-profile"], TagFilters=[{"Key": "App", "Values": ["3"]}]
     )["ResourceTagMappingList"]
     assert [m["Tags"] for m in filtered] == [[{"Key": "App", "Value": "3"}]]
+
+
+def test_tagging_api_answers_an_arn_list_in_one_page_and_refuses_it_with_filters(session, emulator, bedrock) -> None:
+    arns = [_create(bedrock, f"a{i}", tags=[{"key": "App", "value": str(i)}])["inferenceProfileArn"] for i in range(3)]
+    untagged = _create(bedrock, "bare")["inferenceProfileArn"]
+    tagging = session.client("resourcegroupstaggingapi", endpoint_url=emulator)
+    page = tagging.get_resources(ResourceARNList=[*arns, untagged, arns[0].replace("a0", "gone")])
+    assert sorted(m["ResourceARN"] for m in page["ResourceTagMappingList"]) == sorted(arns)  # no error for the unknown
+    assert not page.get("PaginationToken")
+    for clash in ({"ResourcesPerPage": 2}, {"ResourceTypeFilters": ["bedrock:application-inference-profile"]}):
+        with pytest.raises(ClientError) as exc:
+            tagging.get_resources(ResourceARNList=arns, **clash)
+        assert _code(exc) == "InvalidParameterException"

@@ -18,7 +18,8 @@ _READ_AIPS = (
     "bedrock.BedrockControl._list",
     "bedrock.BedrockControl.tags_of",
     "bedrock.BedrockControl.get_profile",
-    "tagging.ResourceTags.of_type",
+    "tagging.ResourceTags.of_arns",
+    "tagging.ResourceTags._batch",
 )
 _PLAN = (
     *_READ_AIPS,

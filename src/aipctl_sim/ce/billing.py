@@ -272,7 +272,8 @@ def get_cost_and_usage(account: str, params: Mapping[str, Any]) -> dict[str, Any
             settings.settings().billing_lag_hours,
             settings.settings().billing_credits_usd,
             settings.settings().billing_discount_pct,
-            int(settings.now().timestamp() // 60),
+            _visible_minute(params),
+            settings.now().date().isoformat(),  # the Estimated flags
         ],
         sort_keys=True,
         default=str,
@@ -283,6 +284,17 @@ def get_cost_and_usage(account: str, params: Mapping[str, Any]) -> dict[str, Any
         _results_cache[key] = _compute(account, params)
     results, group_by = _results_cache[key]
     return _page(results, params.get("NextPageToken"), group_by)
+
+
+def _visible_minute(params: Mapping[str, Any]) -> int | None:
+    """The minute up to which a query's period is billed by now (see line_items): a period that ended before the
+    billing lag stays the same answer from minute to minute. None: no readable end (the query fails in _compute)."""
+    try:
+        end = dt.datetime.combine(_date(params["TimePeriod"]["End"], "End"), dt.time(), dt.timezone.utc).timestamp()
+    except (KeyError, TypeError, ValidationException):
+        return None
+    visible_until = settings.now().timestamp() - settings.settings().billing_lag_hours * 3600
+    return int(min(end, visible_until) // 60)
 
 
 def _compute(account: str, params: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[Any]]:

@@ -15,12 +15,29 @@ from aipctl_sim.protocol import Request, ValidationException
 AIP_TYPE = "bedrock:application-inference-profile"
 
 
+class InvalidParameterException(ValidationException):
+    code = "InvalidParameterException"
+
+
+#: What a ResourceARNList request cannot also carry (GetResources API reference, ResourceARNList).
+_NOT_WITH_ARNS = ("ResourceTypeFilters", "TagFilters", "ResourcesPerPage", "TagsPerPage", "PaginationToken")
+
+
 def get_resources(req: Request) -> dict[str, Any]:
     p = req.params
     profiles = sorted(bedrock_sim_backends[req.account_id][req.region].profiles.values(), key=lambda x: x.arn)
     if p.get("ResourceARNList"):
+        clash = [name for name in _NOT_WITH_ARNS if p.get(name)]
+        if clash:
+            raise InvalidParameterException(f"ResourceARNList cannot be specified together with {', '.join(clash)}.")
         wanted = set(p["ResourceARNList"])
-        profiles = [x for x in profiles if x.arn in wanted]
+        found = [x for x in profiles if x.arn in wanted and x.tags]  # one answer: an ARN list is not paginated
+        return {
+            "ResourceTagMappingList": [
+                {"ResourceARN": x.arn, "Tags": [{"Key": k, "Value": v} for k, v in x.tags.items()]} for x in found
+            ],
+            "PaginationToken": "",
+        }
     for tag_filter in p.get("TagFilters") or []:
         key, values = tag_filter.get("Key"), set(tag_filter.get("Values") or [])
         profiles = [x for x in profiles if key in x.tags and (not values or x.tags[key] in values)]
