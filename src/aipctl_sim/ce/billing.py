@@ -27,7 +27,7 @@ from typing import Any
 from aipctl_sim import settings, telemetry
 from aipctl_sim.bedrock.catalog import catalog
 from aipctl_sim.organizations import members
-from aipctl_sim.pricing.rates import Rate, rate, route_of
+from aipctl_sim.pricing.rates import rate, route_of
 from aipctl_sim.protocol import ValidationException
 
 COST_METRICS = ("UnblendedCost", "BlendedCost", "AmortizedCost", "NetUnblendedCost", "NetAmortizedCost")
@@ -136,7 +136,7 @@ def _line_items(account: str, start: float, end: float, granularity: str) -> Ite
         for (region,) in telemetry.store().query("SELECT DISTINCT region FROM call_days WHERE account = ?", (account,)):
             rows += telemetry.store().query(sql, (fmt, account, region, whole_until, end))
     tags_of: dict[str | None, Mapping[str, str]] = {None: {}}
-    lines_of: dict[tuple[str, str, str | None, str], list[tuple[Rate, Mapping[str, str]] | None] | None] = {}
+    lines_of: dict[tuple[str, str, str | None, str], list[_Line | None] | None] = {}
     for period, region, model_id, geo, cost_tags, tier, *sums in rows:
         lines = lines_of.get((region, model_id, geo, tier), ())
         if lines == ():
@@ -148,28 +148,29 @@ def _line_items(account: str, start: float, end: float, granularity: str) -> Ite
             tags = tags_of[cost_tags] = json.loads(cost_tags)
         for line, count in zip(lines, split_tokens(*(int(n or 0) for n in sums)), strict=True):
             if count and line is not None:
-                found, dims = line
-                yield LineItem(period, dims, tags, Decimal(count) / found.unit_tokens, found.usd_per_million * count / _MILLION)
+                dims, usage_per_token, usd_per_token = line
+                yield LineItem(period, dims, tags, usage_per_token * count, usd_per_token * count)
 
 
 _MILLION = Decimal(1_000_000)
+#: A token kind's line: its dimensions, and per token its usage (in pricing units) and list price. Both per-token
+#: factors are exact decimals (a unit is 10^3 or 10^6 tokens), so ``factor * count`` is the quotient of the
+#: division it replaces, once per kind instead of per line item.
+_Line = tuple[Mapping[str, str], Decimal, Decimal]
 
 
-def _price_lines(
-    account: str, region: str, model_id: str, geo: str | None, tier: str
-) -> list[tuple[Rate, Mapping[str, str]] | None] | None:
-    """Per token kind (in :data:`KINDS` order): its rate and its line item's dimensions (None: no such price)."""
+def _price_lines(account: str, region: str, model_id: str, geo: str | None, tier: str) -> list[_Line | None] | None:
+    """Per token kind (in :data:`KINDS` order): its line item's dimensions and per-token factors (None: no such price)."""
     model = catalog().models.get(model_id)
     if model is None:
         return None
-    out: list[tuple[Rate, Mapping[str, str]] | None] = []
+    out: list[_Line | None] = []
     for kind in KINDS:
         found = rate(model_id, region, route_of(geo), tier, kind)
         out.append(
             None
             if found is None
             else (
-                found,
                 {
                     "SERVICE": model.billing_service,
                     "USAGE_TYPE": found.usage_type,
@@ -178,6 +179,8 @@ def _price_lines(
                     "OPERATION": "Usage",
                     "RECORD_TYPE": "Usage",
                 },
+                Decimal(1) / found.unit_tokens,
+                found.usd_per_million / _MILLION,
             )
         )
     return out
