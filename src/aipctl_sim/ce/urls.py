@@ -12,3 +12,5 @@ operations = {
     "GetTags": responses.get_tags,
     "GetCostForecast": responses.get_cost_forecast,
 }
+#: Billing reads: computed outside the emulator's lock, one at a time under their own (see responses.BILLING).
+unlocked = frozenset({"GetCostAndUsage", "GetDimensionValues", "GetTags", "GetCostForecast"})
