@@ -49,6 +49,12 @@ class ResourceNotFoundException(ServiceError):
     code, status = "ResourceNotFoundException", 404
 
 
+class InvalidParameterException(ServiceError):
+    """The Price List's and the tagging API's name for a bad request."""
+
+    code, status = "InvalidParameterException", 400
+
+
 class ConflictException(ServiceError):
     code, status = "ConflictException", 400
 

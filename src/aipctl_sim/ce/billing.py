@@ -75,7 +75,7 @@ def line_items(account: str, start: float, end: float, granularity: str) -> tupl
 
     Kept for the next query on the same data and clock: a report asks Cost Explorer the same period twice
     (by caller tag and by principal tag), and its dimension lookups ask it again by month."""
-    visible_until = settings.now().timestamp() - settings.settings().billing_lag_hours * 3600
+    visible_until = _visible_until()
     store = telemetry.store()
     billed = members(account)  # the management account of an organization sees every member's usage
     key = (str(store.path), store.generation, billed, start, min(end, visible_until) // 60, granularity)
@@ -296,8 +296,12 @@ def _visible_minute(params: Mapping[str, Any]) -> int | None:
         end = dt.datetime.combine(_date(params["TimePeriod"]["End"], "End"), dt.time(), dt.timezone.utc).timestamp()
     except (KeyError, TypeError, ValidationException):
         return None
-    visible_until = settings.now().timestamp() - settings.settings().billing_lag_hours * 3600
-    return int(min(end, visible_until) // 60)
+    return int(min(end, _visible_until()) // 60)
+
+
+def _visible_until() -> float:
+    """The moment before which usage is billed by now (the billing lag)."""
+    return settings.now().timestamp() - settings.settings().billing_lag_hours * 3600
 
 
 def _compute(account: str, params: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[Any]]:

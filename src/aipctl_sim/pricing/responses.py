@@ -7,7 +7,7 @@ from functools import cache
 from typing import Any
 
 from aipctl_sim.pricing.rates import BEDROCK_CODE, FOUNDATION_MODELS_CODE, all_rates, product
-from aipctl_sim.protocol import Request, ServiceError
+from aipctl_sim.protocol import InvalidParameterException, Request, ServiceError
 
 FORMAT = "aws_v1"
 MAX_RESULTS = 100
@@ -16,10 +16,6 @@ _FILTERS = ("TERM_MATCH", "EQUALS", "CONTAINS", "ANY_OF", "NONE_OF")
 
 class NotFoundException(ServiceError):
     code, status = "NotFoundException", 400
-
-
-class InvalidParameterException(ServiceError):
-    code, status = "InvalidParameterException", 400
 
 
 class InvalidNextTokenException(ServiceError):

@@ -10,13 +10,9 @@ import base64
 from typing import Any
 
 from aipctl_sim.bedrock.models import bedrock_sim_backends
-from aipctl_sim.protocol import Request, ValidationException
+from aipctl_sim.protocol import InvalidParameterException, Request, ValidationException
 
 AIP_TYPE = "bedrock:application-inference-profile"
-
-
-class InvalidParameterException(ValidationException):
-    code = "InvalidParameterException"
 
 
 #: What a ResourceARNList request cannot also carry (GetResources API reference, ResourceARNList).
@@ -31,13 +27,7 @@ def get_resources(req: Request) -> dict[str, Any]:
         if clash:
             raise InvalidParameterException(f"ResourceARNList cannot be specified together with {', '.join(clash)}.")
         wanted = set(p["ResourceARNList"])
-        found = [x for x in profiles if x.arn in wanted and x.tags]  # one answer: an ARN list is not paginated
-        return {
-            "ResourceTagMappingList": [
-                {"ResourceARN": x.arn, "Tags": [{"Key": k, "Value": v} for k, v in x.tags.items()]} for x in found
-            ],
-            "PaginationToken": "",
-        }
+        return _answer([x for x in profiles if x.arn in wanted and x.tags], "")  # an ARN list is not paginated
     for tag_filter in p.get("TagFilters") or []:
         key, values = tag_filter.get("Key"), set(tag_filter.get("Values") or [])
         profiles = [x for x in profiles if key in x.tags and (not values or x.tags[key] in values)]
@@ -46,13 +36,16 @@ def get_resources(req: Request) -> dict[str, Any]:
     size = p.get("ResourcesPerPage") or 50
     if not 1 <= size <= 100:
         raise ValidationException("ResourcesPerPage must be between 1 and 100")
-    page = profiles[start : start + size]
     more = start + size < len(profiles)
+    return _answer(profiles[start : start + size], base64.b64encode(str(start + size).encode()).decode() if more else "")
+
+
+def _answer(profiles: list[Any], token: str) -> dict[str, Any]:
     return {
         "ResourceTagMappingList": [
-            {"ResourceARN": x.arn, "Tags": [{"Key": k, "Value": v} for k, v in x.tags.items()]} for x in page
+            {"ResourceARN": x.arn, "Tags": [{"Key": k, "Value": v} for k, v in x.tags.items()]} for x in profiles
         ],
-        "PaginationToken": base64.b64encode(str(start + size).encode()).decode() if more else "",
+        "PaginationToken": token,
     }
 
 
